@@ -1,0 +1,35 @@
+"""SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
+
+from callcenter.models.audit import AuditEntry
+from callcenter.models.base import Base, utcnow
+from callcenter.models.calls import Call, CallEvent, Disposition
+from callcenter.models.crm import Account, Contact, ContactPhone
+from callcenter.models.routing import Holiday, Queue, QueueSkill
+from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
+from callcenter.models.work import Callback, Campaign, CampaignContact, DoNotCall, Ticket
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Call",
+    "CallEvent",
+    "Callback",
+    "Campaign",
+    "CampaignContact",
+    "Contact",
+    "ContactPhone",
+    "Disposition",
+    "DoNotCall",
+    "Holiday",
+    "Queue",
+    "QueueSkill",
+    "Role",
+    "Skill",
+    "Team",
+    "Ticket",
+    "User",
+    "UserSkill",
+    "utcnow",
+]

@@ -1,0 +1,134 @@
+"""Work that follows a call: callbacks, service tickets, outbound campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from callcenter.models.base import Base, TimestampMixin, utcnow
+from callcenter.models.calls import Call
+from callcenter.models.crm import Account, Contact
+from callcenter.models.routing import Queue
+from callcenter.models.users import Team, User
+
+
+class Callback(TimestampMixin, Base):
+    """A promise to call someone back; `requested_at` keeps a queued caller's original place."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('scheduled', 'offered', 'dialing', 'completed', 'failed', 'cancelled')",
+            name="status_valid",
+        ),
+        Index("ix_callbacks_phone_queue_status", "phone_e164", "queue_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    attempts: Mapped[int] = mapped_column(default=0)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    contact: Mapped[Contact | None] = relationship()
+    queue: Mapped[Queue | None] = relationship()
+    call: Mapped[Call | None] = relationship()
+    agent: Mapped[User | None] = relationship(foreign_keys=[agent_id])
+
+
+class Ticket(TimestampMixin, Base):
+    """A service ticket with an SLA deadline."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("status in ('open', 'pending', 'resolved', 'closed')", name="status_valid"),
+        CheckConstraint("priority in ('low', 'normal', 'high', 'urgent')", name="priority_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    due_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(default=0)
+
+    contact: Mapped[Contact | None] = relationship()
+    account: Mapped[Account | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    team: Mapped[Team | None] = relationship()
+
+
+class Campaign(TimestampMixin, Base):
+    """An outbound campaign; dialing rules are enforced in services.campaigns before any call."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("mode in ('preview', 'progressive', 'predictive')", name="mode_valid"),
+        CheckConstraint("status in ('draft', 'running', 'paused', 'finished')", name="status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    mode: Mapped[str] = mapped_column(String(16), default="preview")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    caller_id: Mapped[str | None] = mapped_column(String(20))
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    retry_minutes: Mapped[int] = mapped_column(default=60)
+    calling_hours_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    calling_hours_end: Mapped[str] = mapped_column(String(5), default="20:00")
+    max_abandon_rate: Mapped[float] = mapped_column(default=0.03)
+    dial_ratio: Mapped[float] = mapped_column(default=1.0)
+    script: Mapped[str] = mapped_column(Text, default="")
+
+    queue: Mapped[Queue | None] = relationship()
+    contacts: Mapped[list[CampaignContact]] = relationship(back_populates="campaign", cascade="all, delete-orphan")
+
+
+class CampaignContact(Base):
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('pending', 'dialing', 'connected', 'done', 'failed', 'blocked')", name="status_valid"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(40))
+
+    campaign: Mapped[Campaign] = relationship(back_populates="contacts")
+    contact: Mapped[Contact] = relationship()
+
+
+class DoNotCall(Base):
+    """A number that must never be dialed by a campaign."""
+
+    __tablename__ = "do_not_call"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

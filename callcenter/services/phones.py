@@ -1,0 +1,43 @@
+"""Phone numbers through `phonenumbers` only: parse any common format to E.164, find local time zones."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezone
+
+from callcenter.services.errors import ValidationFailed
+
+
+def to_e164(raw: str, default_region: str = "US", field: str = "phone") -> str:
+    """Normalise `raw` ("(415) 555-0100", "+44 20 7946 0958", "0044...") to E.164, or raise ValidationFailed."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationFailed("A phone number is required", field=field)
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationFailed(f"{raw!r} is not a phone number ({exc})", field=field) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValidationFailed(f"{raw!r} is not a possible phone number", field=field)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def try_e164(raw: str | None, default_region: str = "US") -> str | None:
+    """E.164 for a carrier-supplied number, or None for anonymous/unparseable callers ("Anonymous", "client:x")."""
+    if not raw:
+        return None
+    try:
+        return to_e164(raw, default_region)
+    except ValidationFailed:
+        return None
+
+
+def time_zones(e164: str) -> list[str]:
+    """The IANA time zones a number may be in (several for large countries)."""
+    parsed = phonenumbers.parse(e164, None)
+    return [tz for tz in phone_timezone.time_zones_for_number(parsed) if tz != "Etc/Unknown"]
+
+
+def display(e164: str) -> str:
+    """International format for people to read."""
+    return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -1,0 +1,51 @@
+"""Role-scoped reads: an agent sees their own, a supervisor their team's, an admin everything.
+
+Each function returns a SQL condition to add to a query, so scoping is done by the database, never by
+filtering Python lists.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from callcenter.models import Account, Call, Contact, Role, User
+
+
+def _people(user: User):
+    """The user ids whose work `user` may see: self, or the whole team for a supervisor."""
+    if user.role == Role.SUPERVISOR.value and user.team_id is not None:
+        return select(User.id).where(User.team_id == user.team_id).scalar_subquery()
+    return select(User.id).where(User.id == user.id).scalar_subquery()
+
+
+def contacts(user: User) -> ColumnElement[bool]:
+    """Contacts owned by, or called with, the visible people (an offered call sets Call.agent_id)."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    people = _people(user)
+    handled = select(Call.contact_id).where(Call.agent_id.in_(people), Call.contact_id.is_not(None))
+    return or_(Contact.owner_id.in_(people), Contact.id.in_(handled))
+
+
+def accounts(user: User) -> ColumnElement[bool]:
+    """Accounts owned by the visible people, or holding a contact the user may see."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    visible_contacts = select(Contact.account_id).where(contacts(user), Contact.account_id.is_not(None))
+    return or_(Account.owner_id.in_(_people(user)), Account.id.in_(visible_contacts))
+
+
+def calls(user: User) -> ColumnElement[bool]:
+    """Calls taken by the visible people."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    return Call.agent_id.in_(_people(user))
+
+
+def users(user: User) -> ColumnElement[bool]:
+    """Admins see every user, supervisors their team, agents themselves."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    return User.id.in_(_people(user))

