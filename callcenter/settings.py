@@ -87,6 +87,12 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "TWILIO_API_SECRET": env_str("TWILIO_API_SECRET"),
         "TWILIO_TWIML_APP_SID": env_str("TWILIO_TWIML_APP_SID"),
         "TWILIO_CALLER_ID": env_str("TWILIO_CALLER_ID"),
+        # "auto": Twilio when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set, else the embedded emulator.
+        "TELEPHONY_PROVIDER": env_str("TELEPHONY_PROVIDER", "auto"),
+        "SIM_ACCOUNT_SID": env_str("SIM_ACCOUNT_SID", "AC" + "0" * 31 + "1"),
+        "SIM_AUTH_TOKEN": env_str("SIM_AUTH_TOKEN"),  # default: derived from SECRET_KEY in telephony.init_app
+        "SIM_PHONE_NUMBERS": [n.strip() for n in (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")],
+        "SIM_SPEED": float(env_str("SIM_SPEED", "1") or 1),
         "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
         "WORKER_TTL_SECONDS": env_int("WORKER_TTL_SECONDS", 30),
