@@ -68,11 +68,15 @@ def _secret_key(instance_path: Path) -> str:
 def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment."""
     instance = instance_path or default_instance_path()
-    public_base_url = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    host = env_str("HOST", "127.0.0.1") or "127.0.0.1"
+    port = env_int("PORT", 5000)
+    local_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+    public_base_url = (env_str("PUBLIC_BASE_URL") or f"http://{local_host}:{port}").rstrip("/")
+    database_url = env_str("DATABASE_URL")
     return {
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": _secret_key(instance),
-        "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'callcenter.sqlite'}"),
+        "DATABASE_URL": database_url or f"sqlite:///{instance / 'callcenter.sqlite'}",
         "REDIS_URL": env_str("REDIS_URL"),
         "PUBLIC_BASE_URL": public_base_url,
         "TRUST_FORWARDED_HEADERS": env_bool("TRUST_FORWARDED_HEADERS", False),
@@ -98,9 +102,10 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "WORKER_TTL_SECONDS": env_int("WORKER_TTL_SECONDS", 30),
         "DEFAULT_REGION": env_str("DEFAULT_REGION", "US"),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),
-        "HOST": env_str("HOST", "127.0.0.1"),
-        "PORT": env_int("PORT", 5000),
+        "HOST": host,
+        "PORT": port,
         "WEB_THREADS": env_int("WEB_THREADS", 100),
-        "SEED_DEMO": env_bool("SEED_DEMO", True),
+        # Demo data (with known passwords) only by default for the embedded database, never silently in production.
+        "SEED_DEMO": env_bool("SEED_DEMO", database_url is None),
         "TESTING": False,
     }

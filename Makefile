@@ -1,0 +1,33 @@
+# The two commands of the README quick start. Both work on a fresh Debian machine (root or sudo for apt).
+PYTHON ?= python3
+APT_PACKAGES_TEST := chromium postgresql
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: run test install install-test system-test-deps lint
+
+## Install the product and run it (SQLite + embedded Redis + carrier emulator, demo data on first run).
+run: install
+	callcenter run
+
+## Install everything the tests need (pip extras, Debian chromium and postgresql when missing), run the suite.
+test: install-test
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+install:
+	$(PYTHON) -m pip install --quiet -e .
+
+install-test: system-test-deps
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+
+system-test-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	{ [ -x /usr/local/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+lint:
+	$(PYTHON) -m ruff check .

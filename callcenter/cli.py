@@ -1,0 +1,119 @@
+"""The `callcenter` command: run the product, its parts, and admin tasks."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import FlaskGroup, routes_command, shell_command
+
+from callcenter import create_app
+
+
+def _create_app():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """callcenter: call-center and telephony CRM."""
+
+
+main.add_command(shell_command)
+main.add_command(routes_command)
+
+
+@main.command("run", with_appcontext=False)
+@click.option("--host", help="Address to listen on (default HOST or 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default PORT or 5000).")
+@click.option("--seed/--no-seed", default=None, help="Seed demo data on first run (default SEED_DEMO).")
+def run_command(host: str | None, port: int | None, seed: bool | None) -> None:
+    """Run everything: database migration, embedded Redis, web server and worker."""
+    from callcenter.runner import run_all
+
+    sys.exit(run_all(host, port, seed))
+
+
+@main.command("web", with_appcontext=False)
+@click.option("--host")
+@click.option("--port", type=int)
+def web_command(host: str | None, port: int | None) -> None:
+    """Run only the web server (gunicorn, threaded, serving Socket.IO)."""
+    from callcenter.settings import load_settings
+    from callcenter.webserver import serve
+
+    settings = load_settings()
+    serve(host or settings["HOST"], port or settings["PORT"], settings["WEB_THREADS"])
+
+
+@main.command("worker", with_appcontext=False)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker with its scheduler on every named queue."""
+    from workers.worker import run_worker
+
+    run_worker(create_app(), burst=burst)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema (Alembic)."""
+    from callcenter import migrate
+    from callcenter.extensions import db
+
+    migrate.upgrade(db.engine, revision)
+    click.echo(f"Database at revision {migrate.current_revision(db.engine)}.")
+
+
+@main.group("user")
+def user_group() -> None:
+    """Users."""
+
+
+@user_group.command("create")
+@click.option("--username", required=True)
+@click.option("--full-name", default="")
+@click.option("--role", type=click.Choice(["agent", "supervisor", "admin"]), default="agent", show_default=True)
+@click.option("--email")
+@click.option("--team")
+@click.option("--skill", "skills", multiple=True, metavar="NAME=LEVEL", help="Repeatable, e.g. --skill sales=7")
+@click.password_option(help="Prompted (twice) when not given.")
+def user_create(username, full_name, role, email, team, skills, password) -> None:
+    """Create a user."""
+    from callcenter.extensions import db
+    from callcenter.services.auth import create_user
+    from callcenter.services.errors import DomainError
+
+    parsed: dict[str, int] = {}
+    for item in skills:
+        name, _, level = item.partition("=")
+        if not name or not level.isdigit():
+            raise click.BadParameter(f"{item!r} is not NAME=LEVEL", param_hint="--skill")
+        parsed[name] = int(level)
+    try:
+        user = create_user(db.session, username=username, password=password, full_name=full_name, role=role,
+                           email=email, team=team, skills=parsed)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {user.role} {user.username} (id {user.id}).")
+
+
+@main.command("seed")
+def seed_command() -> None:
+    """Load the demo data (once: skipped when users exist)."""
+    from callcenter.extensions import db
+    from callcenter.seed import DEMO_PASSWORD, seed_demo
+
+    result = seed_demo(db.session)
+    if result.created:
+        click.echo(f"Seeded {result.users} users and {result.contacts} contacts; demo password: {DEMO_PASSWORD}")
+    else:
+        click.echo("The database already has users; nothing seeded.")

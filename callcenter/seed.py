@@ -1,0 +1,149 @@
+"""Demo data for a first run: people, queues, dispositions, accounts and 200 contacts.
+
+Deterministic (fixed random seed) so a demo looks the same on every machine. Runs once: a database that has any
+user is left alone.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from callcenter.models import (
+    Account,
+    Contact,
+    ContactPhone,
+    Disposition,
+    Queue,
+    QueueSkill,
+    Role,
+    Ticket,
+    User,
+    utcnow,
+)
+from callcenter.services.auth import create_user, get_or_create_skill
+from callcenter.services.phones import to_e164
+
+DEMO_PASSWORD = "demo-password"
+ALL_WEEK = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+PEOPLE = [
+    # username, full name, role, team, skills
+    ("admin", "Ada Admin", Role.ADMIN, None, {}),
+    ("sam", "Sam Supervisor", Role.SUPERVISOR, "North", {"sales": 8, "support": 8}),
+    ("sue", "Sue Supervisor", Role.SUPERVISOR, "South", {"billing": 8, "support": 8}),
+    ("alice", "Alice Agent", Role.AGENT, "North", {"sales": 9, "support": 5}),
+    ("bob", "Bob Agent", Role.AGENT, "North", {"sales": 6, "spanish": 8}),
+    ("carol", "Carol Agent", Role.AGENT, "North", {"support": 9}),
+    ("dave", "Dave Agent", Role.AGENT, "South", {"billing": 7, "support": 4}),
+    ("erin", "Erin Agent", Role.AGENT, "South", {"billing": 9, "spanish": 9}),
+    ("frank", "Frank Agent", Role.AGENT, "South", {"support": 6, "billing": 5}),
+]
+
+QUEUES = [
+    # name, description, required skills {skill: min level}, base priority
+    ("Sales", "New orders and quotes", {"sales": 3}, 0),
+    ("Support", "Technical support", {"support": 3}, 0),
+    ("Billing", "Invoices and payments", {"billing": 3}, 0),
+]
+
+DISPOSITIONS = [
+    ("resolved", "Resolved on first call"),
+    ("sale", "Sale made"),
+    ("follow_up", "Follow-up needed"),
+    ("callback", "Callback scheduled"),
+    ("ticket", "Ticket opened"),
+    ("wrong_number", "Wrong number"),
+    ("no_answer", "No answer / voicemail"),
+]
+
+FIRST_NAMES = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "Lucas", "Mia", "Mateo", "Isabella",
+               "Levi", "Amelia", "Hiroshi", "Priya", "Chen", "Fatima", "Jonas", "Ingrid", "Kwame"]
+LAST_NAMES = ["Garcia", "Smith", "Johnson", "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson", "Taylor",
+              "Thomas", "Moore", "Martin", "Lee", "Walker", "Hall", "Young", "King", "Wright", "Lopez"]
+COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Wonka", "Tyrell",
+             "Cyberdyne", "Soylent", "Gringotts", "Monarch", "Oscorp", "Pied Piper", "Aperture", "Massive Dynamic",
+             "Dunder Mifflin", "Prestige"]
+# The same numbers written the ways people type them: the lookup must not care.
+PHONE_STYLES = ["({a}) {b}-{c}", "+1 {a}-{b}-{c}", "{a}.{b}.{c}", "1{a}{b}{c}", "+1{a}{b}{c}"]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: bool
+    users: int
+    contacts: int
+
+
+def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
+    """Create the demo data unless the database already has users."""
+    if session.scalar(select(func.count(User.id))):
+        return SeedResult(False, 0, 0)
+    rng = random.Random(42)
+    people = {}
+    for username, full_name, role, team, skills in PEOPLE:
+        people[username] = create_user(
+            session,
+            username=username,
+            password=DEMO_PASSWORD,
+            full_name=full_name,
+            role=role.value,
+            email=f"{username}@example.com",
+            team=team,
+            skills=skills,
+        )
+    for name, description, skills, base_priority in QUEUES:
+        queue = Queue(name=name, description=description, business_hours=ALL_WEEK, base_priority=base_priority)
+        queue.skills = [
+            QueueSkill(skill=get_or_create_skill(session, s), min_level=level) for s, level in skills.items()
+        ]
+        session.add(queue)
+    for code, label in DISPOSITIONS:
+        session.add(Disposition(code=code, label=label))
+
+    agents = [u for u in people.values() if u.role == Role.AGENT.value]
+    accounts = []
+    for index, company in enumerate(COMPANIES * 2):
+        suffix = "" if index < len(COMPANIES) else " Europe"
+        accounts.append(Account(name=f"{company}{suffix}", vip=index % 9 == 0, owner=rng.choice(agents)))
+    session.add_all(accounts)
+    session.flush()
+
+    for n in range(contact_count):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        contact = Contact(
+            first_name=first,
+            last_name=last,
+            email=f"{first}.{last}{n}@example.com".lower(),
+            account=accounts[n % len(accounts)],
+            vip=n % 25 == 0,
+            owner=rng.choice(agents),
+        )
+        # 555-01xx numbers are reserved for fiction; keep them unique per contact.
+        numbers = [f"415555{n // 100:01d}{n % 100:03d}"[-10:]]
+        if n % 5 == 0:
+            numbers.append(f"628555{n // 100:01d}{n % 100:03d}"[-10:])
+        phones = []
+        for i, digits in enumerate(numbers):
+            style = PHONE_STYLES[(n + i) % len(PHONE_STYLES)]
+            raw = style.format(a=digits[:3], b=digits[3:6], c=digits[6:])
+            phones.append(ContactPhone(e164=to_e164(raw, "US"), raw=raw, label="mobile" if i == 0 else "work"))
+        contact.phones = phones
+        session.add(contact)
+        if n % 10 == 0:
+            session.add(
+                Ticket(
+                    subject=rng.choice(["Invoice question", "Device not working", "Upgrade request", "Login issue"]),
+                    priority="urgent" if n % 40 == 0 else "normal",
+                    contact=contact,
+                    account=contact.account,
+                    assignee=contact.owner,
+                    due_at=utcnow() + timedelta(days=2),
+                )
+            )
+    session.commit()
+    return SeedResult(True, len(people), contact_count)

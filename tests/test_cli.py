@@ -1,0 +1,48 @@
+"""The admin commands: db upgrade, user create, seed."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from callcenter.cli import main
+from callcenter.models import Contact, Queue, User
+from callcenter.seed import DEMO_PASSWORD
+
+
+def test_db_upgrade_reports_head(runner):
+    result = runner.invoke(main, args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "Database at revision" in result.output
+
+
+def test_user_create_with_skills_then_login(runner, client, session):
+    result = runner.invoke(main, args=["user", "create", "--username", "zoe", "--role", "supervisor", "--team", "West",
+                                 "--skill", "sales=7", "--password", "long-enough-pw"])
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User).where(User.username == "zoe"))
+    assert (user.role, user.team.name, {s.skill.name: s.level for s in user.skills}) == ("supervisor", "West",
+                                                                                         {"sales": 7})
+    assert client.post("/login", data={"username": "zoe", "password": "long-enough-pw"}).status_code == 302
+
+
+def test_user_create_refuses_a_taken_name_and_a_bad_skill(runner, factory):
+    factory.user(username="taken")
+    taken = runner.invoke(main, args=["user", "create", "--username", "TAKEN", "--password", "long-enough-pw"])
+    assert taken.exit_code != 0 and "is taken" in taken.output
+    bad = runner.invoke(main, args=["user", "create", "--username", "x1", "--skill", "sales",
+                                    "--password", "long-enough"])
+    assert bad.exit_code != 0 and "NAME=LEVEL" in bad.output
+
+
+def test_seed_creates_the_demo_once(runner, session, client):
+    first = runner.invoke(main, args=["seed"])
+    assert first.exit_code == 0 and "Seeded 9 users and 200 contacts" in first.output
+    roles = dict(session.execute(select(User.role, func.count()).group_by(User.role)).all())
+    assert roles == {"admin": 1, "supervisor": 2, "agent": 6}
+    assert session.scalar(select(func.count(Queue.id))) == 3
+    assert session.scalar(select(func.count(Contact.id))) == 200
+    assert client.post("/login", data={"username": "alice", "password": DEMO_PASSWORD}).status_code == 302
+
+    second = runner.invoke(main, args=["seed"])
+    assert "nothing seeded" in second.output
+    assert session.scalar(select(func.count(Contact.id))) == 200

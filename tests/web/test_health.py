@@ -1,0 +1,42 @@
+"""/healthz reports each dependency with its state, and 503 while any is down."""
+
+from __future__ import annotations
+
+
+def test_degraded_without_a_worker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    checks = response.json["checks"]
+    assert checks["database"]["ok"] and checks["redis"]["ok"]
+    assert checks["worker"] == {"ok": False, "alive": 0, "workers": [],
+                                "error": "no RQ worker has sent a heartbeat recently"}
+
+
+def test_ok_while_a_worker_heartbeat_is_fresh_and_degraded_when_it_goes_stale(app, client):
+    from datetime import UTC, datetime, timedelta
+
+    from rq import Worker
+    from rq.utils import utcformat
+
+    from callcenter.redis_conn import get_redis
+
+    worker = Worker(["default"], connection=get_redis(), worker_ttl=app.config["WORKER_TTL_SECONDS"])
+    worker.register_birth()  # what a starting worker does; it sets RQ's last_heartbeat
+
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.json
+    assert response.json["checks"]["worker"]["workers"] == [worker.name]
+
+    stale = datetime.now(UTC) - timedelta(seconds=app.config["WORKER_TTL_SECONDS"] + 60)
+    get_redis().hset(worker.key, "last_heartbeat", utcformat(stale))
+    assert client.get("/healthz").status_code == 503
+
+
+def test_redis_down_is_reported_not_raised(app, client):
+    from callcenter.redis_conn import connect
+
+    app.extensions["callcenter.redis"] = connect("unix:///nonexistent/redis.sock")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["checks"]["redis"]["ok"] is False
+    assert response.json["checks"]["database"]["ok"] is True

@@ -1,0 +1,91 @@
+"""Login: one clear error for a wrong password or an unknown user, throttling, safe redirects, CSRF."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.models import AuditEntry
+from callcenter.services.auth import INVALID_CREDENTIALS
+
+
+def test_agent_signs_in_and_out(client, auth, factory):
+    factory.user(username="alice")
+
+    response = auth.login("alice")
+    assert response.status_code == 302
+    assert client.get("/me").json["username"] == "alice"
+
+    auth.logout()
+    assert client.get("/me").status_code == 302  # back to the login page
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(client, auth, factory):
+    factory.user(username="alice")
+
+    wrong_password = auth.login("alice", "not-the-password")
+    unknown_user = auth.login("nobody", "not-the-password")
+
+    assert wrong_password.status_code == unknown_user.status_code == 401
+    assert INVALID_CREDENTIALS.encode() in wrong_password.data
+    assert wrong_password.data.replace(b"alice", b"") == unknown_user.data.replace(b"nobody", b"")
+    assert client.get("/me").status_code == 302
+
+
+def test_repeated_failures_are_throttled_even_with_the_right_password(app, auth, factory, session):
+    factory.user(username="alice")
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        assert auth.login("alice", "wrong-password").status_code == 401
+
+    locked = auth.login("alice")  # right password, but locked out
+
+    assert locked.status_code == 429
+    assert b"Too many failed logins" in locked.data
+    failures = session.query(AuditEntry).filter_by(action="login.failed").count()
+    assert failures == limit
+
+
+def test_throttle_applies_to_unknown_usernames_too(app, auth):
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        auth.login("ghost", "whatever1")
+    assert auth.login("ghost", "whatever1").status_code == 429
+
+
+def test_inactive_user_cannot_sign_in(auth, factory, session):
+    user = factory.user(username="gone")
+    user.active = False
+    session.commit()
+    assert auth.login("gone").status_code == 401
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+def test_next_parameter_cannot_redirect_off_site(client, factory, target):
+    factory.user(username="alice")
+    response = client.post(f"/login?next={target}", data={"username": "alice", "password": "password123"})
+    assert response.status_code == 302
+    assert "evil" not in response.headers["Location"] and "javascript" not in response.headers["Location"]
+
+
+@pytest.fixture
+def csrf_on(app_config):
+    app_config["WTF_CSRF_ENABLED"] = True
+
+
+def test_login_form_without_csrf_token_is_refused(csrf_on, client, factory):
+    factory.user(username="alice")
+    response = client.post("/login", data={"username": "alice", "password": "password123"})
+    assert response.status_code == 400
+    assert client.get("/me").status_code == 302
+
+
+def test_passwords_are_stored_with_argon2id(factory):
+    user = factory.user()
+    assert user.password_hash.startswith("$argon2id$")
+    assert "password123" not in user.password_hash
+
+
+def test_session_cookie_is_http_only(client, auth, factory):
+    factory.user(username="alice")
+    auth.login("alice")
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.http_only

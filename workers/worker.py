@@ -1,0 +1,31 @@
+"""The RQ worker process: named queues, the built-in scheduler, and RQ's heartbeat for /healthz."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from rq import Worker
+
+from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
+
+# Named queues, most urgent first: a worker drains them in this order.
+QUEUES = ("realtime", "default", "callbacks", "dialer", "maintenance")
+
+
+def _fresh_connections_in_child() -> None:
+    """A job runs in a forked work horse: it must open its own database connections, not share the parent's."""
+    if db.engine is not None:
+        db.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_fresh_connections_in_child)
+
+
+def run_worker(app: Flask, queues: tuple[str, ...] = QUEUES, burst: bool = False) -> bool:
+    """Work jobs with the app context pushed; `--with-scheduler` semantics so enqueue_in/at run on time."""
+    connection = get_redis(app)
+    with app.app_context():
+        worker = Worker(list(queues), connection=connection, worker_ttl=app.config["WORKER_TTL_SECONDS"])
+        return worker.work(with_scheduler=True, burst=burst)
