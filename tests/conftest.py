@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
+from flask.testing import FlaskClient
 
 from callcenter import create_app, migrate
 from callcenter.db import make_engine
@@ -20,6 +21,20 @@ from callcenter.extensions import db
 from tests.support.servers import PostgresServer, RedisServer
 
 _database_counter = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2id with the smallest cost: the suite hashes hundreds of passwords and is not testing their cost.
+    The product's cost is exercised by tests/test_run_command.py, which runs the real command."""
+    from argon2 import PasswordHasher
+
+    from callcenter.services import auth
+
+    original = auth._hasher
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    auth._hasher = original
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +125,21 @@ def session(app: Flask):
     return db.session
 
 
+class PerRequestClient(FlaskClient):
+    """Each request starts with an empty `g`, as in production.
+
+    The `app` fixture keeps an app context pushed for the whole test and Flask reuses it for test requests, so
+    flask-login's cached user (g._login_user) and flask-wtf's g.csrf_token would leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        vars(g).clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask):
+    app.test_client_class = PerRequestClient
     return app.test_client()
 
 

@@ -160,14 +160,14 @@ def create_user(
     return user
 
 
-def _token_digest(token: str) -> str:
+def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def issue_api_token(session: Session, user: User, name: str, actor_id: int | None) -> str:
     """Create a token for `user`; the plain token is returned once and never stored."""
     token = "cc_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_digest(token)))
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=token_digest(token)))
     audit.record(session, "api_token.issued", actor_id=actor_id, entity=user, name=name)
     return token
 
@@ -175,7 +175,7 @@ def issue_api_token(session: Session, user: User, name: str, actor_id: int | Non
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user a valid, unrevoked token belongs to."""
     record = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None))
     )
     if record is None or not record.user.active:
         return None

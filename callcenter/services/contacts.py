@@ -100,6 +100,9 @@ def update_contact(
     changed = sorted(k for k, v in values.items() if getattr(contact, k) != v)
     for key, value in values.items():
         setattr(contact, key, value)
+    if "account_id" in values:
+        session.flush()
+        session.expire(contact, ["account"])  # the loaded relationship still points at the old account
     if phones is not None:
         new = {p.e164: p for p in _normalise_phones(phones, region)}
         contact.phones = [p for p in contact.phones if p.e164 in new]

@@ -13,13 +13,21 @@ def to_e164(raw: str, default_region: str = "US", field: str = "phone") -> str:
     text = (raw or "").strip()
     if not text:
         raise ValidationFailed("A phone number is required", field=field)
-    try:
-        parsed = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed(f"{raw!r} is not a phone number ({exc})", field=field) from None
-    if not phonenumbers.is_possible_number(parsed):
+    parsed = _parse(text, default_region)
+    if parsed is None and text.startswith("00"):
+        # "00" is the international prefix in most of the world, though not in the default region (US: 011).
+        parsed = _parse("+" + text[2:], None)
+    if parsed is None:
         raise ValidationFailed(f"{raw!r} is not a possible phone number", field=field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return parsed if phonenumbers.is_possible_number(parsed) else None
 
 
 def try_e164(raw: str | None, default_region: str = "US") -> str | None:

@@ -12,7 +12,7 @@ from callcenter.services.phones import time_zones, to_e164
 
 
 @pytest.mark.parametrize(
-    "raw", ["(415) 555-0100", "+1 415-555-0100", "415.555.0100", "14155550100", "1 (415) 555-0100"]
+    "raw", ["(415) 555-0100", "+1 415-555-0100", "415.555.0100", "14155550100", "1 (415) 555-0100", "001 415 555 0100"]
 )
 def test_common_formats_normalise_to_one_e164(raw):
     assert to_e164(raw, "US") == "+14155550100"

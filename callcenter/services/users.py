@@ -1,0 +1,188 @@
+"""Managing people and their API tokens: admins change users and tokens, everyone reads within their scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from callcenter.models import ApiToken, Role, User, UserSkill, utcnow
+from callcenter.services import audit, auth, scope
+from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
+
+USER_FIELDS = ("full_name", "email", "role", "team", "active", "password", "skills")
+
+
+def _require_admin(actor: User, doing: str) -> None:
+    """Managing people and credentials is an admin's job; everyone else gets a clear 403."""
+    if actor.role != Role.ADMIN.value:
+        raise Forbidden(f"Only an admin may {doing}")
+
+
+def list_users(
+    session: Session, actor: User, query: str = "", *, limit: int = 50, offset: int = 0
+) -> tuple[list[User], int]:
+    """Users the actor may see (scope.users), matching username, name or email; returns (page, total)."""
+    statement = select(User).where(scope.users(actor))
+    text = query.strip().lower()
+    if text:
+        like = f"%{text}%"
+        statement = statement.where(
+            or_(
+                func.lower(User.username).like(like),
+                func.lower(User.full_name).like(like),
+                func.lower(User.email).like(like),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = session.scalars(
+        statement.options(selectinload(User.team), selectinload(User.skills).selectinload(UserSkill.skill))
+        .order_by(User.username, User.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(page), total
+
+
+def get_user(session: Session, actor: User, user_id: int) -> User:
+    """A user the actor may see; out of scope reads as not found."""
+    user = session.scalar(select(User).where(User.id == user_id, scope.users(actor)))
+    if user is None:
+        raise NotFound(f"User {user_id} not found")
+    return user
+
+
+def create_user(session: Session, actor: User, values: dict[str, Any]) -> User:
+    """Create a user (admins only); committed, audited by services.auth.create_user."""
+    _require_admin(actor, "create users")
+    user = auth.create_user(
+        session,
+        username=values.get("username") or "",
+        password=values.get("password") or "",
+        full_name=values.get("full_name") or "",
+        role=values.get("role") or Role.AGENT.value,
+        email=values.get("email"),
+        team=values.get("team"),
+        skills=values.get("skills"),
+        actor_id=actor.id,
+    )
+    session.commit()
+    return user
+
+
+def update_user(
+    session: Session, actor: User, user_id: int, values: dict[str, Any], *, ip_address: str | None = None
+) -> User:
+    """Change the given fields (admins only); `skills` replaces the whole set. Committed and audited.
+
+    An admin cannot deactivate or demote themselves: that is how the last admin locks everyone out.
+    """
+    _require_admin(actor, "change users")
+    user = get_user(session, actor, user_id)
+    values = {k: v for k, v in values.items() if k in USER_FIELDS}
+    if user.id == actor.id:
+        if values.get("active") is False:
+            raise ValidationFailed("You cannot deactivate your own account", field="active")
+        if "role" in values and values["role"] != Role.ADMIN.value:
+            raise ValidationFailed("You cannot remove your own admin role", field="role")
+    changed: list[str] = []
+    if "role" in values:
+        if values["role"] not in {r.value for r in Role}:
+            raise ValidationFailed(
+                f"Role must be one of agent, supervisor, admin (got {values['role']!r})", field="role"
+            )
+        if user.role != values["role"]:
+            user.role = values["role"]
+            changed.append("role")
+    if "full_name" in values:
+        full_name = (values["full_name"] or "").strip() or user.username
+        if full_name != user.full_name:
+            user.full_name = full_name
+            changed.append("full_name")
+    if "email" in values and values["email"] != user.email:
+        user.email = values["email"]
+        changed.append("email")
+    if "active" in values and values["active"] != user.active:
+        user.active = bool(values["active"])
+        changed.append("active")
+    if "team" in values:
+        team = auth.get_or_create_team(session, values["team"]) if values["team"] else None
+        if team is not user.team:
+            user.team = team
+            changed.append("team")
+    if "password" in values:
+        user.password_hash = auth.hash_password(values["password"] or "")
+        changed.append("password")
+    if "skills" in values:
+        _replace_skills(session, user, values["skills"] or {})
+        changed.append("skills")
+    audit.record(
+        session, "user.updated", actor_id=actor.id, entity=user, ip_address=ip_address, fields=sorted(changed)
+    )
+    session.commit()
+    return user
+
+
+def _replace_skills(session: Session, user: User, skills: dict[str, int]) -> None:
+    """Set the user's skills to exactly `skills` (name -> level 1..10), keeping rows whose skill stays."""
+    for name, level in skills.items():
+        if not 1 <= level <= 10:
+            raise ValidationFailed(f"Skill level for {name!r} must be 1..10", field="skills")
+    wanted = {auth.get_or_create_skill(session, name).id: level for name, level in skills.items()}
+    user.skills = [s for s in user.skills if s.skill_id in wanted]
+    for row in user.skills:
+        row.level = wanted.pop(row.skill_id)
+    for skill_id, level in wanted.items():
+        user.skills.append(UserSkill(skill_id=skill_id, level=level))
+    session.flush()
+
+
+def issue_token(
+    session: Session, actor: User, user_id: int, name: str, *, ip_address: str | None = None
+) -> tuple[ApiToken, str]:
+    """Issue an API token for a user (admins only); returns the stored record and the plain token, shown once."""
+    _require_admin(actor, "issue API tokens")
+    user = get_user(session, actor, user_id)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A token needs a name that says what it is for", field="name")
+    if not user.active:
+        raise ValidationFailed(f"User {user.username!r} is inactive; a token for them would not work", field="user_id")
+    plain = auth.issue_api_token(session, user, name, actor_id=actor.id)
+    session.flush()
+    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == auth.token_digest(plain)))
+    if record is None:  # issue_api_token adds the row in this transaction; absence is a programming error
+        raise RuntimeError("issued token not found")
+    session.commit()
+    return record, plain
+
+
+def list_tokens(session: Session, actor: User, user_id: int) -> list[ApiToken]:
+    """A user's tokens, newest first, revoked ones included (admins only); never the secret."""
+    _require_admin(actor, "list API tokens")
+    user = get_user(session, actor, user_id)
+    return list(
+        session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())).all()
+    )
+
+
+def revoke_token(session: Session, actor: User, token_id: int, *, ip_address: str | None = None) -> ApiToken:
+    """Revoke a token (admins only); revoking twice is a no-op, audited once."""
+    _require_admin(actor, "revoke API tokens")
+    record = session.get(ApiToken, token_id)
+    if record is None:
+        raise NotFound(f"API token {token_id} not found")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        audit.record(
+            session,
+            "api_token.revoked",
+            actor_id=actor.id,
+            entity=record,
+            ip_address=ip_address,
+            user_id=record.user_id,
+            name=record.name,
+        )
+        session.commit()
+    return record
