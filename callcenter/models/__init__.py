@@ -4,12 +4,14 @@ from callcenter.models.audit import AuditEntry
 from callcenter.models.base import Base, utcnow
 from callcenter.models.calls import Call, CallEvent, Disposition
 from callcenter.models.crm import Account, Contact, ContactPhone
+from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import Callback, Campaign, CampaignContact, DoNotCall, Ticket
 
 __all__ = [
     "Account",
+    "AgentStateChange",
     "ApiToken",
     "AuditEntry",
     "Base",

@@ -1,0 +1,845 @@
+"""The ACD's shared state in Redis: queues, call entries, agent presence and reservations.
+
+Everything that must never happen twice (two processes reserving the same agent or the same call, an agent
+changing state while being reserved) is one Lua script, so it runs atomically on the Redis server. Web processes,
+workers and restarts all see the same queues. This module knows nothing about the database; routing.py and
+agent_state.py add the CRM, the state-machine rules, the durable log and the domain events.
+
+Key layout (single Redis node; the scripts derive keys from ids, so Redis Cluster is not supported):
+
+    cc:queuecfg:{queue_id}        JSON: required skills {skill_id: min_level}, reservation timeout, wrap-up, sticky
+    cc:queues                     set of queue ids that have a config (what dispatch looks at)
+    cc:queue:{queue_id}           zset of WAITING entry ids, score = -priority * 1e13 + enqueued_at_ms
+                                  (higher priority first, FIFO within a priority; lowest score is next)
+    cc:queue:{queue_id}:entries   zset of every entry in the queue (waiting or reserved) -> enqueued_at, for stats
+    cc:call:{entry_id}            hash: status (waiting|reserved|connected), queue_id, priority, score, enqueued_at,
+                                  from, contact_id, skills (extra per-call requirements, JSON), payload (JSON),
+                                  callback ("1"), sticky_agent_id, sticky_until, agent_id, expires_at, declined
+    cc:callback:{queue_id}:{e164} the one open callback entry for that number in that queue
+    cc:reservations               zset entry id -> reservation expires_at
+    cc:agent:{agent_id}           hash: state, since, reason, idle_since, skills (JSON {skill_id: level}),
+                                  unreachable ("1"), disconnected_at, reservation, current_call, wrap_up_until
+    cc:agents:available           zset agent id -> idle_since of every OFFERABLE agent (available, reachable,
+                                  connected, not reserved); lowest score = longest idle. Every script that touches
+                                  an agent re-derives membership (sync_available), so it never drifts.
+    cc:agents:wrap_up             zset agent id -> wrap_up_until
+    cc:agents:disconnected        zset agent id -> disconnected_at
+    cc:agent_state_log            list of JSON transitions, appended in the same script as the state change and
+                                  moved to the agent_state_changes table by agent_state.flush_log
+
+Times are epoch seconds (float) passed in by the caller, so behaviour is deterministic under test.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from callcenter.services.errors import Conflict, NotFound
+
+PRIORITY_LIMIT = 400  # |priority| * 1e13 + epoch ms must stay an exact double (< 2**53)
+PRIORITY_WEIGHT = 10**13
+DEFAULT_SCAN = 50  # waiting entries per queue looked at by one reserve attempt
+
+AVAILABLE = "cc:agents:available"
+RESERVATIONS = "cc:reservations"
+WRAPUPS = "cc:agents:wrap_up"
+DISCONNECTED = "cc:agents:disconnected"
+STATE_LOG = "cc:agent_state_log"
+QUEUES = "cc:queues"
+
+
+def agent_key(agent_id: int) -> str:
+    return f"cc:agent:{agent_id}"
+
+
+def call_key(entry_id: str) -> str:
+    return f"cc:call:{entry_id}"
+
+
+def queue_key(queue_id: int) -> str:
+    return f"cc:queue:{queue_id}"
+
+
+def entries_key(queue_id: int) -> str:
+    return f"cc:queue:{queue_id}:entries"
+
+
+def config_key(queue_id: int) -> str:
+    return f"cc:queuecfg:{queue_id}"
+
+
+def callback_lock_key(queue_id: int, phone_e164: str) -> str:
+    return f"cc:callback:{queue_id}:{phone_e164}"
+
+
+def priority_score(priority: int, enqueued_at: float) -> float:
+    """Sorted-set score: higher priority first, then earlier enqueue time (millisecond resolution)."""
+    clamped = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(priority)))
+    return float(-clamped * PRIORITY_WEIGHT + round(enqueued_at * 1000))
+
+
+# --- Lua -------------------------------------------------------------------------------------------------------
+
+_PRELUDE = """
+local AVAILABLE = 'cc:agents:available'
+local RESERVATIONS = 'cc:reservations'
+local WRAPUPS = 'cc:agents:wrap_up'
+local DISCONNECTED = 'cc:agents:disconnected'
+local STATE_LOG = 'cc:agent_state_log'
+
+local function present(v) return v ~= nil and v ~= false and v ~= '' end
+local function agent_key(id) return 'cc:agent:' .. id end
+local function call_key(sid) return 'cc:call:' .. sid end
+local function queue_key(q) return 'cc:queue:' .. q end
+local function entries_key(q) return 'cc:queue:' .. q .. ':entries' end
+
+-- An agent is offerable when available, reachable, connected and holding no reservation.
+local function sync_available(id)
+  local f = redis.call('HMGET', agent_key(id), 'state', 'unreachable', 'reservation', 'disconnected_at',
+                       'idle_since')
+  if f[1] == 'available' and f[2] ~= '1' and not present(f[3]) and not present(f[4]) then
+    redis.call('ZADD', AVAILABLE, f[5] or '0', id)
+  else
+    redis.call('ZREM', AVAILABLE, id)
+  end
+end
+
+-- Change an agent's state and append the transition to the durable log, in one step.
+local function transition(id, to, reason, now, call_sid, idle_since)
+  local key = agent_key(id)
+  local from = redis.call('HGET', key, 'state')
+  if not present(from) then from = 'offline' end
+  redis.call('HSET', key, 'state', to, 'since', now, 'reason', reason or '')
+  if to == 'available' then redis.call('HSET', key, 'idle_since', idle_since or now) end
+  if to ~= 'wrap_up' then
+    redis.call('HDEL', key, 'wrap_up_until')
+    redis.call('ZREM', WRAPUPS, id)
+  end
+  if to == 'offline' then
+    redis.call('HDEL', key, 'disconnected_at', 'reservation', 'current_call')
+    redis.call('ZREM', DISCONNECTED, id)
+  end
+  local entry = {agent_id = tonumber(id), from_state = from, to_state = to, at = now}
+  if present(reason) then entry.reason = reason end
+  if present(call_sid) then entry.call_sid = call_sid end
+  redis.call('RPUSH', STATE_LOG, cjson.encode(entry))
+  sync_available(id)
+  return from
+end
+
+-- Put a reserved entry back in its queue at its original score; the agent goes to `mode`'s state.
+local function release(sid, now, mode)
+  local call = call_key(sid)
+  local f = redis.call('HMGET', call, 'status', 'agent_id', 'queue_id', 'score')
+  if f[1] ~= 'reserved' then return nil end
+  local id = f[2]
+  redis.call('HSET', call, 'status', 'waiting')
+  redis.call('HDEL', call, 'agent_id', 'expires_at', 'reserved_at')
+  redis.call('ZREM', RESERVATIONS, sid)
+  redis.call('ZADD', queue_key(f[3]), f[4], sid)
+  if present(id) then
+    local declined = redis.call('HGET', call, 'declined') or ','
+    if not present(declined) then declined = ',' end
+    if not string.find(declined, ',' .. id .. ',', 1, true) then
+      redis.call('HSET', call, 'declined', declined .. id .. ',')
+    end
+    local akey = agent_key(id)
+    if redis.call('HGET', akey, 'reservation') == sid then
+      redis.call('HSET', akey, 'reservation', '', 'current_call', '')
+      local to, reason = 'available', 'rejected'
+      if mode == 'missed' then to, reason = 'away', 'missed'
+      elseif mode == 'disconnected' then to, reason = 'offline', 'disconnected' end
+      transition(id, to, reason, now, sid)
+    end
+  end
+  return {call_sid = sid, agent_id = tonumber(id), queue_id = tonumber(f[3]), mode = mode}
+end
+"""
+
+_ENQUEUE = """
+-- ARGV: entry_id, queue_id, score, enqueued_at, callback_lock ('' for none), then field/value pairs
+local sid, q, score, t, lock = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local call = call_key(sid)
+if redis.call('EXISTS', call) == 1 then return 'exists' end
+if present(lock) then
+  local holder = redis.call('GET', lock)
+  if holder then return 'duplicate:' .. holder end
+  redis.call('SET', lock, sid)
+end
+redis.call('HSET', call, 'status', 'waiting', 'queue_id', q, 'score', score, 'enqueued_at', t,
+           'callback_lock', lock)
+for i = 6, #ARGV, 2 do redis.call('HSET', call, ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', queue_key(q), score, sid)
+redis.call('ZADD', entries_key(q), t, sid)
+return 'ok'
+"""
+
+_RESERVE_NEXT = """
+-- ARGV: now, scan, queue_id... ; reserves the best (call, agent) pair across the queues, or returns false.
+local now, scan = ARGV[1], tonumber(ARGV[2])
+local nnow = tonumber(now)
+local candidates = {}
+local configs = {}
+for i = 3, #ARGV do
+  local q = ARGV[i]
+  local raw = redis.call('GET', 'cc:queuecfg:' .. q)
+  if raw then
+    local cfg = cjson.decode(raw)
+    if cfg.active ~= false then
+      configs[q] = cfg
+      local items = redis.call('ZRANGE', queue_key(q), 0, scan - 1, 'WITHSCORES')
+      for j = 1, #items, 2 do
+        table.insert(candidates, {sid = items[j], score = tonumber(items[j + 1]), q = q})
+      end
+    end
+  end
+end
+if #candidates == 0 then return false end
+local agents = redis.call('ZRANGE', AVAILABLE, 0, -1)
+if #agents == 0 then return false end
+table.sort(candidates, function(a, b)
+  if a.score ~= b.score then return a.score < b.score end
+  return a.sid < b.sid
+end)
+
+local skill_cache = {}
+local function skills_of(id)
+  local s = skill_cache[id]
+  if s == nil then
+    local raw = redis.call('HGET', agent_key(id), 'skills')
+    if present(raw) then s = cjson.decode(raw) else s = {} end
+    skill_cache[id] = s
+  end
+  return s
+end
+local function eligible(id, reqs)
+  local have = skills_of(id)
+  for _, req in ipairs(reqs) do
+    for skill, level in pairs(req) do
+      if (tonumber(have[skill]) or 0) < tonumber(level) then return false end
+    end
+  end
+  return true
+end
+
+for _, c in ipairs(candidates) do
+  local call = call_key(c.sid)
+  local h = redis.call('HMGET', call, 'status', 'skills', 'sticky_agent_id', 'sticky_until', 'declined')
+  if h[1] == 'waiting' then
+    local reqs = {configs[c.q].skills or {}}
+    if present(h[2]) then table.insert(reqs, cjson.decode(h[2])) end
+    local chosen, hold = nil, false
+    local sticky = h[3]
+    if present(sticky) and eligible(sticky, reqs) then
+      if redis.call('ZSCORE', AVAILABLE, sticky) then
+        chosen = sticky
+      elseif nnow < (tonumber(h[4]) or 0) then
+        -- Wait a little for the agent who last served this caller, unless they are gone.
+        local st = redis.call('HMGET', agent_key(sticky), 'state', 'unreachable')
+        if present(st[1]) and st[1] ~= 'offline' and st[2] ~= '1' then hold = true end
+      end
+    end
+    if not chosen and not hold then
+      local declined = h[5] or ''
+      local fallback = nil
+      for _, id in ipairs(agents) do
+        if eligible(id, reqs) then
+          if string.find(declined, ',' .. id .. ',', 1, true) then
+            fallback = fallback or id
+          else
+            chosen = id
+            break
+          end
+        end
+      end
+      chosen = chosen or fallback
+    end
+    if chosen then
+      local expires = nnow + (tonumber(configs[c.q].reservation_timeout_seconds) or 15)
+      local akey = agent_key(chosen)
+      redis.call('ZREM', queue_key(c.q), c.sid)
+      redis.call('HSET', call, 'status', 'reserved', 'agent_id', chosen, 'reserved_at', now,
+                 'expires_at', expires)
+      redis.call('ZADD', RESERVATIONS, expires, c.sid)
+      redis.call('HSET', akey, 'reservation', c.sid, 'current_call', c.sid,
+                 'prev_idle_since', redis.call('HGET', akey, 'idle_since') or now)
+      transition(chosen, 'reserved', 'offered', now, c.sid)
+      local entry = redis.call('HGETALL', call)
+      local fields = {}
+      for k = 1, #entry, 2 do fields[entry[k]] = entry[k + 1] end
+      fields.entry_id = c.sid
+      return cjson.encode(fields)
+    end
+  end
+end
+return false
+"""
+
+_ACCEPT = """
+-- ARGV: entry_id, agent_id, now
+local sid, id, now = ARGV[1], ARGV[2], ARGV[3]
+local call = call_key(sid)
+local f = redis.call('HMGET', call, 'status', 'agent_id', 'queue_id')
+if f[1] ~= 'reserved' or f[2] ~= id then return 'no_offer' end
+if redis.call('HGET', agent_key(id), 'reservation') ~= sid then return 'no_offer' end
+redis.call('HSET', call, 'status', 'connected', 'answered_at', now)
+redis.call('HDEL', call, 'expires_at')
+redis.call('ZREM', RESERVATIONS, sid)
+redis.call('ZREM', entries_key(f[3]), sid)
+redis.call('HSET', agent_key(id), 'reservation', '', 'current_call', sid)
+transition(id, 'on_call', 'accepted', now, sid)
+return 'ok'
+"""
+
+_RELEASE = """
+-- ARGV: entry_id, expected agent ('' for any), now, mode (rejected|missed|disconnected)
+local sid, expected, now, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local f = redis.call('HMGET', call_key(sid), 'status', 'agent_id', 'expires_at')
+if f[1] ~= 'reserved' then return false end
+if present(expected) and f[2] ~= expected then return false end
+if mode == 'missed' and (tonumber(f[3]) or 0) > tonumber(now) then return false end
+return cjson.encode(release(sid, now, mode))
+"""
+
+_FINISH = """
+-- ARGV: entry_id, now, default wrap-up seconds. The entry leaves the ACD whatever its status.
+local sid, now = ARGV[1], ARGV[2]
+local call = call_key(sid)
+local f = redis.call('HMGET', call, 'status', 'agent_id', 'queue_id', 'callback_lock')
+if not f[1] then return false end
+local status, id, q = f[1], f[2], f[3]
+local result = {call_sid = sid, queue_id = tonumber(q), status = status}
+if status == 'waiting' then
+  redis.call('ZREM', queue_key(q), sid)
+elseif status == 'reserved' then
+  redis.call('ZREM', RESERVATIONS, sid)
+  local akey = agent_key(id)
+  if redis.call('HGET', akey, 'reservation') == sid then
+    -- The caller left while the agent was being offered: the agent keeps their place in the idle line.
+    local prev = redis.call('HGET', akey, 'prev_idle_since')
+    redis.call('HSET', akey, 'reservation', '', 'current_call', '')
+    transition(id, 'available', 'caller_hung_up', now, sid, prev)
+    result.agent_id = tonumber(id)
+    result.agent_state = 'available'
+  end
+elseif status == 'connected' and present(id) then
+  local akey = agent_key(id)
+  local a = redis.call('HMGET', akey, 'state', 'current_call')
+  if a[1] == 'on_call' and a[2] == sid then
+    local wrap = tonumber(ARGV[3]) or 0
+    local raw = redis.call('GET', 'cc:queuecfg:' .. q)
+    if raw then wrap = tonumber(cjson.decode(raw).wrap_up_seconds) or wrap end
+    redis.call('HSET', akey, 'current_call', '', 'last_call', sid)
+    transition(id, 'wrap_up', 'call_ended', now, sid)
+    if wrap > 0 then
+      local untl = tonumber(now) + wrap
+      redis.call('HSET', akey, 'wrap_up_until', untl)
+      redis.call('ZADD', WRAPUPS, untl, id)
+      result.agent_state = 'wrap_up'
+      result.wrap_up_until = untl
+    else
+      transition(id, 'available', 'wrap_up_done', now, sid)
+      result.agent_state = 'available'
+    end
+    result.agent_id = tonumber(id)
+  end
+end
+redis.call('ZREM', entries_key(q), sid)
+if present(f[4]) and redis.call('GET', f[4]) == sid then redis.call('DEL', f[4]) end
+redis.call('DEL', call)
+return cjson.encode(result)
+"""
+
+_CONVERT_TO_CALLBACK = """
+-- ARGV: entry_id, new entry id, callback lock key, payload JSON, now
+local sid, new_id, lock, payload, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local old = call_key(sid)
+local names = {'queue_id', 'score', 'priority', 'enqueued_at', 'contact_id', 'from', 'skills',
+               'sticky_agent_id', 'sticky_until', 'reasons'}
+local status = redis.call('HGET', old, 'status')
+if not status then return 'not_found' end
+if status ~= 'waiting' then return 'not_waiting:' .. status end
+local holder = redis.call('GET', lock)
+if holder then return 'duplicate:' .. holder end
+if redis.call('EXISTS', call_key(new_id)) == 1 then return 'duplicate:' .. new_id end
+local values = redis.call('HMGET', old, unpack(names))
+local new = call_key(new_id)
+redis.call('HSET', new, 'status', 'waiting', 'callback', '1', 'callback_lock', lock, 'payload', payload,
+           'original_call_sid', sid, 'converted_at', now)
+for i, name in ipairs(names) do
+  if present(values[i]) then redis.call('HSET', new, name, values[i]) end
+end
+redis.call('SET', lock, new_id)
+local q = values[1]
+redis.call('ZREM', queue_key(q), sid)
+redis.call('ZADD', queue_key(q), values[2], new_id)
+redis.call('ZREM', entries_key(q), sid)
+redis.call('ZADD', entries_key(q), values[4], new_id)
+redis.call('DEL', old)
+return 'ok'
+"""
+
+_SET_STATE = """
+-- ARGV: agent_id, to, allowed from (comma list), now, reason, only when wrap-up is over ('1'), no-op if same
+local id, to, allowed, now, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = agent_key(id)
+local a = redis.call('HMGET', key, 'state', 'reason', 'wrap_up_until')
+local from = a[1]
+if not present(from) then from = 'offline' end
+if from == to and (to ~= 'away' or (a[2] or '') == reason) then return 'same:' .. from end
+if not string.find(',' .. allowed .. ',', ',' .. from .. ',', 1, true) then return 'illegal:' .. from end
+if ARGV[6] == '1' and present(a[3]) and tonumber(a[3]) > tonumber(now) then return 'not_due:' .. from end
+transition(id, to, reason, now, '')
+return 'ok:' .. from
+"""
+
+_SET_FLAG = """
+-- ARGV: agent_id, field, value ('' deletes), index zset ('' for none), index score
+local id, name, value, index, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = agent_key(id)
+if present(value) then redis.call('HSET', key, name, value) else redis.call('HDEL', key, name) end
+if present(index) then
+  if present(value) then redis.call('ZADD', index, score, id) else redis.call('ZREM', index, id) end
+end
+sync_available(id)
+return redis.call('HGET', key, 'state') or 'offline'
+"""
+
+_EXPIRE_DISCONNECTED = """
+-- ARGV: agent_id, now, cutoff (disconnected at or before it means the grace period is over)
+local id, now, cutoff = ARGV[1], ARGV[2], ARGV[3]
+local key = agent_key(id)
+local a = redis.call('HMGET', key, 'state', 'disconnected_at', 'reservation')
+if not present(a[2]) then
+  redis.call('ZREM', DISCONNECTED, id)
+  return false
+end
+if tonumber(a[2]) > tonumber(cutoff) then return false end
+local state = a[1]
+if not present(state) then state = 'offline' end
+-- A call in progress is never dropped: the agent stays on it (and goes offline after it ends).
+if state == 'on_call' then return cjson.encode({agent_id = tonumber(id), state = 'on_call', kept = true}) end
+local result = {agent_id = tonumber(id), state = 'offline', previous = state}
+if state == 'reserved' and present(a[3]) then
+  local released = release(a[3], now, 'disconnected')
+  if released then result.released_call_sid = a[3] end
+end
+if redis.call('HGET', key, 'state') ~= 'offline' then
+  transition(id, 'offline', 'disconnected', now, '')
+else
+  redis.call('HDEL', key, 'disconnected_at')
+  redis.call('ZREM', DISCONNECTED, id)
+end
+return cjson.encode(result)
+"""
+
+_SCRIPT_SOURCES = {
+    "enqueue": _ENQUEUE,
+    "reserve_next": _RESERVE_NEXT,
+    "accept": _ACCEPT,
+    "release": _RELEASE,
+    "finish": _FINISH,
+    "convert_to_callback": _CONVERT_TO_CALLBACK,
+    "set_state": _SET_STATE,
+    "set_flag": _SET_FLAG,
+    "expire_disconnected": _EXPIRE_DISCONNECTED,
+}
+_registered: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref.WeakKeyDictionary()
+
+
+def _run(r: redis.Redis, name: str, *args: Any) -> Any:
+    """Run one of our scripts (EVALSHA, loading it on first use) and decode a text answer."""
+    scripts = _registered.get(r)
+    if scripts is None:
+        scripts = {key: r.register_script(_PRELUDE + body) for key, body in _SCRIPT_SOURCES.items()}
+        _registered[r] = scripts
+    result = scripts[name](args=[_arg(a) for a in args])
+    return _text(result) if isinstance(result, bytes) else result
+
+
+def _arg(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if value else None
+
+
+# --- Queue configuration ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """What the hot path needs to know about a queue, cached in Redis from the `queues` table."""
+
+    queue_id: int
+    skills: dict[int, int] = field(default_factory=dict)  # skill id -> minimum level
+    reservation_timeout_seconds: int = 15
+    wrap_up_seconds: int = 30
+    sticky_agent_wait_seconds: int = 20
+    active: bool = True
+
+
+def store_queue_config(r: redis.Redis, config: QueueConfig) -> None:
+    """Cache a queue's routing settings (called whenever the queue is loaded from the database)."""
+    document = {
+        "skills": {str(k): int(v) for k, v in config.skills.items()},
+        "reservation_timeout_seconds": config.reservation_timeout_seconds,
+        "wrap_up_seconds": config.wrap_up_seconds,
+        "sticky_agent_wait_seconds": config.sticky_agent_wait_seconds,
+        "active": config.active,
+    }
+    pipe = r.pipeline()
+    pipe.set(config_key(config.queue_id), json.dumps(document))
+    pipe.sadd(QUEUES, config.queue_id)
+    pipe.execute()
+
+
+def load_queue_config(r: redis.Redis, queue_id: int) -> QueueConfig | None:
+    document = _json(r.get(config_key(queue_id)))
+    if document is None:
+        return None
+    return QueueConfig(
+        queue_id=queue_id,
+        skills={int(k): int(v) for k, v in document.get("skills", {}).items()},
+        reservation_timeout_seconds=int(document["reservation_timeout_seconds"]),
+        wrap_up_seconds=int(document["wrap_up_seconds"]),
+        sticky_agent_wait_seconds=int(document["sticky_agent_wait_seconds"]),
+        active=bool(document.get("active", True)),
+    )
+
+
+def configured_queue_ids(r: redis.Redis) -> list[int]:
+    return sorted(int(_text(q)) for q in r.smembers(QUEUES))
+
+
+# --- Entries ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A caller (or a callback that keeps a caller's place) in a queue."""
+
+    entry_id: str
+    queue_id: int
+    status: str  # waiting | reserved | connected
+    priority: int
+    enqueued_at: float
+    from_number: str | None
+    contact_id: int | None
+    callback: bool
+    payload: dict[str, Any]
+    agent_id: int | None
+    expires_at: float | None
+    sticky_agent_id: int | None
+
+    @classmethod
+    def from_hash(cls, entry_id: str, h: dict[str, str]) -> QueueEntry:
+        return cls(
+            entry_id=entry_id,
+            queue_id=int(h["queue_id"]),
+            status=h["status"],
+            priority=int(h.get("priority") or 0),
+            enqueued_at=float(h["enqueued_at"]),
+            from_number=h.get("from") or None,
+            contact_id=int(h["contact_id"]) if h.get("contact_id") else None,
+            callback=h.get("callback") == "1",
+            payload=_json(h.get("payload")) or {},
+            agent_id=int(h["agent_id"]) if h.get("agent_id") else None,
+            expires_at=float(h["expires_at"]) if h.get("expires_at") else None,
+            sticky_agent_id=int(h["sticky_agent_id"]) if h.get("sticky_agent_id") else None,
+        )
+
+
+def _hash(r: redis.Redis, key: str) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in r.hgetall(key).items()}
+
+
+def enqueue(
+    r: redis.Redis,
+    *,
+    entry_id: str,
+    queue_id: int,
+    priority: int,
+    enqueued_at: float,
+    from_number: str | None = None,
+    contact_id: int | None = None,
+    skills: dict[int, int] | None = None,
+    payload: dict[str, Any] | None = None,
+    sticky_agent_id: int | None = None,
+    sticky_until: float | None = None,
+    callback_phone: str | None = None,
+    reasons: tuple[str, ...] = (),
+) -> bool:
+    """Add an entry to a queue; False when it is already there (webhooks are retried, this is idempotent).
+
+    With `callback_phone` the entry is a callback: at most one open callback per number and queue (Conflict).
+    """
+    pairs: list[Any] = ["priority", int(priority)]
+    optional = {
+        "from": from_number,
+        "contact_id": contact_id,
+        "skills": json.dumps({str(k): int(v) for k, v in skills.items()}) if skills else None,
+        "payload": json.dumps(payload or {}),
+        "sticky_agent_id": sticky_agent_id,
+        "sticky_until": sticky_until,
+        "reasons": json.dumps(list(reasons)) if reasons else None,
+        "callback": "1" if callback_phone else None,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            pairs += [name, value]
+    lock = callback_lock_key(queue_id, callback_phone) if callback_phone else ""
+    answer = _run(
+        r, "enqueue", entry_id, queue_id, priority_score(priority, enqueued_at), enqueued_at, lock, *pairs
+    )
+    if answer.startswith("duplicate:"):
+        raise Conflict(f"{callback_phone} already has an open callback in this queue ({answer[10:]})",
+                       field="phone")
+    return answer == "ok"
+
+
+def get_entry(r: redis.Redis, entry_id: str) -> QueueEntry | None:
+    h = _hash(r, call_key(entry_id))
+    return QueueEntry.from_hash(entry_id, h) if h else None
+
+
+def open_callback(r: redis.Redis, queue_id: int, phone_e164: str) -> str | None:
+    """The entry id of the open callback for this number in this queue, if there is one."""
+    return _text(r.get(callback_lock_key(queue_id, phone_e164)))
+
+
+def position(r: redis.Redis, entry_id: str) -> int | None:
+    """1-based place among the waiting entries of its queue (for wait announcements); None when not waiting."""
+    queue_id = _text(r.hget(call_key(entry_id), "queue_id"))
+    if queue_id is None:
+        return None
+    rank = r.zrank(queue_key(int(queue_id)), entry_id)
+    return None if rank is None else rank + 1
+
+
+def waiting_entries(r: redis.Redis, queue_id: int, limit: int = 100) -> list[QueueEntry]:
+    """Waiting entries in the order they will be offered."""
+    ids = [_text(i) for i in r.zrange(queue_key(queue_id), 0, limit - 1)]
+    pipe = r.pipeline()
+    for entry_id in ids:
+        pipe.hgetall(call_key(entry_id))
+    entries = []
+    for entry_id, raw in zip(ids, pipe.execute(), strict=True):
+        if raw:
+            entries.append(QueueEntry.from_hash(entry_id, {_text(k): _text(v) for k, v in raw.items()}))
+    return entries
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue_id: int
+    waiting: int  # not yet reserved
+    in_queue: int  # waiting + being offered to an agent
+    longest_wait: float  # seconds, over every entry still in the queue
+
+
+def queue_stats(r: redis.Redis, queue_id: int, now: float) -> QueueStats:
+    pipe = r.pipeline()
+    pipe.zcard(queue_key(queue_id))
+    pipe.zcard(entries_key(queue_id))
+    pipe.zrange(entries_key(queue_id), 0, 0, withscores=True)
+    waiting, in_queue, oldest = pipe.execute()
+    longest = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
+    return QueueStats(queue_id=queue_id, waiting=int(waiting), in_queue=int(in_queue), longest_wait=longest)
+
+
+def convert_to_callback(
+    r: redis.Redis, entry_id: str, *, new_entry_id: str, phone_e164: str, payload: dict[str, Any], now: float
+) -> QueueEntry:
+    """Replace a waiting entry by a callback entry with the same place (score, enqueue time, priority)."""
+    queue_id = _text(r.hget(call_key(entry_id), "queue_id"))
+    if queue_id is None:
+        raise NotFound(f"Call {entry_id} is not in a queue")
+    lock = callback_lock_key(int(queue_id), phone_e164)
+    answer = _run(r, "convert_to_callback", entry_id, new_entry_id, lock, json.dumps(payload), now)
+    if answer == "not_found":
+        raise NotFound(f"Call {entry_id} is not in a queue")
+    if answer.startswith("not_waiting:"):
+        raise Conflict(f"Call {entry_id} is already {answer[12:]}; it can no longer become a callback")
+    if answer.startswith("duplicate:"):
+        raise Conflict(f"{phone_e164} already has an open callback in this queue ({answer[10:]})", field="phone")
+    entry = get_entry(r, new_entry_id)
+    assert entry is not None
+    return entry
+
+
+# --- Reservations ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An entry reserved for an agent until `expires_at` (the agent is being offered the call)."""
+
+    entry: QueueEntry
+    agent_id: int
+    expires_at: float
+
+    @property
+    def call_sid(self) -> str:
+        return self.entry.entry_id
+
+    @property
+    def queue_id(self) -> int:
+        return self.entry.queue_id
+
+
+def reserve_next(
+    r: redis.Redis, queue_ids: list[int], now: float, scan: int = DEFAULT_SCAN
+) -> Reservation | None:
+    """Atomically pick the best waiting entry of these queues and the agent for it, and reserve both.
+
+    Order: highest priority, then earliest enqueue, across the queues. Agent: the sticky agent when offerable
+    (or hold the entry while they may come back within the queue's sticky wait), else the longest-idle
+    offerable agent whose skills meet the queue's and the entry's minimum levels; agents who already declined
+    this entry are tried last.
+    """
+    if not queue_ids:
+        return None
+    answer = _run(r, "reserve_next", now, scan, *queue_ids)
+    if not answer:
+        return None
+    fields = {k: str(v) for k, v in json.loads(answer).items()}
+    entry = QueueEntry.from_hash(fields.pop("entry_id"), fields)
+    assert entry.agent_id is not None and entry.expires_at is not None
+    return Reservation(entry=entry, agent_id=entry.agent_id, expires_at=entry.expires_at)
+
+
+def accept(r: redis.Redis, agent_id: int, entry_id: str, now: float) -> bool:
+    """The agent takes the reserved entry: agent on call, entry connected; False if the offer is gone."""
+    return _run(r, "accept", entry_id, agent_id, now) == "ok"
+
+
+@dataclass(frozen=True)
+class Released:
+    call_sid: str
+    agent_id: int | None
+    queue_id: int
+    mode: str  # rejected | missed | disconnected
+
+
+def release(r: redis.Redis, entry_id: str, now: float, mode: str, agent_id: int | None = None) -> Released | None:
+    """Return a reserved entry to its original place; the agent becomes available, away (missed) or offline."""
+    if mode not in {"rejected", "missed", "disconnected"}:
+        raise ValueError(f"unknown release mode {mode!r}")
+    answer = _run(r, "release", entry_id, agent_id, now, mode)
+    if not answer:
+        return None
+    data = json.loads(answer)
+    return Released(call_sid=data["call_sid"], agent_id=data.get("agent_id"), queue_id=data["queue_id"],
+                    mode=data["mode"])
+
+
+def due_reservations(r: redis.Redis, now: float) -> list[str]:
+    """Entry ids whose reservation has expired at `now`."""
+    return [_text(i) for i in r.zrangebyscore(RESERVATIONS, "-inf", now)]
+
+
+@dataclass(frozen=True)
+class Finished:
+    call_sid: str
+    queue_id: int
+    status: str  # what the entry was: waiting (abandoned), reserved (caller left while ringing), connected
+    agent_id: int | None = None
+    agent_state: str | None = None
+    wrap_up_until: float | None = None
+
+
+def finish(r: redis.Redis, entry_id: str, now: float, default_wrap_up_seconds: int = 0) -> Finished | None:
+    """Remove an entry from the ACD for good (call ended); its agent goes to wrap-up (or back, if ringing)."""
+    answer = _run(r, "finish", entry_id, now, default_wrap_up_seconds)
+    if not answer:
+        return None
+    data = json.loads(answer)
+    return Finished(
+        call_sid=data["call_sid"],
+        queue_id=data["queue_id"],
+        status=data["status"],
+        agent_id=data.get("agent_id"),
+        agent_state=data.get("agent_state"),
+        wrap_up_until=data.get("wrap_up_until"),
+    )
+
+
+# --- Agents ----------------------------------------------------------------------------------------------------
+
+
+def set_agent_state(
+    r: redis.Redis,
+    agent_id: int,
+    to_state: str,
+    allowed_from: tuple[str, ...],
+    now: float,
+    reason: str | None = None,
+    only_when_wrap_up_over: bool = False,
+) -> tuple[str, str]:
+    """Compare-and-set an agent's state. Returns (outcome, from_state); outcome is ok|same|illegal|not_due."""
+    answer = _run(
+        r, "set_state", agent_id, to_state, ",".join(allowed_from), now, reason or "",
+        "1" if only_when_wrap_up_over else "0",
+    )
+    outcome, _, from_state = answer.partition(":")
+    return outcome, from_state
+
+
+def set_agent_flag(
+    r: redis.Redis, agent_id: int, name: str, value: Any, index: str | None = None, score: float = 0.0
+) -> str:
+    """Set (or clear, with None/"") a presence flag and re-derive offerability; returns the agent's state."""
+    return _run(r, "set_flag", agent_id, name, value, index or "", score)
+
+
+def expire_disconnected_agent(r: redis.Redis, agent_id: int, now: float, cutoff: float) -> dict[str, Any] | None:
+    answer = _run(r, "expire_disconnected", agent_id, now, cutoff)
+    return json.loads(answer) if answer else None
+
+
+def due_disconnected(r: redis.Redis, cutoff: float) -> list[int]:
+    return [int(_text(i)) for i in r.zrangebyscore(DISCONNECTED, "-inf", cutoff)]
+
+
+def due_wrap_ups(r: redis.Redis, now: float) -> list[int]:
+    return [int(_text(i)) for i in r.zrangebyscore(WRAPUPS, "-inf", now)]
+
+
+def agent_hash(r: redis.Redis, agent_id: int) -> dict[str, str]:
+    return _hash(r, agent_key(agent_id))
+
+
+def available_agents(r: redis.Redis) -> list[int]:
+    """Offerable agents, longest idle first."""
+    return [int(_text(i)) for i in r.zrange(AVAILABLE, 0, -1)]
+
+
+# --- The transition log (outbox to the database) ---------------------------------------------------------------
+
+
+def pop_state_log(r: redis.Redis, limit: int = 500) -> list[dict[str, Any]]:
+    """Take up to `limit` logged transitions, oldest first."""
+    raw = r.lpop(STATE_LOG, limit)
+    return [json.loads(item) for item in raw or []]
+
+
+def restore_state_log(r: redis.Redis, entries: list[dict[str, Any]]) -> None:
+    """Put transitions back at the head (a database write failed), keeping their order."""
+    if entries:
+        r.lpush(STATE_LOG, *[json.dumps(e) for e in reversed(entries)])

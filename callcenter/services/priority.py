@@ -1,0 +1,113 @@
+"""A caller's place in line, decided from the CRM: VIP contact or account, an open urgent ticket, a repeat call.
+
+Each queue says how much each fact is worth (`queues.priority_rules`) on top of its `base_priority`; a rule
+missing from the queue's rules counts for nothing. The reasons are kept with the queue entry so agents and
+supervisors can see why a caller jumped the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Account, Call, Contact, Queue, Ticket, utcnow
+from callcenter.services.contacts import contacts_for_number
+
+RULES = ("vip", "open_urgent_ticket", "repeat_caller_24h")
+REPEAT_WINDOW = timedelta(hours=24)
+OPEN_TICKET_STATUSES = ("open", "pending")
+
+
+@dataclass(frozen=True)
+class PriorityDecision:
+    priority: int
+    reasons: tuple[str, ...]  # the rules that applied, in RULES order
+    contact_ids: tuple[int, ...]
+
+
+def rule_weight(queue: Queue, rule: str) -> int:
+    """The queue's weight for a rule; malformed or missing weights count as 0 rather than breaking routing."""
+    try:
+        return int((queue.priority_rules or {}).get(rule, 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def is_vip(session: Session, contact_ids: Sequence[int]) -> bool:
+    """True when any of the contacts, or the account of any of them, is a VIP."""
+    if not contact_ids:
+        return False
+    found = session.scalar(
+        select(Contact.id)
+        .outerjoin(Account, Contact.account_id == Account.id)
+        .where(Contact.id.in_(contact_ids), or_(Contact.vip.is_(True), Account.vip.is_(True)))
+        .limit(1)
+    )
+    return found is not None
+
+
+def has_open_urgent_ticket(session: Session, contact_ids: Sequence[int]) -> bool:
+    if not contact_ids:
+        return False
+    found = session.scalar(
+        select(Ticket.id)
+        .where(
+            Ticket.contact_id.in_(contact_ids),
+            Ticket.status.in_(OPEN_TICKET_STATUSES),
+            Ticket.priority == "urgent",
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def is_repeat_caller(session: Session, from_number: str | None, now: datetime, exclude_call_sid: str | None) -> bool:
+    """Another inbound call from the same E.164 number in the 24 hours before `now`."""
+    if not from_number:
+        return False
+    cutoff = now - REPEAT_WINDOW
+    when = or_(
+        and_(Call.started_at.is_not(None), Call.started_at >= cutoff, Call.started_at <= now),
+        and_(Call.started_at.is_(None), Call.created_at >= cutoff, Call.created_at <= now),
+    )
+    query = select(Call.id).where(Call.direction == "inbound", Call.from_number == from_number, when)
+    if exclude_call_sid:
+        query = query.where(Call.call_sid != exclude_call_sid)
+    return session.scalar(query.limit(1)) is not None
+
+
+def compute_priority(
+    session: Session,
+    queue: Queue,
+    *,
+    from_number: str | None = None,
+    contact_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+    exclude_call_sid: str | None = None,
+) -> PriorityDecision:
+    """Priority for a caller in `queue`: base priority plus the weight of every CRM fact that holds.
+
+    `contact_ids` are the contacts the caller was matched to; when None they are looked up by `from_number`
+    (E.164). `exclude_call_sid` is the current call, so it does not make its own caller a repeat caller.
+    """
+    now = now or utcnow()
+    if contact_ids is None:
+        contact_ids = [c.id for c in contacts_for_number(session, from_number)] if from_number else []
+    ids = tuple(dict.fromkeys(int(i) for i in contact_ids))
+    facts = {
+        "vip": lambda: is_vip(session, ids),
+        "open_urgent_ticket": lambda: has_open_urgent_ticket(session, ids),
+        "repeat_caller_24h": lambda: is_repeat_caller(session, from_number, now, exclude_call_sid),
+    }
+    priority = int(queue.base_priority or 0)
+    reasons = []
+    for rule in RULES:
+        weight = rule_weight(queue, rule)
+        if weight and facts[rule]():
+            priority += weight
+            reasons.append(rule)
+    return PriorityDecision(priority=priority, reasons=tuple(reasons), contact_ids=ids)

@@ -1,0 +1,405 @@
+"""Routing: put callers in line with a CRM-decided priority, offer them to the right agent, handle the answer.
+
+The flow the inbound edge drives:
+
+    enqueue_call(...)          caller joins a queue (priority from the CRM, sticky agent from the call history);
+                               offers are made at once when an agent is free
+    accept_offer / reject_offer  the agent's answer to an offer ("offer.created" event)
+    finish_call(...)           the call ended (abandoned while waiting, hung up while ringing, or after talking)
+    request_callback(...)      a waiting caller asks to be called back without losing their place
+    dispatch(...)              offer waiting entries to free agents; call it after an agent becomes available
+    tick(...)                  every second from a worker: expired offers ("missed"), wrap-up timers, lost sockets,
+                               sticky waits that ran out, then dispatch
+
+Policy: a rejected offer puts the call back in its place and the agent back to available at the END of the
+idle line, and the call is tried with other agents first. An offer that times out sets the agent away with
+reason "missed" (they are probably not at their desk) and the call is offered to someone else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Call, Queue, QueueSkill
+from callcenter.services import acd, agent_state
+from callcenter.services.acd import Finished, QueueConfig, QueueEntry
+from callcenter.services.errors import Conflict, NotFound, ValidationFailed
+from callcenter.services.events import publish
+from callcenter.services.phones import to_e164
+from callcenter.services.priority import PriorityDecision, compute_priority
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A call reserved for an agent until `expires_at`: push the screen-pop and ring the agent now."""
+
+    call_sid: str  # the ACD entry id (the CallSid, or the callback entry id when `callback`)
+    agent_id: int
+    queue_id: int
+    expires_at: float
+    priority: int
+    callback: bool
+    payload: dict[str, Any]
+    from_number: str | None
+    contact_id: int | None
+
+    @classmethod
+    def from_reservation(cls, reservation: acd.Reservation) -> Offer:
+        entry = reservation.entry
+        return cls(
+            call_sid=entry.entry_id,
+            agent_id=reservation.agent_id,
+            queue_id=entry.queue_id,
+            expires_at=reservation.expires_at,
+            priority=entry.priority,
+            callback=entry.callback,
+            payload=entry.payload,
+            from_number=entry.from_number,
+            contact_id=entry.contact_id,
+        )
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else float(now)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+# --- Queue configuration ---------------------------------------------------------------------------------------
+
+
+def sync_queue(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig:
+    """Cache a queue's requirements and timers in Redis (also call it after an admin edits the queue)."""
+    queue = session.get(Queue, queue_id)
+    if queue is None:
+        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+    rows = session.execute(
+        select(QueueSkill.skill_id, QueueSkill.min_level).where(QueueSkill.queue_id == queue_id)
+    )
+    skills = {skill_id: min_level for skill_id, min_level in rows}
+    config = QueueConfig(
+        queue_id=queue.id,
+        skills=skills,
+        reservation_timeout_seconds=queue.reservation_timeout_seconds,
+        wrap_up_seconds=queue.wrap_up_seconds,
+        sticky_agent_wait_seconds=queue.sticky_agent_wait_seconds,
+        active=queue.active,
+    )
+    acd.store_queue_config(r, config)
+    return config
+
+
+def queue_config(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig:
+    """The cached config, loaded from the database when Redis does not have it."""
+    return acd.load_queue_config(r, queue_id) or sync_queue(session, r, queue_id)
+
+
+# --- Entering the queue ----------------------------------------------------------------------------------------
+
+
+def last_agent_for(
+    session: Session, contact_ids: Sequence[int], from_number: str | None, exclude_call_sid: str | None = None
+) -> int | None:
+    """The agent who last served this caller (by contact, else by number): the sticky-agent candidate."""
+    conditions = []
+    if contact_ids:
+        conditions.append(Call.contact_id.in_(list(contact_ids)))
+    if from_number:
+        conditions.append((Call.direction == "inbound") & (Call.from_number == from_number))
+        conditions.append((Call.direction != "inbound") & (Call.to_number == from_number))
+    if not conditions:
+        return None
+    query = select(Call.agent_id).where(Call.agent_id.is_not(None), or_(*conditions))
+    if exclude_call_sid:
+        query = query.where(Call.call_sid != exclude_call_sid)
+    when = func.coalesce(Call.agent_answered_at, Call.answered_at, Call.started_at, Call.created_at)
+    return session.scalar(query.order_by(when.desc(), Call.id.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    entry: QueueEntry
+    decision: PriorityDecision
+    position: int | None  # 1-based among waiting entries; None when offered at once
+    created: bool  # False when the call was already in the ACD (a retried webhook)
+    offers: list[Offer] = field(default_factory=list)
+
+
+def enqueue_call(
+    session: Session,
+    r: redis.Redis,
+    *,
+    call_sid: str,
+    queue_id: int,
+    from_number: str | None,
+    contact_ids: Sequence[int] | None = None,
+    payload: dict[str, Any] | None = None,
+    skills: dict[int, int] | None = None,
+    now: float | None = None,
+) -> Enqueued:
+    """Put a caller in a queue with their CRM priority and sticky agent, then offer at once if someone is free.
+
+    `from_number` is E.164 (None for anonymous callers); `contact_ids` the matched contacts (looked up by
+    number when None); `skills` optional extra {skill_id: min_level} for this call (e.g. a language from the
+    IVR); `payload` is JSON kept with the entry and handed to the agent with the offer (IVR choices etc.).
+    Idempotent on `call_sid`.
+    """
+    now = _now(now)
+    queue = session.get(Queue, queue_id)
+    if queue is None:
+        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+    if not queue.active:
+        raise Conflict(f"Queue {queue.name} is not taking calls", field="queue_id")
+    config = sync_queue(session, r, queue_id)
+    decision = compute_priority(
+        session, queue, from_number=from_number, contact_ids=contact_ids,
+        now=datetime.fromtimestamp(now, UTC), exclude_call_sid=call_sid,
+    )
+    sticky = last_agent_for(session, decision.contact_ids, from_number, exclude_call_sid=call_sid)
+    created = acd.enqueue(
+        r,
+        entry_id=call_sid,
+        queue_id=queue_id,
+        priority=decision.priority,
+        enqueued_at=now,
+        from_number=from_number,
+        contact_id=decision.contact_ids[0] if decision.contact_ids else None,
+        skills=skills,
+        payload=payload,
+        sticky_agent_id=sticky,
+        sticky_until=now + config.sticky_agent_wait_seconds if sticky else None,
+        reasons=decision.reasons,
+    )
+    offers: list[Offer] = []
+    if created:
+        _queue_changed(r, queue_id, now)
+        offers = dispatch(session, r, now, [queue_id])
+    entry = acd.get_entry(r, call_sid)
+    if entry is None:  # ended by a concurrent finish_call between the two steps
+        raise Conflict(f"Call {call_sid} left the queue", field="call_sid")
+    return Enqueued(entry=entry, decision=decision, position=acd.position(r, call_sid), created=created,
+                    offers=offers)
+
+
+def request_callback(
+    session: Session, r: redis.Redis, call_sid: str, phone: str, now: float | None = None,
+    payload: dict[str, Any] | None = None,
+) -> QueueEntry:
+    """Turn a waiting call into a callback entry that keeps its place (enqueue time and priority).
+
+    The entry id is "cb-{call_sid}"; its payload says {"kind": "callback", "phone": ...}. One open callback per
+    number and queue: a second request raises Conflict. The caller's own entry leaves the queue.
+    """
+    now = _now(now)
+    e164 = to_e164(phone)
+    entry_payload = {**(payload or {}), "kind": "callback", "phone": e164, "original_call_sid": call_sid}
+    entry = acd.convert_to_callback(r, call_sid, new_entry_id=f"cb-{call_sid}", phone_e164=e164,
+                                    payload=entry_payload, now=now)
+    publish("queue.callback_created", queue_id=entry.queue_id, entry_id=entry.entry_id, phone=e164,
+            original_call_sid=call_sid, enqueued_at=_iso(entry.enqueued_at))
+    _queue_changed(r, entry.queue_id, now)
+    return entry
+
+
+def enqueue_callback(
+    session: Session,
+    r: redis.Redis,
+    *,
+    entry_id: str,
+    queue_id: int,
+    phone: str,
+    priority: int,
+    enqueued_at: float,
+    contact_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> bool:
+    """Put a callback straight into a queue at `enqueued_at` (e.g. restoring it from the callbacks table).
+
+    Returns False when `entry_id` is already queued; Conflict when the number has another open callback there.
+    """
+    now = _now(now)
+    e164 = to_e164(phone)
+    if enqueued_at > now:
+        raise ValidationFailed("A callback cannot be enqueued in the future", field="enqueued_at")
+    queue_config(session, r, queue_id)
+    created = acd.enqueue(
+        r, entry_id=entry_id, queue_id=queue_id, priority=priority, enqueued_at=enqueued_at, from_number=e164,
+        contact_id=contact_id, payload={**(payload or {}), "kind": "callback", "phone": e164},
+        callback_phone=e164,
+    )
+    if created:
+        _queue_changed(r, queue_id, now)
+        dispatch(session, r, now, [queue_id])
+    return created
+
+
+# --- Offering --------------------------------------------------------------------------------------------------
+
+
+def reserve_next(r: redis.Redis, queue_ids: Sequence[int], now: float) -> Offer | None:
+    """The hot path, Redis only: atomically reserve the best waiting entry for the best agent, if any.
+
+    Safe from any number of processes at once. Callers normally use `dispatch`, which also persists the state
+    log and publishes events.
+    """
+    reservation = acd.reserve_next(r, list(queue_ids), now)
+    return Offer.from_reservation(reservation) if reservation else None
+
+
+def dispatch(
+    session: Session, r: redis.Redis, now: float | None = None, queue_ids: Sequence[int] | None = None
+) -> list[Offer]:
+    """Make every offer possible now (each one reserves a distinct agent and a distinct call)."""
+    now = _now(now)
+    if queue_ids is None:
+        queue_ids = acd.configured_queue_ids(r)
+    else:
+        for queue_id in queue_ids:
+            queue_config(session, r, queue_id)
+    offers = []
+    while (offer := reserve_next(r, queue_ids, now)) is not None:
+        offers.append(offer)
+    agent_state.flush_log(session, r)
+    for offer in offers:
+        publish("offer.created", agent_id=offer.agent_id, call_sid=offer.call_sid, queue_id=offer.queue_id,
+                expires_at=_iso(offer.expires_at), priority=offer.priority, callback=offer.callback,
+                from_number=offer.from_number, contact_id=offer.contact_id, payload=offer.payload)
+    for queue_id in sorted({o.queue_id for o in offers}):
+        _queue_changed(r, queue_id, now)
+    return offers
+
+
+def accept_offer(
+    session: Session, r: redis.Redis, agent_id: int, call_sid: str, now: float | None = None
+) -> QueueEntry:
+    """The agent takes the offered call: agent on call, call out of the queue. Conflict if the offer is gone."""
+    now = _now(now)
+    if not acd.accept(r, agent_id, call_sid, now):
+        raise Conflict("This offer is no longer valid (timed out, taken back or the caller hung up)",
+                       field="call_sid")
+    agent_state.flush_log(session, r)
+    entry = acd.get_entry(r, call_sid)
+    assert entry is not None
+    publish("offer.accepted", agent_id=agent_id, call_sid=call_sid, queue_id=entry.queue_id, at=_iso(now))
+    _queue_changed(r, entry.queue_id, now)
+    return entry
+
+
+def reject_offer(
+    session: Session, r: redis.Redis, agent_id: int, call_sid: str, now: float | None = None
+) -> list[Offer]:
+    """The agent declines: the call goes back to its place and is offered again (others first)."""
+    now = _now(now)
+    released = acd.release(r, call_sid, now, "rejected", agent_id=agent_id)
+    if released is None:
+        raise Conflict("This offer is no longer valid (timed out, taken back or the caller hung up)",
+                       field="call_sid")
+    agent_state.flush_log(session, r)
+    publish("offer.rejected", agent_id=agent_id, call_sid=call_sid, queue_id=released.queue_id, at=_iso(now))
+    _queue_changed(r, released.queue_id, now)
+    return dispatch(session, r, now)
+
+
+@dataclass(frozen=True)
+class ExpiredOffer:
+    call_sid: str
+    agent_id: int | None  # now away with reason "missed"
+    queue_id: int
+
+
+def expire_reservations(session: Session, r: redis.Redis, now: float | None = None) -> list[ExpiredOffer]:
+    """Offers nobody answered in time: agent away ("missed"), call back at its original place.
+
+    Re-offering is left to `dispatch` (tick does both), so one sweep can expire many offers first.
+    """
+    now = _now(now)
+    expired = []
+    for call_sid in acd.due_reservations(r, now):
+        released = acd.release(r, call_sid, now, "missed")
+        if released is not None:
+            expired.append(ExpiredOffer(call_sid=call_sid, agent_id=released.agent_id, queue_id=released.queue_id))
+    agent_state.flush_log(session, r)
+    for item in expired:
+        publish("offer.expired", agent_id=item.agent_id, call_sid=item.call_sid, queue_id=item.queue_id,
+                at=_iso(now))
+    for queue_id in sorted({e.queue_id for e in expired}):
+        _queue_changed(r, queue_id, now)
+    return expired
+
+
+def finish_call(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> Finished | None:
+    """The call is over: it leaves the ACD whatever its stage, and its agent moves on.
+
+    Waiting → removed (abandoned). Being offered → the agent is freed with their idle place kept
+    ("offer.cancelled"). Connected → the agent goes to wrap-up for the queue's wrap-up time (directly to
+    available when that is 0). Returns None when the call was not in the ACD (repeated status callbacks).
+    """
+    now = _now(now)
+    finished = acd.finish(r, call_sid, now)
+    if finished is None:
+        return None
+    agent_state.flush_log(session, r)
+    if finished.status == "reserved" and finished.agent_id is not None:
+        publish("offer.cancelled", agent_id=finished.agent_id, call_sid=call_sid, queue_id=finished.queue_id,
+                at=_iso(now))
+    _queue_changed(r, finished.queue_id, now)
+    if finished.agent_state == agent_state.AVAILABLE:
+        dispatch(session, r, now)
+    return finished
+
+
+def current_offer(r: redis.Redis, agent_id: int) -> Offer | None:
+    """The offer an agent holds now (to restore the console after a reconnect)."""
+    presence = agent_state.get_presence(r, agent_id)
+    if not presence.reservation:
+        return None
+    entry = acd.get_entry(r, presence.reservation)
+    if entry is None or entry.status != "reserved" or entry.agent_id != agent_id or entry.expires_at is None:
+        return None
+    return Offer.from_reservation(acd.Reservation(entry=entry, agent_id=agent_id, expires_at=entry.expires_at))
+
+
+# --- Housekeeping ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TickResult:
+    expired: list[ExpiredOffer]
+    wrap_ups_ended: list[int]
+    disconnected: list[agent_state.DisconnectOutcome]
+    offers: list[Offer]
+
+
+def tick(
+    session: Session,
+    r: redis.Redis,
+    now: float | None = None,
+    disconnect_grace_seconds: float = agent_state.DEFAULT_DISCONNECT_GRACE_SECONDS,
+) -> TickResult:
+    """One housekeeping pass (run every second by a worker): timeouts first, then new offers."""
+    now = _now(now)
+    expired = expire_reservations(session, r, now)
+    wrap_ups = agent_state.end_expired_wrapups(session, r, now)
+    lost = agent_state.expire_disconnected(session, r, now, disconnect_grace_seconds)
+    for outcome in lost:
+        if outcome.released_call_sid:
+            publish("offer.cancelled", agent_id=outcome.agent_id, call_sid=outcome.released_call_sid, at=_iso(now))
+    offers = dispatch(session, r, now)
+    return TickResult(expired=expired, wrap_ups_ended=wrap_ups, disconnected=lost, offers=offers)
+
+
+def _queue_changed(r: redis.Redis, queue_id: int, now: float) -> None:
+    stats = acd.queue_stats(r, queue_id, now)
+    publish("queue.changed", queue_id=queue_id, waiting=stats.waiting, in_queue=stats.in_queue,
+            longest_wait=round(stats.longest_wait, 1))
