@@ -117,3 +117,8 @@ def seed_command() -> None:
         click.echo(f"Seeded {result.users} users and {result.contacts} contacts; demo password: {DEMO_PASSWORD}")
     else:
         click.echo("The database already has users; nothing seeded.")
+
+
+from callcenter.cli_ivr import ivr_group  # noqa: E402
+
+main.add_command(ivr_group)

@@ -26,6 +26,7 @@ from callcenter.models import (
     utcnow,
 )
 from callcenter.services.auth import create_user, get_or_create_skill
+from callcenter.services.ivr_flows import ensure_default_flow
 from callcenter.services.phones import to_e164
 
 DEMO_PASSWORD = "demo-password"
@@ -104,6 +105,8 @@ def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
         session.add(queue)
     for code, label in DISPOSITIONS:
         session.add(Disposition(code=code, label=label))
+    session.flush()
+    ensure_default_flow(session)
 
     agents = [u for u in people.values() if u.role == Role.AGENT.value]
     accounts = []

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from callcenter.web import auth, health
+from callcenter.web import auth, health, ivr_admin
 
 
 def init_app(app: Flask) -> None:
     auth.init_app(app)
     health.init_app(app)
+    ivr_admin.init_app(app)

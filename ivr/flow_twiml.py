@@ -1,0 +1,239 @@
+"""Pure TwiML builders for flows as data: the menu, after hours, the waiting caller, voicemail, callbacks.
+
+State in (a flow definition or plain values, and the URLs to post to), `VoiceResponse` out: no database, no
+request, so every screen is tested by parsing its XML. The webhooks (ivr/) decide, these only render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from callcenter.services import ivr_flows
+
+SORRY = "Sorry, I didn't get that."
+FALLBACK = "We're sorry, we can't take your call right now. Please try again later. Goodbye."
+CLOSED = "Our office is closed right now."
+VOICEMAIL_PROMPT = "Please leave a message after the tone, then press the pound key or hang up."
+NO_RECORDING = "We did not receive a message. Goodbye."
+RECORDING_SAVED = "Thank you. Your message has been recorded and we will get back to you. Goodbye."
+CALLBACK_OFFER = "To have us call you back, press 1. To leave a message instead, press 2."
+CALLBACK_OFFER_CLOSED = "To have us call you back when we open, press 1. To leave a message instead, press 2."
+CALLBACK_CONFIRMED = "Thank you. We will call you back at this number. Goodbye."
+CALLBACK_CONFIRMED_IN_QUEUE = "Thank you. You keep your place in line and we will call you back. Goodbye."
+WAIT_CALLBACK_HINT = "To hang up and keep your place in line with a call back, press star at any time."
+ALL_BUSY = "All of our agents are still busy."
+GOODBYE = "Goodbye."
+DEFAULT_LANGUAGE = ivr_flows.DEFAULT_LANGUAGE
+
+
+def with_query(url: str, **params: Any) -> str:
+    """`url` with `params` added to (or replacing in) its query string; None values are left out."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += [(k, str(v)) for k, v in params.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _say(target: VoiceResponse | Gather, text: str | None, language: str, voice: str | None) -> None:
+    if text:
+        target.say(text, language=language, **({"voice": voice} if voice else {}))
+
+
+def speech_of(definition: dict[str, Any]) -> tuple[str, str | None]:
+    """(language, voice) of a flow, for the builders that take them separately."""
+    return ivr_flows.language_of(definition), ivr_flows.voice_of(definition)
+
+
+def menu(definition: dict[str, Any], node_id: str, action_url: str, *, attempt: int = 0, reprompt: bool = False,
+         greeting: bool = False) -> VoiceResponse:
+    """A node's menu: one Gather listening for a key or speech, posting to `action_url?node=..&attempt=..`.
+
+    actionOnEmptyResult makes silence post too, so the navigator counts it as a failed try; the trailing
+    Redirect does the same for carriers that ignore that attribute. `greeting` plays the flow's greeting first
+    (the call's first menu); `reprompt` says "Sorry, I didn't get that." before the prompt.
+    """
+    node = ivr_flows.node_of(definition, node_id)
+    if node is None:
+        return fallback(language=ivr_flows.language_of(definition), voice=ivr_flows.voice_of(definition))
+    language, voice = speech_of(definition)
+    target = with_query(action_url, node=node_id, attempt=attempt)
+    options: dict[str, Any] = {
+        "input": "dtmf speech",
+        "action": target,
+        "method": "POST",
+        "num_digits": 1,
+        "timeout": int(node.get("timeout") or ivr_flows.DEFAULT_TIMEOUT),
+        "speech_timeout": "auto",
+        "language": language,
+        "action_on_empty_result": True,
+    }
+    hints = ivr_flows.hints_of(node)
+    if hints:
+        options["hints"] = ", ".join(hints)
+    response = VoiceResponse()
+    gather = Gather(**options)
+    if greeting:
+        _say(gather, definition.get("greeting"), language, voice)
+    if reprompt:
+        _say(gather, node.get("reprompt") or SORRY, language, voice)
+    _say(gather, node["prompt"], language, voice)
+    response.append(gather)
+    response.redirect(target, method="POST")
+    return response
+
+
+def record_message(response: VoiceResponse, record_action_url: str, *, language: str = DEFAULT_LANGUAGE,
+                   voice: str | None = None, prompt: str | None = VOICEMAIL_PROMPT, max_length: int = 120,
+                   transcribe: bool = True, transcribe_callback_url: str | None = None) -> VoiceResponse:
+    """Append the voicemail prompt and a Record; without a recording the call says goodbye and ends."""
+    _say(response, prompt, language, voice)
+    options: dict[str, Any] = {
+        "action": record_action_url,
+        "method": "POST",
+        "max_length": max_length,
+        "finish_on_key": "#",
+        "play_beep": True,
+        "timeout": 5,
+        "transcribe": transcribe,
+    }
+    if transcribe and transcribe_callback_url:
+        options["transcribe_callback"] = transcribe_callback_url
+    response.record(**options)
+    # Reached only when Record ends without calling its action (nothing recorded).
+    _say(response, NO_RECORDING, language, voice)
+    response.hangup()
+    return response
+
+
+def voicemail(record_action_url: str, *, message: str | None = None, language: str = DEFAULT_LANGUAGE,
+              voice: str | None = None, max_length: int = 120, transcribe: bool = True,
+              transcribe_callback_url: str | None = None) -> VoiceResponse:
+    """The voicemail screen: an optional message, then the prompt and the recording."""
+    response = VoiceResponse()
+    _say(response, message, language, voice)
+    return record_message(response, record_action_url, language=language, voice=voice, max_length=max_length,
+                          transcribe=transcribe, transcribe_callback_url=transcribe_callback_url)
+
+
+def callback_offer(choice_url: str, *, message: str | None = None, language: str = DEFAULT_LANGUAGE,
+                   voice: str | None = None, closed: bool = False) -> VoiceResponse:
+    """Offer a call back (1) or a message (2); the choice posts to `choice_url` (no input posts nothing: goodbye)."""
+    response = VoiceResponse()
+    gather = Gather(input="dtmf", num_digits=1, timeout=6, action=choice_url, method="POST")
+    _say(gather, message, language, voice)
+    _say(gather, CALLBACK_OFFER_CLOSED if closed else CALLBACK_OFFER, language, voice)
+    response.append(gather)
+    _say(response, GOODBYE, language, voice)
+    response.hangup()
+    return response
+
+
+def after_hours(definition: dict[str, Any], *, opening_message: str | None, record_action_url: str,
+                callback_choice_url: str, transcribe_callback_url: str | None = None,
+                max_length: int = 120) -> VoiceResponse:
+    """The closed line: the flow's after-hours message and when we open, then voicemail, a callback offer, or
+    goodbye, as `after_hours.action` says."""
+    language, voice = speech_of(definition)
+    settings = definition.get("after_hours") or {}
+    message = " ".join(part for part in (settings.get("message") or CLOSED, opening_message) if part)
+    action = settings.get("action") or "voicemail"
+    if action == "callback":
+        return callback_offer(callback_choice_url, message=message, language=language, voice=voice, closed=True)
+    if action == "hangup":
+        return hangup(message, language=language, voice=voice)
+    return voicemail(record_action_url, message=message, language=language, voice=voice, max_length=max_length,
+                     transcribe_callback_url=transcribe_callback_url)
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def wait_announcement(position: int | None, estimated_wait_seconds: int | None) -> str:
+    """"You are number 3 in line. Your estimated wait is about 4 minutes." (parts left out when unknown)."""
+    parts = []
+    if position is not None and position >= 1:
+        parts.append("You are next in line." if position == 1 else f"You are number {position} in line.")
+    if estimated_wait_seconds is not None:
+        parts.append("Your estimated wait is less than a minute." if estimated_wait_seconds < 60
+                     else f"Your estimated wait is about {_minutes(estimated_wait_seconds)}.")
+    return " ".join(parts)
+
+
+def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, estimated_wait_seconds: int | None,
+            language: str = DEFAULT_LANGUAGE, voice: str | None = None, hold_seconds: int = 20,
+            hold_music_url: str | None = None, announce: bool = True, offer_callback: bool = True) -> VoiceResponse:
+    """One turn of the waiting caller's loop: position and estimated wait, hold music (or a pause), a chance to
+    press * for a callback that keeps the place, then back to `wait_url` for the next turn.
+
+    The Gather has no finish key so * arrives as a digit at `callback_choice_url`; silence falls through to the
+    Redirect (no actionOnEmptyResult), which keeps the loop going.
+    """
+    response = VoiceResponse()
+    if announce:
+        _say(response, wait_announcement(position, estimated_wait_seconds), language, voice)
+    if offer_callback:
+        gather = Gather(input="dtmf", num_digits=1, finish_on_key="", timeout=1, action=callback_choice_url,
+                        method="POST")
+        _say(gather, WAIT_CALLBACK_HINT, language, voice)
+        if hold_music_url:
+            gather.play(hold_music_url)
+        else:
+            gather.pause(length=hold_seconds)
+        response.append(gather)
+    elif hold_music_url:
+        response.play(hold_music_url)
+    else:
+        response.pause(length=hold_seconds)
+    response.redirect(wait_url, method="POST")
+    return response
+
+
+def is_callback_request(digits: str | None) -> bool:
+    """The waiting caller pressed * (any other key just resumes the wait)."""
+    return (digits or "").strip() == "*"
+
+
+def resume_wait(wait_url: str) -> VoiceResponse:
+    """A key other than * while waiting: back to the wait loop, place unchanged."""
+    response = VoiceResponse()
+    response.redirect(wait_url, method="POST")
+    return response
+
+
+def callback_confirmed(*, in_queue: bool = False, message: str | None = None, language: str = DEFAULT_LANGUAGE,
+                       voice: str | None = None) -> VoiceResponse:
+    """The callback is booked: say so (and that the place in line is kept) and hang up."""
+    response = VoiceResponse()
+    _say(response, message or (CALLBACK_CONFIRMED_IN_QUEUE if in_queue else CALLBACK_CONFIRMED), language, voice)
+    response.hangup()
+    return response
+
+
+def max_wait_reached(record_action_url: str, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None,
+                     max_length: int = 120, transcribe_callback_url: str | None = None) -> VoiceResponse:
+    """The caller waited the queue's maximum: all agents busy, leave a message (it becomes a ticket)."""
+    return voicemail(record_action_url, message=ALL_BUSY, language=language, voice=voice, max_length=max_length,
+                     transcribe_callback_url=transcribe_callback_url)
+
+
+def recording_saved(*, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
+    """After the Record action: thank the caller and hang up."""
+    return hangup(RECORDING_SAVED, language=language, voice=voice)
+
+
+def hangup(message: str | None = None, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
+    """Say `message` (or goodbye) and end the call."""
+    response = VoiceResponse()
+    _say(response, message or GOODBYE, language, voice)
+    response.hangup()
+    return response
+
+
+def fallback(message: str = FALLBACK, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
+    """The safe answer when nothing else can be built (no flow, broken state): apologise and hang up."""
+    return hangup(message, language=language, voice=voice)
