@@ -34,9 +34,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     _init_socketio(app)
 
-    from callcenter import api, telephony, web
+    from callcenter import api, inbound, realtime, telephony, web
 
     telephony.init_app(app)
+    realtime.init_app(app)
+    inbound.init_app(app)
     web.init_app(app)
     api.init_app(app)
     _init_edges(app)

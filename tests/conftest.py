@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, g
 from flask.testing import FlaskClient
+from flask_socketio import SocketIO
 
 from callcenter import create_app, migrate
 from callcenter.db import make_engine
@@ -111,8 +112,18 @@ def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def app(app_config: dict) -> Iterator[Flask]:
+def app(app_config: dict, monkeypatch) -> Iterator[Flask]:
     app = create_app(app_config)
+    app.test_client_class = PerRequestClient
+    # Socket events, like test requests, reuse the test's app context: give each one an empty `g` too, as in
+    # production, or flask-login would answer every socket with the first user it loaded.
+    original = SocketIO._handle_event
+
+    def handle_event_with_fresh_g(self, *args, **kwargs):
+        vars(g).clear()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SocketIO, "_handle_event", handle_event_with_fresh_g)
     with app.app_context():
         yield app
         db.session.remove()
@@ -139,7 +150,6 @@ class PerRequestClient(FlaskClient):
 
 @pytest.fixture
 def client(app: Flask):
-    app.test_client_class = PerRequestClient
     return app.test_client()
 
 

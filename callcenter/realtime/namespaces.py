@@ -1,0 +1,132 @@
+"""Socket.IO handlers on the way in: the agent console (/agent) and the supervisor wallboard (/supervisor).
+
+Each handler parses, calls one service, and answers through the Socket.IO acknowledgement
+({"ok": true, ...} or {"ok": false, "error": message, "field": name}).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import current_app, request
+from flask_login import current_user
+from flask_socketio import Namespace, join_room
+
+from callcenter.extensions import db
+from callcenter.models import Role
+from callcenter.realtime import publisher
+from callcenter.redis_conn import get_redis
+from callcenter.services import agent_state, offers, reachability, routing, wallboard
+from callcenter.services.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def acknowledged(handler: Callable[..., dict[str, Any] | None]) -> Callable[..., dict[str, Any]]:
+    """Turn domain errors into an error acknowledgement instead of a dropped event."""
+
+    @wraps(handler)
+    def wrapper(self, data: Any = None) -> dict[str, Any]:
+        if not current_user.is_authenticated:
+            return {"ok": False, "error": "Your session has ended; sign in again."}
+        if data is not None and not isinstance(data, dict):
+            return {"ok": False, "error": "Expected an object"}
+        try:
+            result = handler(self, data or {})
+        except DomainError as exc:
+            db.session.rollback()
+            return {"ok": False, "error": exc.message, "field": exc.field}
+        return {"ok": True, **(result or {})}
+
+    return wrapper
+
+
+def presence_view(presence: agent_state.AgentPresence) -> dict[str, Any]:
+    return {
+        "state": presence.state,
+        "since": presence.since,
+        "reason": presence.reason,
+        "unreachable": presence.unreachable,
+        "disconnected": presence.disconnected_at is not None,
+        "current_call": presence.current_call,
+        "wrap_up_until": presence.wrap_up_until,
+    }
+
+
+def agent_snapshot(agent_id: int) -> dict[str, Any]:
+    """Everything a console needs after a (re)connect: state, the pending offer, the call in progress."""
+    r = get_redis()
+    presence = agent_state.get_presence(r, agent_id)
+    current_call = offers.stored_offer(r, presence.current_call) if presence.current_call else None
+    return {
+        "agent_id": agent_id,
+        "presence": presence_view(presence),
+        "offer": offers.current_offer_for(r, agent_id),
+        "call": current_call,
+    }
+
+
+class AgentNamespace(Namespace):
+    def on_connect(self, auth: Any = None) -> None:
+        if not current_user.is_authenticated:
+            raise ConnectionRefusedError("Sign in first")
+        agent_id = current_user.id
+        join_room(publisher.agent_room(agent_id))
+        reachability.socket_connected(db.session, get_redis(), agent_id, request.sid)
+        publisher.emit("hello", agent_snapshot(agent_id), namespace=publisher.AGENT_NS, to=request.sid)
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        if current_user.is_authenticated:
+            reachability.socket_disconnected(db.session, get_redis(), current_user.id, request.sid)
+
+    @acknowledged
+    def on_set_state(self, data: dict[str, Any]) -> dict[str, Any]:
+        r = get_redis()
+        state, reason = str(data.get("state", "")), data.get("reason")
+        if agent_state.get_presence(r, current_user.id).state == agent_state.OFFLINE and state != agent_state.OFFLINE:
+            presence = agent_state.login(db.session, r, current_user.id, state=state, reason=reason)
+        else:
+            presence = agent_state.change_state(db.session, r, current_user.id, state, reason=reason)
+        if presence.offerable:
+            routing.dispatch(db.session, r)
+        return {"presence": presence_view(agent_state.get_presence(r, current_user.id))}
+
+    @acknowledged
+    def on_offer_ack(self, data: dict[str, Any]) -> dict[str, Any]:
+        call_sid = str(data.get("call_sid", ""))
+        first = offers.acknowledge(get_redis(), current_user.id, call_sid)
+        if first:
+            hook = current_app.extensions.get("callcenter.on_offer_acknowledged")
+            if hook is not None:
+                hook(current_user.id, call_sid)
+        return {"call_sid": call_sid}
+
+    @acknowledged
+    def on_offer_reject(self, data: dict[str, Any]) -> dict[str, Any]:
+        routing.reject_offer(db.session, get_redis(), current_user.id, str(data.get("call_sid", "")))
+        return {}
+
+    @acknowledged
+    def on_heartbeat(self, data: dict[str, Any]) -> dict[str, Any]:
+        reachability.heartbeat_answered(get_redis(), current_user.id)
+        return {"nonce": data.get("nonce")}
+
+    @acknowledged
+    def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
+        return agent_snapshot(current_user.id)
+
+
+class SupervisorNamespace(Namespace):
+    def on_connect(self, auth: Any = None) -> None:
+        if not current_user.is_authenticated or current_user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
+            raise ConnectionRefusedError("Supervisors only")
+        join_room(publisher.WALLBOARD_ROOM)
+        publisher.emit("snapshot", wallboard.snapshot(db.session, get_redis()), namespace=publisher.SUPERVISOR_NS,
+                       to=request.sid)
+
+    @acknowledged
+    def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
+        return wallboard.snapshot(db.session, get_redis())

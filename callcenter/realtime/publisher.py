@@ -1,0 +1,60 @@
+"""The one module that emits Socket.IO events: domain events in, pushes to rooms out.
+
+Runs in every process: in a web process the emit reaches local sockets and, through the Redis message queue, the
+other web processes; in a worker the same call only publishes to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from callcenter.extensions import socketio
+from callcenter.services.events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+AGENT_NS = "/agent"
+SUPERVISOR_NS = "/supervisor"
+WALLBOARD_ROOM = "wallboard"
+
+# Offer outcomes the console must hear about, with the reason it shows. (A rejection is the agent's own act,
+# answered by its acknowledgement; when the server rejects on the agent's behalf it publishes its own reason.)
+WITHDRAWN = {
+    "offer.expired": "timed out",
+    "offer.cancelled": "caller hung up or the offer was taken back",
+    "offer.unacknowledged": "console did not respond",
+}
+
+
+def agent_room(agent_id: int) -> str:
+    return f"agent:{agent_id}"
+
+
+def emit(event: str, data: dict[str, Any], *, namespace: str, room: str | None = None, to: str | None = None) -> None:
+    socketio.emit(event, data, namespace=namespace, to=to or room)
+
+
+def forward(event: DomainEvent) -> None:
+    """Route a domain event to the consoles and wallboards that show it."""
+    p = event.payload
+    name = event.name
+    if name == "offer.ready":
+        emit("offer", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+    elif name == "offer.accepted":
+        emit("offer_accepted", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+    elif name in WITHDRAWN:
+        emit("offer_withdrawn", {**p, "reason": WITHDRAWN[name]}, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+    elif name in {"agent.state_changed", "agent.reachability_changed"}:
+        emit("state", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+        emit("agent", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)
+    elif name == "agent.heartbeat":
+        emit("heartbeat", {"nonce": p["nonce"]}, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+    elif name == "agent.call":
+        emit("call", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+    elif name in {"queue.changed", "queue.stats"}:
+        emit("queue", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)
+    elif name == "queue.alert":
+        emit("alert", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)
+    elif name == "call.updated":
+        emit("call", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)

@@ -1,0 +1,132 @@
+"""Offers as the agent sees them: the screen-pop is built once, kept for re-sends, and must be acknowledged.
+
+A console that does not acknowledge a pop within `ack_seconds` (a throttled background tab, a dead laptop) is
+flagged unreachable and the call goes to the next agent, instead of ringing someone who will never answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from sqlalchemy.orm import Session
+
+from callcenter.models import Queue
+from callcenter.services import acd, agent_state, routing
+from callcenter.services.errors import Conflict
+from callcenter.services.events import publish
+from callcenter.services.screen_pop import build_screen_pop
+
+ACK_DUE = "cc:offers:ack_due"  # sorted set "agent_id:call_sid" -> ack deadline (epoch seconds)
+OFFER_TTL_SECONDS = 3600
+DEFAULT_ACK_SECONDS = 2.0
+
+
+def offer_key(call_sid: str) -> str:
+    return f"cc:offer:{call_sid}"
+
+
+def _member(agent_id: int, call_sid: str) -> str:
+    return f"{agent_id}:{call_sid}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def prepare_offer(
+    session: Session,
+    r: redis.Redis,
+    *,
+    agent_id: int,
+    call_sid: str,
+    queue_id: int,
+    expires_at: str,
+    from_number: str | None,
+    contact_id: int | None = None,
+    callback: bool = False,
+    payload: dict[str, Any] | None = None,
+    region: str = "US",
+    ack_seconds: float = DEFAULT_ACK_SECONDS,
+    now: float | None = None,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """Build the pop for an offer the ACD just made, keep it for re-sends, start the ack clock, publish it.
+
+    Takes the "offer.created" event payload as keyword arguments.
+    """
+    now = time.time() if now is None else now
+    payload = payload or {}
+    entry = acd.get_entry(r, call_sid)
+    queue = session.get(Queue, queue_id)
+    pop = build_screen_pop(
+        session,
+        call_sid=payload.get("call_sid", call_sid),
+        from_number=from_number or payload.get("phone") or "",
+        queue_name=queue.name if queue else None,
+        ivr_path=payload.get("ivr_path"),
+        waited_seconds=(now - entry.enqueued_at) if entry else None,
+        region=region,
+        contact_id=contact_id if callback else None,
+    )
+    offer = {
+        "call_sid": call_sid,
+        "agent_id": agent_id,
+        "queue_id": queue_id,
+        "expires_at": expires_at,
+        "ack_due": _iso(now + ack_seconds),
+        "callback": callback,
+        "pop": pop,
+    }
+    pipe = r.pipeline()
+    pipe.set(offer_key(call_sid), json.dumps(offer), ex=OFFER_TTL_SECONDS)
+    pipe.zadd(ACK_DUE, {_member(agent_id, call_sid): now + ack_seconds})
+    pipe.execute()
+    publish("offer.ready", **offer)
+    return offer
+
+
+def stored_offer(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
+    raw = r.get(offer_key(call_sid))
+    return json.loads(raw) if raw else None
+
+
+def current_offer_for(r: redis.Redis, agent_id: int) -> dict[str, Any] | None:
+    """The offer an agent holds now, with its pop, for a console that reconnects or reloads."""
+    offer = routing.current_offer(r, agent_id)
+    if offer is None:
+        return None
+    return stored_offer(r, offer.call_sid)
+
+
+def acknowledge(r: redis.Redis, agent_id: int, call_sid: str) -> bool:
+    """The console rendered the pop. True the first time (so the caller rings the agent once)."""
+    return bool(r.zrem(ACK_DUE, _member(agent_id, call_sid)))
+
+
+def expire_unacknowledged(session: Session, r: redis.Redis, now: float | None = None) -> list[tuple[int, str]]:
+    """Offers whose pop was not acknowledged in time: flag the agent unreachable, offer the call to the next."""
+    now = time.time() if now is None else now
+    moved = []
+    for raw in r.zrangebyscore(ACK_DUE, 0, now):
+        member = raw.decode() if isinstance(raw, bytes) else raw
+        if not r.zrem(ACK_DUE, member):  # another process claimed it
+            continue
+        agent_text, _, call_sid = member.partition(":")
+        agent_id = int(agent_text)
+        agent_state.set_unreachable(r, agent_id, True, now)
+        try:
+            routing.reject_offer(session, r, agent_id, call_sid, now)
+        except Conflict:
+            continue  # the offer ended meanwhile (accepted, hung up): nothing to move
+        publish("offer.unacknowledged", agent_id=agent_id, call_sid=call_sid, at=_iso(now))
+        moved.append((agent_id, call_sid))
+    return moved
+
+
+def forget(r: redis.Redis, call_sid: str) -> None:
+    """Drop the stored offer once the call has ended."""
+    r.delete(offer_key(call_sid))

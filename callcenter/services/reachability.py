@@ -1,0 +1,77 @@
+"""Is an agent's console really there? Sockets per agent, and an application-level heartbeat.
+
+Browsers throttle timers in background tabs, so a console can keep its socket yet stop reacting. The server
+pings every connected console; one that has not answered for `timeout` seconds is flagged unreachable (no
+offers) until it answers again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import redis
+from sqlalchemy.orm import Session
+
+from callcenter.services import agent_state
+
+CONNECTED = "cc:agents:connected"  # sorted set agent_id -> last heartbeat answer (epoch seconds)
+
+
+def sockets_key(agent_id: int) -> str:
+    return f"cc:agent:{agent_id}:sockets"
+
+
+def socket_connected(session: Session, r: redis.Redis, agent_id: int, sid: str, now: float | None = None) -> bool:
+    """Register a console socket; returns True when it is the agent's first (a reconnect after a loss)."""
+    now = time.time() if now is None else now
+    pipe = r.pipeline()
+    pipe.sadd(sockets_key(agent_id), sid)
+    pipe.scard(sockets_key(agent_id))
+    pipe.zadd(CONNECTED, {str(agent_id): now})
+    _, count, _ = pipe.execute()
+    agent_state.reconnected(session, r, agent_id, now)
+    if agent_state.get_presence(r, agent_id).unreachable:
+        agent_state.set_unreachable(r, agent_id, False, now)
+    return count == 1
+
+
+def socket_disconnected(session: Session, r: redis.Redis, agent_id: int, sid: str, now: float | None = None) -> bool:
+    """Forget a console socket; when it was the last one, the agent enters the disconnect grace period."""
+    now = time.time() if now is None else now
+    pipe = r.pipeline()
+    pipe.srem(sockets_key(agent_id), sid)
+    pipe.scard(sockets_key(agent_id))
+    _, remaining = pipe.execute()
+    if remaining:
+        return False
+    r.zrem(CONNECTED, str(agent_id))
+    agent_state.disconnected(session, r, agent_id, now)
+    return True
+
+
+def heartbeat_targets(r: redis.Redis) -> tuple[str, list[int]]:
+    """A fresh nonce and the agents to ping with it."""
+    return secrets.token_hex(8), [int(a) for a in r.zrange(CONNECTED, 0, -1)]
+
+
+def heartbeat_answered(r: redis.Redis, agent_id: int, now: float | None = None) -> None:
+    """The console answered: it is alive; clear an unreachable flag."""
+    now = time.time() if now is None else now
+    if r.zscore(CONNECTED, str(agent_id)) is None:
+        return  # not connected (a late answer after the socket went away)
+    r.zadd(CONNECTED, {str(agent_id): now}, xx=True)
+    if agent_state.get_presence(r, agent_id).unreachable:
+        agent_state.set_unreachable(r, agent_id, False, now)
+
+
+def flag_unresponsive(r: redis.Redis, now: float | None = None, timeout: float = 15.0) -> list[int]:
+    """Connected consoles silent for `timeout` seconds become unreachable; returns the newly flagged."""
+    now = time.time() if now is None else now
+    flagged = []
+    for raw in r.zrangebyscore(CONNECTED, 0, now - timeout):
+        agent_id = int(raw)
+        if not agent_state.get_presence(r, agent_id).unreachable:
+            agent_state.set_unreachable(r, agent_id, True, now)
+            flagged.append(agent_id)
+    return flagged

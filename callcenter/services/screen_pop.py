@@ -1,0 +1,131 @@
+"""The screen-pop: everything an agent needs to see about a caller before the phone rings.
+
+Built once per offer from a handful of indexed queries; the realtime layer only forwards it. A caller is matched on
+any of a contact's numbers (stored in E.164, so the format they were typed in does not matter); several matches give
+a pick list, none gives a prefilled new-contact card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from callcenter.models import Call, Contact, Ticket
+from callcenter.services.contacts import contacts_for_number
+from callcenter.services.phones import display, time_zones, try_e164
+
+HISTORY_LENGTH = 5
+OPEN_TICKET_STATUSES = ("open", "pending")
+
+
+def contact_card(contact: Contact) -> dict[str, Any]:
+    account = contact.account
+    return {
+        "id": contact.id,
+        "name": contact.display_name,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": contact.email,
+        "vip": bool(contact.vip or (account is not None and account.vip)),
+        "account": None if account is None else {"id": account.id, "name": account.name, "vip": account.vip},
+        "phones": [{"e164": p.e164, "display": display(p.e164), "label": p.label} for p in contact.phones],
+        "owner_id": contact.owner_id,
+        "time_zone": contact.time_zone,
+        "notes": contact.notes,
+    }
+
+
+def _history(session: Session, contact_ids: list[int], e164: str | None, exclude_sid: str) -> list[dict[str, Any]]:
+    conditions = []
+    if contact_ids:
+        conditions.append(Call.contact_id.in_(contact_ids))
+    if e164:
+        conditions.append(Call.from_number == e164)
+    if not conditions:
+        return []
+    calls = session.scalars(
+        select(Call)
+        .where(or_(*conditions), Call.call_sid != exclude_sid, Call.parent_id.is_(None))
+        .options(selectinload(Call.agent), selectinload(Call.queue), selectinload(Call.disposition))
+        .order_by(Call.created_at.desc(), Call.id.desc())
+        .limit(HISTORY_LENGTH)
+    ).all()
+    return [
+        {
+            "call_sid": call.call_sid,
+            "at": (call.started_at or call.created_at).isoformat(),
+            "direction": call.direction,
+            "status": call.status,
+            "queue": call.queue.name if call.queue else None,
+            "agent": call.agent.full_name if call.agent else None,
+            "duration_seconds": call.duration_seconds,
+            "disposition": call.disposition.label if call.disposition else None,
+            "notes": call.notes,
+        }
+        for call in calls
+    ]
+
+
+def _open_tickets(session: Session, contact_ids: list[int]) -> list[dict[str, Any]]:
+    if not contact_ids:
+        return []
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.contact_id.in_(contact_ids), Ticket.status.in_(OPEN_TICKET_STATUSES))
+        .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
+    ).all()
+    return [
+        {
+            "id": t.id,
+            "subject": t.subject,
+            "status": t.status,
+            "priority": t.priority,
+            "due_at": t.due_at.isoformat() if t.due_at else None,
+            "contact_id": t.contact_id,
+        }
+        for t in tickets
+    ]
+
+
+def build_screen_pop(
+    session: Session,
+    *,
+    call_sid: str,
+    from_number: str,
+    queue_name: str | None = None,
+    ivr_path: list[Any] | None = None,
+    waited_seconds: float | None = None,
+    region: str = "US",
+    contact_id: int | None = None,
+) -> dict[str, Any]:
+    """The pop for one offered call. `contact_id` pins the contact when it is already known (a callback)."""
+    e164 = try_e164(from_number, region)
+    if contact_id is not None:
+        pinned = session.get(Contact, contact_id)
+        matches = [pinned] if pinned is not None else []
+    else:
+        matches = contacts_for_number(session, e164) if e164 else []
+    ids = [c.id for c in matches]
+    pop: dict[str, Any] = {
+        "call_sid": call_sid,
+        "from": e164 or from_number,
+        "from_display": display(e164) if e164 else (from_number or "Unknown caller"),
+        "queue": queue_name,
+        "ivr_path": ivr_path or [],
+        "waited_seconds": round(waited_seconds, 1) if waited_seconds is not None else None,
+        "contact": contact_card(matches[0]) if len(matches) == 1 else None,
+        "candidates": [contact_card(c) for c in matches] if len(matches) > 1 else [],
+        "new_contact": None,
+        "history": _history(session, ids, e164, call_sid),
+        "open_tickets": _open_tickets(session, ids),
+    }
+    if not matches:
+        pop["new_contact"] = {
+            "phone": e164,
+            "phone_display": display(e164) if e164 else None,
+            "time_zones": time_zones(e164) if e164 else [],
+        }
+    pop["vip"] = any(card["vip"] for card in ([pop["contact"]] if pop["contact"] else pop["candidates"]))
+    return pop

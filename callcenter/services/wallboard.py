@@ -1,0 +1,54 @@
+"""What the supervisor wallboard shows: every queue's live figures and every agent's state, time in state."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Queue, Role, User
+from callcenter.services import acd, agent_state
+
+
+def queue_snapshot(r: redis.Redis, queue: Queue, now: float) -> dict[str, Any]:
+    stats = acd.queue_stats(r, queue.id, now)
+    return {
+        "queue_id": queue.id,
+        "name": queue.name,
+        "waiting": stats.waiting,
+        "in_queue": stats.in_queue,
+        "longest_wait": round(stats.longest_wait, 1),
+        "service_level_target": queue.service_level_target,
+        "service_level_seconds": queue.service_level_seconds,
+    }
+
+
+def agent_snapshot(r: redis.Redis, user: User, now: float) -> dict[str, Any]:
+    presence = agent_state.get_presence(r, user.id)
+    return {
+        "agent_id": user.id,
+        "name": user.full_name,
+        "team": user.team.name if user.team else None,
+        "state": presence.state,
+        "reason": presence.reason,
+        "seconds_in_state": round(now - presence.since, 1) if presence.since else None,
+        "unreachable": presence.unreachable,
+        "disconnected": presence.disconnected_at is not None,
+        "current_call": presence.current_call or presence.reservation,
+    }
+
+
+def snapshot(session: Session, r: redis.Redis, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    queues = session.scalars(select(Queue).where(Queue.active.is_(True)).order_by(Queue.name)).all()
+    agents = session.scalars(
+        select(User).where(User.active.is_(True), User.role == Role.AGENT.value).order_by(User.full_name)
+    ).all()
+    return {
+        "queues": [queue_snapshot(r, q, now) for q in queues],
+        "agents": [agent_snapshot(r, a, now) for a in agents],
+        "at": now,
+    }

@@ -1,0 +1,57 @@
+"""The screen-pop finds the caller whatever the stored format, lists candidates, or prefills a new contact."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from callcenter.models import Ticket, utcnow
+from callcenter.services import contacts
+from callcenter.services.contacts import PhoneInput
+from callcenter.services.screen_pop import build_screen_pop
+
+
+def test_known_caller_on_a_second_number_typed_in_another_format(session, factory):
+    agent = factory.user()
+    account = factory.account(name="Globex", vip=True)
+    dana = contacts.create_contact(session, agent, {"first_name": "Dana", "last_name": "Lee", "account_id": account.id},
+                                   [PhoneInput("(415) 555-0100"), PhoneInput("628.555.0111")])
+    session.add(Ticket(subject="Broken router", priority="urgent", contact_id=dana.id,
+                       due_at=utcnow() + timedelta(hours=4)))
+    session.add(Ticket(subject="Old issue", status="closed", contact_id=dana.id))
+    session.commit()
+    for n in range(7):
+        factory.call(from_number="+16285550111", contact_id=dana.id, notes=f"call {n}")
+
+    pop = build_screen_pop(session, call_sid="CAnew", from_number="+16285550111", queue_name="Support",
+                           ivr_path=[{"node": "main", "input": "2", "via": "dtmf"}], waited_seconds=12.34)
+
+    assert pop["contact"]["name"] == "Dana Lee"
+    assert pop["contact"]["vip"] is True and pop["vip"] is True  # VIP through the account
+    assert pop["contact"]["account"]["name"] == "Globex"
+    assert [t["subject"] for t in pop["open_tickets"]] == ["Broken router"]
+    assert len(pop["history"]) == 5
+    assert pop["history"][0]["notes"] == "call 6"  # newest first
+    assert (pop["queue"], pop["waited_seconds"], pop["ivr_path"][0]["input"]) == ("Support", 12.3, "2")
+    assert pop["candidates"] == [] and pop["new_contact"] is None
+
+
+def test_two_contacts_on_one_number_give_a_pick_list(session, factory):
+    factory.contact(phones=("+14155550100",), first_name="Ann")
+    factory.contact(phones=("+14155550100",), first_name="Ben")
+
+    pop = build_screen_pop(session, call_sid="CA1", from_number="+14155550100")
+
+    assert pop["contact"] is None
+    assert sorted(c["first_name"] for c in pop["candidates"]) == ["Ann", "Ben"]
+
+
+def test_unknown_caller_gets_a_prefilled_new_contact_card(session):
+    pop = build_screen_pop(session, call_sid="CA1", from_number="+442079460958")
+    assert pop["contact"] is None and pop["candidates"] == []
+    assert pop["new_contact"] == {"phone": "+442079460958", "phone_display": "+44 20 7946 0958",
+                                  "time_zones": ["Europe/London"]}
+
+
+def test_anonymous_caller_does_not_break_the_pop(session):
+    pop = build_screen_pop(session, call_sid="CA1", from_number="Anonymous")
+    assert pop["from_display"] == "Anonymous" and pop["history"] == [] and pop["new_contact"]["phone"] is None
