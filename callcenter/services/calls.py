@@ -1,0 +1,408 @@
+"""Call detail records, derived from an append-only event log so duplicated or reordered callbacks agree.
+
+Carriers repeat status callbacks and deliver them out of order ('ringing' after 'completed' happens). So nothing
+here updates a call "in place": every fact is appended to `call_events` once (a unique `dedupe_key` turns a repeat
+into a no-op), and the call's status and phase times are recomputed from the whole set of its events. The same set
+gives the same record whatever order it arrived in.
+
+Concurrency: rows are inserted with ON CONFLICT DO NOTHING (SQLite and PostgreSQL), and the call row is locked
+(FOR UPDATE on PostgreSQL; SQLite has one writer at a time) before its events are read back, so two processes
+handling callbacks for the same call never overwrite each other's derivation.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from callcenter.models import Call, CallEvent
+from callcenter.models.base import utcnow
+from callcenter.models.calls import CALL_DIRECTIONS
+from callcenter.services import events
+from callcenter.services.errors import ValidationFailed
+from callcenter.services.phones import try_e164
+
+TERMINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+# A call only moves forward: a later-arriving earlier status never moves it back.
+STATUS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3} | dict.fromkeys(TERMINAL_STATUSES, 4)
+STATUS_ALIASES = {"answered": "in-progress"}
+
+STATUS_KIND = "status"
+OPENED_KIND = "opened"
+IVR_KIND = "ivr"
+HOLD_KIND = "hold"
+UNHOLD_KIND = "unhold"
+# Other phases: the first event of the kind sets the column.
+PHASE_COLUMNS = {
+    "enqueued": "enqueued_at",
+    "offered": "offered_at",
+    "agent_answered": "agent_answered_at",
+    "wrap_up_started": "wrap_up_started_at",
+    "wrap_up_ended": "wrap_up_ended_at",
+}
+NUMBER_LENGTH = 32  # calls.from_number / to_number
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """What derivation needs of a call event."""
+
+    kind: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+def normalise_status(raw: str | None) -> str:
+    """Twilio's CallStatus (or a StatusCallbackEvent name) as one of STATUS_RANK, or ValidationFailed."""
+    status = (raw or "").strip().lower()
+    status = STATUS_ALIASES.get(status, status)
+    if status not in STATUS_RANK:
+        raise ValidationFailed(f"Unknown call status {raw!r}", field="CallStatus")
+    return status
+
+
+def open_call(
+    session: Session,
+    *,
+    call_sid: str,
+    direction: str,
+    from_number: str,
+    to_number: str,
+    parent_call_sid: str | None = None,
+    occurred_at: datetime | None = None,
+    status: str | None = None,
+) -> Call:
+    """Create the record for a call the carrier told us about (idempotent on CallSid); committed.
+
+    `status` is the CallStatus the carrier reported when the call reached us, if any (e.g. 'ringing').
+    """
+    call_sid = _required_sid(call_sid)
+    data: dict[str, Any] = {"direction": direction, "from": from_number, "to": to_number}
+    if status is not None:
+        data["status"] = normalise_status(status)
+    if parent_call_sid:
+        data["parent_call_sid"] = parent_call_sid
+    call, added = _append(
+        session,
+        call_sid,
+        lambda: _new_call_values(call_sid, direction, from_number, to_number),
+        OPENED_KIND,
+        data,
+        dedupe_key=f"{OPENED_KIND}:{call_sid}",
+        occurred_at=occurred_at or utcnow(),
+    )
+    if added:
+        _publish_after_commit(session, call)
+    session.commit()
+    return call
+
+
+def apply_status_callback(
+    session: Session, params: Mapping[str, str], received_at: datetime, *, commit: bool = True
+) -> Call:
+    """Record one status callback (duplicates are no-ops) and re-derive the call from its events.
+
+    Uses the callback's `Timestamp` (RFC 2822) as the time of the event, else `received_at` (aware, UTC).
+    A callback for a CallSid we have never seen creates the call from its From/To/Direction.
+    Committed unless `commit=False` (bulk replays commit in batches; "call.updated" goes out at that commit).
+    """
+    call_sid = _required_sid(params.get("CallSid"))
+    status = normalise_status(params.get("CallStatus"))
+    occurred_at = parse_timestamp(params.get("Timestamp")) or received_at
+    sequence = params.get("SequenceNumber") or params.get("Timestamp") or ""
+    data = {name: params.get(name) for name in params}
+    data["CallStatus"] = status
+    call, added = _append(
+        session,
+        call_sid,
+        lambda: _new_call_values(
+            call_sid, params.get("Direction") or "inbound", params.get("From") or "", params.get("To") or ""
+        ),
+        STATUS_KIND,
+        data,
+        dedupe_key=f"{STATUS_KIND}:{call_sid}:{status}:{sequence}",
+        occurred_at=occurred_at,
+    )
+    if added:
+        _publish_after_commit(session, call)
+    if commit:
+        session.commit()
+    return call
+
+
+def record_event(
+    session: Session,
+    call: Call,
+    kind: str,
+    data: Mapping[str, Any] | None = None,
+    dedupe_key: str | None = None,
+    occurred_at: datetime | None = None,
+) -> CallEvent | None:
+    """Append a phase event (ivr, enqueued, offered, agent_answered, hold, unhold, wrap_up_started, ...) and
+    re-derive the call; None when `dedupe_key` was already recorded. Not committed: the caller's service owns
+    the transaction; "call.updated" is published when it commits."""
+    if not kind or len(kind) > 40:
+        raise ValidationFailed("An event kind is 1 to 40 characters", field="kind")
+    _, added = _append(
+        session, call.call_sid, None, kind, dict(data or {}), dedupe_key=dedupe_key,
+        occurred_at=occurred_at or utcnow(),
+    )
+    if not added:
+        return None
+    _publish_after_commit(session, call)
+    return session.get(CallEvent, added)
+
+
+def get_call(session: Session, call_sid: str) -> Call | None:
+    """The record for a CallSid, if we have one."""
+    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def call_events(session: Session, call: Call) -> list[CallEvent]:
+    """A call's events in the order they happened."""
+    return list(
+        session.scalars(select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.occurred_at,
+                                                                                      CallEvent.id))
+    )
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """Twilio's RFC 2822 `Timestamp` ("Tue, 02 Dec 2025 10:00:00 +0000") as an aware UTC datetime, else None."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def derive(events_: Iterable[LoggedEvent]) -> dict[str, Any]:
+    """The call columns that follow from a set of events, independent of the order they are given in."""
+    ordered = sorted(events_, key=lambda e: (e.occurred_at, e.kind, json.dumps(e.data, sort_keys=True, default=str)))
+    values: dict[str, Any] = {}
+    if ordered:
+        values["started_at"] = ordered[0].occurred_at
+    observations = [(_observed_status(e), e) for e in ordered]
+    observations = [(status, e) for status, e in observations if status]
+    if observations:
+        values.update(_derive_status(observations))
+    for kind, column in PHASE_COLUMNS.items():
+        first = next((e for e in ordered if e.kind == kind), None)
+        if first is not None:
+            values[column] = first.occurred_at
+    ivr_steps = [e.data for e in ordered if e.kind == IVR_KIND]
+    if ivr_steps:
+        values["ivr_path"] = ivr_steps
+    holds = [e for e in ordered if e.kind in (HOLD_KIND, UNHOLD_KIND)]
+    if holds:
+        values["hold_seconds"] = _hold_seconds(holds, values.get("ended_at"))
+    for e in ordered:
+        if e.data.get("RecordingSid"):
+            values["recording_sid"] = e.data["RecordingSid"]
+            values["recording_url"] = e.data.get("RecordingUrl")
+    return values
+
+
+def _observed_status(event: LoggedEvent) -> str | None:
+    if event.kind == STATUS_KIND:
+        return event.data.get("CallStatus")
+    if event.kind == OPENED_KIND:
+        return event.data.get("status")
+    return None
+
+
+def _derive_status(observations: list[tuple[str, LoggedEvent]]) -> dict[str, Any]:
+    """Highest status wins; between two terminal statuses, the earlier one (then by name, to stay stable)."""
+    values: dict[str, Any] = {}
+    best_status, _ = max(observations, key=lambda o: (STATUS_RANK[o[0]], -o[1].occurred_at.timestamp(),
+                                                      o[0]))
+    values["status"] = best_status
+    for status, column in (("ringing", "ringing_at"), ("in-progress", "answered_at")):
+        times = [e.occurred_at for s, e in observations if s == status]
+        if times:
+            values[column] = min(times)
+    terminal = [(e.occurred_at, s, e) for s, e in observations if s in TERMINAL_STATUSES]
+    if terminal:
+        ended_at, _, final = min(terminal, key=lambda t: (t[0], t[1]))
+        values["ended_at"] = ended_at
+        duration = _int(final.data.get("CallDuration"))
+        if duration is None:
+            durations = [d for _, _, e in terminal if (d := _int(e.data.get("CallDuration"))) is not None]
+            duration = max(durations) if durations else None
+        if duration is not None:
+            values["duration_seconds"] = duration
+    return values
+
+
+def _hold_seconds(holds: list[LoggedEvent], ended_at: datetime | None) -> int:
+    """Sum of hold intervals; a hold still open when the call ended counts until the end."""
+    total = 0.0
+    held_since: datetime | None = None
+    for event in holds:
+        if event.kind == HOLD_KIND and held_since is None:
+            held_since = event.occurred_at
+        elif event.kind == UNHOLD_KIND and held_since is not None:
+            total += (event.occurred_at - held_since).total_seconds()
+            held_since = None
+    if held_since is not None and ended_at is not None and ended_at > held_since:
+        total += (ended_at - held_since).total_seconds()
+    return int(total)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _required_sid(value: str | None) -> str:
+    sid = (value or "").strip()
+    if not sid or len(sid) > 64:
+        raise ValidationFailed("A CallSid is required", field="CallSid")
+    return sid
+
+
+def _direction(raw: str) -> str:
+    """Twilio's Direction onto ours ('outbound-api', 'outbound-dial', 'inbound'; trunking and others fold in)."""
+    value = (raw or "").strip().lower()
+    if value in CALL_DIRECTIONS:
+        return value
+    if value.startswith("outbound-dial"):
+        return "outbound-dial"
+    return "outbound-api" if value.startswith("outbound") else "inbound"
+
+
+def _number(raw: str) -> str:
+    """E.164 when it is a phone number; otherwise as the carrier sent it ('client:alice', 'Anonymous')."""
+    value = (raw or "").strip()
+    return (try_e164(value) if value.startswith("+") else None) or value[:NUMBER_LENGTH]
+
+
+def _new_call_values(call_sid: str, direction: str, from_number: str, to_number: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "call_sid": call_sid,
+        "direction": _direction(direction),
+        "from_number": _number(from_number),
+        "to_number": _number(to_number),
+        "status": "queued",
+        "ivr_path": [],
+        "hold_seconds": 0,
+        "notes": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any], unique_column: str) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the unique value already exists.
+
+    Waits for a concurrent uncommitted insert of the same value instead of failing, on both backends.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = _INSERTS.get((dialect, table.name))
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - the product supports these two
+            raise RuntimeError(f"call records need PostgreSQL or SQLite, not {dialect}")
+        statement = insert(table).on_conflict_do_nothing(index_elements=[unique_column]).returning(table.c.id)
+        _INSERTS[(dialect, table.name)] = statement
+    return session.execute(statement, values).scalar_one_or_none()
+
+
+# Built once: the statements run for every callback.
+_INSERTS: dict[tuple[str, str], Any] = {}
+_LOCK_CALL = (
+    select(Call)
+    .where(Call.call_sid == bindparam("call_sid"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_EVENTS_OF_CALL = select(CallEvent.kind, CallEvent.occurred_at, CallEvent.data).where(
+    CallEvent.call_id == bindparam("call_id")
+)
+
+
+def _locked_call(session: Session, call_sid: str) -> Call | None:
+    return session.scalars(_LOCK_CALL, {"call_sid": call_sid}).one_or_none()
+
+
+def _append(
+    session: Session,
+    call_sid: str,
+    new_call: Callable[[], dict[str, Any]] | None,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    dedupe_key: str | None,
+    occurred_at: datetime,
+) -> tuple[Call, int | None]:
+    """Lock (or create) the call, append the event, re-derive; returns the call and the new event's id."""
+    call = _locked_call(session, call_sid)
+    if call is None:
+        if new_call is None:
+            raise ValidationFailed(f"No call {call_sid}", field="call_sid")
+        _insert_ignoring_conflict(session, Call.__table__, new_call(), "call_sid")
+        call = _locked_call(session, call_sid)
+        assert call is not None  # inserted above, or by a concurrent request that has committed
+    now = utcnow()
+    event_values = {
+        "call_id": call.id,
+        "call_sid": call_sid,
+        "kind": kind,
+        "occurred_at": occurred_at,
+        "recorded_at": now,
+        "dedupe_key": dedupe_key,
+        "data": data,
+    }
+    event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
+    if event_id is not None:
+        _rederive(session, call)
+    return call, event_id
+
+
+def _rederive(session: Session, call: Call) -> None:
+    rows = session.execute(_EVENTS_OF_CALL, {"call_id": call.id})
+    logged = [LoggedEvent(kind, occurred_at, data or {}) for kind, occurred_at, data in rows]
+    for column, value in derive(logged).items():
+        if getattr(call, column) != value:
+            setattr(call, column, value)
+    if call.parent_id is None:
+        parent_sid = next((e.data.get("ParentCallSid") or e.data.get("parent_call_sid") for e in logged
+                           if e.data.get("ParentCallSid") or e.data.get("parent_call_sid")), None)
+        if parent_sid:
+            call.parent_id = session.scalar(select(Call.id).where(Call.call_sid == parent_sid))
+    session.flush()
+
+
+_PENDING = "callcenter.calls.pending_events"
+
+
+def _publish_after_commit(session: Session, call: Call) -> None:
+    """Queue "call.updated" for when the transaction commits (never for work that is rolled back)."""
+    pending = session.info.setdefault(_PENDING, {})
+    pending[call.call_sid] = {"call_id": call.id, "call_sid": call.call_sid, "status": call.status}
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    for payload in session.info.pop(_PENDING, {}).values():
+        events.publish("call.updated", **payload)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,238 @@
+"""Socket.IO namespace `/sim`: the softphone shim (Twilio Device/Call surface) and the caller page talk here.
+
+Agents register with an access token like the real SDK; the caller page dials the carrier's numbers. Every
+call event the far end should see (prompts, bridge, hangup) is pushed to the socket that owns the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jwt
+from flask import current_app, request
+from flask_socketio import Namespace
+
+from callcenter.extensions import socketio
+from callcenter.telephony.sim.engine import Call, Carrier
+
+log = logging.getLogger(__name__)
+NAMESPACE = "/sim"
+INVALID_TOKEN = 20101
+EXPIRED_TOKEN = 20104
+
+
+class TokenError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def verify_token(carrier: Carrier, token: str) -> tuple[str, int]:
+    """Identity and expiry of a Voice access token signed with the emulator's auth token."""
+    if not token:
+        raise TokenError(INVALID_TOKEN, "Invalid Access Token: missing")
+    try:
+        payload = jwt.decode(token, carrier.auth_token, algorithms=["HS256"])
+    except jwt.ExpiredSignatureError:
+        raise TokenError(EXPIRED_TOKEN, "Access Token expired or expiration date invalid") from None
+    except jwt.PyJWTError as exc:
+        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {exc}") from None
+    grants = payload.get("grants") or {}
+    identity = grants.get("identity")
+    if payload.get("sub") != carrier.account_sid:
+        raise TokenError(INVALID_TOKEN, "Invalid Access Token: issued for another account")
+    if not identity or "voice" not in grants:
+        raise TokenError(INVALID_TOKEN, "Invalid Access Token: no identity or no voice grant")
+    return identity, int(payload.get("exp", 0))
+
+
+def _call_summary(call: Call) -> dict[str, Any]:
+    return {
+        "call_sid": call.sid,
+        "parameters": {"CallSid": call.sid, "From": call.from_, "To": call.to, "AccountSid": call.account_sid},
+        "custom_parameters": dict(call.custom_params),
+        "direction": call.direction,
+    }
+
+
+class SocketEndpoint:
+    """A browser softphone, as the carrier rings it."""
+
+    def __init__(self, sid: str, identity: str) -> None:
+        self.sid = sid
+        self.identity = identity
+
+    def ring(self, call: Call) -> None:
+        socketio.emit("incoming", _call_summary(call), to=self.sid, namespace=NAMESPACE)
+
+    def cancel(self, call: Call) -> None:
+        socketio.emit("cancel", {"call_sid": call.sid}, to=self.sid, namespace=NAMESPACE)
+
+
+def _forwarder(sid: str):
+    def forward(call: Call, event: dict[str, Any]) -> None:
+        socketio.emit("call_event", {"call_sid": call.sid, "status": call.status, "event": event},
+                      to=sid, namespace=NAMESPACE)
+
+    return forward
+
+
+class SimNamespace(Namespace):
+    """Handlers for the shim and the caller page; state lives in the carrier, keyed by socket id."""
+
+    endpoints: dict[str, SocketEndpoint]
+
+    def __init__(self, namespace: str = NAMESPACE) -> None:
+        super().__init__(namespace)
+        self.endpoints = {}
+        self.owned_calls: dict[str, set[str]] = {}
+
+    def _carrier(self) -> Carrier | None:
+        return current_app.extensions.get("sim.carrier")
+
+    def _own(self, sid: str, call: Call) -> None:
+        """Forward this call's events to the socket (once) and drop the call if the socket goes."""
+        owned = self.owned_calls.setdefault(sid, set())
+        if call.sid not in owned:
+            owned.add(call.sid)
+            call.listeners.append(_forwarder(sid))
+
+    def on_connect(self, auth: Any = None) -> bool:
+        return self._carrier() is not None
+
+    def on_disconnect(self, *args: Any) -> None:
+        carrier = self._carrier()
+        sid = request.sid  # type: ignore[attr-defined]
+        endpoint = self.endpoints.pop(sid, None)
+        if carrier is None:
+            return
+        if endpoint is not None:
+            carrier.unregister_client(endpoint.identity, endpoint)
+        for call_sid in self.owned_calls.pop(sid, set()):
+            carrier.hangup(call_sid)  # a closed tab drops its calls, as a lost WebRTC leg would
+
+    # ---- softphone (shim) ----
+
+    def on_register(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        carrier = self._carrier()
+        if carrier is None:
+            return {"ok": False, "code": 31000, "message": "no carrier emulator in this app"}
+        try:
+            identity, expires = verify_token(carrier, (data or {}).get("token", ""))
+        except TokenError as exc:
+            return {"ok": False, "code": exc.code, "message": exc.message}
+        sid = request.sid  # type: ignore[attr-defined]
+        previous = self.endpoints.get(sid)
+        if previous is not None and previous.identity != identity:
+            carrier.unregister_client(previous.identity, previous)
+        endpoint = previous if previous is not None and previous.identity == identity else SocketEndpoint(sid, identity)
+        self.endpoints[sid] = endpoint
+        carrier.register_client(identity, endpoint)
+        return {"ok": True, "identity": identity, "expires": expires}
+
+    def on_update_token(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        carrier = self._carrier()
+        if carrier is None:
+            return {"ok": False, "code": 31000, "message": "no carrier emulator in this app"}
+        try:
+            identity, expires = verify_token(carrier, (data or {}).get("token", ""))
+        except TokenError as exc:
+            return {"ok": False, "code": exc.code, "message": exc.message}
+        return {"ok": True, "identity": identity, "expires": expires}
+
+    def on_unregister(self, data: Any = None) -> dict[str, Any]:
+        carrier = self._carrier()
+        endpoint = self.endpoints.pop(request.sid, None)  # type: ignore[attr-defined]
+        if carrier is not None and endpoint is not None:
+            carrier.unregister_client(endpoint.identity, endpoint)
+        return {"ok": True}
+
+    def on_accept(self, data: dict[str, Any]) -> dict[str, Any]:
+        carrier = self._carrier()
+        sid = request.sid  # type: ignore[attr-defined]
+        endpoint = self.endpoints.get(sid)
+        call_sid = (data or {}).get("call_sid", "")
+        if carrier is None or endpoint is None:
+            return {"ok": False, "code": 31205, "message": "not registered"}
+        call = carrier.calls.get(call_sid)
+        if call is None:
+            return {"ok": False, "code": 31404, "message": "no such call"}
+        self._own(sid, call)
+        if not carrier.answer(call_sid, endpoint):
+            return {"ok": False, "code": 31404, "message": "the call is no longer ringing"}
+        return {"ok": True}
+
+    def on_reject(self, data: dict[str, Any]) -> dict[str, Any]:
+        carrier = self._carrier()
+        if carrier is not None:
+            carrier.reject((data or {}).get("call_sid", ""))
+        return {"ok": True}
+
+    def on_hangup(self, data: dict[str, Any]) -> dict[str, Any]:
+        carrier = self._carrier()
+        if carrier is not None:
+            carrier.hangup((data or {}).get("call_sid", ""))
+        return {"ok": True}
+
+    def on_digits(self, data: dict[str, Any]) -> dict[str, Any]:
+        carrier = self._carrier()
+        digits = str((data or {}).get("digits", ""))
+        if carrier is None or any(c not in "0123456789*#w" for c in digits):
+            return {"ok": False, "message": "digits may only contain 0-9, * and #"}
+        carrier.send_digits((data or {}).get("call_sid", ""), digits.replace("w", ""))
+        return {"ok": True}
+
+    def on_speak(self, data: dict[str, Any]) -> dict[str, Any]:
+        carrier = self._carrier()
+        text = str((data or {}).get("text", "")).strip()
+        if carrier is None or not text:
+            return {"ok": False, "message": "nothing to say"}
+        carrier.speak((data or {}).get("call_sid", ""), text)
+        return {"ok": True}
+
+    def on_mute(self, data: dict[str, Any]) -> dict[str, Any]:
+        carrier = self._carrier()
+        if carrier is not None:
+            carrier.set_muted((data or {}).get("call_sid", ""), bool((data or {}).get("muted")))
+        return {"ok": True}
+
+    def on_client_call(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        """device.connect({params}): a call from the registered identity through the TwiML app."""
+        carrier = self._carrier()
+        sid = request.sid  # type: ignore[attr-defined]
+        endpoint = self.endpoints.get(sid)
+        if carrier is None or endpoint is None:
+            return {"ok": False, "code": 31205, "message": "register the device before placing calls"}
+        params = {str(k): str(v) for k, v in ((data or {}).get("params") or {}).items()}
+        try:
+            call = carrier.client_connect(endpoint.identity, params, listener=_forwarder(sid))
+        except (ValueError, RuntimeError) as exc:
+            return {"ok": False, "code": 31000, "message": str(exc)}
+        self.owned_calls.setdefault(sid, set()).add(call.sid)
+        return {"ok": True, **_call_summary(call)}
+
+    # ---- caller page ----
+
+    def on_numbers(self, data: Any = None) -> dict[str, Any]:
+        carrier = self._carrier()
+        return {"ok": True, "numbers": sorted(carrier.numbers) if carrier else []}
+
+    def on_caller_dial(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        """The caller page dials one of the carrier's numbers."""
+        carrier = self._carrier()
+        sid = request.sid  # type: ignore[attr-defined]
+        data = data or {}
+        if carrier is None:
+            return {"ok": False, "message": "no carrier emulator in this app"}
+        from_ = str(data.get("from") or "").strip()
+        to = str(data.get("to") or "").strip()
+        if not from_:
+            return {"ok": False, "message": "enter the number you are calling from"}
+        try:
+            call = carrier.start_inbound(from_, to, listener=_forwarder(sid))
+        except (ValueError, RuntimeError) as exc:
+            return {"ok": False, "message": str(exc)}
+        self.owned_calls.setdefault(sid, set()).add(call.sid)
+        return {"ok": True, "call_sid": call.sid}

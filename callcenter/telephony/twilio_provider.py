@@ -1,0 +1,299 @@
+"""The provider on the real Twilio SDK: REST calls, conference participants, tokens, webhook signatures.
+
+The embedded carrier emulator speaks Twilio's REST API under `/sim`, so emulator mode is this same class with
+another base URL (and, in tests, an in-process HTTP client): the product's code path is identical in both modes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from callcenter.telephony import tokens
+from callcenter.telephony.base import (
+    ALL_CALL_EVENTS,
+    CallInfo,
+    ConferenceInfo,
+    ParticipantInfo,
+    TelephonyError,
+    WebhookParams,
+)
+
+REST_TIMEOUT_SECONDS = 15.0
+MACHINE_DETECTION_MODES = ("Enable", "DetectMessageEnd")
+LIVE_CONFERENCE_STATUSES = ("in-progress", "init")
+
+
+@contextmanager
+def _carrier(action: str) -> Iterator[None]:
+    """Turn SDK and transport failures into TelephonyError, saying what we were doing."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise TelephonyError(f"{action} failed: {exc.msg}", status=exc.status, code=exc.code) from exc
+    except (TwilioException, OSError) as exc:  # OSError covers requests' connection errors and timeouts
+        raise TelephonyError(f"{action} failed: {exc}") from exc
+
+
+class _Fields:
+    """Every value of every webhook field, in the shape RequestValidator reads (`getlist`)."""
+
+    def __init__(self, params: Mapping[str, str | Sequence[str]]) -> None:
+        getlist = getattr(params, "getlist", None)
+        self._values: dict[str, list[str]] = {}
+        for name in params:
+            values = getlist(name) if getlist else params[name]
+            self._values[name] = [values] if isinstance(values, str) else [str(v) for v in values]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def getlist(self, name: str) -> list[str]:
+        return self._values[name]
+
+
+def _call_info(call: Any) -> CallInfo:
+    return CallInfo(
+        sid=call.sid,
+        status=call.status,
+        direction=call.direction,
+        from_number=getattr(call, "_from", None),  # the SDK keeps "from" as `_from` (a keyword)
+        to_number=call.to,
+        parent_call_sid=call.parent_call_sid,
+    )
+
+
+def _participant_info(participant: Any) -> ParticipantInfo:
+    return ParticipantInfo(
+        call_sid=participant.call_sid,
+        conference_sid=participant.conference_sid,
+        status=participant.status,
+        label=participant.label,
+        muted=bool(participant.muted),
+        hold=bool(participant.hold),
+        coaching=bool(participant.coaching),
+        call_sid_to_coach=participant.call_sid_to_coach,
+    )
+
+
+def _conference_info(conference: Any) -> ConferenceInfo:
+    return ConferenceInfo(sid=conference.sid, friendly_name=conference.friendly_name, status=conference.status)
+
+
+def _present(**values: Any) -> dict[str, Any]:
+    """Only the parameters we mean to send; Twilio's defaults apply to the rest."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+class TwilioProvider:
+    """`Provider` on `twilio.rest.Client`; `base_url` and `http_client` point it at the emulator."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        twiml_app_sid: str | None = None,
+        http_client: HttpClient | None = None,
+        base_url: str | None = None,
+        name: str = "twilio",
+    ) -> None:
+        self.name = name
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._twiml_app_sid = twiml_app_sid
+        self._client = Client(
+            account_sid,
+            auth_token,
+            account_sid=account_sid,
+            http_client=http_client or TwilioHttpClient(timeout=REST_TIMEOUT_SECONDS),
+        )
+        if base_url:
+            # The SDK would rewrite the host for an edge or region: never for the emulator.
+            self._client.edge = None
+            self._client.region = None
+            self._client.api.base_url = base_url.rstrip("/")
+        self._account = self._client.api.v2010.accounts(account_sid)
+
+    # Calls
+
+    def place_call(
+        self,
+        to: str,
+        from_: str,
+        *,
+        url: str | None = None,
+        twiml: str | None = None,
+        status_callback: str | None = None,
+        status_callback_events: Sequence[str] = ALL_CALL_EVENTS,
+        machine_detection: str | None = None,
+        async_amd: bool = False,
+        async_amd_status_callback: str | None = None,
+        timeout: int | None = None,
+        record: bool = False,
+    ) -> CallInfo:
+        """Create an outbound call (`POST .../Calls.json`)."""
+        if (url is None) == (twiml is None):
+            raise ValueError("place_call needs exactly one of url or twiml")
+        if machine_detection is not None and machine_detection not in MACHINE_DETECTION_MODES:
+            raise ValueError(f"machine_detection must be one of {MACHINE_DETECTION_MODES}")
+        options = _present(
+            url=url,
+            twiml=twiml,
+            status_callback=status_callback,
+            status_callback_event=list(status_callback_events) if status_callback else None,
+            status_callback_method="POST" if status_callback else None,
+            machine_detection=machine_detection,
+            async_amd="true" if machine_detection and async_amd else None,
+            async_amd_status_callback=async_amd_status_callback if machine_detection and async_amd else None,
+            async_amd_status_callback_method="POST" if machine_detection and async_amd_status_callback else None,
+            timeout=timeout,
+            record=True if record else None,
+        )
+        with _carrier(f"Calling {to}"):
+            return _call_info(self._account.calls.create(to=to, from_=from_, **options))
+
+    def get_call(self, call_sid: str) -> CallInfo:
+        """Fetch a call (`GET .../Calls/{Sid}.json`)."""
+        with _carrier(f"Fetching call {call_sid}"):
+            return _call_info(self._account.calls(call_sid).fetch())
+
+    def redirect_call(self, call_sid: str, *, twiml: str | None = None, url: str | None = None) -> CallInfo:
+        """Give a live call new instructions (`POST .../Calls/{Sid}.json` with Twiml or Url)."""
+        if (url is None) == (twiml is None):
+            raise ValueError("redirect_call needs exactly one of url or twiml")
+        options = _present(twiml=twiml, url=url, method="POST" if url else None)
+        with _carrier(f"Redirecting call {call_sid}"):
+            return _call_info(self._account.calls(call_sid).update(**options))
+
+    def end_call(self, call_sid: str) -> CallInfo:
+        """Hang up (`Status=completed` ends a call whether ringing or answered)."""
+        with _carrier(f"Ending call {call_sid}"):
+            return _call_info(self._account.calls(call_sid).update(status="completed"))
+
+    # Conferences
+
+    def find_conference(self, friendly_name: str) -> ConferenceInfo | None:
+        """Look up the live conference by name: in progress first, then one still starting."""
+        with _carrier(f"Finding conference {friendly_name}"):
+            for status in LIVE_CONFERENCE_STATUSES:
+                found = self._account.conferences.list(friendly_name=friendly_name, status=status, limit=1)
+                if found:
+                    return _conference_info(found[0])
+        return None
+
+    def add_participant(
+        self,
+        conference: str,
+        *,
+        from_: str,
+        to: str,
+        label: str | None = None,
+        early_media: bool = True,
+        beep: str | bool = False,
+        start_conference_on_enter: bool = True,
+        end_conference_on_exit: bool = False,
+        muted: bool = False,
+        coaching: bool = False,
+        call_sid_to_coach: str | None = None,
+        timeout: int | None = None,
+        status_callback: str | None = None,
+        status_callback_events: Sequence[str] = (),
+    ) -> ParticipantInfo:
+        """Dial a new participant into a conference (`POST .../Participants.json`)."""
+        if coaching and not call_sid_to_coach:
+            raise ValueError("coaching needs call_sid_to_coach")
+        options = _present(
+            label=label,
+            early_media=early_media,
+            beep=("true" if beep else "false") if isinstance(beep, bool) else beep,
+            start_conference_on_enter=start_conference_on_enter,
+            end_conference_on_exit=end_conference_on_exit,
+            muted=muted,
+            coaching=True if coaching else None,
+            call_sid_to_coach=call_sid_to_coach if coaching else None,
+            timeout=timeout,
+            status_callback=status_callback,
+            status_callback_method="POST" if status_callback else None,
+            status_callback_event=list(status_callback_events) if status_callback and status_callback_events
+            else None,
+        )
+        with _carrier(f"Adding {to} to conference {conference}"):
+            participant = self._account.conferences(conference).participants.create(from_=from_, to=to, **options)
+            return _participant_info(participant)
+
+    def _update_participant(self, conference_sid: str, call_sid: str, action: str, **changes: Any) -> ParticipantInfo:
+        with _carrier(f"{action} {call_sid} in conference {conference_sid}"):
+            participant = self._account.conferences(conference_sid).participants(call_sid).update(**changes)
+            return _participant_info(participant)
+
+    def hold_participant(
+        self, conference_sid: str, call_sid: str, hold: bool = True, hold_url: str | None = None
+    ) -> ParticipantInfo:
+        """Hold (with music from `hold_url`) or resume a participant."""
+        changes = _present(hold=hold, hold_url=hold_url if hold else None, hold_method="GET" if hold and hold_url
+                           else None)
+        return self._update_participant(conference_sid, call_sid, "Holding" if hold else "Resuming", **changes)
+
+    def mute_participant(self, conference_sid: str, call_sid: str, muted: bool = True) -> ParticipantInfo:
+        """Mute or unmute a participant."""
+        return self._update_participant(conference_sid, call_sid, "Muting" if muted else "Unmuting", muted=muted)
+
+    def coach_participant(
+        self, conference_sid: str, call_sid: str, call_sid_to_coach: str | None
+    ) -> ParticipantInfo:
+        """Coaching=true + CallSidToCoach whispers to one participant; Coaching=false speaks to all (barge)."""
+        if call_sid_to_coach:
+            return self._update_participant(
+                conference_sid, call_sid, "Coaching", coaching=True, call_sid_to_coach=call_sid_to_coach
+            )
+        return self._update_participant(conference_sid, call_sid, "Ending coaching of", coaching=False)
+
+    def remove_participant(self, conference_sid: str, call_sid: str) -> None:
+        """Remove a participant (`DELETE .../Participants/{CallSid}.json`)."""
+        with _carrier(f"Removing {call_sid} from conference {conference_sid}"):
+            self._account.conferences(conference_sid).participants(call_sid).delete()
+
+    def end_conference(self, conference_sid: str) -> ConferenceInfo:
+        """End the conference (`Status=completed`), disconnecting everyone."""
+        with _carrier(f"Ending conference {conference_sid}"):
+            return _conference_info(self._account.conferences(conference_sid).update(status="completed"))
+
+    # Tokens and signatures
+
+    def create_access_token(self, identity: str, ttl: int = 3600) -> str:
+        """A Voice access token signed with the API key (Twilio rejects tokens signed with the auth token)."""
+        if not (self._api_key and self._api_secret):
+            raise TelephonyError("Browser softphones need TWILIO_API_KEY and TWILIO_API_SECRET to be set")
+        return tokens.voice_token(
+            account_sid=self.account_sid,
+            api_key=self._api_key,
+            api_secret=self._api_secret,
+            identity=identity,
+            outgoing_application_sid=self._twiml_app_sid,
+            ttl=ttl,
+        )
+
+    def validate_webhook(self, url: str, params: WebhookParams, signature: str) -> bool:
+        """Check X-Twilio-Signature over the URL and every field received (or the JSON body's hash)."""
+        if not signature:
+            return False
+        if isinstance(params, str) and "bodySHA256" not in parse_qs(urlsplit(url).query):
+            return False  # a raw body is only signed through the bodySHA256 query parameter
+        fields: str | _Fields = params if isinstance(params, str) else _Fields(params)
+        return RequestValidator(self._auth_token).validate(url, fields, signature)

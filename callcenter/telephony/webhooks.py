@@ -1,0 +1,104 @@
+"""Flask side of carrier webhooks: the signature guard, the never-500 guard, and the TwiML response helper."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from flask import Request, Response, current_app, request
+from twilio.request_validator import SIGNATURE_HEADER
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from callcenter.extensions import db
+from callcenter.services.errors import DomainError
+from callcenter.telephony import get_provider
+from callcenter.telephony.base import WebhookParams
+
+log = logging.getLogger(__name__)
+
+View = TypeVar("View", bound=Callable[..., Any])
+# Characters a path keeps as they are when we re-encode it (RFC 3986 pchar plus '/').
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def public_url(req: Request) -> str:
+    """The URL the carrier requested (and signed).
+
+    Behind a TLS proxy `request.url` says http:// and the internal host, so by default it is rebuilt from
+    PUBLIC_BASE_URL + path + raw query string. With TRUST_FORWARDED_HEADERS, ProxyFix has already restored the
+    public scheme and host in `request.url`.
+    """
+    if current_app.config.get("TRUST_FORWARDED_HEADERS"):
+        return req.url
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    path = quote(req.path, safe=_PATH_SAFE)
+    if req.script_root and not base.endswith(req.script_root):
+        path = req.script_root + path
+    query = req.query_string.decode("utf-8", "replace")
+    return f"{base}{path}?{query}" if query else f"{base}{path}"
+
+
+def webhook_params(req: Request) -> WebhookParams:
+    """Every field the carrier signed: all form fields (repeated ones too), or the raw JSON body."""
+    if "bodySHA256" in req.args or req.mimetype == "application/json":
+        return req.get_data(as_text=True)
+    if req.method == "GET":
+        return {}  # the parameters are in the signed URL
+    return req.form
+
+
+def twilio_signed(view: View) -> View:
+    """Run the view only for requests carrying a valid X-Twilio-Signature; else 403 and no side effect."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        url = public_url(request)
+        if not get_provider().validate_webhook(url, webhook_params(request), signature):
+            log.warning("rejected %s webhook for %s: %s signature", request.method, url,
+                        "invalid" if signature else "missing")
+            return Response("Invalid signature", status=403, mimetype="text/plain")
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def fail_safe(fallback: Callable[[], Response]) -> Callable[[View], View]:
+    """Never answer the carrier with a 500: domain errors become a 4xx with the message, anything unexpected
+    (database or Redis down, a bug) is logged and answered with `fallback()` so the caller hears something."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except HTTPException:
+                raise
+            except DomainError as exc:
+                _discard_session()
+                return Response(exc.message, status=exc.status, mimetype="text/plain")
+            except Exception:
+                log.exception("webhook %s %s failed; answering with the fallback", request.method, request.path)
+                _discard_session()
+                return fallback()
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def twiml_response(twiml: VoiceResponse, status: int = 200) -> Response:
+    """A VoiceResponse as the text/xml document the carrier expects."""
+    return Response(twiml.to_xml(), status=status, mimetype="text/xml")
+
+
+def _discard_session() -> None:
+    """Roll back whatever the failed handler left in the session (the connection may be gone: ignore that)."""
+    try:
+        db.session.rollback()
+    except Exception:
+        log.debug("rollback after a failed webhook also failed", exc_info=True)

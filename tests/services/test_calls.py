@@ -1,0 +1,165 @@
+"""Call detail records: idempotent opening, status callbacks in any order, phase events."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from callcenter.models import Call, CallEvent
+from callcenter.services import calls, events
+from callcenter.services.errors import ValidationFailed
+
+T0 = datetime(2025, 6, 2, 14, 0, tzinfo=UTC)
+SID = "CA" + "1" * 32
+
+
+def _status(status: str, seconds: int, sequence: int, sid: str = SID, **extra: str) -> dict[str, str]:
+    return {
+        "CallSid": sid,
+        "CallStatus": status,
+        "From": "+14155550123",
+        "To": "+18005550100",
+        "Direction": "inbound",
+        "SequenceNumber": str(sequence),
+        "Timestamp": format_datetime(T0 + timedelta(seconds=seconds)),
+        **extra,
+    }
+
+
+@pytest.fixture
+def published():
+    received: list[events.DomainEvent] = []
+    events.bus.subscribe(received.append)
+    yield received
+    events.bus.unsubscribe(received.append)
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_open_call_is_idempotent_on_call_sid(session, published):
+    first = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+1 (415) 555-0123",
+                            to_number="+18005550100", occurred_at=T0, status="ringing")
+    again = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                            to_number="+18005550100", occurred_at=T0 + timedelta(seconds=3))
+    assert first.id == again.id
+    assert _count(session, Call) == 1
+    assert _count(session, CallEvent) == 1
+    assert again.from_number == "+14155550123"
+    assert again.status == "ringing"
+    assert again.started_at == T0 and again.ringing_at == T0
+    assert [e.payload["status"] for e in published if e.name == "call.updated"] == ["ringing"]
+
+
+def test_callbacks_in_order_fill_every_phase_and_the_duration(session, published):
+    for sequence, (status, seconds) in enumerate([("initiated", 0), ("ringing", 2), ("in-progress", 9),
+                                                  ("completed", 69)]):
+        extra = {"CallDuration": "60"} if status == "completed" else {}
+        call = calls.apply_status_callback(session, _status(status, seconds, sequence, **extra), received_at=T0)
+    assert (call.status, call.duration_seconds) == ("completed", 60)
+    assert call.started_at == T0
+    assert call.ringing_at == T0 + timedelta(seconds=2)
+    assert call.answered_at == T0 + timedelta(seconds=9)
+    assert call.ended_at == T0 + timedelta(seconds=69)
+    assert [e.payload["status"] for e in published] == ["initiated", "ringing", "in-progress", "completed"]
+
+
+def test_late_ringing_after_completed_does_not_move_the_call_back(session):
+    calls.apply_status_callback(session, _status("completed", 30, 3, CallDuration="20"), received_at=T0)
+    call = calls.apply_status_callback(session, _status("ringing", 1, 1), received_at=T0)
+    assert call.status == "completed"
+    assert call.ringing_at == T0 + timedelta(seconds=1)
+    assert call.ended_at == T0 + timedelta(seconds=30)
+
+
+def test_duplicate_callback_is_a_no_op(session, published):
+    calls.apply_status_callback(session, _status("ringing", 1, 1), received_at=T0)
+    calls.apply_status_callback(session, _status("ringing", 1, 1), received_at=T0 + timedelta(minutes=5))
+    assert _count(session, CallEvent) == 1
+    assert len(published) == 1
+
+
+def test_every_order_of_the_same_callbacks_gives_the_same_record(session):
+    feed = [_status("initiated", 0, 0), _status("ringing", 1, 1), _status("in-progress", 4, 2),
+            _status("completed", 14, 3, CallDuration="10")]
+    results = set()
+    for number, order in enumerate(itertools.permutations(feed)):
+        sid = f"CA{number:032x}"
+        for params in order:
+            call = calls.apply_status_callback(session, {**params, "CallSid": sid}, received_at=T0)
+        results.add((call.status, call.started_at, call.ringing_at, call.answered_at, call.ended_at,
+                     call.duration_seconds))
+    assert len(results) == 1
+    assert results.pop()[0] == "completed"
+
+
+def test_unknown_call_sid_creates_the_record_from_the_callback(session):
+    parent = calls.open_call(session, call_sid="CA" + "2" * 32, direction="inbound", from_number="+14155550123",
+                             to_number="+18005550100")
+    call = calls.apply_status_callback(
+        session,
+        _status("ringing", 0, 0, sid="CA" + "3" * 32, Direction="outbound-dial", From="+18005550100",
+                To="client:alice", ParentCallSid=parent.call_sid),
+        received_at=T0,
+    )
+    assert (call.direction, call.from_number, call.to_number) == ("outbound-dial", "+18005550100", "client:alice")
+    assert call.parent_id == parent.id
+
+
+def test_timestamp_is_used_when_present_else_the_receive_time(session):
+    params = _status("ringing", 5, 1)
+    with_time = calls.apply_status_callback(session, params, received_at=T0 + timedelta(hours=1))
+    assert with_time.ringing_at == T0 + timedelta(seconds=5)
+    bare = {k: v for k, v in _status("ringing", 0, 1, sid="CA" + "4" * 32).items() if k != "Timestamp"}
+    received = T0 + timedelta(hours=2)
+    assert calls.apply_status_callback(session, bare, received_at=received).ringing_at == received
+
+
+def test_malformed_callbacks_are_refused_with_the_field_at_fault(session):
+    with pytest.raises(ValidationFailed) as missing:
+        calls.apply_status_callback(session, {"CallStatus": "ringing"}, received_at=T0)
+    assert missing.value.field == "CallSid"
+    with pytest.raises(ValidationFailed) as unknown:
+        calls.apply_status_callback(session, _status("exploded", 0, 0), received_at=T0)
+    assert unknown.value.field == "CallStatus"
+    assert _count(session, Call) == 0
+
+
+def test_phase_events_set_queue_agent_hold_and_wrap_up_times(session, published):
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0)
+    published.clear()
+    steps = [("ivr", {"menu": "main", "digits": "2"}, 3), ("enqueued", {"queue": "support"}, 5),
+             ("offered", {"agent_id": 7}, 20), ("agent_answered", {}, 25), ("hold", {}, 40), ("unhold", {}, 55),
+             ("wrap_up_started", {}, 90), ("wrap_up_ended", {}, 120)]
+    for kind, data, seconds in steps:
+        recorded = calls.record_event(session, call, kind, data, dedupe_key=f"{kind}:{SID}",
+                                      occurred_at=T0 + timedelta(seconds=seconds))
+        assert recorded is not None
+    assert calls.record_event(session, call, "offered", {}, dedupe_key=f"offered:{SID}") is None
+    assert published == []  # nothing is announced before the caller's commit
+    session.commit()
+    assert [e.payload["call_sid"] for e in published] == [SID]
+    assert call.ivr_path == [{"menu": "main", "digits": "2"}]
+    assert call.enqueued_at == T0 + timedelta(seconds=5)
+    assert call.offered_at == T0 + timedelta(seconds=20)
+    assert call.agent_answered_at == T0 + timedelta(seconds=25)
+    assert call.hold_seconds == 15
+    assert (call.wrap_up_started_at, call.wrap_up_ended_at) == (T0 + timedelta(seconds=90),
+                                                              T0 + timedelta(seconds=120))
+    assert [e.kind for e in calls.call_events(session, call)][:3] == ["opened", "ivr", "enqueued"]
+
+
+def test_rolled_back_work_publishes_nothing(session, published):
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100")
+    published.clear()
+    calls.record_event(session, call, "enqueued", {})
+    session.rollback()
+    assert published == []
+    assert _count(session, CallEvent) == 1

@@ -1,0 +1,197 @@
+"""The same provider scenarios on both carriers: the capturing client (Twilio's documented answers, every request
+checked against the OpenAPI contract) and the embedded emulator end to end (real `twilio.rest.Client` through
+`WsgiHttpClient`). A scenario that passes on both means the product code path is the same in both modes."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from callcenter import create_app
+from callcenter.extensions import db
+from callcenter.telephony import TelephonyError, get_provider
+from callcenter.telephony.base import Provider
+from callcenter.telephony.twilio_provider import TwilioProvider
+from tests.telephony.test_provider_contract import (
+    AGENT_CALL_SID,
+    CALL_SID,
+    CapturingHttpClient,
+    validate_request,
+)
+
+ROOM = "interaction-1001"
+CUSTOMER = "+14155550123"
+SUPERVISOR = "+14155550188"
+OUR_NUMBER = "+18005550100"
+HOLD_MUSIC_PATH = "/test-hold-music"
+CAPTURE_SECRET = "capture-api-key-secret-of-32-bytes"
+
+
+@dataclass
+class World:
+    """A provider plus what the scenario needs of the carrier behind it."""
+
+    provider: Provider
+    secret: str
+    auth_token: str
+    carrier: Any = None
+    capture: CapturingHttpClient | None = None
+    cleanup: list[Any] = field(default_factory=list)
+
+    def call_in_conference(self) -> str:
+        """The SID of an answered call that sits in conference ROOM."""
+        if self.carrier is None:
+            return CALL_SID
+        twiml = VoiceResponse()
+        dial = Dial()
+        dial.conference(ROOM, start_conference_on_enter=True, end_conference_on_exit=False, beep=False)
+        twiml.append(dial)
+        info = self.provider.place_call(CUSTOMER, OUR_NUMBER, twiml=str(twiml))
+        self.carrier.handle(info.sid).wait_for_status("in-progress")
+        self.wait_joined(info.sid)
+        return info.sid
+
+    def wait_joined(self, call_sid: str, timeout: float = 5.0) -> None:
+        """Until the call is a live participant of ROOM (the emulator dials and joins on its own threads)."""
+        if self.carrier is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            conference = self.carrier.conference(ROOM)
+            if conference is not None and conference.find(call_sid) is not None:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"{call_sid} never joined {ROOM}; errors: {self.carrier.errors}")
+
+    def wait_ended(self, call_sid: str) -> str:
+        if self.carrier is None:
+            return "completed"
+        return self.carrier.handle(call_sid).wait_ended()
+
+    def check_contract(self) -> None:
+        if self.capture is not None:
+            for request in self.capture.requests:
+                validate_request(request)
+
+
+@pytest.fixture(params=["capture", "emulator"])
+def world(request, tmp_path, redis_server) -> Iterator[World]:
+    if request.param == "capture":
+        capture = CapturingHttpClient()
+        provider = TwilioProvider(account_sid="AC" + "c" * 32, auth_token="capture-token", api_key="SK" + "1" * 32,
+                                  api_secret=CAPTURE_SECRET, twiml_app_sid="AP" + "2" * 32, http_client=capture)
+        built = World(provider, secret=CAPTURE_SECRET, auth_token="capture-token", capture=capture)
+        yield built
+        built.check_contract()
+        return
+    database = tmp_path / "callcenter.sqlite"
+    shutil.copy(request.getfixturevalue("sqlite_template"), database)
+    redis_server.client.flushall()
+    app = create_app({
+        "TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "modes-secret",
+        "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": redis_server.url, "SOCKETIO_MESSAGE_QUEUE": False,
+        "WTF_CSRF_ENABLED": False, "PUBLIC_BASE_URL": "http://localhost", "SERVER_NAME": "localhost",
+        "TELEPHONY_PROVIDER": "sim", "SIM_TRANSPORT": "wsgi", "SIM_SPEED": 50,
+    })
+    from callcenter.telephony.sim import get_carrier
+
+    app.add_url_rule(HOLD_MUSIC_PATH, "test_hold_music", lambda: (
+        "<Response><Say>Please hold.</Say><Pause length=\"30\"/></Response>", 200, {"Content-Type": "text/xml"}))
+
+    carrier = get_carrier(app)
+    for number in (CUSTOMER, SUPERVISOR):
+        carrier.phone(number, answer="auto", ring_seconds=0.5)
+    token = app.config["SIM_AUTH_TOKEN"]
+    with app.app_context():
+        yield World(get_provider(app), secret=token, auth_token=token, carrier=carrier)
+        carrier.shutdown()
+        db.session.remove()
+    db.engine.dispose()
+    assert carrier.errors == []
+
+
+def test_place_call_returns_the_new_call(world):
+    info = world.provider.place_call(CUSTOMER, OUR_NUMBER, twiml="<Response><Say>Hello</Say></Response>",
+                                     status_callback=None, timeout=20)
+    assert info.sid.startswith("CA") and len(info.sid) == 34
+    assert info.status in ("queued", "initiated", "ringing", "in-progress")
+    assert (info.to_number, info.from_number, info.direction) == (CUSTOMER, OUR_NUMBER, "outbound-api")
+    assert world.provider.get_call(info.sid).sid == info.sid
+
+
+def test_redirect_then_end_a_live_call(world):
+    sid = world.call_in_conference()
+    assert world.provider.redirect_call(sid, twiml="<Response><Say>Please hold</Say><Pause length=\"5\"/>"
+                                                   "</Response>").sid == sid
+    assert world.provider.end_call(sid).sid == sid
+    assert world.wait_ended(sid) == "completed"
+
+
+def test_unknown_call_is_a_telephony_error(world):
+    missing = "CA" + "0" * 32
+    with pytest.raises(TelephonyError) as error:
+        world.provider.end_call(missing)
+    assert error.value.status == 404
+    assert missing in str(error.value)
+
+
+def test_conference_participant_modes(world):
+    customer = world.call_in_conference()
+    room = world.provider.find_conference(ROOM)
+    assert room is not None and room.friendly_name == ROOM and room.sid.startswith("CF")
+    assert room.status in ("init", "in-progress")
+
+    supervisor = world.provider.add_participant(ROOM, from_=OUR_NUMBER, to=SUPERVISOR, label="supervisor",
+                                                muted=True, beep=False)
+    assert supervisor.conference_sid == room.sid
+    assert supervisor.label == "supervisor" and supervisor.muted
+
+    held = world.provider.hold_participant(room.sid, customer, hold_url=f"http://localhost{HOLD_MUSIC_PATH}")
+    assert held.call_sid == customer and held.hold
+    assert not world.provider.hold_participant(room.sid, customer, hold=False).hold
+    assert world.provider.mute_participant(room.sid, customer, True).muted
+    assert not world.provider.mute_participant(room.sid, customer, False).muted
+
+    world.wait_joined(supervisor.call_sid)
+    coaching = world.provider.coach_participant(room.sid, supervisor.call_sid, customer)
+    assert coaching.coaching and coaching.call_sid_to_coach == customer
+    barging = world.provider.coach_participant(room.sid, supervisor.call_sid, None)
+    assert not barging.coaching
+
+    world.provider.remove_participant(room.sid, supervisor.call_sid)
+    assert world.provider.end_conference(room.sid).status == "completed"
+    assert world.wait_ended(customer) == "completed"
+
+
+def test_find_conference_that_does_not_exist(world):
+    assert world.provider.find_conference("no-such-room") is None
+
+
+def test_access_token_lets_the_agent_receive_and_place_calls(world):
+    token = world.provider.create_access_token("agent-7", ttl=600)
+    claims = jwt.decode(token, world.secret, algorithms=["HS256"], options={"verify_aud": False})
+    assert claims["sub"] == world.provider.account_sid
+    assert claims["iss"].startswith("SK")
+    assert 599 <= claims["exp"] - claims["nbf"] <= 600
+    voice = claims["grants"]["voice"]
+    assert claims["grants"]["identity"] == "agent-7"
+    assert voice["incoming"] == {"allow": True}
+    assert voice["outgoing"]["application_sid"].startswith("AP")
+
+
+def test_webhook_signatures_use_the_carrier_auth_token(world):
+    url = "http://localhost/ivr/status"
+    params = {"CallSid": AGENT_CALL_SID, "CallStatus": "ringing"}
+    good = RequestValidator(world.auth_token).compute_signature(url, params)
+    assert world.provider.validate_webhook(url, params, good)
+    assert not world.provider.validate_webhook(url, {**params, "CallStatus": "completed"}, good)
+    assert not world.provider.validate_webhook(url, params, "")
+
