@@ -97,6 +97,11 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "SIM_AUTH_TOKEN": env_str("SIM_AUTH_TOKEN"),  # default: derived from SECRET_KEY in telephony.init_app
         "SIM_PHONE_NUMBERS": [n.strip() for n in (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")],
         "SIM_SPEED": float(env_str("SIM_SPEED", "1") or 1),
+        # The caller ID of calls we place (callbacks, campaigns); default: Twilio's, else the first emulator number.
+        "OUTBOUND_CALLER_ID": env_str("OUTBOUND_CALLER_ID") or env_str("TWILIO_CALLER_ID")
+        or (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")[0].strip(),
+        "HOLD_SECONDS": env_int("HOLD_SECONDS", 20),
+        "HOLD_MUSIC_URL": env_str("HOLD_MUSIC_URL"),
         "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
         "WORKER_TTL_SECONDS": env_int("WORKER_TTL_SECONDS", 30),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_login import current_user
 from flask_socketio import Namespace, join_room
 
@@ -97,11 +97,7 @@ class AgentNamespace(Namespace):
     @acknowledged
     def on_offer_ack(self, data: dict[str, Any]) -> dict[str, Any]:
         call_sid = str(data.get("call_sid", ""))
-        first = offers.acknowledge(get_redis(), current_user.id, call_sid)
-        if first:
-            hook = current_app.extensions.get("callcenter.on_offer_acknowledged")
-            if hook is not None:
-                hook(current_user.id, call_sid)
+        offers.acknowledge(get_redis(), current_user.id, call_sid)
         return {"call_sid": call_sid}
 
     @acknowledged

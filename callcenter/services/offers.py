@@ -103,8 +103,13 @@ def current_offer_for(r: redis.Redis, agent_id: int) -> dict[str, Any] | None:
 
 
 def acknowledge(r: redis.Redis, agent_id: int, call_sid: str) -> bool:
-    """The console rendered the pop. True the first time (so the caller rings the agent once)."""
-    return bool(r.zrem(ACK_DUE, _member(agent_id, call_sid)))
+    """The console rendered the pop: now the softphone may ring ("offer.acknowledged", published once)."""
+    if not r.zrem(ACK_DUE, _member(agent_id, call_sid)):
+        return False
+    offer = stored_offer(r, call_sid) or {}
+    publish("offer.acknowledged", agent_id=agent_id, call_sid=call_sid, expires_at=offer.get("expires_at"),
+            from_number=(offer.get("pop") or {}).get("from"))
+    return True
 
 
 def expire_unacknowledged(session: Session, r: redis.Redis, now: float | None = None) -> list[tuple[int, str]]:

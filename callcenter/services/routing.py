@@ -146,12 +146,14 @@ def enqueue_call(
     payload: dict[str, Any] | None = None,
     skills: dict[int, int] | None = None,
     now: float | None = None,
+    priority_boost: int = 0,
 ) -> Enqueued:
     """Put a caller in a queue with their CRM priority and sticky agent, then offer at once if someone is free.
 
     `from_number` is E.164 (None for anonymous callers); `contact_ids` the matched contacts (looked up by
     number when None); `skills` optional extra {skill_id: min_level} for this call (e.g. a language from the
-    IVR); `payload` is JSON kept with the entry and handed to the agent with the offer (IVR choices etc.).
+    IVR); `payload` is JSON kept with the entry and handed to the agent with the offer (IVR choices etc.);
+    `priority_boost` is added to the CRM priority (an IVR route can mark a line as more urgent).
     Idempotent on `call_sid`.
     """
     now = _now(now)
@@ -170,7 +172,7 @@ def enqueue_call(
         r,
         entry_id=call_sid,
         queue_id=queue_id,
-        priority=decision.priority,
+        priority=decision.priority + priority_boost,
         enqueued_at=now,
         from_number=from_number,
         contact_id=decision.contact_ids[0] if decision.contact_ids else None,

@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from callcenter.models import Account, Call, Contact, ContactPhone, User
+from callcenter.models import Account, Call, Contact, ContactPhone, Queue, QueueSkill, User
+from callcenter.seed import ALL_WEEK
 from callcenter.services import auth
+from callcenter.services.ivr_flows import ensure_default_flow
 
 _seq = itertools.count(1)
 DEFAULT_PASSWORD = "password123"
@@ -48,6 +50,20 @@ class Factory:
         self.session.add(contact)
         self.session.commit()
         return contact
+
+    def demo_line(self) -> dict[str, Queue]:
+        """The demo line: queues Sales, Support, Billing (open around the clock, each needing its skill) and
+        the default IVR flow on +18005550100 (1 sales, 2 support menu, 3 billing, 0 voicemail)."""
+        queues = {}
+        for name in ("Sales", "Support", "Billing"):
+            queue = Queue(name=name, business_hours=ALL_WEEK, wrap_up_seconds=30, reservation_timeout_seconds=15)
+            queue.skills = [QueueSkill(skill=auth.get_or_create_skill(self.session, name.lower()), min_level=1)]
+            self.session.add(queue)
+            queues[name] = queue
+        self.session.flush()
+        ensure_default_flow(self.session)
+        self.session.commit()
+        return queues
 
     def call(self, **values: Any) -> Call:
         n = next(_seq)

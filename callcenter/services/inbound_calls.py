@@ -1,0 +1,363 @@
+"""The inbound call from the caller's side: greeted, routed by the IVR, queued, waiting, bridged to an agent.
+
+Each function is one step a voice webhook asks for. They take plain values, keep the call record and its event
+log up to date, and use the ACD (services.routing) for everything about queues and agents. The telephony edge
+turns their results into TwiML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Call, Callback, Queue, Ticket, User, utcnow
+from callcenter.services import acd, agent_state, business_hours, calls, ivr_flows, routing
+from callcenter.services.errors import Conflict, NotFound
+from callcenter.services.events import publish
+from callcenter.services.phones import display, try_e164
+
+DEFAULT_HANDLE_SECONDS = 180  # until the queue has handled calls today
+HANDLE_TIME_CACHE_SECONDS = 30
+VOICEMAIL_TICKET_SLA = timedelta(hours=24)
+
+
+def conference_name(call_sid: str) -> str:
+    """The conference that bridges a caller and agents is named after the interaction (the caller's CallSid)."""
+    return f"interaction-{call_sid}"
+
+
+def agent_identity(agent_id: int) -> str:
+    """The softphone identity of an agent (Voice SDK `Device` / `client:` address)."""
+    return f"agent-{agent_id}"
+
+
+def interaction_key(call_sid: str) -> str:
+    return f"cc:interaction:{call_sid}"
+
+
+def interaction(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
+    """A live interaction: {conference_name, caller_sid, agent_sid, agent_id, queue_id, callback_phone}."""
+    raw = r.hgetall(interaction_key(call_sid))
+    if not raw:
+        return None
+    data = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+            for k, v in raw.items()}
+    for name in ("agent_id", "queue_id"):
+        if data.get(name):
+            data[name] = int(data[name])
+    return data
+
+
+def _set_interaction(r: redis.Redis, call_sid: str, **fields: Any) -> None:
+    r.hset(interaction_key(call_sid), mapping={k: str(v) for k, v in fields.items() if v is not None})
+    r.expire(interaction_key(call_sid), 24 * 3600)
+
+
+# --- Greeting and IVR -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """What to answer a new call with: the number's flow (None: not configured) and whether it is open."""
+
+    call: Call
+    definition: dict[str, Any] | None
+    state: ivr_flows.GreetingState | None
+
+
+def start_call(session: Session, *, call_sid: str, from_number: str, to_number: str, status: str | None,
+               region: str = "US") -> Greeting:
+    """Log the new call (idempotent) and find the IVR flow of the number that was dialled."""
+    call = calls.open_call(session, call_sid=call_sid, direction="inbound", from_number=from_number,
+                           to_number=to_number, occurred_at=utcnow(), status=status)
+    number = try_e164(to_number, region)
+    flow = ivr_flows.flow_for_number(session, number) if number else None
+    if flow is None or not flow.active:
+        return Greeting(call, None, None)
+    return Greeting(call, flow.definition, ivr_flows.greeting_state(session, flow.definition, utcnow()))
+
+
+def flow_definition(session: Session, to_number: str, region: str = "US") -> dict[str, Any] | None:
+    number = try_e164(to_number, region)
+    flow = ivr_flows.flow_for_number(session, number) if number else None
+    return flow.definition if flow is not None and flow.active else None
+
+
+def record_ivr_step(session: Session, call_sid: str, step: dict[str, Any] | None, attempt: int) -> None:
+    """Append a menu choice to the call's IVR path (a retried webhook adds nothing)."""
+    call = calls.get_call(session, call_sid)
+    if call is None or not step:
+        return
+    calls.record_event(session, call, "ivr", step,
+                       dedupe_key=f"ivr:{call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
+    session.commit()
+
+
+# --- Queueing ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Queued:
+    queue_id: int
+    queue_name: str
+    position: int | None
+    estimated_wait_seconds: int | None
+
+
+@dataclass(frozen=True)
+class QueueClosed:
+    queue_name: str
+    opening_message: str | None
+
+
+def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
+                 now: float | None = None) -> Queued | QueueClosed:
+    """Put the caller in the queue the IVR chose (closed queues answer with their next opening)."""
+    now = time.time() if now is None else now
+    queue = session.scalar(select(Queue).where(Queue.name == queue_name, Queue.active.is_(True)))
+    if queue is None:
+        raise NotFound(f"Queue {queue_name!r} is not taking calls", field="queue")
+    when = datetime.fromtimestamp(now, UTC)
+    if not business_hours.is_open(queue, when):
+        return QueueClosed(queue.name, business_hours.opening_message(queue, when))
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+    from_e164 = try_e164(call.from_number)
+    enqueued = routing.enqueue_call(
+        session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
+        priority_boost=priority_boost,
+        payload={"call_sid": call_sid, "ivr_path": list(call.ivr_path or []), "queue_name": queue.name},
+    )
+    call.queue_id = queue.id
+    if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
+        call.contact_id = enqueued.decision.contact_ids[0]
+    calls.record_event(session, call, "enqueued",
+                       {"queue_id": queue.id, "priority": enqueued.entry.priority,
+                        "reasons": list(enqueued.decision.reasons)},
+                       dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
+    session.commit()
+    return Queued(queue.id, queue.name, enqueued.position, estimated_wait(session, r, queue.id, enqueued.position))
+
+
+def estimated_wait(session: Session, r: redis.Redis, queue_id: int, position: int | None) -> int | None:
+    """Position times today's average handle time, shared among the agents working now (None: no estimate)."""
+    if position is None:
+        return None
+    cache = f"cc:queue:{queue_id}:handle"
+    cached = r.get(cache)
+    if cached is not None:
+        handle_seconds, staffed = json.loads(cached)
+    else:
+        since = utcnow() - timedelta(hours=24)
+        talk = session.scalars(
+            select(Call).where(Call.queue_id == queue_id, Call.agent_answered_at.is_not(None),
+                               Call.ended_at.is_not(None), Call.ended_at >= since)
+            .order_by(Call.ended_at.desc()).limit(200)
+        ).all()
+        durations = [(c.ended_at - c.agent_answered_at).total_seconds() for c in talk]
+        handle_seconds = sum(durations) / len(durations) if durations else DEFAULT_HANDLE_SECONDS
+        agent_ids = session.scalars(select(User.id).where(User.role == "agent", User.active.is_(True))).all()
+        working = (agent_state.AVAILABLE, agent_state.RESERVED, agent_state.ON_CALL, agent_state.WRAP_UP)
+        staffed = sum(1 for a in agent_ids if agent_state.get_presence(r, a).state in working)
+        r.set(cache, json.dumps([handle_seconds, staffed]), ex=HANDLE_TIME_CACHE_SECONDS)
+    return int(position * handle_seconds / max(staffed, 1))
+
+
+@dataclass(frozen=True)
+class WaitStatus:
+    """Where a waiting caller stands: still waiting (with position/estimate), or no longer in the queue."""
+
+    waiting: bool
+    position: int | None = None
+    estimated_wait_seconds: int | None = None
+    waited_seconds: float = 0.0
+    over_max_wait: bool = False
+    queue_id: int | None = None
+
+
+def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> WaitStatus:
+    now = time.time() if now is None else now
+    entry = acd.get_entry(r, call_sid)
+    if entry is None:
+        return WaitStatus(False)
+    queue = session.get(Queue, entry.queue_id)
+    position = acd.position(r, call_sid)
+    waited = now - entry.enqueued_at
+    return WaitStatus(
+        waiting=True,
+        position=position,
+        estimated_wait_seconds=estimated_wait(session, r, entry.queue_id, position),
+        waited_seconds=waited,
+        over_max_wait=bool(queue and entry.status == "waiting" and waited >= queue.max_wait_seconds),
+        queue_id=entry.queue_id,
+    )
+
+
+def leave_queue(session: Session, r: redis.Redis, call_sid: str, reason: str, now: float | None = None) -> None:
+    """Take a caller out of the queue (max wait reached, went to voicemail)."""
+    routing.finish_call(session, r, call_sid, now)
+    call = calls.get_call(session, call_sid)
+    if call is not None:
+        calls.record_event(session, call, "left_queue", {"reason": reason}, dedupe_key=f"left_queue:{call_sid}")
+        session.commit()
+
+
+def request_callback(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> Callback:
+    """The waiting caller pressed *: a callback keeps their place in line (one open per number and queue)."""
+    now = time.time() if now is None else now
+    entry = acd.get_entry(r, call_sid)
+    call = calls.get_call(session, call_sid)
+    if entry is None or call is None:
+        raise Conflict("The caller is no longer waiting", field="CallSid")
+    phone = try_e164(call.from_number)
+    if phone is None:
+        raise Conflict("We cannot call back a withheld number", field="From")
+    open_one = session.scalar(select(Callback).where(
+        Callback.phone_e164 == phone, Callback.queue_id == entry.queue_id,
+        Callback.status.in_(("scheduled", "offered", "dialing"))))
+    if open_one is not None:
+        leave_queue(session, r, call_sid, "callback already booked", now)
+        return open_one
+    routing.request_callback(session, r, call_sid, phone, now, payload={"call_sid": call_sid,
+                                                                         "ivr_path": list(call.ivr_path or []),
+                                                                         "queue_name": entry.payload.get("queue_name")})
+    callback = Callback(
+        contact_id=call.contact_id, phone_e164=phone, queue_id=entry.queue_id, call_id=call.id,
+        requested_at=datetime.fromtimestamp(entry.enqueued_at, UTC), due_at=datetime.fromtimestamp(now, UTC),
+        status="scheduled", notes="Requested while waiting in queue",
+    )
+    session.add(callback)
+    calls.record_event(session, call, "callback_requested", {"queue_id": entry.queue_id},
+                       dedupe_key=f"callback_requested:{call_sid}")
+    session.commit()
+    return callback
+
+
+def schedule_callback_for_opening(session: Session, *, call_sid: str, now: datetime | None = None) -> Callback | None:
+    """A caller on a closed line asked to be called back: book it for the next opening of the line's queue."""
+    call = calls.get_call(session, call_sid)
+    phone = try_e164(call.from_number) if call is not None else None
+    if call is None or phone is None:
+        return None
+    now = now or utcnow()
+    definition = flow_definition(session, call.to_number) or {}
+    name = ivr_flows.hours_queue_name(definition)
+    queue = session.scalar(select(Queue).where(Queue.name == name)) if name else None
+    existing = session.scalar(select(Callback).where(
+        Callback.phone_e164 == phone, Callback.queue_id == (queue.id if queue else None),
+        Callback.status.in_(("scheduled", "offered", "dialing"))))
+    if existing is not None:
+        return existing
+    due = (business_hours.next_opening(queue, now) if queue else None) or now
+    callback = Callback(contact_id=call.contact_id, phone_e164=phone, queue_id=queue.id if queue else None,
+                        call_id=call.id, requested_at=now, due_at=due, status="scheduled",
+                        notes="Requested after hours")
+    session.add(callback)
+    calls.record_event(session, call, "callback_requested", {"after_hours": True},
+                       dedupe_key=f"callback_requested:{call_sid}")
+    session.commit()
+    return callback
+
+
+def voicemail_received(session: Session, *, call_sid: str, recording_url: str | None, recording_sid: str | None,
+                       duration_seconds: int | None, transcription: str | None = None) -> Ticket | None:
+    """A message was left: keep the recording on the call and open a ticket for it (once per call)."""
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+    if not recording_url:
+        return None
+    call.recording_url, call.recording_sid = recording_url, recording_sid
+    existing = session.scalar(select(Ticket).where(Ticket.call_id == call.id))
+    if existing is not None:
+        session.commit()
+        return existing
+    caller = try_e164(call.from_number)
+    ticket = Ticket(
+        subject=f"Voicemail from {display(caller) if caller else call.from_number or 'an unknown caller'}",
+        description=(transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {recording_url}",
+        priority="normal", contact_id=call.contact_id, call_id=call.id,
+        due_at=utcnow() + VOICEMAIL_TICKET_SLA,
+    )
+    session.add(ticket)
+    calls.record_event(session, call, "voicemail", {"recording_sid": recording_sid, "duration": duration_seconds},
+                       dedupe_key=f"voicemail:{call_sid}")
+    session.commit()
+    return ticket
+
+
+# --- The agent's side -------------------------------------------------------------------------------------------
+
+
+def ringing_agent(r: redis.Redis, call_sid: str, agent_id: int, agent_leg_sid: str) -> None:
+    """Remember which softphone leg rings for an offer, so it can be cancelled when the offer ends."""
+    _set_interaction(r, call_sid, conference_name=conference_name(_caller_sid(call_sid)),
+                     caller_sid=_caller_sid(call_sid), agent_id=agent_id, ringing_sid=agent_leg_sid)
+
+
+def _caller_sid(entry_id: str) -> str:
+    return entry_id[3:] if entry_id.startswith("cb-") else entry_id
+
+
+def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, agent_leg_sid: str,
+                   now: float | None = None) -> dict[str, Any]:
+    """The agent picked up: they get the call (Conflict when the offer ended meanwhile); returns the interaction."""
+    now = time.time() if now is None else now
+    entry = routing.accept_offer(session, r, agent_id, entry_id, now)
+    caller_sid = _caller_sid(entry_id)
+    _set_interaction(r, entry_id, conference_name=conference_name(caller_sid), caller_sid=caller_sid,
+                     agent_sid=agent_leg_sid, agent_id=agent_id, queue_id=entry.queue_id,
+                     callback_phone=entry.payload.get("phone") if entry.callback else None)
+    call = calls.get_call(session, caller_sid)
+    if call is not None:
+        call.agent_id = agent_id
+        calls.record_event(session, call, "agent_answered", {"agent_id": agent_id, "agent_sid": agent_leg_sid},
+                           dedupe_key=f"agent_answered:{entry_id}")
+    if entry.callback:
+        callback = session.scalar(select(Callback).where(Callback.phone_e164 == entry.payload.get("phone"),
+                                                         Callback.status == "scheduled").order_by(Callback.id))
+        if callback is not None:
+            callback.status, callback.agent_id = "dialing", agent_id
+            callback.attempts += 1
+    session.commit()
+    data = interaction(r, entry_id) or {}
+    publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", **{
+        k: v for k, v in data.items() if k in ("conference_name", "caller_sid", "agent_sid")})
+    return data
+
+
+def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> None:
+    """The caller's leg ended: out of the queue, or the agent goes to wrap-up."""
+    finished = routing.finish_call(session, r, call_sid, now)
+    if finished is not None and finished.agent_id is not None:
+        publish("agent.call", agent_id=finished.agent_id, call_sid=call_sid, status="ended",
+                agent_state=finished.agent_state, wrap_up_until=finished.wrap_up_until)
+        call = calls.get_call(session, call_sid)
+        if call is not None and finished.agent_state == agent_state.WRAP_UP:
+            calls.record_event(session, call, "wrap_up_started", {"agent_id": finished.agent_id},
+                               dedupe_key=f"wrap_up_started:{call_sid}")
+            session.commit()
+
+
+def agent_leg_ended(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, status: str,
+                    now: float | None = None) -> None:
+    """The agent's softphone leg ended. Before an answer (rejected, no answer) the offer goes back."""
+    presence = agent_state.get_presence(r, agent_id)
+    if presence.reservation == entry_id and status in ("busy", "no-answer", "failed", "canceled"):
+        with contextlib.suppress(Conflict):  # the offer may have ended already (expired, caller gone)
+            routing.reject_offer(session, r, agent_id, entry_id, now)
+
+
+def ringing_leg(r: redis.Redis, call_sid: str) -> str | None:
+    data = interaction(r, call_sid)
+    return data.get("ringing_sid") if data and not data.get("agent_sid") else None
+

@@ -1,0 +1,27 @@
+"""POST /ivr/status: call progress callbacks (repeated and out of order in real life) complete the CDR."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from callcenter.extensions import db
+from callcenter.models.base import utcnow
+from callcenter.redis_conn import get_redis
+from callcenter.services import calls, inbound_calls
+from callcenter.telephony.webhooks import fail_safe, twilio_signed
+from ivr import bp
+
+
+def _no_content() -> Response:
+    return Response(status=204)
+
+
+@bp.post("/status")
+@fail_safe(_no_content)
+@twilio_signed
+def status() -> Response:
+    """Append the callback to the call's event log; when the caller's leg ends, release it from the ACD."""
+    call = calls.apply_status_callback(db.session, request.form, received_at=utcnow())
+    if call.status in calls.TERMINAL_STATUSES:
+        inbound_calls.call_ended(db.session, get_redis(), call.call_sid)
+    return _no_content()

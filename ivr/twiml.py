@@ -1,0 +1,43 @@
+"""Pure TwiML builders: state in, `VoiceResponse` out. No database, no request: easy to test and to extend."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+CALL_UNAVAILABLE = "This call is no longer available."
+TECHNICAL_DIFFICULTIES = "Sorry, we are having technical difficulties. Please call again later."
+
+
+def technical_difficulties() -> VoiceResponse:
+    """The answer when we cannot serve the call: say so plainly and hang up (never a silent failure)."""
+    response = VoiceResponse()
+    response.say(TECHNICAL_DIFFICULTIES)
+    response.hangup()
+    return response
+
+
+def call_unavailable() -> VoiceResponse:
+    """An agent picked up an offer that ended meanwhile (timed out, caller gone): tell them and hang up."""
+    response = VoiceResponse()
+    response.say(CALL_UNAVAILABLE)
+    response.hangup()
+    return response
+
+
+def join_conference(name: str, *, end_on_exit: bool, status_callback: str | None = None, muted: bool = False,
+                    start_on_enter: bool = True) -> VoiceResponse:
+    """Put this leg into the interaction's conference (hold, transfer and coaching are participant changes)."""
+    response = VoiceResponse()
+    dial = Dial()
+    options = {
+        "start_conference_on_enter": start_on_enter,
+        "end_conference_on_exit": end_on_exit,
+        "beep": False,
+        "muted": muted,
+    }
+    if status_callback:
+        options["status_callback"] = status_callback
+        options["status_callback_event"] = "start end join leave"
+    dial.conference(name, **options)
+    response.append(dial)
+    return response
