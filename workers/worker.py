@@ -9,6 +9,7 @@ from rq import Worker
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
+from workers.ticker import Ticker
 
 # Named queues, most urgent first: a worker drains them in this order.
 QUEUES = ("realtime", "default", "callbacks", "dialer", "maintenance")
@@ -24,8 +25,17 @@ os.register_at_fork(after_in_child=_fresh_connections_in_child)
 
 
 def run_worker(app: Flask, queues: tuple[str, ...] = QUEUES, burst: bool = False) -> bool:
-    """Work jobs with the app context pushed; `--with-scheduler` semantics so enqueue_in/at run on time."""
+    """Work jobs with the app context pushed; `--with-scheduler` semantics so enqueue_in/at run on time.
+
+    Every worker also runs the housekeeping ticker (offer and wrap-up timers, heartbeats, repairs); a Redis
+    lease lets only one of them act each second.
+    """
     connection = get_redis(app)
-    with app.app_context():
-        worker = Worker(list(queues), connection=connection, worker_ttl=app.config["WORKER_TTL_SECONDS"])
-        return worker.work(with_scheduler=True, burst=burst)
+    ticker = None if burst else Ticker(app).start()
+    try:
+        with app.app_context():
+            worker = Worker(list(queues), connection=connection, worker_ttl=app.config["WORKER_TTL_SECONDS"])
+            return worker.work(with_scheduler=True, burst=burst)
+    finally:
+        if ticker is not None:
+            ticker.stop()

@@ -1,0 +1,78 @@
+"""The housekeeping pass: timers, heartbeats and repairs happen without any request arriving."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from callcenter.models import AuditEntry, Queue, QueueSkill
+from callcenter.services import acd, agent_state, reachability, routing
+from callcenter.services.auth import get_or_create_skill
+from workers import ticker
+
+
+@pytest.fixture
+def app_config(app_config):
+    # Pops are acknowledged by a console in real life; here no console runs, so give them time.
+    app_config["OFFER_ACK_SECONDS"] = 60
+    return app_config
+
+
+def _queue(session) -> Queue:
+    queue = Queue(name="Support", wrap_up_seconds=10)
+    queue.skills = [QueueSkill(skill=get_or_create_skill(session, "support"), min_level=1)]
+    session.add(queue)
+    session.commit()
+    return queue
+
+
+def test_tick_expires_an_unanswered_offer_and_pings_connected_consoles(app, session, factory):
+    r = app.extensions["callcenter.redis"]
+    queue = _queue(session)
+    alice = factory.user(skills={"support": 3})
+    agent_state.login(session, r, alice.id)
+    reachability.socket_connected(session, r, alice.id, "sid-1")
+    now = time.time()
+    routing.enqueue_call(session, r, call_sid="CA" + "3" * 32, queue_id=queue.id, from_number="+14155550100", now=now)
+    assert agent_state.get_presence(r, alice.id).state == "reserved"
+    pings = []
+    from callcenter.services.events import bus
+
+    bus.subscribe(pings.append)
+    try:
+        ticker.tick(app, now + queue.reservation_timeout_seconds + 1)
+    finally:
+        bus.unsubscribe(pings.append)
+
+    presence = agent_state.get_presence(r, alice.id)
+    assert (presence.state, presence.reason) == ("away", "missed")
+    assert acd.get_entry(r, "CA" + "3" * 32).status == "waiting"
+    assert [e.payload["agent_id"] for e in pings if e.name == "agent.heartbeat"] == [alice.id]
+
+
+def test_reconcile_frees_an_agent_left_on_a_call_that_ended(app, session, factory):
+    r = app.extensions["callcenter.redis"]
+    queue = _queue(session)
+    alice = factory.user(skills={"support": 3})
+    agent_state.login(session, r, alice.id)
+    sid = "CA" + "4" * 32
+    start = time.time() - 600
+    routing.enqueue_call(session, r, call_sid=sid, queue_id=queue.id, from_number="+14155550100", now=start)
+    routing.accept_offer(session, r, alice.id, sid, start + 1)
+    # The call ended but its final status callback was lost; only the record says so.
+    factory.call(call_sid=sid, status="completed")
+    assert agent_state.get_presence(r, alice.id).state == "on_call"
+
+    ticker.tick(app, time.time())
+
+    assert agent_state.get_presence(r, alice.id).state in ("wrap_up", "available")
+    repair = session.query(AuditEntry).filter_by(action="agent_state.repaired").one()
+    assert repair.entity_id == str(alice.id) and repair.details["call_sid"] == sid
+
+
+def test_only_one_ticker_acts_per_lease(app):
+    r = app.extensions["callcenter.redis"]
+    first = r.set(ticker.LEASE_KEY, "1", nx=True, px=900)
+    second = r.set(ticker.LEASE_KEY, "1", nx=True, px=900)
+    assert first and not second

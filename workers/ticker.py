@@ -1,0 +1,105 @@
+"""The housekeeping loop: once a second, one process (whichever holds a short Redis lease) moves the ACD along.
+
+Offer and wrap-up timeouts, lost sockets, unacknowledged pops, heartbeats and the state repairs must happen on
+time even when no request arrives. Every worker runs a ticker; the lease makes sure only one acts per second, and
+if its process dies another takes over within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+
+from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
+from callcenter.services import offers, reachability, reconcile, routing
+from callcenter.services.events import publish
+
+log = logging.getLogger(__name__)
+
+LEASE_KEY = "cc:ticker:lease"
+LAST_HEARTBEAT_KEY = "cc:ticker:last_heartbeat"
+LAST_RECONCILE_KEY = "cc:ticker:last_reconcile"
+
+
+@dataclass(frozen=True)
+class TickSettings:
+    disconnect_grace_seconds: float = 30.0
+    heartbeat_interval_seconds: float = 5.0
+    heartbeat_timeout_seconds: float = 15.0
+    reconcile_interval_seconds: float = 30.0
+
+    @classmethod
+    def from_app(cls, app: Flask) -> TickSettings:
+        return cls(
+            disconnect_grace_seconds=app.config["AGENT_DISCONNECT_GRACE_SECONDS"],
+            heartbeat_interval_seconds=app.config["AGENT_HEARTBEAT_SECONDS"],
+            heartbeat_timeout_seconds=app.config["AGENT_HEARTBEAT_TIMEOUT_SECONDS"],
+            reconcile_interval_seconds=app.config["RECONCILE_INTERVAL_SECONDS"],
+        )
+
+
+def _due(r: redis.Redis, key: str, interval: float, now: float) -> bool:
+    last = r.get(key)
+    if last is not None and now - float(last) < interval:
+        return False
+    r.set(key, repr(now))
+    return True
+
+
+def tick(app: Flask, now: float | None = None) -> None:
+    """One pass; safe to run from any process at any time (every step is idempotent)."""
+    now = time.time() if now is None else now
+    settings = TickSettings.from_app(app)
+    r = get_redis(app)
+    with app.app_context():
+        session = db.session
+        try:
+            offers.expire_unacknowledged(session, r, now)
+            routing.tick(session, r, now, settings.disconnect_grace_seconds)
+            if _due(r, LAST_HEARTBEAT_KEY, settings.heartbeat_interval_seconds, now):
+                reachability.flag_unresponsive(r, now, settings.heartbeat_timeout_seconds)
+                nonce, agent_ids = reachability.heartbeat_targets(r)
+                for agent_id in agent_ids:
+                    publish("agent.heartbeat", agent_id=agent_id, nonce=nonce)
+            if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
+                reconcile.repair_agent_states(session, r, now)
+        finally:
+            db.session.remove()
+
+
+class Ticker:
+    """Runs `tick` every `interval` seconds in a daemon thread while holding the lease."""
+
+    def __init__(self, app: Flask, interval: float = 1.0) -> None:
+        self.app = app
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callcenter-ticker", daemon=True)
+
+    def start(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        r = get_redis(self.app)
+        lease_ms = int(self.interval * 1000 * 0.9)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                if r.set(LEASE_KEY, "1", nx=True, px=lease_ms):
+                    tick(self.app)
+            except redis.RedisError as exc:
+                log.warning("ticker: Redis unavailable (%s); retrying", exc)
+            except Exception:
+                log.exception("ticker pass failed")
+            self._stop.wait(max(self.interval - (time.monotonic() - started), 0.05))
