@@ -40,7 +40,7 @@ class EventBus:
         if handler in self._handlers:
             self._handlers.remove(handler)
 
-    def publish(self, name: str, **payload: Any) -> DomainEvent:
+    def publish(self, name: str, /, **payload: Any) -> DomainEvent:
         event = DomainEvent(name, payload)
         for handler in list(self._handlers):
             try:

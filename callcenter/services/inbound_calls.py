@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Callback, Queue, Ticket, User, utcnow
-from callcenter.services import acd, agent_state, business_hours, calls, ivr_flows, routing
+from callcenter.services import acd, agent_state, business_hours, calls, ivr_flows, queue_stats, routing
 from callcenter.services.errors import Conflict, NotFound
 from callcenter.services.events import publish
 from callcenter.services.phones import display, try_e164
@@ -329,6 +329,7 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
             callback.status, callback.agent_id = "dialing", agent_id
             callback.attempts += 1
     session.commit()
+    queue_stats.publish_today(session, r, entry.queue_id)
     data = interaction(r, entry_id) or {}
     publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", **{
         k: v for k, v in data.items() if k in ("conference_name", "caller_sid", "agent_sid")})
@@ -338,6 +339,8 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
 def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> None:
     """The caller's leg ended: out of the queue, or the agent goes to wrap-up."""
     finished = routing.finish_call(session, r, call_sid, now)
+    if finished is not None:
+        queue_stats.publish_today(session, r, finished.queue_id)
     if finished is not None and finished.agent_id is not None:
         publish("agent.call", agent_id=finished.agent_id, call_sid=call_sid, status="ended",
                 agent_state=finished.agent_state, wrap_up_until=finished.wrap_up_until)

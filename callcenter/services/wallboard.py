@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -10,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Queue, Role, User
-from callcenter.services import acd, agent_state
+from callcenter.services import acd, agent_state, queue_stats
 
 
-def queue_snapshot(r: redis.Redis, queue: Queue, now: float) -> dict[str, Any]:
+def queue_snapshot(session: Session, r: redis.Redis, queue: Queue, now: float) -> dict[str, Any]:
     stats = acd.queue_stats(r, queue.id, now)
+    day = queue_stats.today(session, queue, datetime.fromtimestamp(now, UTC))
     return {
+        **queue_stats.as_dict(day),
         "queue_id": queue.id,
         "name": queue.name,
         "waiting": stats.waiting,
@@ -48,7 +51,7 @@ def snapshot(session: Session, r: redis.Redis, now: float | None = None) -> dict
         select(User).where(User.active.is_(True), User.role == Role.AGENT.value).order_by(User.full_name)
     ).all()
     return {
-        "queues": [queue_snapshot(r, q, now) for q in queues],
+        "queues": [queue_snapshot(session, r, q, now) for q in queues],
         "agents": [agent_snapshot(r, a, now) for a in agents],
         "at": now,
     }

@@ -22,11 +22,12 @@ def _available(console, user):
     return sock
 
 
-def _wait_for_event(sock, name, timeout=10.0):
+def _wait_for_event(sock, name, timeout=10.0, namespace=None):
     found: list = []
+    namespace = namespace or ("/supervisor" if name in ("queue", "snapshot", "alert") else "/agent")
 
     def check():
-        found.extend(received(sock, name))
+        found.extend(received(sock, name, namespace))
         return found
 
     return wait_until(check, timeout=timeout, message=f"socket event {name!r}")
@@ -167,3 +168,22 @@ def test_reservation_timeout_reoffers_to_another_agent(session, factory, console
     [second] = _wait_for_event(bob_sock, "offer")
     assert second["call_sid"] == offer["call_sid"] == caller.sid
     caller.hangup()
+
+
+def test_wallboard_sees_the_waiting_count_rise_and_fall(session, factory, console, sim_carrier, line):
+    boss = factory.user("supervisor", username="boss")
+    wall = console(boss, namespace="/supervisor")
+    [snapshot] = received(wall, "snapshot", "/supervisor")
+    assert {q["name"]: q["waiting"] for q in snapshot["queues"]} == {"Billing": 0, "Sales": 0, "Support": 0}
+
+    caller = sim_carrier.dial("+14155550144", NUMBER)
+    caller.wait_for_say("For sales")
+    caller.press("1")
+    rise = _wait_for_event(wall, "queue")
+    assert any(q["waiting"] == 1 for q in rise)
+    caller.hangup()
+
+    updates: list = []
+    wait_until(lambda: updates.extend(received(wall, "queue", "/supervisor")) or any(
+        u.get("abandoned") == 1 and u.get("name") == "Sales" for u in updates), message="abandoned count pushed")
+    assert any(u.get("waiting") == 0 for u in updates)
