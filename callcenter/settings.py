@@ -100,6 +100,10 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         # The caller ID of calls we place (callbacks, campaigns); default: Twilio's, else the first emulator number.
         "OUTBOUND_CALLER_ID": env_str("OUTBOUND_CALLER_ID") or env_str("TWILIO_CALLER_ID")
         or (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")[0].strip(),
+        # Caller IDs agents may choose for their calls (our numbers); the first is the default.
+        "CALLER_IDS": [n.strip() for n in (env_str("CALLER_IDS") or env_str("TWILIO_CALLER_ID")
+                                           or env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")
+                       if n.strip()],
         "HOLD_SECONDS": env_int("HOLD_SECONDS", 20),
         "HOLD_MUSIC_URL": env_str("HOLD_MUSIC_URL"),
         "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),

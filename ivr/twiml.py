@@ -41,3 +41,25 @@ def join_conference(name: str, *, end_on_exit: bool, status_callback: str | None
     dial.conference(name, **options)
     response.append(dial)
     return response
+
+
+def refuse(message: str) -> VoiceResponse:
+    """Tell the agent why their call cannot be placed, then hang up."""
+    response = VoiceResponse()
+    response.say(message)
+    response.hangup()
+    return response
+
+
+def dial_number(number: str, *, caller_id: str, status_callback: str | None = None,
+                timeout_seconds: int = 30) -> VoiceResponse:
+    """Connect the agent's leg to an outside number, showing our caller ID."""
+    response = VoiceResponse()
+    dial = Dial(caller_id=caller_id, timeout=timeout_seconds)
+    options = {}
+    if status_callback:
+        options = {"status_callback": status_callback,
+                   "status_callback_event": "initiated ringing answered completed"}
+    dial.number(number, **options)
+    response.append(dial)
+    return response

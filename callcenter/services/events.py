@@ -32,9 +32,10 @@ class EventBus:
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
 
-    def subscribe(self, handler: Handler) -> None:
+    def subscribe(self, handler: Handler, *, first: bool = False) -> None:
+        """Call `handler` for every event; `first` puts it before the handlers already there."""
         if handler not in self._handlers:
-            self._handlers.append(handler)
+            self._handlers.insert(0 if first else len(self._handlers), handler)
 
     def unsubscribe(self, handler: Handler) -> None:
         if handler in self._handlers:

@@ -1,0 +1,34 @@
+"""POST /ivr/client: the TwiML App's voice URL, called when an agent's softphone places a call (click-to-call)."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+
+from callcenter.extensions import db
+from callcenter.services import outbound_calls
+from callcenter.services.errors import DomainError
+from callcenter.telephony.webhooks import fail_safe, twilio_signed, twiml_response
+from ivr import bp, twiml
+from ivr.inbound import ivr_url
+
+
+def _fallback() -> Response:
+    return twiml_response(twiml.technical_difficulties())
+
+
+@bp.post("/client")
+@fail_safe(_fallback)
+@twilio_signed
+def client() -> Response:
+    """Dial the number the agent chose, showing the caller ID they picked (one of ours)."""
+    form = request.form
+    try:
+        placed = outbound_calls.start_agent_call(
+            db.session, call_sid=form.get("CallSid", ""), from_identity=form.get("From", ""),
+            to_raw=form.get("To", ""), caller_id=form.get("CallerId") or None,
+            allowed_caller_ids=current_app.config["CALLER_IDS"], region=current_app.config["DEFAULT_REGION"])
+    except DomainError as exc:
+        db.session.rollback()
+        return twiml_response(twiml.refuse(exc.message))
+    return twiml_response(twiml.dial_number(placed.to_e164, caller_id=placed.caller_id,
+                                            status_callback=ivr_url("/status")))
