@@ -16,9 +16,10 @@ from callcenter.extensions import api, csrf
 
 
 def _resource_blueprints() -> list[Blueprint]:
-    from callcenter.api import accounts, auth, contacts, tokens, users
+    from callcenter.api import accounts, agent, auth, calls, contacts, supervision, timeline, tokens, users
 
-    return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp]
+    return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
+            timeline.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -56,7 +56,8 @@ def interaction(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
     return data
 
 
-def _set_interaction(r: redis.Redis, call_sid: str, **fields: Any) -> None:
+def set_interaction(r: redis.Redis, call_sid: str, **fields: Any) -> None:
+    """Record (or update) fields of a live interaction; kept a day."""
     r.hset(interaction_key(call_sid), mapping={k: str(v) for k, v in fields.items() if v is not None})
     r.expire(interaction_key(call_sid), 24 * 3600)
 
@@ -300,7 +301,7 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
 
 def ringing_agent(r: redis.Redis, call_sid: str, agent_id: int, agent_leg_sid: str) -> None:
     """Remember which softphone leg rings for an offer, so it can be cancelled when the offer ends."""
-    _set_interaction(r, call_sid, conference_name=conference_name(_caller_sid(call_sid)),
+    set_interaction(r, call_sid, conference_name=conference_name(_caller_sid(call_sid)),
                      caller_sid=_caller_sid(call_sid), agent_id=agent_id, ringing_sid=agent_leg_sid)
 
 
@@ -314,7 +315,7 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
     now = time.time() if now is None else now
     entry = routing.accept_offer(session, r, agent_id, entry_id, now)
     caller_sid = _caller_sid(entry_id)
-    _set_interaction(r, entry_id, conference_name=conference_name(caller_sid), caller_sid=caller_sid,
+    set_interaction(r, entry_id, conference_name=conference_name(caller_sid), caller_sid=caller_sid,
                      agent_sid=agent_leg_sid, agent_id=agent_id, queue_id=entry.queue_id,
                      callback_phone=entry.payload.get("phone") if entry.callback else None)
     call = calls.get_call(session, caller_sid)

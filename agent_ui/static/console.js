@@ -1,0 +1,500 @@
+/* The agent console: live state and offers over /agent, the softphone, call control, wrap-up, contacts. */
+(function () {
+  "use strict";
+  var $ = CC.$, show = CC.show, text = CC.text, el = CC.el;
+  var WRAPUP_PENDING = "cc.wrapup.pending";
+  function notesKey(sid) { return "cc.wrapup.notes." + sid; }
+
+  var config = { dispositions: [], away_reasons: [], caller_ids: [], queues: [], colleagues: [] };
+  var s = {
+    presence: { state: "offline" }, presenceAt: Date.now(),
+    offer: null,          // the offer on screen {call_sid, pop, expires_at, ...}
+    ringing: null,        // a softphone Call waiting to be answered
+    call: null,           // the softphone Call in progress
+    callSid: null,        // the interaction (offer id) of the call in progress
+    callStartedAt: null, muted: false, held: false,
+    outbound: null,       // a click-to-call waiting for the softphone to ring
+    contact: null,
+  };
+
+  // ---------------------------------------------------------------- messages
+  function message(textValue, kind) {
+    var box = $("messages");
+    var note = el("div", { className: "notice " + (kind || "info"), text: textValue, role: "status" });
+    box.appendChild(note);
+    setTimeout(function () { if (note.parentNode) { note.parentNode.removeChild(note); } }, 8000);
+  }
+  function failed(error) { message(error.message || String(error), "error"); }
+
+  // ---------------------------------------------------------------- state
+  var socket = CC.connect("/agent", "connection");
+  var select = $("state-select");
+
+  function renderStateOptions() {
+    select.innerHTML = "";
+    select.appendChild(el("option", { value: "available", text: "Available" }));
+    config.away_reasons.forEach(function (r) { select.appendChild(el("option", { value: "away:" + r.code, text: "Away · " + r.label })); });
+    select.appendChild(el("option", { value: "offline", text: "Offline" }));
+    renderPresence();
+  }
+  function renderPresence() {
+    var p = s.presence;
+    var badge = $("state-badge");
+    badge.className = "badge state-" + p.state;
+    badge.textContent = CC.stateLabel(p.state, p.reason) + (p.unreachable ? " (unreachable)" : "");
+    badge.dataset.state = p.state;
+    var busy = p.state === "reserved" || p.state === "on_call";
+    select.disabled = busy || !socket.connected;
+    var value = p.state === "away" ? "away:" + p.reason : p.state;
+    if (!Array.prototype.some.call(select.options, function (o) { return o.value === value; })) {
+      if (p.state === "away") { select.appendChild(el("option", { value: value, text: "Away · " + p.reason })); }
+      else if (!select.querySelector('option[value="' + p.state + '"]')) {
+        select.appendChild(el("option", { value: p.state, text: CC.stateLabel(p.state) }));
+      }
+    }
+    select.value = value;
+  }
+  function applyPresence(p) {
+    var since = typeof p.since === "string" ? Date.parse(p.since) / 1000 : p.since;
+    s.presence = Object.assign({}, s.presence, p, since ? { since: since } : {});
+    renderPresence();
+  }
+  select.addEventListener("change", function () {
+    var value = select.value, state = value, reason = null;
+    if (value.indexOf("away:") === 0) { state = "away"; reason = value.slice(5); }
+    socket.emit("set_state", { state: state, reason: reason }, function (answer) {
+      if (!answer.ok) { failed(new Error(answer.error)); }
+      else { applyPresence(answer.presence); }
+      renderPresence();
+    });
+  });
+  setInterval(function () {
+    var since = s.presence.since;
+    text("state-time", since ? CC.duration(Date.now() / 1000 - since) : "");
+    if (s.callStartedAt) { text("call-timer", CC.duration((Date.now() - s.callStartedAt) / 1000)); }
+    if (s.offer && s.offer.expires_at) {
+      var left = Math.ceil((Date.parse(s.offer.expires_at) - Date.now()) / 1000);
+      text("offer-countdown", left > 0 ? left + " s left" : "");
+    }
+  }, 500);
+
+  socket.on("connect", function () { renderPresence(); });
+  socket.on("disconnect", function () { renderPresence(); });
+  socket.on("hello", function (data) {
+    applyPresence(data.presence);
+    if (data.offer && (!s.offer || s.offer.call_sid !== data.offer.call_sid)) { showOffer(data.offer); }
+    if (!data.offer && s.offer && !s.call) { clearOffer(); }
+    if (data.presence.state === "wrap_up" && !pendingWrapUp() && data.presence.current_call) {
+      startWrapUp(data.presence.current_call);
+    }
+  });
+  socket.on("state", function (data) {
+    applyPresence(data);
+    if (data.state === "wrap_up" && data.call_sid && !pendingWrapUp()) { startWrapUp(data.call_sid); }
+  });
+  socket.on("heartbeat", function (data) { socket.emit("heartbeat", { nonce: data.nonce }); });
+  socket.on("offer", function (offer) { showOffer(offer); });
+  socket.on("offer_withdrawn", function (data) {
+    if (s.offer && s.offer.call_sid === data.call_sid) {
+      clearOffer();
+      message("The call was taken back: " + data.reason, "warn");
+    }
+  });
+  socket.on("call", function (data) {
+    if (data.status === "connected") {
+      s.callSid = data.call_sid;
+      if (s.contact) { setTimeout(function () { showContact(s.contact); }, 300); }  // now ours: full timeline
+    } else if (data.status === "ended") {
+      if (s.callSid === data.call_sid || !pendingWrapUp()) { startWrapUp(data.call_sid); }
+    } else if (data.status === "consult") {
+      s.consult = data;
+      text("incoming-title", "Consult from " + (data.from_agent || "a colleague"));  // the softphone may ring first
+      message((data.from_agent || "A colleague") + " wants to consult you about a call", "info");
+    } else if (data.status === "consult_cancelled") {
+      message("The consultation was cancelled", "warn");
+    }
+  });
+
+  // ---------------------------------------------------------------- the offer and the screen-pop
+  function showOffer(offer) {
+    s.offer = offer;
+    var pop = offer.pop || {};
+    var contact = pop.contact;
+    text("offer-name", contact ? contact.name : (pop.candidates && pop.candidates.length ? pop.candidates.length + " possible contacts" : "New caller"));
+    show("offer-vip", !!pop.vip);
+    text("offer-from", pop.from_display || pop.from || "Unknown");
+    text("offer-account", contact && contact.account ? contact.account.name : "—");
+    text("offer-queue", (pop.queue || "—") + (offer.callback ? " (callback)" : ""));
+    text("offer-waited", pop.waited_seconds !== null && pop.waited_seconds !== undefined ? CC.duration(pop.waited_seconds) : "—");
+    text("offer-ivr", (pop.ivr_path || []).map(function (step) { return step.label || step.input || step.node; }).join(" › ") || "—");
+    var tickets = pop.open_tickets || [];
+    text("offer-tickets", tickets.length ? tickets.map(function (t) { return "#" + t.id + " " + t.subject; }).join("; ") : "None");
+    $("accept").disabled = !s.ringing;
+    show("offer-card", true);
+    text("call-status", offer.callback ? "Callback offered" : "Incoming call");
+    showPop(pop);
+    // The pop is on screen: tell the server, which only now rings the softphone.
+    socket.emit("offer_ack", { call_sid: offer.call_sid }, function (answer) {
+      if (answer && !answer.ok) { console.warn("offer_ack refused", answer.error); }
+    });
+  }
+  function clearOffer() {
+    s.offer = null;
+    show("offer-card", false);
+    if (s.ringing && !s.call) { s.ringing = null; }
+    if (!s.call) { text("call-status", "Idle"); }
+  }
+  function popHistory(pop) {
+    return (pop.history || []).map(function (h) {
+      return { kind: "call", at: h.at, direction: h.direction, queue: h.queue, agent: h.agent, disposition: h.disposition, status: h.status };
+    });
+  }
+  function showPop(pop) {
+    // The pop carries the history: the full timeline is only readable once the call is ours (scope rules).
+    if (pop.contact) { showContact(pop.contact, pop.open_tickets, popHistory(pop)); }
+    else {
+      s.contact = null;
+      show("customer-card", false);
+      show("customer-empty", true);
+      text("customer-empty", pop.new_contact ? "New caller " + (pop.new_contact.phone_display || "") + " — no contact has this number." : "");
+      renderTickets(pop.open_tickets || []);
+      renderTimeline(popHistory(pop));
+    }
+    var list = $("candidate-list");
+    list.innerHTML = "";
+    (pop.candidates || []).forEach(function (c) {
+      list.appendChild(el("li", { className: "clickable", text: c.name + (c.account ? " · " + c.account.name : ""), onclick: function () { openContact(c.id); } }));
+    });
+    show("candidates", (pop.candidates || []).length > 0);
+    showScript(pop.queue);
+  }
+  function showScript(queueName) {
+    var queue = config.queues.filter(function (q) { return q.name === queueName; })[0];
+    var box = $("script");
+    box.textContent = queue && queue.script ? queue.script : (queueName ? "No script for " + queueName + "." : "The script of the call's queue shows here.");
+    box.classList.toggle("muted", !(queue && queue.script));
+  }
+
+  // ---------------------------------------------------------------- softphone
+  var phone = new CC.Softphone("softphone-state", function (call) {
+    s.ringing = call;
+    call.on("cancel", function () { if (s.ringing === call) { s.ringing = null; $("accept").disabled = true; show("incoming-card", false); } });
+    call.on("reject", function () { if (s.ringing === call) { s.ringing = null; } });
+    if (s.outbound) {  // our own click-to-call: pick up at once
+      s.outbound = null;
+      answer();
+      return;
+    }
+    if (s.offer) { $("accept").disabled = false; $("accept").focus(); return; }
+    text("incoming-title", s.consult ? "Consult from " + (s.consult.from_agent || "a colleague") : "Incoming call from " + (call.parameters.From || "unknown"));
+    show("incoming-card", true);
+  });
+
+  function answer() {
+    var call = s.ringing;
+    if (!call || s.call) { return; }
+    s.ringing = null;
+    s.call = call;
+    s.callSid = s.offer ? s.offer.call_sid : (s.consult ? s.consult.call_sid : null);
+    s.muted = false; s.held = false;
+    call.on("accept", function () {
+      s.callStartedAt = Date.now();
+      show("call-timer", true);
+      text("call-status", "On call");
+    });
+    call.on("disconnect", function () { callFinished(); });
+    call.on("mute", function (muted) { s.muted = muted; renderCall(); });
+    call.accept();
+    show("offer-card", false); show("incoming-card", false);
+    s.offer = null;
+    text("call-status", "Connecting…");
+    renderCall();
+  }
+  function reject() {
+    if (s.offer) {
+      var sid = s.offer.call_sid;
+      socket.emit("offer_reject", { call_sid: sid }, function (answer) { if (!answer.ok) { failed(new Error(answer.error)); } });
+      clearOffer();
+    }
+    if (s.ringing) { s.ringing.reject(); s.ringing = null; }
+    show("incoming-card", false);
+    s.consult = null;
+  }
+  function hangup() {
+    if (s.call) { s.call.disconnect(); }
+    else if (s.ringing || s.offer) { reject(); }
+  }
+  function toggleMute() {
+    if (!s.call) { return; }
+    s.call.mute(!s.call.isMuted());
+  }
+  function toggleHold() {
+    if (!s.call || !s.callSid) { return; }
+    var want = !s.held;
+    $("hold").disabled = true;
+    CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/hold", { on: want }).then(function (data) {
+      s.held = data.on_hold; renderCall();
+    }).catch(failed).then(function () { $("hold").disabled = false; });
+  }
+  function callFinished() {
+    var sid = s.callSid;
+    s.call = null; s.callStartedAt = null; s.muted = false; s.held = false; s.consult = null;
+    show("call-timer", false);
+    show("in-call", false);
+    show("transfer-progress", false);
+    text("call-status", "Idle");
+    if (sid && s.presence.state === "wrap_up" && !pendingWrapUp()) { startWrapUp(sid); }
+  }
+  function renderCall() {
+    show("in-call", !!s.call);
+    var mute = $("mute"), hold = $("hold");
+    mute.classList.toggle("active", s.muted);
+    mute.firstChild.textContent = s.muted ? "Unmute " : "Mute ";
+    hold.classList.toggle("active", s.held);
+    hold.firstChild.textContent = s.held ? "Resume " : "Hold ";
+    if (s.call && s.callStartedAt) { text("call-status", s.held ? "On hold" : (s.muted ? "On call (muted)" : "On call")); }
+    renderTransferTargets();
+  }
+
+  $("accept").addEventListener("click", answer);
+  $("incoming-accept").addEventListener("click", answer);
+  $("reject").addEventListener("click", reject);
+  $("incoming-reject").addEventListener("click", reject);
+  $("hangup").addEventListener("click", hangup);
+  $("mute").addEventListener("click", toggleMute);
+  $("hold").addEventListener("click", toggleHold);
+  $("keypad-toggle").addEventListener("click", function () { $("keypad").classList.toggle("hidden"); });
+  Array.prototype.forEach.call(document.querySelectorAll("#keypad button"), function (button) {
+    button.addEventListener("click", function () { if (s.call) { s.call.sendDigits(button.dataset.digit); } });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (!event.altKey || event.ctrlKey || event.metaKey) { return; }
+    var actions = { KeyA: answer, KeyH: hangup, KeyM: toggleMute, KeyK: toggleHold };
+    var action = actions[event.code];
+    if (action) { event.preventDefault(); action(); }
+  });
+
+  // ---------------------------------------------------------------- transfer
+  function renderTransferTargets() {
+    var agents = $("transfer-agent"), queues = $("transfer-queue");
+    if (!agents.options.length || agents.dataset.stale === "1") {
+      agents.innerHTML = "";
+      config.colleagues.forEach(function (c) {
+        agents.appendChild(el("option", { value: c.id, text: c.name + (c.available ? "" : " (" + CC.stateLabel(c.state) + ")") }));
+      });
+      agents.dataset.stale = "0";
+    }
+    if (!queues.options.length) {
+      config.queues.forEach(function (q) { queues.appendChild(el("option", { value: q.id, text: q.name })); });
+    }
+  }
+  $("consult").addEventListener("click", function () {
+    if (!s.callSid) { return; }
+    CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer", { kind: "warm", target_agent_id: Number($("transfer-agent").value) })
+      .then(function () {
+        s.held = true; renderCall();
+        text("transfer-text", "Consulting " + $("transfer-agent").selectedOptions[0].textContent + " — the caller is on hold.");
+        show("transfer-progress", true);
+      }).catch(failed);
+  });
+  $("transfer-complete").addEventListener("click", function () {
+    CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer/complete").then(function () {
+      show("transfer-progress", false);
+      message("Transferred. Your leg ends now.", "info");
+    }).catch(failed);
+  });
+  $("transfer-cancel").addEventListener("click", function () {
+    CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer/cancel").then(function () {
+      show("transfer-progress", false); s.held = false; renderCall();
+    }).catch(failed);
+  });
+  $("cold-transfer").addEventListener("click", function () {
+    CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer", { kind: "cold", queue_id: Number($("transfer-queue").value) })
+      .then(function () { message("The caller is waiting in " + $("transfer-queue").selectedOptions[0].textContent, "info"); })
+      .catch(failed);
+  });
+  function refreshColleagues() {
+    return CC.api("GET", "/agent/config").then(function (data) {
+      config.colleagues = data.colleagues; $("transfer-agent").dataset.stale = "1"; renderTransferTargets();
+    }).catch(function () {});
+  }
+  $("transfer-agent").addEventListener("focus", refreshColleagues);
+
+  // ---------------------------------------------------------------- wrap-up
+  function pendingWrapUp() { return localStorage.getItem(WRAPUP_PENDING); }
+  function startWrapUp(sid) {
+    if (!sid) { return; }
+    localStorage.setItem(WRAPUP_PENDING, sid);
+    openWrapUp(sid);
+  }
+  function openWrapUp(sid) {
+    text("wrapup-call", "");
+    $("wrapup-form").dataset.callSid = sid;
+    $("wrapup-notes").value = localStorage.getItem(notesKey(sid)) || "";
+    show("wrapup-error", false);
+    show("wrapup", true);
+    $("disposition").focus();
+  }
+  $("wrapup-notes").addEventListener("input", function () {
+    var sid = $("wrapup-form").dataset.callSid;
+    if (sid) { localStorage.setItem(notesKey(sid), $("wrapup-notes").value); }
+  });
+  $("want-callback").addEventListener("change", function () {
+    show("callback-fields", this.checked);
+    if (this.checked && !$("callback-at").value) {
+      var later = new Date(Date.now() + 60 * 60 * 1000 - new Date().getTimezoneOffset() * 60000);
+      $("callback-at").value = later.toISOString().slice(0, 16);
+    }
+  });
+  $("want-ticket").addEventListener("change", function () { show("ticket-fields", this.checked); });
+  $("wrapup-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var sid = this.dataset.callSid;
+    var error = $("wrapup-error");
+    function fail(textValue) { error.textContent = textValue; show(error, true); }
+    if (!$("disposition").value) { fail("Choose a disposition first."); $("disposition").focus(); return; }
+    var body = { disposition: $("disposition").value, notes: $("wrapup-notes").value };
+    if ($("want-callback").checked) {
+      var at = new Date($("callback-at").value);
+      if (isNaN(at.getTime())) { fail("Give the callback date and time."); return; }
+      body.callback = { due_at: at.toISOString() };
+      if ($("callback-phone").value.trim()) { body.callback.phone = $("callback-phone").value.trim(); }
+    }
+    if ($("want-ticket").checked) {
+      if (!$("ticket-subject").value.trim()) { fail("A ticket needs a subject."); return; }
+      body.ticket = { subject: $("ticket-subject").value.trim(), priority: $("ticket-priority").value };
+    }
+    CC.api("POST", "/calls/" + encodeURIComponent(sid) + "/wrap-up", body).then(function (result) {
+      localStorage.removeItem(notesKey(sid));
+      localStorage.removeItem(WRAPUP_PENDING);
+      $("wrapup-form").reset();
+      show("callback-fields", false); show("ticket-fields", false);
+      show("wrapup", false);
+      var done = "Wrap-up saved";
+      if (result.callback_id) { done += " · callback booked for " + CC.when(result.callback_due_at); }
+      if (result.ticket_id) { done += " · ticket #" + result.ticket_id; }
+      message(done, "info");
+      if (s.contact) { openContact(s.contact.id); }
+    }).catch(function (e) {
+      if (e.status === 409) {  // already wrapped up (another tab): nothing left to do here
+        localStorage.removeItem(WRAPUP_PENDING); show("wrapup", false);
+      }
+      fail(e.message);
+    });
+  });
+
+  // ---------------------------------------------------------------- contacts
+  function showContact(contact, openTickets, history) {
+    s.contact = contact;
+    show("customer-empty", false);
+    show("customer-card", true);
+    show("contact-form", false);
+    text("customer-name", contact.name || contact.display_name);
+    show("customer-vip", !!contact.vip);
+    text("customer-account", contact.account ? "Account: " + contact.account.name + (contact.account.vip ? " (VIP)" : "") : "No account");
+    var phones = $("customer-phones");
+    phones.innerHTML = "";
+    (contact.phones || []).forEach(function (p) {
+      phones.appendChild(el("li", {}, [
+        el("span", { text: (p.display || p.e164) + " " }), el("span", { className: "tag", text: p.label }), el("span", { text: " " }),
+        el("button", { className: "small secondary", text: "Call", "data-number": p.e164, onclick: function () { dial(p.e164, contact.id); } }),
+      ]));
+    });
+    text("customer-email", contact.email || "");
+    text("customer-notes", contact.notes || "");
+    show("customer-notes", !!contact.notes);
+    if (openTickets) { renderTickets(openTickets); }
+    if (history) { renderTimeline(history); return; }
+    CC.api("GET", "/contacts/" + contact.id + "/timeline").then(function (data) {
+      renderTimeline(data.items);
+      if (!openTickets) {
+        renderTickets(data.items.filter(function (i) { return i.kind === "ticket" && (i.status === "open" || i.status === "pending"); }));
+      }
+    }).catch(function (e) { if (e.status !== 404) { failed(e); } });
+  }
+  function openContact(id) {
+    CC.api("GET", "/contacts/" + id).then(function (c) {
+      showContact(Object.assign({}, c, { name: c.display_name }));
+    }).catch(failed);
+  }
+  function renderTickets(tickets) {
+    var list = $("open-tickets");
+    list.innerHTML = "";
+    if (!tickets.length) { list.appendChild(el("li", { className: "muted", text: "None" })); return; }
+    tickets.forEach(function (t) {
+      list.appendChild(el("li", {}, [el("strong", { text: "#" + t.id + " " + t.subject + " " }),
+        el("span", { className: "tag " + t.priority, text: t.priority }), el("span", { className: "muted", text: " " + t.status + (t.due_at ? " · due " + CC.when(t.due_at) : "") })]));
+    });
+  }
+  function renderTimeline(items) {
+    var list = $("timeline");
+    list.innerHTML = "";
+    if (!items.length) { list.appendChild(el("li", { className: "muted", text: "No history yet" })); return; }
+    items.forEach(function (i) {
+      var what;
+      if (i.kind === "call") {
+        what = (i.direction === "inbound" ? "Call in" : "Call out") + (i.queue ? " · " + i.queue : "") + (i.agent ? " · " + i.agent : "") +
+          (i.disposition ? " · " + i.disposition : "") + (i.status ? " (" + i.status + ")" : "");
+      } else if (i.kind === "note") { what = "Note: " + i.text; }
+      else if (i.kind === "ticket") { what = "Ticket #" + i.id + " " + i.subject + " (" + i.status + ")"; }
+      else { what = "Callback " + i.status + " · due " + CC.when(i.due_at) + (i.notes ? " · " + i.notes : ""); }
+      list.appendChild(el("li", {}, [el("div", { className: "when", text: CC.when(i.at) }), el("div", { text: what })]));
+    });
+  }
+  var searchTimer = null;
+  $("contact-search").addEventListener("input", function () {
+    clearTimeout(searchTimer);
+    var q = this.value.trim();
+    searchTimer = setTimeout(function () {
+      CC.api("GET", "/contacts?per_page=20&q=" + encodeURIComponent(q)).then(function (page) {
+        var list = $("contact-results");
+        list.innerHTML = "";
+        if (!page.items.length) { list.appendChild(el("li", { className: "muted", text: "No contact found" })); }
+        page.items.forEach(function (c) {
+          var first = (c.phones || [])[0];
+          list.appendChild(el("li", { className: "clickable", onclick: function () { showContact(Object.assign({}, c, { name: c.display_name })); } }, [
+            el("div", { text: c.display_name + (c.vip ? " ★" : "") }),
+            el("div", { className: "muted", text: [first ? first.display : "", c.email || "", c.account ? c.account.name : ""].filter(Boolean).join(" · ") }),
+          ]));
+        });
+      }).catch(failed);
+    }, 250);
+  });
+  $("edit-contact").addEventListener("click", function () {
+    var c = s.contact; if (!c) { return; }
+    CC.api("GET", "/contacts/" + c.id).then(function (full) {
+      $("cf-first").value = full.first_name; $("cf-last").value = full.last_name; $("cf-email").value = full.email || "";
+      $("cf-notes").value = full.notes || ""; $("cf-vip").checked = !!full.vip;
+      show("contact-form", true);
+    }).catch(failed);
+  });
+  $("cf-cancel").addEventListener("click", function () { show("contact-form", false); });
+  $("contact-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var c = s.contact;
+    CC.api("PATCH", "/contacts/" + c.id, { first_name: $("cf-first").value, last_name: $("cf-last").value,
+      email: $("cf-email").value.trim() || null, notes: $("cf-notes").value, vip: $("cf-vip").checked })
+      .then(function (saved) { showContact(Object.assign({}, saved, { name: saved.display_name })); message("Contact saved", "info"); })
+      .catch(failed);
+  });
+  function dial(number, contactId) {
+    if (s.call || s.offer) { message("Finish the current call first", "warn"); return; }
+    s.outbound = { to: number };
+    CC.api("POST", "/calls", { to: number, caller_id: $("caller-id").value, contact_id: contactId || null }).then(function (data) {
+      s.callSid = null;
+      text("call-status", "Calling " + data.to + "…");
+    }).catch(function (e) { s.outbound = null; failed(e); });
+  }
+
+  // ---------------------------------------------------------------- start
+  CC.api("GET", "/agent/config").then(function (data) {
+    config = data;
+    data.dispositions.forEach(function (d) { $("disposition").appendChild(el("option", { value: d.code, text: d.label })); });
+    data.caller_ids.forEach(function (n) { $("caller-id").appendChild(el("option", { value: n, text: n })); });
+    renderStateOptions();
+    renderTransferTargets();
+    var pending = pendingWrapUp();
+    if (pending) { openWrapUp(pending); }
+  }).catch(failed);
+  window.ccConsole = s;  // for people debugging a live console
+})();

@@ -1,0 +1,247 @@
+"""/api/v1/calls: the console's and the wallboard's actions on live calls, wrap-up, and click-to-call.
+
+`call_sid` in a path is the call as the console knows it: the offer's id (the caller's CallSid, or
+`cb-<CallSid>` for a queued callback).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from callcenter.api.agent import caller_ids
+from callcenter.api.auth import current_actor
+from callcenter.api.base import resource_blueprint
+from callcenter.api.errors import ErrorSchema
+from callcenter.api.schemas import Id, StrictSchema
+from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
+from callcenter.services import call_control, wrapup
+from callcenter.telephony import get_provider
+
+blp = resource_blueprint("calls", __name__, "/calls", "Live call control, wrap-up and click-to-call")
+
+SID = "string(minlength=2, maxlength=80)"
+
+
+def _url(path: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
+
+
+def _join(name: str, end_on_exit: bool) -> str:
+    from ivr.twiml import join_conference  # the TwiML builders live with the webhooks (imported late: no cycle)
+
+    return join_conference(name, end_on_exit=end_on_exit, status_callback=_url("/ivr/conference/status")).to_xml()
+
+
+class Toggle(StrictSchema):
+    on = fields.Boolean(required=True)
+
+
+class HoldOut(ma.Schema):
+    call_sid = fields.String()
+    on_hold = fields.Boolean()
+
+
+class MuteOut(ma.Schema):
+    call_sid = fields.String()
+    muted = fields.Boolean()
+
+
+class CallbackIn(StrictSchema):
+    due_at = fields.AwareDateTime(required=True, metadata={"description": "When to call back (with a zone)"})
+    phone = fields.String(validate=validate.Length(max=64), metadata={"description": "Default: the caller"})
+    notes = fields.String(load_default="", validate=validate.Length(max=10_000))
+
+
+class TicketIn(StrictSchema):
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=10_000))
+    priority = fields.String(load_default="normal", validate=validate.OneOf(wrapup.TICKET_PRIORITIES))
+    due_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class WrapUpIn(StrictSchema):
+    disposition = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                                metadata={"description": "A disposition code (GET /api/v1/agent/config)"})
+    notes = fields.String(load_default="", validate=validate.Length(max=10_000))
+    callback = fields.Nested(CallbackIn, load_default=None, allow_none=True)
+    ticket = fields.Nested(TicketIn, load_default=None, allow_none=True)
+
+
+class WrapUpOut(ma.Schema):
+    call_sid = fields.String()
+    disposition = fields.String()
+    callback_id = fields.Integer(allow_none=True)
+    callback_due_at = fields.DateTime(allow_none=True)
+    ticket_id = fields.Integer(allow_none=True)
+    agent_state = fields.String()
+
+
+class TransferIn(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(("warm", "cold")))
+    target_agent_id = fields.Integer(validate=Id, metadata={"description": "Warm: the agent to consult"})
+    queue_id = fields.Integer(validate=Id, metadata={"description": "Cold: the queue to send the caller to"})
+
+    @ma.validates_schema
+    def _target(self, data: dict[str, Any], **_: Any) -> None:
+        if data["kind"] == "warm" and not data.get("target_agent_id"):
+            raise ma.ValidationError("A warm transfer needs target_agent_id", "target_agent_id")
+        if data["kind"] == "cold" and not data.get("queue_id"):
+            raise ma.ValidationError("A cold transfer needs queue_id", "queue_id")
+
+
+class TransferOut(ma.Schema):
+    call_sid = fields.String()
+    transfer = fields.String(metadata={"description": "consulting, completed, cancelled or queued"})
+    to_agent_id = fields.Integer(allow_none=True)
+    queue_id = fields.Integer(allow_none=True)
+    conference_name = fields.String(allow_none=True)
+
+
+class MonitorIn(StrictSchema):
+    mode = fields.String(required=True, validate=validate.OneOf(call_control.MONITOR_MODES))
+
+
+class MonitorOut(ma.Schema):
+    call_sid = fields.String()
+    mode = fields.String()
+    supervisor_call_sid = fields.String()
+    conference_name = fields.String()
+
+
+class DialIn(StrictSchema):
+    to = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    caller_id = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    contact_id = fields.Integer(load_default=None, allow_none=True, validate=Id)
+
+
+class DialOut(ma.Schema):
+    call_sid = fields.String()
+    agent_call_sid = fields.String()
+    conference_name = fields.String()
+    to = fields.String()
+
+
+CONFLICT = {"schema": ErrorSchema, "description": "The call is not live, or not in a state that allows this"}
+
+
+@blp.route("")
+class Calls(MethodView):
+    @blp.arguments(DialIn)
+    @blp.response(201, DialOut)
+    @blp.alt_response(409, **CONFLICT)
+    @blp.alt_response(422, schema=ErrorSchema, description="Invalid number or caller ID")
+    def post(self, data: dict[str, Any]):
+        """Click-to-call: ring your softphone and the customer into one conference (you are set away/outbound)."""
+        return call_control.click_to_call(
+            db.session, get_redis(), get_provider(), agent=current_actor(), to=data["to"],
+            caller_id=data["caller_id"], allowed_caller_ids=caller_ids(), contact_id=data["contact_id"],
+            join_twiml=_join, status_callback=_url("/ivr/status"), region=current_app.config["DEFAULT_REGION"])
+
+
+@blp.route(f"/<{SID}:call_sid>/hold")
+class Hold(MethodView):
+    @blp.arguments(Toggle)
+    @blp.response(200, HoldOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, data: dict[str, Any], call_sid: str):
+        """Put the customer on hold (`on: true`) or take them off hold."""
+        return call_control.hold(db.session, get_redis(), get_provider(), agent_id=current_actor().id,
+                                 call_sid=call_sid, on=data["on"], hold_url=current_app.config["HOLD_MUSIC_URL"])
+
+
+@blp.route(f"/<{SID}:call_sid>/mute")
+class Mute(MethodView):
+    @blp.arguments(Toggle)
+    @blp.response(200, MuteOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, data: dict[str, Any], call_sid: str):
+        """Mute (`on: true`) or unmute your leg of the call."""
+        return call_control.mute(get_redis(), get_provider(), agent_id=current_actor().id, call_sid=call_sid,
+                                 on=data["on"])
+
+
+@blp.route(f"/<{SID}:call_sid>/wrap-up")
+class WrapUp(MethodView):
+    @blp.arguments(WrapUpIn)
+    @blp.response(200, WrapUpOut)
+    @blp.alt_response(403, schema=ErrorSchema, description="Not your call")
+    @blp.alt_response(409, schema=ErrorSchema, description="Already wrapped up")
+    @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
+    def post(self, data: dict[str, Any], call_sid: str):
+        """Finish the after-call work: disposition (required), notes, optional callback and ticket."""
+        callback = data["callback"]
+        ticket = data["ticket"]
+        result = wrapup.complete(
+            db.session, get_redis(), agent_id=current_actor().id, call_sid=call_sid,
+            disposition=data["disposition"], notes=data["notes"],
+            callback=wrapup.CallbackRequest(**callback) if callback else None,
+            ticket=wrapup.TicketRequest(**ticket) if ticket else None,
+            region=current_app.config["DEFAULT_REGION"],
+        )
+        return {"call_sid": call_sid, "disposition": data["disposition"],
+                "callback_id": result.callback.id if result.callback else None,
+                "callback_due_at": result.callback.due_at if result.callback else None,
+                "ticket_id": result.ticket.id if result.ticket else None, "agent_state": result.agent_state}
+
+
+@blp.route(f"/<{SID}:call_sid>/transfer")
+class Transfer(MethodView):
+    @blp.arguments(TransferIn)
+    @blp.response(200, TransferOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, data: dict[str, Any], call_sid: str):
+        """Warm: consult an agent (the customer waits on hold). Cold: send the customer to a queue."""
+        r, provider, agent_id = get_redis(), get_provider(), current_actor().id
+        if data["kind"] == "cold":
+            return call_control.cold_transfer(db.session, r, provider, agent_id=agent_id, call_sid=call_sid,
+                                              queue_id=data["queue_id"], wait_url=_url("/ivr/wait"))
+        state = call_control.consult(db.session, r, provider, agent_id=agent_id, call_sid=call_sid,
+                                     target_agent_id=data["target_agent_id"],
+                                     caller_id=current_app.config["OUTBOUND_CALLER_ID"],
+                                     hold_url=current_app.config["HOLD_MUSIC_URL"])
+        return {"call_sid": call_sid, "transfer": "consulting", "to_agent_id": state["to_agent_id"]}
+
+
+@blp.route(f"/<{SID}:call_sid>/transfer/complete")
+class TransferComplete(MethodView):
+    @blp.response(200, TransferOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, call_sid: str):
+        """Hand the customer to the consulted agent; you leave the call and go to wrap-up."""
+        return call_control.complete_transfer(db.session, get_redis(), get_provider(), agent_id=current_actor().id,
+                                              call_sid=call_sid, join_twiml=_join)
+
+
+@blp.route(f"/<{SID}:call_sid>/transfer/cancel")
+class TransferCancel(MethodView):
+    @blp.response(200, TransferOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, call_sid: str):
+        """Drop the consulted agent and take the customer off hold."""
+        return call_control.cancel_transfer(db.session, get_redis(), get_provider(), agent_id=current_actor().id,
+                                            call_sid=call_sid)
+
+
+@blp.route(f"/<{SID}:call_sid>/monitor")
+class Monitor(MethodView):
+    @blp.arguments(MonitorIn)
+    @blp.response(200, MonitorOut)
+    @blp.alt_response(403, schema=ErrorSchema, description="Supervisors only")
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, data: dict[str, Any], call_sid: str):
+        """Supervisors: listen to, whisper to the agent of, or barge into a live call (rings your softphone)."""
+        return call_control.monitor(db.session, get_redis(), get_provider(), supervisor=current_actor(),
+                                    call_sid=call_sid, mode=data["mode"],
+                                    caller_id=current_app.config["OUTBOUND_CALLER_ID"])
+
+    @blp.response(204)
+    @blp.alt_response(409, **CONFLICT)
+    def delete(self, call_sid: str):
+        """Supervisors: leave a call you are monitoring."""
+        call_control.stop_monitoring(get_redis(), get_provider(), supervisor=current_actor(), call_sid=call_sid)

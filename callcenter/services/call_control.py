@@ -1,0 +1,373 @@
+"""What an agent or a supervisor does to a live call, as conference participant operations.
+
+Caller and agent are bridged in the interaction's conference (services.inbound_calls), so:
+    hold / resume          the customer's participant Hold=true/false (they hear hold music)
+    mute                   the agent's participant Muted=true/false
+    listen                 a supervisor's softphone joins muted
+    whisper                the supervisor's participant Coaching=true, CallSidToCoach=the agent's leg
+    barge                  the supervisor's participant unmuted, coaching off (everyone hears them)
+    warm transfer          the customer on hold, a second agent's softphone joins to consult; complete moves the
+                           customer and the second agent to a new conference (the customer's leg never drops),
+                           cancel removes the second agent and resumes the customer
+    cold transfer          the customer leaves the agent and waits in another queue (the agent goes to wrap-up)
+The telephony provider is passed in; nothing here knows whether it is Twilio or the emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Contact, Queue, Role, User
+from callcenter.services import agent_state, audit, calls, routing, scope
+from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from callcenter.services.events import publish
+from callcenter.services.inbound_calls import agent_identity, interaction, set_interaction
+from callcenter.services.phones import to_e164
+from callcenter.services.wrapup import caller_sid
+from callcenter.telephony.base import Provider, TelephonyError
+
+MONITOR_MODES = ("listen", "whisper", "barge")
+CUSTOMER_LABEL = "customer"
+CONSULT_LABEL = "consult"
+TRANSFER_TTL_SECONDS = 3600
+
+
+def monitor_key(call_sid: str) -> str:
+    return f"cc:monitor:{call_sid}"
+
+
+def transfer_key(call_sid: str) -> str:
+    return f"cc:transfer:{call_sid}"
+
+
+@contextmanager
+def _carrier(action: str) -> Iterator[None]:
+    """Carrier refusals become a Conflict the agent can read, instead of a crash."""
+    try:
+        yield
+    except TelephonyError as exc:
+        raise Conflict(f"{action} failed: {exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class Live:
+    """A live interaction and the conference it is bridged in."""
+
+    entry_id: str
+    data: dict[str, Any]
+    conference_sid: str
+
+    @property
+    def customer(self) -> str:
+        """The customer's participant: their CallSid, or the label of a callback's outbound leg."""
+        return CUSTOMER_LABEL if self.data.get("callback_phone") else self.data["caller_sid"]
+
+    @property
+    def agent_sid(self) -> str:
+        return self.data["agent_sid"]
+
+
+def live(r: redis.Redis, provider: Provider, call_sid: str) -> Live:
+    """The interaction of `call_sid` (entry id or caller CallSid) while it is bridged; Conflict when it is not."""
+    data = interaction(r, call_sid) or interaction(r, caller_sid(call_sid))
+    if not data or not data.get("agent_sid"):
+        raise Conflict("This call is not connected to an agent", field="call_sid")
+    with _carrier("Finding the call's conference"):
+        conference = provider.find_conference(data["conference_name"])
+    if conference is None:
+        raise Conflict("This call has ended", field="call_sid")
+    return Live(entry_id=call_sid, data=data, conference_sid=conference.sid)
+
+
+def _own(r: redis.Redis, provider: Provider, agent_id: int, call_sid: str) -> Live:
+    found = live(r, provider, call_sid)
+    if found.data.get("agent_id") != agent_id:
+        raise Forbidden("This is not your call", field="call_sid")
+    return found
+
+
+def hold(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str, on: bool,
+         hold_url: str | None = None) -> dict[str, Any]:
+    """Put the customer on hold (they hear `hold_url`) or bring them back; logged for the hold time."""
+    found = _own(r, provider, agent_id, call_sid)
+    with _carrier("Hold" if on else "Resume"):
+        provider.hold_participant(found.conference_sid, found.customer, on, hold_url)
+    call = calls.get_call(session, found.data["caller_sid"])
+    if call is not None:
+        calls.record_event(session, call, calls.HOLD_KIND if on else calls.UNHOLD_KIND, {"agent_id": agent_id})
+        session.commit()
+    return {"call_sid": call_sid, "on_hold": on}
+
+
+def mute(r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str, on: bool) -> dict[str, Any]:
+    """Mute the agent's leg in the conference (the softphone also mutes its microphone locally)."""
+    found = _own(r, provider, agent_id, call_sid)
+    with _carrier("Mute" if on else "Unmute"):
+        provider.mute_participant(found.conference_sid, found.agent_sid, on)
+    return {"call_sid": call_sid, "muted": on}
+
+
+# --- Supervisors ------------------------------------------------------------------------------------------------
+
+
+def _supervised_agent(session: Session, supervisor: User, agent_id: int) -> User:
+    if supervisor.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
+        raise Forbidden("Supervisors only")
+    agent = session.scalar(select(User).where(User.id == agent_id, scope.users(supervisor)))
+    if agent is None:
+        raise NotFound(f"Agent {agent_id} not found", field="agent_id")
+    return agent
+
+
+def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor: User, call_sid: str, mode: str,
+            caller_id: str) -> dict[str, Any]:
+    """Listen to, whisper to the agent of, or barge into a live call; the first request rings the supervisor's
+    softphone into the conference, later ones change their mode."""
+    if mode not in MONITOR_MODES:
+        raise ValidationFailed(f"Mode is one of {', '.join(MONITOR_MODES)}", field="mode")
+    found = live(r, provider, call_sid)
+    _supervised_agent(session, supervisor, int(found.data["agent_id"]))
+    key = monitor_key(found.data["caller_sid"])
+    leg = r.hget(key, str(supervisor.id))
+    leg = leg.decode() if isinstance(leg, bytes) else leg
+    with _carrier(f"{mode.title()}"):
+        if leg is None:
+            participant = provider.add_participant(
+                found.conference_sid, from_=caller_id, to=f"client:{agent_identity(supervisor.id)}",
+                label=f"supervisor-{supervisor.id}", muted=mode == "listen", coaching=mode == "whisper",
+                call_sid_to_coach=found.agent_sid if mode == "whisper" else None, beep=False,
+            )
+            r.hset(key, str(supervisor.id), participant.call_sid)
+            r.expire(key, TRANSFER_TTL_SECONDS)
+            leg = participant.call_sid
+        elif mode == "listen":
+            provider.coach_participant(found.conference_sid, leg, None)
+            provider.mute_participant(found.conference_sid, leg, True)
+        elif mode == "whisper":
+            provider.mute_participant(found.conference_sid, leg, False)
+            provider.coach_participant(found.conference_sid, leg, found.agent_sid)
+        else:
+            provider.coach_participant(found.conference_sid, leg, None)
+            provider.mute_participant(found.conference_sid, leg, False)
+    audit.record(session, f"call.{mode}", actor_id=supervisor.id, call_sid=found.data["caller_sid"],
+                 agent_id=found.data["agent_id"])
+    session.commit()
+    return {"call_sid": call_sid, "mode": mode, "supervisor_call_sid": leg,
+            "conference_name": found.data["conference_name"]}
+
+
+def stop_monitoring(r: redis.Redis, provider: Provider, *, supervisor: User, call_sid: str) -> None:
+    """The supervisor leaves the call (their leg is removed; the call goes on)."""
+    found = live(r, provider, call_sid)
+    key = monitor_key(found.data["caller_sid"])
+    leg = r.hget(key, str(supervisor.id))
+    if leg is None:
+        return
+    r.hdel(key, str(supervisor.id))
+    with _carrier("Leaving the call"):
+        provider.remove_participant(found.conference_sid, leg.decode() if isinstance(leg, bytes) else leg)
+
+
+def force_state(session: Session, r: redis.Redis, *, supervisor: User, agent_id: int, state: str,
+                reason: str | None = None) -> agent_state.AgentPresence:
+    """A supervisor sets an agent available, away (with a reason) or offline; never during a call."""
+    agent = _supervised_agent(session, supervisor, agent_id)
+    current = agent_state.get_presence(r, agent.id)
+    if current.state == agent_state.OFFLINE and state != agent_state.OFFLINE:
+        presence = agent_state.login(session, r, agent.id, state=state, reason=reason or None)
+    else:
+        presence = agent_state.change_state(session, r, agent.id, state, reason=reason or None)
+    audit.record(session, "agent.state_forced", actor_id=supervisor.id, entity=agent, state=state, reason=reason)
+    session.commit()
+    if presence.offerable:
+        routing.dispatch(session, r)
+    return presence
+
+
+# --- Transfers --------------------------------------------------------------------------------------------------
+
+
+def _available_agent(session: Session, r: redis.Redis, agent_id: int, exclude: int) -> User:
+    target = session.get(User, agent_id)
+    if target is None or not target.active:
+        raise NotFound(f"Agent {agent_id} not found", field="target_agent_id")
+    if target.id == exclude:
+        raise ValidationFailed("Choose another agent", field="target_agent_id")
+    if not agent_state.get_presence(r, target.id).offerable:
+        raise Conflict(f"{target.full_name} is not available", field="target_agent_id")
+    return target
+
+
+def transfer_state(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
+    raw = r.get(transfer_key(caller_sid(call_sid)))
+    return json.loads(raw) if raw else None
+
+
+def consult(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str,
+            target_agent_id: int, caller_id: str, hold_url: str | None = None,
+            status_callback: str | None = None) -> dict[str, Any]:
+    """Warm transfer, step 1: the customer waits on hold while the target agent's softphone joins to consult.
+
+    The target is taken out of the ACD (away, reason "consult") so no queue call is offered to them meanwhile.
+    """
+    found = _own(r, provider, agent_id, call_sid)
+    if transfer_state(r, call_sid):
+        raise Conflict("A transfer is already in progress", field="call_sid")
+    target = _available_agent(session, r, target_agent_id, agent_id)
+    agent_state.change_state(session, r, target.id, agent_state.AWAY, reason="consult")
+    with _carrier("Calling the other agent"):
+        provider.hold_participant(found.conference_sid, found.customer, True, hold_url)
+        try:
+            participant = provider.add_participant(
+                found.conference_sid, from_=caller_id, to=f"client:{agent_identity(target.id)}",
+                label=CONSULT_LABEL, end_conference_on_exit=False, timeout=30,
+                status_callback=status_callback, status_callback_events=("answered", "completed") if
+                status_callback else (),
+            )
+        except TelephonyError:
+            provider.hold_participant(found.conference_sid, found.customer, False)
+            agent_state.change_state(session, r, target.id, agent_state.AVAILABLE)
+            raise
+    state = {"entry_id": call_sid, "from_agent_id": agent_id, "to_agent_id": target.id,
+             "consult_sid": participant.call_sid, "started_at": time.time()}
+    r.set(transfer_key(found.data["caller_sid"]), json.dumps(state), ex=TRANSFER_TTL_SECONDS)
+    caller = session.get(User, agent_id)
+    publish("agent.call", agent_id=target.id, call_sid=call_sid, status="consult",
+            from_agent=caller.full_name if caller else None, consult_sid=participant.call_sid)
+    return state
+
+
+def cancel_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int,
+                    call_sid: str) -> dict[str, Any]:
+    """Warm transfer abandoned: the consulted agent leaves and becomes available, the customer is back."""
+    found = _own(r, provider, agent_id, call_sid)
+    state = transfer_state(r, call_sid)
+    if state is None:
+        raise Conflict("No transfer in progress", field="call_sid")
+    r.delete(transfer_key(found.data["caller_sid"]))
+    with _carrier("Cancelling the transfer"):
+        with contextlib.suppress(TelephonyError):  # they hung up already
+            provider.remove_participant(found.conference_sid, state["consult_sid"])
+        provider.hold_participant(found.conference_sid, found.customer, False)
+    with contextlib.suppress(agent_state.IllegalTransition):  # they chose another state meanwhile
+        agent_state.change_state(session, r, state["to_agent_id"], agent_state.AVAILABLE)
+    publish("agent.call", agent_id=state["to_agent_id"], call_sid=call_sid, status="consult_cancelled")
+    routing.dispatch(session, r)
+    return {"call_sid": call_sid, "transfer": "cancelled"}
+
+
+def complete_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str,
+                      join_twiml: Any) -> dict[str, Any]:
+    """Warm transfer, step 2: the consulted agent and the customer continue in a new conference; the first
+    agent's conference ends (their leg drops) and they go to wrap-up. The customer's leg is never hung up.
+
+    `join_twiml(conference_name, end_on_exit)` returns the TwiML (a string) that puts a leg in a conference.
+    """
+    found = _own(r, provider, agent_id, call_sid)
+    state = transfer_state(r, call_sid)
+    if state is None:
+        raise Conflict("No transfer in progress", field="call_sid")
+    customer_sid = found.data["caller_sid"]
+    new_name = f"interaction-{customer_sid}-t{uuid.uuid4().hex[:8]}"
+    with _carrier("Completing the transfer"):
+        # The consulted agent moves first (the old conference keeps running: they do not end it), then the
+        # customer: their leaving ends the old conference, which drops the first agent's leg.
+        provider.redirect_call(state["consult_sid"], twiml=join_twiml(new_name, True))
+        if found.data.get("callback_phone"):
+            raise Conflict("A callback's customer leg cannot be transferred yet", field="call_sid")
+        provider.redirect_call(customer_sid, twiml=join_twiml(new_name, True))
+    r.delete(transfer_key(customer_sid))
+    # The first agent's part is over: out of the ACD and into wrap-up, as if the caller had hung up on them.
+    finished = routing.finish_call(session, r, call_sid)
+    publish("agent.call", agent_id=agent_id, call_sid=call_sid, status="ended",
+            agent_state=finished.agent_state if finished else None,
+            wrap_up_until=finished.wrap_up_until if finished else None)
+    set_interaction(r, call_sid, conference_name=new_name, agent_sid=state["consult_sid"],
+                    agent_id=state["to_agent_id"])
+    call = calls.get_call(session, customer_sid)
+    if call is not None:
+        calls.record_event(session, call, "transferred", {"from_agent_id": agent_id,
+                                                          "to_agent_id": state["to_agent_id"],
+                                                          "conference_name": new_name})
+        call.agent_id = state["to_agent_id"]
+        session.commit()
+    publish("agent.call", agent_id=state["to_agent_id"], call_sid=call_sid, status="connected",
+            conference_name=new_name, caller_sid=customer_sid, agent_sid=state["consult_sid"], transferred=True)
+    return {"call_sid": call_sid, "transfer": "completed", "to_agent_id": state["to_agent_id"],
+            "conference_name": new_name}
+
+
+def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str,
+                  queue_id: int, wait_url: str) -> dict[str, Any]:
+    """Send the customer to another queue: they wait there (wait loop at `wait_url`), the agent goes to wrap-up."""
+    found = _own(r, provider, agent_id, call_sid)
+    if found.data.get("callback_phone"):
+        raise Conflict("A callback's customer leg cannot be transferred to a queue", field="call_sid")
+    queue = session.get(Queue, queue_id)
+    if queue is None or not queue.active:
+        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+    customer_sid = found.data["caller_sid"]
+    call = calls.get_call(session, customer_sid)
+    if call is None:
+        raise Conflict("This call has no record", field="call_sid")
+    routing.finish_call(session, r, call_sid)  # the agent's part is over: wrap-up
+    routing.enqueue_call(session, r, call_sid=customer_sid, queue_id=queue.id, from_number=call.from_number,
+                         payload={"call_sid": customer_sid, "ivr_path": list(call.ivr_path or []),
+                                  "queue_name": queue.name, "transferred_by": agent_id})
+    call.queue_id = queue.id
+    calls.record_event(session, call, "transferred", {"from_agent_id": agent_id, "to_queue_id": queue.id})
+    session.commit()
+    with _carrier("Transferring to the queue"):
+        provider.redirect_call(customer_sid, url=wait_url)
+    return {"call_sid": call_sid, "transfer": "queued", "queue_id": queue.id}
+
+
+# --- Click to call ----------------------------------------------------------------------------------------------
+
+
+def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent: User, to: str, caller_id: str,
+                  allowed_caller_ids: list[str], contact_id: int | None, join_twiml: Any,
+                  status_callback: str | None, region: str = "US") -> dict[str, Any]:
+    """Call a customer from the console: the agent's softphone and the customer meet in a new conference.
+
+    The agent is set away (reason "outbound") first, so the ACD offers them no queue call during it.
+    """
+    if caller_id not in allowed_caller_ids:
+        raise ValidationFailed("Choose one of the company's numbers as caller ID", field="caller_id")
+    number = to_e164(to, region, field="to")
+    if contact_id is not None:
+        contact = session.scalar(select(Contact).where(Contact.id == contact_id, scope.contacts(agent)))
+        if contact is None:
+            raise NotFound(f"Contact {contact_id} not found", field="contact_id")
+    presence = agent_state.get_presence(r, agent.id)
+    if presence.state in (agent_state.RESERVED, agent_state.ON_CALL) or presence.current_call:
+        raise Conflict("Finish the current call first", field="state")
+    if presence.state != agent_state.AWAY or presence.reason != "outbound":
+        if presence.state == agent_state.OFFLINE:
+            agent_state.login(session, r, agent.id, state=agent_state.AWAY, reason="outbound")
+        else:
+            agent_state.change_state(session, r, agent.id, agent_state.AWAY, reason="outbound")
+    name = f"outbound-{uuid.uuid4().hex}"
+    with _carrier("Calling"):
+        agent_leg = provider.place_call(f"client:{agent_identity(agent.id)}", caller_id,
+                                        twiml=join_twiml(name, True), timeout=30)
+        customer = provider.add_participant(name, from_=caller_id, to=number, label=CUSTOMER_LABEL,
+                                            end_conference_on_exit=True, status_callback=status_callback,
+                                            status_callback_events=("initiated", "ringing", "answered",
+                                                                    "completed") if status_callback else ())
+    call = calls.open_call(session, call_sid=customer.call_sid, direction="outbound-api", from_number=caller_id,
+                           to_number=number, occurred_at=None, status="queued")
+    call.agent_id, call.contact_id, call.conference_name = agent.id, contact_id, name
+    session.commit()
+    return {"call_sid": customer.call_sid, "agent_call_sid": agent_leg.sid, "conference_name": name, "to": number}
