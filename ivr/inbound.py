@@ -192,10 +192,11 @@ def agent_answer() -> Response:
     name = link["conference_name"]
     status_url = ivr_url("/conference/status")
     if link.get("callback_phone"):
-        provider.add_participant(name, from_=current_app.config["OUTBOUND_CALLER_ID"], to=link["callback_phone"],
-                                 label="customer", end_conference_on_exit=True,
-                                 status_callback=ivr_url("/status"),
-                                 status_callback_events=("initiated", "ringing", "answered", "completed"))
+        customer = provider.add_participant(
+            name, from_=current_app.config["OUTBOUND_CALLER_ID"], to=link["callback_phone"], label="customer",
+            end_conference_on_exit=True, status_callback=ivr_url("/status"),
+            status_callback_events=("initiated", "ringing", "answered", "completed"))
+        inbound_calls.callback_dialed(get_redis(), entry_id, customer.call_sid)
     else:
         provider.redirect_call(link["caller_sid"], twiml=twiml.join_conference(
             name, end_on_exit=True, status_callback=status_url).to_xml())

@@ -337,8 +337,23 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
     return data
 
 
+def leg_key(call_sid: str) -> str:
+    return f"cc:leg:{call_sid}"
+
+
+def callback_dialed(r: redis.Redis, entry_id: str, customer_sid: str) -> None:
+    """The customer's leg of a callback: when it ends, the callback's interaction ends."""
+    set_interaction(r, entry_id, caller_sid=customer_sid)
+    r.set(leg_key(customer_sid), entry_id, ex=24 * 3600)
+
+
 def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> None:
-    """The caller's leg ended: out of the queue, or the agent goes to wrap-up."""
+    """The customer's leg ended: out of the queue, or the agent goes to wrap-up (a callback is then done)."""
+    entry_id = r.get(leg_key(call_sid))
+    if entry_id is not None:
+        entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        _close_callback(session, r, entry_id, call_sid)
+        call_sid = entry_id
     finished = routing.finish_call(session, r, call_sid, now)
     if finished is not None:
         queue_stats.publish_today(session, r, finished.queue_id)
@@ -350,6 +365,18 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
             calls.record_event(session, call, "wrap_up_started", {"agent_id": finished.agent_id},
                                dedupe_key=f"wrap_up_started:{call_sid}")
             session.commit()
+
+
+def _close_callback(session: Session, r: redis.Redis, entry_id: str, customer_sid: str) -> None:
+    """A called-back customer's leg ended: the callback is completed if they answered, else it failed."""
+    record = calls.get_call(session, customer_sid)
+    data = interaction(r, entry_id) or {}
+    callback = session.scalar(select(Callback).where(Callback.phone_e164 == data.get("callback_phone"),
+                                                     Callback.status == "dialing").order_by(Callback.id))
+    if callback is None:
+        return
+    callback.status = "completed" if record is not None and record.answered_at is not None else "failed"
+    session.commit()
 
 
 def agent_leg_ended(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, status: str,

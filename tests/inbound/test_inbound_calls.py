@@ -124,11 +124,28 @@ def test_star_while_waiting_books_a_callback_that_keeps_the_place(session, facto
     callback = session.scalar(select(Callback))
     assert (callback.phone_e164, callback.status, callback.queue.name) == ("+14155550111", "scheduled", "Billing")
 
-    # The callback is offered first when an agent becomes free.
+    # The callback is offered first when an agent becomes free; answering it dials the customer in.
     erin = factory.user(skills={"billing": 5}, username="erin")
+    sim_carrier.phone("+14155550111", answer="auto", ring_seconds=0.2)
+    softphone = sim_carrier.client(agent_identity(erin.id))
     sock = _available(console, erin)
     [offer] = _wait_for_event(sock, "offer")
     assert offer["call_sid"] == f"cb-{first.sid}" and offer["callback"] is True
+    assert offer["pop"]["from"] == "+14155550111"
+    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
+    softphone.wait_for_incoming()
+    softphone.accept()
+    room = conference_name(first.sid)
+    wait_until(lambda: len(getattr(sim_carrier.conference(room), "participants", {}) or {}) == 2,
+               message="agent and called-back customer in the conference")
+    session.expire_all()
+    assert session.get(Callback, callback.id).status == "dialing"
+    customer = next(c for c in sim_carrier.calls.values() if c.to == "+14155550111" and not c.ended)
+    sim_carrier.handle(customer.sid).hangup()
+    wait_until(lambda: agent_state.get_presence(redis_client, erin.id).state == "wrap_up",
+               message="agent in wrap-up after the called-back customer hung up")
+    session.expire_all()
+    assert session.get(Callback, callback.id).status == "completed"
     second.hangup()
 
 
