@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 from callcenter.services import calls
@@ -20,8 +19,6 @@ def _live_conference_of(carrier, call_sid: str):
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="emulator gap: a leg created through the Participants API cannot be "
-                   "redirected (engine._run_participant_leg lets Redirected escape); Twilio allows it")
 def test_warm_transfer_keeps_the_caller_connected(app, session, factory, carrier, open_page, dispositions, request):
     factory.demo_line()
     factory.user(skills={"support": 5}, username="alice")

@@ -1452,6 +1452,7 @@ class Carrier:
             self._conference_event(conference, "conference-start", participant)
         self._emit(call, {"type": "conference", "event": "joined", "name": conference.friendly_name,
                           "conference_sid": conference.sid})
+        redirected: Redirected | None = None
         try:
             while not participant.left:
                 if conference.status == "init":
@@ -1465,11 +1466,15 @@ class Carrier:
                                or conference.status == "init")
         except Breakout:
             pass
+        except Redirected as redirect:
+            redirected = redirect  # the far end hears the leg leave before the new instructions run
         finally:
             if not participant.left:
                 self._leave_conference(participant, "left")
         self._emit(call, {"type": "conference", "event": "left", "name": conference.friendly_name,
                           "conference_sid": conference.sid})
+        if redirected is not None:
+            raise redirected
 
     def _music(self, call: Call, url: str | None, method: str, stop: Callable[[], bool], default: str) -> None:
         """Wait or hold music until `stop()`: an audio URL, a TwiML document looped, or silence for ''."""
@@ -1627,7 +1632,12 @@ class Carrier:
             return outcome
         participant.status = "connected"
         participant.queue_time_ms = call.queue_time
-        self._in_conference(call, participant)
+        try:
+            self._in_conference(call, participant)
+        except Redirected as redirect:
+            # A REST redirect takes the leg out of the conference (done above) and, as on Twilio, the leg then
+            # runs the new TwiML like any call; when that ends without a successor, the call hangs up.
+            return self._execute(call, redirect.source)
         return "completed"
 
     def update_participant(self, conference_sid: str, call_sid_or_label: str, changes: dict[str, Any]) -> Participant:
