@@ -38,6 +38,18 @@ def _pg_binary(name: str) -> str:
     )
 
 
+def _unprivileged_user() -> str:
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise RuntimeError("no unprivileged user (postgres or nobody) to run PostgreSQL as")
+
+
 class PostgresServer:
     """A PostgreSQL cluster in a temporary folder, on a free loopback port; run as `postgres` when root."""
 
@@ -45,15 +57,16 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="cc-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
-        self._as_user = os.geteuid() == 0
+        # PostgreSQL refuses to run as root: then run it as `postgres` (Debian's package creates it) or `nobody`.
+        self._as_user = _unprivileged_user() if os.geteuid() == 0 else None
         if self._as_user:
-            shutil.chown(self.root, user="postgres")
+            shutil.chown(self.root, user=self._as_user)
             os.chmod(self.root, 0o700)
 
     def _run(self, *args: str) -> None:
         command = list(args)
         if self._as_user:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = ["runuser", "-u", self._as_user, "--", *command]
         subprocess.run(command, check=True, capture_output=True, text=True, cwd="/")
 
     def start(self) -> PostgresServer:
