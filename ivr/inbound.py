@@ -104,9 +104,14 @@ def _queue(call_sid: str, queue_name: str, priority_boost: int, speech: dict[str
     if isinstance(placed, inbound_calls.QueueClosed):
         message = " ".join(m for m in ("We are closed at the moment.", placed.opening_message) if m)
         return twiml_response(flow_twiml.voicemail(ivr_url("/voicemail"), message=message, **speech))
+    return _waiting(placed.position, placed.estimated_wait_seconds, speech)
+
+
+def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: dict[str, Any]) -> Response:
+    """One turn of the wait loop: announcement, hold music, * for a callback, back to /ivr/wait."""
     return twiml_response(flow_twiml.waiting(
-        ivr_url("/wait"), ivr_url("/wait/choice"), position=placed.position,
-        estimated_wait_seconds=placed.estimated_wait_seconds, hold_seconds=current_app.config["HOLD_SECONDS"],
+        ivr_url("/wait"), ivr_url("/wait/choice"), position=position,
+        estimated_wait_seconds=estimated_wait_seconds, hold_seconds=current_app.config["HOLD_SECONDS"],
         hold_music_url=current_app.config["HOLD_MUSIC_URL"], **speech))
 
 
@@ -123,10 +128,7 @@ def wait() -> Response:
     if status.over_max_wait:
         inbound_calls.leave_queue(db.session, get_redis(), call_sid, "max wait reached")
         return twiml_response(flow_twiml.max_wait_reached(ivr_url("/voicemail"), **speech))
-    return twiml_response(flow_twiml.waiting(
-        ivr_url("/wait"), ivr_url("/wait/choice"), position=status.position,
-        estimated_wait_seconds=status.estimated_wait_seconds, hold_seconds=current_app.config["HOLD_SECONDS"],
-        hold_music_url=current_app.config["HOLD_MUSIC_URL"], **speech))
+    return _waiting(status.position, status.estimated_wait_seconds, speech)
 
 
 @bp.post("/wait/choice")
