@@ -356,6 +356,33 @@ redis.call('DEL', call)
 return cjson.encode(result)
 """
 
+_TRANSFER = """
+-- ARGV: entry_id, from agent, to agent, now. A connected call changes agents: the new one is on the call,
+-- the old one goes to wrap-up (the queue's wrap-up time), as if the call had ended for them.
+local sid, from_id, to_id, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local call = call_key(sid)
+local f = redis.call('HMGET', call, 'status', 'agent_id', 'queue_id')
+if f[1] ~= 'connected' or f[2] ~= from_id then return 'not_connected' end
+local to_state = redis.call('HGET', agent_key(to_id), 'state')
+if to_state ~= 'away' and to_state ~= 'available' then return 'busy' end
+redis.call('HSET', call, 'agent_id', to_id)
+redis.call('HSET', agent_key(to_id), 'current_call', sid, 'reservation', '')
+transition(to_id, 'on_call', 'transfer', now, sid)
+local akey = agent_key(from_id)
+redis.call('HSET', akey, 'current_call', '', 'last_call', sid)
+transition(from_id, 'wrap_up', 'transferred', now, sid)
+local wrap = 0
+local raw = redis.call('GET', 'cc:queuecfg:' .. f[3])
+if raw then wrap = tonumber(cjson.decode(raw).wrap_up_seconds) or 0 end
+if wrap > 0 then
+  redis.call('HSET', akey, 'wrap_up_until', tonumber(now) + wrap)
+  redis.call('ZADD', WRAPUPS, tonumber(now) + wrap, from_id)
+else
+  transition(from_id, 'available', 'wrap_up_done', now, sid)
+end
+return 'ok'
+"""
+
 _CONVERT_TO_CALLBACK = """
 -- ARGV: entry_id, new entry id, callback lock key, payload JSON, now
 local sid, new_id, lock, payload, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -445,6 +472,7 @@ _SCRIPT_SOURCES = {
     "accept": _ACCEPT,
     "release": _RELEASE,
     "finish": _FINISH,
+    "transfer": _TRANSFER,
     "convert_to_callback": _CONVERT_TO_CALLBACK,
     "set_state": _SET_STATE,
     "set_flag": _SET_FLAG,
@@ -778,6 +806,11 @@ def finish(r: redis.Redis, entry_id: str, now: float, default_wrap_up_seconds: i
         agent_state=data.get("agent_state"),
         wrap_up_until=data.get("wrap_up_until"),
     )
+
+
+def transfer(r: redis.Redis, entry_id: str, from_agent_id: int, to_agent_id: int, now: float) -> str:
+    """Move a connected call to another agent (warm transfer); returns ok, not_connected or busy."""
+    return _run(r, "transfer", entry_id, from_agent_id, to_agent_id, now)
 
 
 # --- Agents ----------------------------------------------------------------------------------------------------

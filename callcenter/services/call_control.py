@@ -279,20 +279,20 @@ def complete_transfer(session: Session, r: redis.Redis, provider: Provider, *, a
     if state is None:
         raise Conflict("No transfer in progress", field="call_sid")
     customer_sid = found.data["caller_sid"]
+    if found.data.get("callback_phone"):
+        raise Conflict("A callback's customer leg cannot be transferred yet", field="call_sid")
     new_name = f"interaction-{customer_sid}-t{uuid.uuid4().hex[:8]}"
     with _carrier("Completing the transfer"):
         # The consulted agent moves first (the old conference keeps running: they do not end it), then the
         # customer: their leaving ends the old conference, which drops the first agent's leg.
         provider.redirect_call(state["consult_sid"], twiml=join_twiml(new_name, True))
-        if found.data.get("callback_phone"):
-            raise Conflict("A callback's customer leg cannot be transferred yet", field="call_sid")
         provider.redirect_call(customer_sid, twiml=join_twiml(new_name, True))
     r.delete(transfer_key(customer_sid))
-    # The first agent's part is over: out of the ACD and into wrap-up, as if the caller had hung up on them.
-    finished = routing.finish_call(session, r, call_sid)
-    publish("agent.call", agent_id=agent_id, call_sid=call_sid, status="ended",
-            agent_state=finished.agent_state if finished else None,
-            wrap_up_until=finished.wrap_up_until if finished else None)
+    # The call now belongs to the consulted agent (on call, wrap-up when it ends); the first one wraps up.
+    routing.transfer_call(session, r, call_sid, agent_id, int(state["to_agent_id"]))
+    presence = agent_state.get_presence(r, agent_id)
+    publish("agent.call", agent_id=agent_id, call_sid=call_sid, status="ended", agent_state=presence.state,
+            wrap_up_until=presence.wrap_up_until)
     set_interaction(r, call_sid, conference_name=new_name, agent_sid=state["consult_sid"],
                     agent_id=state["to_agent_id"])
     call = calls.get_call(session, customer_sid)

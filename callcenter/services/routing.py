@@ -361,6 +361,20 @@ def finish_call(session: Session, r: redis.Redis, call_sid: str, now: float | No
     return finished
 
 
+def transfer_call(session: Session, r: redis.Redis, call_sid: str, from_agent_id: int, to_agent_id: int,
+                  now: float | None = None) -> None:
+    """A warm transfer completed: the second agent now has the call, the first goes to wrap-up."""
+    now = _now(now)
+    outcome = acd.transfer(r, call_sid, from_agent_id, to_agent_id, now)
+    if outcome == "not_connected":
+        raise Conflict("The call is not connected to the transferring agent", field="call_sid")
+    if outcome == "busy":
+        raise Conflict("The target agent is busy with another call", field="agent_id")
+    agent_state.flush_log(session, r)
+    publish("call.transferred", call_sid=call_sid, from_agent_id=from_agent_id, to_agent_id=to_agent_id,
+            at=_iso(now))
+
+
 def current_offer(r: redis.Redis, agent_id: int) -> Offer | None:
     """The offer an agent holds now (to restore the console after a reconnect)."""
     presence = agent_state.get_presence(r, agent_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from callcenter.services import calls
+from callcenter.services import agent_state, calls
 from callcenter.services.inbound_calls import conference_name
 from tests.browser.conftest import NUMBER, login, shot
 from tests.support.servers import wait_until
@@ -21,8 +21,8 @@ def _live_conference_of(carrier, call_sid: str):
 
 def test_warm_transfer_keeps_the_caller_connected(app, session, factory, carrier, open_page, dispositions, request):
     factory.demo_line()
-    factory.user(skills={"support": 5}, username="alice")
-    factory.user(skills={"sales": 5}, username="bob")
+    alice = factory.user(skills={"support": 5}, username="alice")
+    bob = factory.user(skills={"sales": 5}, username="bob")
     factory.contact(phones=("+14155550177",), first_name="Erin", last_name="Kay")
 
     alice_page, bob_page = open_page("alice"), open_page("bob")
@@ -63,10 +63,16 @@ def test_warm_transfer_keeps_the_caller_connected(app, session, factory, carrier
                conference_name(caller.sid) and len(c.active()) == 2, message="caller and Bob in a new conference")
     assert caller.status == "in-progress"
     assert not [p for p in _live_conference_of(carrier, caller.sid).active() if p.hold]
+    # The ACD follows: Bob now has the call, Alice is wrapping up.
+    r = app.extensions["callcenter.redis"]
+    assert agent_state.get_presence(r, bob.id).state == "on_call"
+    assert agent_state.get_presence(r, alice.id).state == "wrap_up"
     shot(bob_page, request, "02-transferred")
 
     bob_page.click("#hangup")
     caller.wait_ended()
+    wait_until(lambda: agent_state.get_presence(r, bob.id).state == "wrap_up",
+               message="Bob in wrap-up once the transferred call ended")
     statuses = [e.get("status") for e in caller.events if e.get("type") == "ended"]
     assert statuses == ["completed"], caller.events
     session.expire_all()
