@@ -51,6 +51,11 @@ QUEUES = [
     ("Support", "Technical support", {"support": 3}, 0),
     ("Billing", "Invoices and payments", {"billing": 3}, 0),
 ]
+SCRIPTS = {
+    "Sales": "Thank the caller, confirm their account, ask what they would like to order, offer the current promotion.",
+    "Support": "Confirm identity, check open tickets, reproduce the problem, give a ticket number before hanging up.",
+    "Billing": "Confirm identity and the invoice number; never read full card numbers aloud.",
+}
 
 DISPOSITIONS = [
     ("resolved", "Resolved on first call"),
@@ -98,7 +103,8 @@ def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
             skills=skills,
         )
     for name, description, skills, base_priority in QUEUES:
-        queue = Queue(name=name, description=description, business_hours=ALL_WEEK, base_priority=base_priority)
+        queue = Queue(name=name, description=description, business_hours=ALL_WEEK, base_priority=base_priority,
+                      script=SCRIPTS[name])
         queue.skills = [
             QueueSkill(skill=get_or_create_skill(session, s), min_level=level) for s, level in skills.items()
         ]

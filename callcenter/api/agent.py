@@ -103,6 +103,6 @@ class Config(MethodView):
             "dispositions": [{"code": d.code, "label": d.label} for d in wrapup.active_dispositions(db.session)],
             "away_reasons": [{"code": c, "label": label} for c, label in AWAY_REASONS],
             "caller_ids": caller_ids(),
-            "queues": [{"id": q.id, "name": q.name, "script": q.description} for q in queues],
+            "queues": [{"id": q.id, "name": q.name, "script": q.script or q.description} for q in queues],
             "colleagues": colleagues,
         }
