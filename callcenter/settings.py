@@ -97,6 +97,9 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "SIM_AUTH_TOKEN": env_str("SIM_AUTH_TOKEN"),  # default: derived from SECRET_KEY in telephony.init_app
         "SIM_PHONE_NUMBERS": [n.strip() for n in (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")],
         "SIM_SPEED": float(env_str("SIM_SPEED", "1") or 1),
+        # Where the emulator-mode provider sends Twilio REST calls; default {PUBLIC_BASE_URL}/sim (our own emulator).
+        # Point it at a carrier emulator in another process (the benchmark does) to keep it out of this one.
+        "SIM_REST_URL": env_str("SIM_REST_URL"),
         # The caller ID of calls we place (callbacks, campaigns); default: Twilio's, else the first emulator number.
         "OUTBOUND_CALLER_ID": env_str("OUTBOUND_CALLER_ID") or env_str("TWILIO_CALLER_ID")
         or (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")[0].strip(),
@@ -111,6 +114,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "WORKER_TTL_SECONDS": env_int("WORKER_TTL_SECONDS", 30),
         "AGENT_DISCONNECT_GRACE_SECONDS": env_int("AGENT_DISCONNECT_GRACE_SECONDS", 30),
         "AGENT_HEARTBEAT_SECONDS": env_int("AGENT_HEARTBEAT_SECONDS", 5),
+        # A console that drops its call leg (reloaded tab) has this long to rejoin before the caller is requeued.
+        "AGENT_REJOIN_GRACE_SECONDS": env_int("AGENT_REJOIN_GRACE_SECONDS", 30),
         "AGENT_HEARTBEAT_TIMEOUT_SECONDS": env_int("AGENT_HEARTBEAT_TIMEOUT_SECONDS", 15),
         "OFFER_ACK_SECONDS": float(env_str("OFFER_ACK_SECONDS", "2") or 2),
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 30),

@@ -17,6 +17,7 @@ from callcenter.redis_conn import get_redis
 from callcenter.services import inbound_calls, ivr_flows
 from callcenter.services.errors import Conflict
 from callcenter.telephony import get_provider
+from callcenter.telephony.base import TelephonyError
 from callcenter.telephony.webhooks import fail_safe, twilio_signed, twiml_response
 from ivr import bp, flow_twiml, twiml
 
@@ -202,7 +203,68 @@ def agent_answer() -> Response:
     else:
         provider.redirect_call(link["caller_sid"], twiml=twiml.join_conference(
             name, end_on_exit=True, status_callback=status_url).to_xml())
-    return twiml_response(twiml.join_conference(name, end_on_exit=True, status_callback=status_url))
+    # The agent's leg does not end the conference: if it drops (a reloaded tab), the customer stays while the
+    # agent rejoins; the agent's hang-up button ends the customer's leg instead (see inbound_calls.hang_up).
+    return twiml_response(twiml.join_conference(name, end_on_exit=False, status_callback=status_url))
+
+
+@bp.post("/agent/rejoin")
+@fail_safe(_fallback)
+@twilio_signed
+def agent_rejoin() -> Response:
+    """The agent's softphone is back for a call it dropped: into the same conference again."""
+    agent_text = request.args.get("agent", "")
+    if not agent_text.isdigit():
+        return twiml_response(twiml.call_unavailable())
+    try:
+        link = inbound_calls.rejoin_answered(get_redis(), agent_id=int(agent_text),
+                                             entry_id=request.args.get("entry", ""),
+                                             leg_sid=request.form.get("CallSid", ""))
+    except Conflict:
+        return twiml_response(twiml.call_unavailable())
+    return twiml_response(twiml.join_conference(link["conference_name"], end_on_exit=False,
+                                                status_callback=ivr_url("/conference/status")))
+
+
+@bp.post("/requeue")
+@fail_safe(_fallback)
+@twilio_signed
+def requeue() -> Response:
+    """The customer's agent vanished: back in line, ahead of new callers."""
+    queue_text = request.args.get("queue", "")
+    speech = _speech(_definition())
+    if not queue_text.isdigit():
+        return twiml_response(flow_twiml.fallback(**speech))
+    placed = inbound_calls.requeue_caller(db.session, get_redis(), call_sid=request.form.get("CallSid", ""),
+                                          queue_id=int(queue_text))
+    return _waiting(placed.position, placed.estimated_wait_seconds, speech)
+
+
+def rejoin_agent(agent_id: int, entry_id: str) -> str:
+    """Ring the agent's softphone back into a call it dropped; returns the new leg's CallSid."""
+    inbound_calls.owned_call(get_redis(), agent_id, entry_id)  # Conflict unless it is still their call
+    leg = get_provider().place_call(
+        to=f"client:{inbound_calls.agent_identity(agent_id)}",
+        from_=current_app.config["OUTBOUND_CALLER_ID"],
+        url=ivr_url("/agent/rejoin", entry=entry_id, agent=agent_id),
+        status_callback=ivr_url("/agent/status", entry=entry_id, agent=agent_id),
+        status_callback_events=("initiated", "ringing", "answered", "completed"),
+        timeout=20,
+    )
+    return leg.sid
+
+
+def expire_orphan(entry_id: str) -> None:
+    """An agent did not come back in time: wrap them up and put the customer back in the queue."""
+    r = get_redis()
+    data = inbound_calls.interaction(r, entry_id) or {}
+    caller_sid = data.get("caller_sid")
+    queue_id = inbound_calls.requeue_orphan(db.session, r, entry_id)
+    if caller_sid and queue_id is not None:
+        try:
+            get_provider().redirect_call(caller_sid, url=ivr_url("/requeue", queue=queue_id))
+        except TelephonyError as exc:
+            log.info("customer %s of %s is already gone: %s", caller_sid, entry_id, exc)
 
 
 @bp.post("/agent/status")
@@ -214,7 +276,9 @@ def agent_status() -> Response:
     if agent_text.isdigit():
         inbound_calls.agent_leg_ended(db.session, get_redis(), agent_id=int(agent_text),
                                       entry_id=request.args.get("entry", ""),
-                                      status=(request.form.get("CallStatus") or "").lower())
+                                      status=(request.form.get("CallStatus") or "").lower(),
+                                      leg_sid=request.form.get("CallSid"),
+                                      rejoin_grace_seconds=current_app.config["AGENT_REJOIN_GRACE_SECONDS"])
     return _no_content()
 
 

@@ -17,7 +17,7 @@ from flask import Flask
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import offers, reachability, reconcile, routing
+from callcenter.services import inbound_calls, offers, reachability, reconcile, routing
 from callcenter.services.events import publish
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,12 @@ def tick(app: Flask, now: float | None = None) -> None:
         try:
             offers.expire_unacknowledged(session, r, now)
             routing.tick(session, r, now, settings.disconnect_grace_seconds)
+            orphans = inbound_calls.claim_orphans(r, now)
+            if orphans:
+                from ivr.inbound import expire_orphan  # the customer's leg is moved by the telephony edge
+
+                for entry_id in orphans:
+                    expire_orphan(entry_id)
             if _due(r, LAST_HEARTBEAT_KEY, settings.heartbeat_interval_seconds, now):
                 reachability.flag_unresponsive(r, now, settings.heartbeat_timeout_seconds)
                 nonce, agent_ids = reachability.heartbeat_targets(r)

@@ -87,7 +87,20 @@
     if (data.presence.state === "wrap_up" && !pendingWrapUp() && data.presence.current_call) {
       startWrapUp(data.presence.current_call);
     }
+    // Back after a reload in the middle of a call: the caller is still there, ring our softphone back in.
+    if (data.presence.state === "on_call" && data.presence.current_call && !s.call && !s.rejoining) {
+      rejoin(data.presence.current_call, data.call);
+    }
   });
+  function rejoin(sid, call) {
+    s.rejoining = sid;
+    if (call && call.pop) { showPop(call.pop); }
+    text("call-status", "Reconnecting your call…");
+    CC.api("POST", "/calls/" + encodeURIComponent(sid) + "/rejoin", {}).catch(function (e) {
+      s.rejoining = null;
+      failed(e);
+    });
+  }
   socket.on("state", function (data) {
     applyPresence(data);
     if (data.state === "wrap_up" && data.call_sid && !pendingWrapUp()) { startWrapUp(data.call_sid); }
@@ -180,6 +193,10 @@
     s.ringing = call;
     call.on("cancel", function () { if (s.ringing === call) { s.ringing = null; $("accept").disabled = true; show("incoming-card", false); } });
     call.on("reject", function () { if (s.ringing === call) { s.ringing = null; } });
+    if (s.rejoining) {  // our own call, ringing us back after a reload: pick up at once
+      answer();
+      return;
+    }
     if (s.outbound) {  // our own click-to-call: pick up at once
       s.outbound = null;
       answer();
@@ -195,7 +212,8 @@
     if (!call || s.call) { return; }
     s.ringing = null;
     s.call = call;
-    s.callSid = s.offer ? s.offer.call_sid : (s.consult ? s.consult.call_sid : null);
+    s.callSid = s.offer ? s.offer.call_sid : (s.consult ? s.consult.call_sid : s.rejoining);
+    s.rejoining = null;
     s.muted = false; s.held = false;
     call.on("accept", function () {
       s.callStartedAt = Date.now();
@@ -221,7 +239,12 @@
     s.consult = null;
   }
   function hangup() {
-    if (s.call) { s.call.disconnect(); }
+    if (s.call && s.callSid) {
+      // End the call for the customer too; our leg drops with it (a bare disconnect would look like a reload).
+      var call = s.call;
+      CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/hangup", {}).catch(function () { call.disconnect(); });
+    }
+    else if (s.call) { s.call.disconnect(); }
     else if (s.ringing || s.offer) { reject(); }
   }
   function toggleMute() {

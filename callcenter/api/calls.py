@@ -144,6 +144,37 @@ class Calls(MethodView):
             join_twiml=_join, status_callback=_url("/ivr/status"), region=current_app.config["DEFAULT_REGION"])
 
 
+class LegOut(ma.Schema):
+    call_sid = fields.String()
+    leg_sid = fields.String()
+
+
+@blp.route(f"/<{SID}:call_sid>/hangup")
+class HangUp(MethodView):
+    @blp.response(200, LegOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, call_sid: str):
+        """End the call for everyone (the customer's leg); your softphone leg drops with it."""
+        from callcenter.services import inbound_calls
+
+        customer = inbound_calls.hang_up(get_redis(), current_actor().id, call_sid)
+        with call_control.carrier_action("Hanging up"):
+            get_provider().end_call(customer)
+        return {"call_sid": call_sid, "leg_sid": customer}
+
+
+@blp.route(f"/<{SID}:call_sid>/rejoin")
+class Rejoin(MethodView):
+    @blp.response(200, LegOut)
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, call_sid: str):
+        """Your softphone dropped this call (a reloaded page): ring it back into the same conference."""
+        from ivr.inbound import rejoin_agent  # the telephony edge places the call (imported late: no cycle)
+
+        with call_control.carrier_action("Calling your softphone back"):
+            return {"call_sid": call_sid, "leg_sid": rejoin_agent(current_actor().id, call_sid)}
+
+
 @blp.route(f"/<{SID}:call_sid>/hold")
 class Hold(MethodView):
     @blp.arguments(Toggle)

@@ -52,7 +52,7 @@ def transfer_key(call_sid: str) -> str:
 
 
 @contextmanager
-def _carrier(action: str) -> Iterator[None]:
+def carrier_action(action: str) -> Iterator[None]:
     """Carrier refusals become a Conflict the agent can read, instead of a crash."""
     try:
         yield
@@ -83,7 +83,7 @@ def live(r: redis.Redis, provider: Provider, call_sid: str) -> Live:
     data = interaction(r, call_sid) or interaction(r, caller_sid(call_sid))
     if not data or not data.get("agent_sid"):
         raise Conflict("This call is not connected to an agent", field="call_sid")
-    with _carrier("Finding the call's conference"):
+    with carrier_action("Finding the call's conference"):
         conference = provider.find_conference(data["conference_name"])
     if conference is None:
         raise Conflict("This call has ended", field="call_sid")
@@ -101,7 +101,7 @@ def hold(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int,
          hold_url: str | None = None) -> dict[str, Any]:
     """Put the customer on hold (they hear `hold_url`) or bring them back; logged for the hold time."""
     found = _own(r, provider, agent_id, call_sid)
-    with _carrier("Hold" if on else "Resume"):
+    with carrier_action("Hold" if on else "Resume"):
         provider.hold_participant(found.conference_sid, found.customer, on, hold_url)
     call = calls.get_call(session, found.data["caller_sid"])
     if call is not None:
@@ -113,7 +113,7 @@ def hold(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int,
 def mute(r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str, on: bool) -> dict[str, Any]:
     """Mute the agent's leg in the conference (the softphone also mutes its microphone locally)."""
     found = _own(r, provider, agent_id, call_sid)
-    with _carrier("Mute" if on else "Unmute"):
+    with carrier_action("Mute" if on else "Unmute"):
         provider.mute_participant(found.conference_sid, found.agent_sid, on)
     return {"call_sid": call_sid, "muted": on}
 
@@ -141,7 +141,7 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
     key = monitor_key(found.data["caller_sid"])
     leg = r.hget(key, str(supervisor.id))
     leg = leg.decode() if isinstance(leg, bytes) else leg
-    with _carrier(f"{mode.title()}"):
+    with carrier_action(f"{mode.title()}"):
         if leg is None:
             participant = provider.add_participant(
                 found.conference_sid, from_=caller_id, to=f"client:{agent_identity(supervisor.id)}",
@@ -175,7 +175,7 @@ def stop_monitoring(r: redis.Redis, provider: Provider, *, supervisor: User, cal
     if leg is None:
         return
     r.hdel(key, str(supervisor.id))
-    with _carrier("Leaving the call"):
+    with carrier_action("Leaving the call"):
         provider.remove_participant(found.conference_sid, leg.decode() if isinstance(leg, bytes) else leg)
 
 
@@ -226,7 +226,7 @@ def consult(session: Session, r: redis.Redis, provider: Provider, *, agent_id: i
         raise Conflict("A transfer is already in progress", field="call_sid")
     target = _available_agent(session, r, target_agent_id, agent_id)
     agent_state.change_state(session, r, target.id, agent_state.AWAY, reason="consult")
-    with _carrier("Calling the other agent"):
+    with carrier_action("Calling the other agent"):
         provider.hold_participant(found.conference_sid, found.customer, True, hold_url)
         try:
             participant = provider.add_participant(
@@ -256,7 +256,7 @@ def cancel_transfer(session: Session, r: redis.Redis, provider: Provider, *, age
     if state is None:
         raise Conflict("No transfer in progress", field="call_sid")
     r.delete(transfer_key(found.data["caller_sid"]))
-    with _carrier("Cancelling the transfer"):
+    with carrier_action("Cancelling the transfer"):
         with contextlib.suppress(TelephonyError):  # they hung up already
             provider.remove_participant(found.conference_sid, state["consult_sid"])
         provider.hold_participant(found.conference_sid, found.customer, False)
@@ -282,7 +282,7 @@ def complete_transfer(session: Session, r: redis.Redis, provider: Provider, *, a
     if found.data.get("callback_phone"):
         raise Conflict("A callback's customer leg cannot be transferred yet", field="call_sid")
     new_name = f"interaction-{customer_sid}-t{uuid.uuid4().hex[:8]}"
-    with _carrier("Completing the transfer"):
+    with carrier_action("Completing the transfer"):
         # The consulted agent moves first (the old conference keeps running: they do not end it), then the
         # customer: their leaving ends the old conference, which drops the first agent's leg.
         provider.redirect_call(state["consult_sid"], twiml=join_twiml(new_name, True))
@@ -328,7 +328,7 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
     call.queue_id = queue.id
     calls.record_event(session, call, "transferred", {"from_agent_id": agent_id, "to_queue_id": queue.id})
     session.commit()
-    with _carrier("Transferring to the queue"):
+    with carrier_action("Transferring to the queue"):
         provider.redirect_call(customer_sid, url=wait_url)
     return {"call_sid": call_sid, "transfer": "queued", "queue_id": queue.id}
 
@@ -359,7 +359,7 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
         else:
             agent_state.change_state(session, r, agent.id, agent_state.AWAY, reason="outbound")
     name = f"outbound-{uuid.uuid4().hex}"
-    with _carrier("Calling"):
+    with carrier_action("Calling"):
         agent_leg = provider.place_call(f"client:{agent_identity(agent.id)}", caller_id,
                                         twiml=join_twiml(name, True), timeout=30)
         customer = provider.add_participant(name, from_=caller_id, to=number, label=CUSTOMER_LABEL,

@@ -354,6 +354,7 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
         entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         _close_callback(session, r, entry_id, call_sid)
         call_sid = entry_id
+    r.zrem(ORPHANS, call_sid)  # nobody needs to rejoin a call that has ended
     finished = routing.finish_call(session, r, call_sid, now)
     if finished is not None:
         queue_stats.publish_today(session, r, finished.queue_id)
@@ -379,13 +380,107 @@ def _close_callback(session: Session, r: redis.Redis, entry_id: str, customer_si
     session.commit()
 
 
+ORPHANS = "cc:interactions:orphaned"  # sorted set entry_id -> deadline for the agent to rejoin
+
+
 def agent_leg_ended(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, status: str,
-                    now: float | None = None) -> None:
-    """The agent's softphone leg ended. Before an answer (rejected, no answer) the offer goes back."""
+                    leg_sid: str | None = None, rejoin_grace_seconds: float = 30.0,
+                    now: float | None = None) -> float | None:
+    """The agent's softphone leg ended. Before an answer (rejected, no answer) the offer goes back.
+
+    During the call, the leg dropping without the agent hanging up (a reloaded tab, a lost network) leaves the
+    customer in the conference: the agent has `rejoin_grace_seconds` to come back before the customer is queued
+    again. Returns that deadline, or None.
+    """
+    now = time.time() if now is None else now
     presence = agent_state.get_presence(r, agent_id)
     if presence.reservation == entry_id and status in ("busy", "no-answer", "failed", "canceled"):
         with contextlib.suppress(Conflict):  # the offer may have ended already (expired, caller gone)
             routing.reject_offer(session, r, agent_id, entry_id, now)
+        return None
+    data = interaction(r, entry_id) or {}
+    if (status == "completed" and presence.state == agent_state.ON_CALL and presence.current_call == entry_id
+            and leg_sid and data.get("agent_sid") == leg_sid and not data.get("ending")):
+        deadline = now + rejoin_grace_seconds
+        r.zadd(ORPHANS, {entry_id: deadline})
+        publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="dropped", rejoin_until=deadline)
+        return deadline
+    return None
+
+
+def rejoin_answered(r: redis.Redis, *, agent_id: int, entry_id: str, leg_sid: str) -> dict[str, Any]:
+    """The agent's softphone is back for a call it dropped: it joins the same conference again."""
+    presence = agent_state.get_presence(r, agent_id)
+    if presence.state != agent_state.ON_CALL or presence.current_call != entry_id:
+        raise Conflict("This call is no longer yours", field="call_sid")
+    set_interaction(r, entry_id, agent_sid=leg_sid)
+    r.zrem(ORPHANS, entry_id)
+    publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", rejoined=True)
+    return interaction(r, entry_id) or {}
+
+
+def owned_call(r: redis.Redis, agent_id: int, entry_id: str) -> dict[str, Any]:
+    """The live interaction `entry_id`, checked to be the agent's current call."""
+    presence = agent_state.get_presence(r, agent_id)
+    data = interaction(r, entry_id)
+    if presence.current_call != entry_id or data is None:
+        raise Conflict("This call is not yours (or it has ended)", field="call_sid")
+    return data
+
+
+def hang_up(r: redis.Redis, agent_id: int, entry_id: str) -> str:
+    """The agent ends the call: returns the customer's leg to hang up (the agent's own leg then drops too)."""
+    data = owned_call(r, agent_id, entry_id)
+    set_interaction(r, entry_id, ending="1")
+    r.zrem(ORPHANS, entry_id)
+    return data["caller_sid"]
+
+
+def claim_orphans(r: redis.Redis, now: float | None = None) -> list[str]:
+    """Interactions whose agent did not come back in time (each claimed by one process only)."""
+    now = time.time() if now is None else now
+    claimed = []
+    for raw in r.zrangebyscore(ORPHANS, 0, now):
+        entry_id = raw.decode() if isinstance(raw, bytes) else raw
+        if r.zrem(ORPHANS, entry_id):
+            claimed.append(entry_id)
+    return claimed
+
+
+def requeue_orphan(session: Session, r: redis.Redis, entry_id: str, now: float | None = None) -> int | None:
+    """The agent never came back: their part ends (wrap-up) and the customer is queued again, ahead of the
+    line (priority boost), in the same queue. Returns the queue id."""
+    data = interaction(r, entry_id) or {}
+    finished = routing.finish_call(session, r, entry_id, now)
+    queue_id = data.get("queue_id") or (finished.queue_id if finished else None)
+    if finished is not None and finished.agent_id is not None:
+        publish("agent.call", agent_id=finished.agent_id, call_sid=entry_id, status="ended",
+                agent_state=finished.agent_state, wrap_up_until=finished.wrap_up_until)
+    return queue_id
+
+
+def requeue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_id: int,
+                   now: float | None = None) -> Queued:
+    """Put a customer whose agent vanished back in line, ahead of new callers."""
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+    queue = session.get(Queue, queue_id)
+    if queue is None:
+        raise NotFound(f"Queue {queue_id} not found", field="queue")
+    enqueued = routing.enqueue_call(
+        session, r, call_sid=call_sid, queue_id=queue.id, from_number=try_e164(call.from_number), now=now,
+        priority_boost=REQUEUE_PRIORITY_BOOST,
+        payload={"call_sid": call_sid, "ivr_path": list(call.ivr_path or []), "queue_name": queue.name,
+                 "requeued": True},
+    )
+    calls.record_event(session, call, "requeued", {"queue_id": queue.id},
+                       dedupe_key=f"requeued:{call_sid}:{int(time.time())}")
+    session.commit()
+    return Queued(queue.id, queue.name, enqueued.position, estimated_wait(session, r, queue.id, enqueued.position))
+
+
+REQUEUE_PRIORITY_BOOST = 50
 
 
 def ringing_leg(r: redis.Redis, call_sid: str) -> str | None:
