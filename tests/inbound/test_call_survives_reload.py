@@ -77,7 +77,7 @@ def test_caller_is_queued_again_when_the_agent_does_not_come_back(app, on_call, 
 
 
 def test_hang_up_button_ends_the_call_for_everyone(on_call, redis_client, client):
-    alice, caller, softphone = on_call
+    alice, caller, _softphone = on_call
 
     response = client.post(f"/api/v1/calls/{caller.sid}/hangup")
 
@@ -89,7 +89,7 @@ def test_hang_up_button_ends_the_call_for_everyone(on_call, redis_client, client
 
 
 def test_rejoin_is_refused_for_someone_elses_call(on_call, factory, client):
-    alice, caller, softphone = on_call
+    _alice, caller, _softphone = on_call
     factory.user(skills={"sales": 5}, username="mallory")
     client.post("/logout")
     client.post("/login", data={"username": "mallory", "password": "password123"})
