@@ -83,12 +83,14 @@
     this.device = null;
     this.identity = null;
     this.onIncoming = onIncoming;
+    // Resolved once the Device is registered: only then can a call ring it (e.g. a rejoin after a reload).
+    this.ready = new Promise(function (resolve) { self.resolveReady = resolve; });
     CC.api("GET", "/agent/token").then(function (data) {
       self.identity = data.identity;
       self.mode = data.mode;
       var device = new root.Twilio.Device(data.token, { closeProtection: true, codecPreferences: ["opus", "pcmu"] });
       self.device = device;
-      device.on("registered", function () { self.set("ok", "Softphone ready"); });
+      device.on("registered", function () { self.set("ok", "Softphone ready"); self.resolveReady(); });
       device.on("registering", function () { self.set("warn", "Softphone connecting…"); });
       device.on("unregistered", function () { self.set("bad", "Softphone offline"); });
       device.on("error", function (error) {

@@ -96,7 +96,9 @@
     s.rejoining = sid;
     if (call && call.pop) { showPop(call.pop); }
     text("call-status", "Reconnecting your call…");
-    CC.api("POST", "/calls/" + encodeURIComponent(sid) + "/rejoin", {}).catch(function (e) {
+    phone.ready.then(function () {
+      return CC.api("POST", "/calls/" + encodeURIComponent(sid) + "/rejoin", {});
+    }).catch(function (e) {
       s.rejoining = null;
       failed(e);
     });

@@ -15,7 +15,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from callcenter.models import Queue
-from callcenter.services import acd, agent_state, routing
+from callcenter.services import acd, agent_state, calls, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
 from callcenter.services.screen_pop import build_screen_pop
@@ -81,12 +81,24 @@ def prepare_offer(
         "callback": callback,
         "pop": pop,
     }
+    _record_offer(session, payload.get("call_sid", call_sid), agent_id)
     pipe = r.pipeline()
     pipe.set(offer_key(call_sid), json.dumps(offer), ex=OFFER_TTL_SECONDS)
     pipe.zadd(ACK_DUE, {_member(agent_id, call_sid): now + ack_seconds})
     pipe.execute()
     publish("offer.ready", **offer)
     return offer
+
+
+def _record_offer(session: Session, call_sid: str, agent_id: int) -> None:
+    """The call now names the agent it is offered to: from here on the agent may read its caller's record
+    (role scope) and the call log shows when it was offered."""
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        return
+    call.agent_id = agent_id
+    calls.record_event(session, call, "offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
+    session.commit()
 
 
 def stored_offer(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:

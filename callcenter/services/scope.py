@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
-from callcenter.models import Account, Call, Contact, Role, User
+from callcenter.models import Account, Call, CallEvent, Contact, Role, User
 
 
 def _people(user: User):
@@ -18,14 +18,22 @@ def _people(user: User):
     return select(User.id).where(User.id == user.id).scalar_subquery()
 
 
+# Call events that name an agent who was offered or took the call (a transferred call names both agents).
+AGENT_EVENTS = ("offered", "agent_answered")
+
+
 def contacts(user: User) -> ColumnElement[bool]:
-    """Contacts owned by, or called with, the visible people (an offered call sets Call.agent_id)."""
+    """Contacts owned by, or called with, the visible people: the call's agent, or any agent it was offered to
+    or answered by (so the first agent of a transferred call still sees the customer they spoke to)."""
     if user.role == Role.ADMIN.value:
         return true()
     if not user.active:
         return false()
     people = _people(user)
-    handled = select(Call.contact_id).where(Call.agent_id.in_(people), Call.contact_id.is_not(None))
+    involved = select(CallEvent.call_id).where(CallEvent.kind.in_(AGENT_EVENTS),
+                                               CallEvent.data["agent_id"].as_integer().in_(people))
+    handled = select(Call.contact_id).where(or_(Call.agent_id.in_(people), Call.id.in_(involved)),
+                                            Call.contact_id.is_not(None))
     return or_(Contact.owner_id.in_(people), Contact.id.in_(handled))
 
 

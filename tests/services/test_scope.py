@@ -71,3 +71,18 @@ def test_account_visible_through_a_visible_contact(session, world, factory):
     assert contacts.get_account(session, people["north_agent"], account.id).id == account.id
     with pytest.raises(NotFound):
         contacts.get_account(session, people["north_peer"], account.id)
+
+
+def test_an_agent_still_sees_the_caller_of_a_call_transferred_away(session, factory):
+    from callcenter.models import CallEvent
+
+    first, second = factory.user("agent", username="first"), factory.user("agent", username="second")
+    caller = factory.contact(owner_id=None)
+    call = factory.call(agent_id=second.id, contact_id=caller.id)
+    session.add(CallEvent(call_id=call.id, call_sid=call.call_sid, kind="agent_answered", data={"agent_id": first.id}))
+    session.commit()
+
+    assert contacts.get_contact(session, first, caller.id).id == caller.id
+    assert contacts.get_contact(session, second, caller.id).id == caller.id
+    with pytest.raises(NotFound):
+        contacts.get_contact(session, factory.user("agent", username="third"), caller.id)
