@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
+import redis
 from flask import Flask
 from rq import Worker
 
 from callcenter.extensions import db
-from callcenter.redis_conn import get_redis
 from workers.ticker import Ticker
 
 # Named queues, most urgent first: a worker drains them in this order.
@@ -30,7 +30,9 @@ def run_worker(app: Flask, queues: tuple[str, ...] = QUEUES, burst: bool = False
     Every worker also runs the housekeeping ticker (offer and wrap-up timers, heartbeats, repairs); a Redis
     lease lets only one of them act each second.
     """
-    connection = get_redis(app)
+    # RQ blocks on BLPOP for up to worker_ttl - 15 s: its connection must not time out sooner, unlike the
+    # app's fail-fast client (get_redis), whose 5 s socket timeout made the worker quit when idle.
+    connection = redis.Redis.from_url(app.config["REDIS_URL"], health_check_interval=30)
     ticker = None if burst else Ticker(app).start()
     try:
         with app.app_context():

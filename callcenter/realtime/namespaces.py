@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import request
 from flask_login import current_user
-from flask_socketio import Namespace, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from callcenter.extensions import db
 from callcenter.models import Role
