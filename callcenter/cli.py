@@ -106,6 +106,31 @@ def user_create(username, full_name, role, email, team, skills, password) -> Non
     click.echo(f"Created {user.role} {user.username} (id {user.id}).")
 
 
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmarks that print the figures the issues set."""
+
+
+@bench_group.command("inbound", with_appcontext=False)
+@click.option("--calls", default=200, show_default=True, help="Concurrent emulated callers.")
+@click.option("--agents", default=100, show_default=True, help="Connected agent consoles.")
+@click.option("--talk-seconds", default=40.0, show_default=True, help="How long each answered call lasts.")
+@click.option("--arrival-seconds", default=30.0, show_default=True, help="Callers arrive over about this long.")
+@click.option("--speed", default=2.0, show_default=True, help="Emulator clock factor (prompts, pauses).")
+@click.option("--in-process", is_flag=True,
+              help="Run the app, emulator and agent test clients in this one process (the harness then dominates "
+                   "the latencies); default: the product in its own web and worker processes.")
+def bench_inbound(calls: int, agents: int, talk_seconds: float, arrival_seconds: float, speed: float,
+                  in_process: bool) -> None:
+    """Callers through the IVR to agents: webhook and screen-pop latency p50/p99, completions, errors."""
+    from callcenter.bench import run_inbound
+
+    figures = run_inbound(calls=calls, agents=agents, talk_seconds=talk_seconds, speed=speed,
+                          arrival_seconds=arrival_seconds, in_process=in_process, echo=click.echo)
+    if figures["errors"]:
+        sys.exit(1)
+
+
 @main.command("seed")
 def seed_command() -> None:
     """Load the demo data (once: skipped when users exist)."""

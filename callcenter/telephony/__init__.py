@@ -1,7 +1,8 @@
 """Telephony: one provider interface; Twilio in production, the embedded carrier emulator elsewhere.
 
-Both modes use `TwilioProvider` on the real SDK: in emulator mode it is pointed at `{PUBLIC_BASE_URL}/sim`, where
-the emulator answers Twilio's REST paths, with the emulator's account SID and auth token.
+Both modes use `TwilioProvider` on the real SDK: in emulator mode it is pointed at `{PUBLIC_BASE_URL}/sim` (or
+SIM_REST_URL, an emulator in another process), where the emulator answers Twilio's REST paths, with the emulator's
+account SID and auth token.
 """
 
 from __future__ import annotations
@@ -119,6 +120,6 @@ def _sim_provider(app: Flask) -> TwilioProvider:
         api_secret=token,
         twiml_app_sid=app.config.get("TWILIO_TWIML_APP_SID") or SIM_TWIML_APP_SID,
         http_client=http_client,
-        base_url=app.config["PUBLIC_BASE_URL"].rstrip("/") + "/sim",
+        base_url=(app.config.get("SIM_REST_URL") or app.config["PUBLIC_BASE_URL"].rstrip("/") + "/sim").rstrip("/"),
         name="sim",
     )
