@@ -81,24 +81,23 @@ def prepare_offer(
         "callback": callback,
         "pop": pop,
     }
-    _record_offer(session, payload.get("call_sid", call_sid), agent_id)
+    call = calls.get_call(session, payload.get("call_sid", call_sid))
+    if call is not None:
+        # Before the pop goes out: the console asks for the caller's record at once, and role scope lets the
+        # agent read it because the call now names them.
+        call.agent_id = agent_id
+        session.commit()
     pipe = r.pipeline()
     pipe.set(offer_key(call_sid), json.dumps(offer), ex=OFFER_TTL_SECONDS)
     pipe.zadd(ACK_DUE, {_member(agent_id, call_sid): now + ack_seconds})
     pipe.execute()
     publish("offer.ready", **offer)
+    if call is not None:
+        # The call log's "offered" phase is written after the push: it re-derives the record (the slow part).
+        calls.record_event(session, call, "offered", {"agent_id": agent_id},
+                           dedupe_key=f"offered:{call.call_sid}:{agent_id}")
+        session.commit()
     return offer
-
-
-def _record_offer(session: Session, call_sid: str, agent_id: int) -> None:
-    """The call now names the agent it is offered to: from here on the agent may read its caller's record
-    (role scope) and the call log shows when it was offered."""
-    call = calls.get_call(session, call_sid)
-    if call is None:
-        return
-    call.agent_id = agent_id
-    calls.record_event(session, call, "offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
-    session.commit()
 
 
 def stored_offer(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
