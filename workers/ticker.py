@@ -62,6 +62,7 @@ def tick(app: Flask, now: float | None = None) -> None:
         try:
             offers.expire_unacknowledged(session, r, now)
             routing.tick(session, r, now, settings.disconnect_grace_seconds)
+            inbound_calls.release_due_callbacks(session, r, now)
             orphans = inbound_calls.claim_orphans(r, now)
             if orphans:
                 from ivr.inbound import expire_orphan  # the customer's leg is moved by the telephony edge

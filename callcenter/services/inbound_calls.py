@@ -228,15 +228,16 @@ def request_callback(session: Session, r: redis.Redis, call_sid: str, now: float
     if open_one is not None:
         leave_queue(session, r, call_sid, "callback already booked", now)
         return open_one
-    routing.request_callback(session, r, call_sid, phone, now, payload={"call_sid": call_sid,
-                                                                         "ivr_path": list(call.ivr_path or []),
-                                                                         "queue_name": entry.payload.get("queue_name")})
     callback = Callback(
         contact_id=call.contact_id, phone_e164=phone, queue_id=entry.queue_id, call_id=call.id,
         requested_at=datetime.fromtimestamp(entry.enqueued_at, UTC), due_at=datetime.fromtimestamp(now, UTC),
-        status="scheduled", notes="Requested while waiting in queue",
+        status="offered", notes="Requested while waiting in queue",
     )
     session.add(callback)
+    session.flush()
+    routing.request_callback(session, r, call_sid, phone, now, payload={
+        "call_sid": call_sid, "ivr_path": list(call.ivr_path or []), "queue_name": entry.payload.get("queue_name"),
+        "callback_id": callback.id})
     calls.record_event(session, call, "callback_requested", {"queue_id": entry.queue_id},
                        dedupe_key=f"callback_requested:{call_sid}")
     session.commit()
@@ -267,6 +268,39 @@ def schedule_callback_for_opening(session: Session, *, call_sid: str, now: datet
                        dedupe_key=f"callback_requested:{call_sid}")
     session.commit()
     return callback
+
+
+CALLBACK_MAX_ATTEMPTS = 3
+CALLBACK_RETRY_DELAY = timedelta(minutes=15)
+
+
+def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = None, limit: int = 100) -> list[int]:
+    """Scheduled callbacks whose time has come join their queue, ordered by when they fell due.
+
+    Booked from a wrap-up or after hours; each is offered to an agent like a caller, and answering it dials the
+    customer in. A callback without a queue (e.g. after an outbound call) waits for a person to assign one.
+    """
+    now = time.time() if now is None else now
+    due = session.scalars(
+        select(Callback).where(Callback.status == "scheduled", Callback.queue_id.is_not(None),
+                               Callback.due_at <= datetime.fromtimestamp(now, UTC))
+        .order_by(Callback.due_at, Callback.id).limit(limit)
+    ).all()
+    released = []
+    for callback in due:
+        try:
+            routing.enqueue_callback(
+                session, r, entry_id=f"cbk-{callback.id}-{callback.attempts}", queue_id=callback.queue_id,
+                phone=callback.phone_e164, priority=0, enqueued_at=min(callback.due_at.timestamp(), now),
+                contact_id=callback.contact_id, now=now,
+                payload={"callback_id": callback.id, "notes": callback.notes[:500]},
+            )
+        except Conflict:
+            continue  # this number already has a callback in that queue; this one waits its turn
+        callback.status = "offered"
+        released.append(callback.id)
+    session.commit()
+    return released
 
 
 def voicemail_received(session: Session, *, call_sid: str, recording_url: str | None, recording_sid: str | None,
@@ -306,6 +340,8 @@ def ringing_agent(r: redis.Redis, call_sid: str, agent_id: int, agent_leg_sid: s
 
 
 def _caller_sid(entry_id: str) -> str:
+    """The caller's CallSid behind an ACD entry ("cb-<CallSid>" for a queue callback; a booked callback "cbk-..."
+    has no caller leg until it is dialed, and is named after itself)."""
     return entry_id[3:] if entry_id.startswith("cb-") else entry_id
 
 
@@ -323,12 +359,12 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
         call.agent_id = agent_id
         calls.record_event(session, call, "agent_answered", {"agent_id": agent_id, "agent_sid": agent_leg_sid},
                            dedupe_key=f"agent_answered:{entry_id}")
-    if entry.callback:
-        callback = session.scalar(select(Callback).where(Callback.phone_e164 == entry.payload.get("phone"),
-                                                         Callback.status == "scheduled").order_by(Callback.id))
+    if entry.callback and entry.payload.get("callback_id"):
+        callback = session.get(Callback, int(entry.payload["callback_id"]))
         if callback is not None:
             callback.status, callback.agent_id = "dialing", agent_id
             callback.attempts += 1
+            set_interaction(r, entry_id, callback_id=callback.id)
     session.commit()
     queue_stats.publish_today(session, r, entry.queue_id)
     data = interaction(r, entry_id) or {}
@@ -372,11 +408,16 @@ def _close_callback(session: Session, r: redis.Redis, entry_id: str, customer_si
     """A called-back customer's leg ended: the callback is completed if they answered, else it failed."""
     record = calls.get_call(session, customer_sid)
     data = interaction(r, entry_id) or {}
-    callback = session.scalar(select(Callback).where(Callback.phone_e164 == data.get("callback_phone"),
-                                                     Callback.status == "dialing").order_by(Callback.id))
-    if callback is None:
+    callback = session.get(Callback, int(data["callback_id"])) if data.get("callback_id") else None
+    if callback is None or callback.status != "dialing":
         return
-    callback.status = "completed" if record is not None and record.answered_at is not None else "failed"
+    if record is not None and record.answered_at is not None:
+        callback.status = "completed"
+    elif callback.attempts < CALLBACK_MAX_ATTEMPTS:
+        # Nobody answered: try again later, up to CALLBACK_MAX_ATTEMPTS times.
+        callback.status, callback.due_at = "scheduled", utcnow() + CALLBACK_RETRY_DELAY
+    else:
+        callback.status = "failed"
     session.commit()
 
 

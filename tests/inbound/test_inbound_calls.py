@@ -122,7 +122,7 @@ def test_star_while_waiting_books_a_callback_that_keeps_the_place(session, facto
     assert entry is not None and entry.callback and acd.position(redis_client, entry.entry_id) == 1
     assert acd.position(redis_client, second.sid) == 2
     callback = session.scalar(select(Callback))
-    assert (callback.phone_e164, callback.status, callback.queue.name) == ("+14155550111", "scheduled", "Billing")
+    assert (callback.phone_e164, callback.status, callback.queue.name) == ("+14155550111", "offered", "Billing")
 
     # The callback is offered first when an agent becomes free; answering it dials the customer in.
     erin = factory.user(skills={"billing": 5}, username="erin")
@@ -204,3 +204,39 @@ def test_wallboard_sees_the_waiting_count_rise_and_fall(session, factory, consol
     wait_until(lambda: updates.extend(received(wall, "queue", "/supervisor")) or any(
         u.get("abandoned") == 1 and u.get("name") == "Sales" for u in updates), message="abandoned count pushed")
     assert any(u.get("waiting") == 0 for u in updates)
+
+
+def test_a_booked_callback_joins_its_queue_when_due_and_dials_the_customer(
+        app, session, factory, console, sim_carrier, redis_client, line):
+    from datetime import UTC, datetime, timedelta
+
+    from callcenter.models import Callback
+    from workers import ticker
+
+    customer = "+14155550166"
+    dana = factory.contact(phones=(customer,), first_name="Dana", last_name="Lee")
+    booked = Callback(phone_e164=customer, contact_id=dana.id, queue_id=line["Sales"].id, status="scheduled",
+                      requested_at=datetime.now(UTC) - timedelta(hours=1),
+                      due_at=datetime.now(UTC) + timedelta(minutes=5), notes="Wants a quote")
+    session.add(booked)
+    session.commit()
+    bob = factory.user(skills={"sales": 5}, username="bob")
+    sim_carrier.phone(customer, answer="auto", ring_seconds=0.2)
+    softphone = sim_carrier.client(agent_identity(bob.id))
+    sock = _available(console, bob)
+
+    ticker.tick(app, time.time())  # not due yet
+    assert received(sock, "offer") == []
+    ticker.tick(app, time.time() + 6 * 60)
+
+    [offer] = _wait_for_event(sock, "offer")
+    assert offer["callback"] is True and offer["pop"]["contact"]["name"] == "Dana Lee"
+    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
+    softphone.wait_for_incoming()
+    softphone.accept()
+    leg = wait_until(lambda: next((c for c in sim_carrier.calls.values() if c.to == customer and c.answered), None),
+                     message="the customer answered the callback")
+    sim_carrier.handle(leg.sid).hangup()
+    wait_until(lambda: agent_state.get_presence(redis_client, bob.id).state == "wrap_up", message="bob wraps up")
+    session.expire_all()
+    assert (session.get(Callback, booked.id).status, session.get(Callback, booked.id).attempts) == ("completed", 1)
