@@ -23,6 +23,8 @@ from ivr import bp, flow_twiml, twiml
 
 log = logging.getLogger(__name__)
 
+TROUBLE_CONNECTING = "We are sorry, we cannot connect you to an agent right now."
+
 
 def ivr_url(path: str, **query: Any) -> str:
     """An absolute webhook URL under /ivr, as the carrier must call it back."""
@@ -31,6 +33,12 @@ def ivr_url(path: str, **query: Any) -> str:
 
 def _fallback() -> Response:
     return twiml_response(twiml.technical_difficulties())
+
+
+def _take_a_message() -> Response:
+    """When queueing fails (Redis or the ACD down), the caller can still leave a message: the recording needs only
+    the carrier, and the message becomes a ticket once the database answers."""
+    return twiml_response(flow_twiml.voicemail(ivr_url("/voicemail"), message=TROUBLE_CONNECTING))
 
 
 def _no_content() -> Response:
@@ -49,7 +57,7 @@ def _definition() -> dict[str, Any] | None:
 
 
 @bp.post("/voice")
-@fail_safe(_fallback)
+@fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def voice() -> Response:
     """A call reached one of our numbers: log it, then greet with the number's menu (or its after-hours)."""
@@ -71,7 +79,7 @@ def voice() -> Response:
 
 
 @bp.post("/menu")
-@fail_safe(_fallback)
+@fail_safe(_take_a_message, caller_on_line=True)
 @twilio_signed
 def menu() -> Response:
     """The caller answered a menu (or stayed silent): re-prompt, go deeper, or route."""
@@ -117,7 +125,7 @@ def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: d
 
 
 @bp.post("/wait")
-@fail_safe(_fallback)
+@fail_safe(_take_a_message, caller_on_line=True)
 @twilio_signed
 def wait() -> Response:
     """One turn of the waiting loop: position and estimated wait, hold music, * for a callback."""
@@ -133,7 +141,7 @@ def wait() -> Response:
 
 
 @bp.post("/wait/choice")
-@fail_safe(_fallback)
+@fail_safe(_take_a_message, caller_on_line=True)
 @twilio_signed
 def wait_choice() -> Response:
     """A key pressed while waiting: * books a callback that keeps the place; anything else resumes the wait."""
@@ -149,7 +157,7 @@ def wait_choice() -> Response:
 
 
 @bp.post("/after-hours/choice")
-@fail_safe(_fallback)
+@fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def after_hours_choice() -> Response:
     """Closed line: 1 books a callback for when we open, 2 (or anything else) leaves a message."""
@@ -161,7 +169,7 @@ def after_hours_choice() -> Response:
 
 
 @bp.post("/voicemail")
-@fail_safe(_fallback)
+@fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def voicemail() -> Response:
     """The Record verb finished: keep the recording and open a ticket for it."""
@@ -178,7 +186,7 @@ def voicemail() -> Response:
 
 
 @bp.post("/agent/answer")
-@fail_safe(_fallback)
+@fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def agent_answer() -> Response:
     """The agent picked up their softphone: bridge them and the caller in the interaction's conference."""
@@ -209,7 +217,7 @@ def agent_answer() -> Response:
 
 
 @bp.post("/agent/rejoin")
-@fail_safe(_fallback)
+@fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def agent_rejoin() -> Response:
     """The agent's softphone is back for a call it dropped: into the same conference again."""
@@ -227,7 +235,7 @@ def agent_rejoin() -> Response:
 
 
 @bp.post("/requeue")
-@fail_safe(_fallback)
+@fail_safe(_take_a_message, caller_on_line=True)
 @twilio_signed
 def requeue() -> Response:
     """The customer's agent vanished: back in line, ahead of new callers."""

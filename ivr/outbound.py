@@ -17,7 +17,7 @@ def _fallback() -> Response:
 
 
 @bp.post("/client")
-@fail_safe(_fallback)
+@fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def client() -> Response:
     """Dial the number the agent chose, showing the caller ID they picked (one of ours)."""

@@ -67,9 +67,12 @@ def twilio_signed(view: View) -> View:
     return guarded  # type: ignore[return-value]
 
 
-def fail_safe(fallback: Callable[[], Response]) -> Callable[[View], View]:
+def fail_safe(fallback: Callable[[], Response], *, caller_on_line: bool = False) -> Callable[[View], View]:
     """Never answer the carrier with a 500: domain errors become a 4xx with the message, anything unexpected
-    (database or Redis down, a bug) is logged and answered with `fallback()` so the caller hears something."""
+    (database or Redis down, a bug) is logged and answered with `fallback()` so the caller hears something.
+
+    `caller_on_line`: the request is a step of a live call (it answers TwiML), so a domain error is answered with
+    the fallback too: a 4xx would make the carrier play its application error and drop the caller."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -80,6 +83,10 @@ def fail_safe(fallback: Callable[[], Response]) -> Callable[[View], View]:
                 raise
             except DomainError as exc:
                 _discard_session()
+                if caller_on_line:
+                    log.warning("webhook %s %s: %s; answering with the fallback", request.method, request.path,
+                                exc.message)
+                    return fallback()
                 return Response(exc.message, status=exc.status, mimetype="text/plain")
             except Exception:
                 log.exception("webhook %s %s failed; answering with the fallback", request.method, request.path)
