@@ -351,11 +351,7 @@ def _run_split(calls: int, agents: int, talk_seconds: float, speed: float, arriv
             "WEB_THREADS": str(agents + 64),
         })
         processes.start("web", ["web"], env)
-        # The worker's ticker may open its pooled Redis connections (socket timeout 5 s) before RQ widens the
-        # pool's timeout for its 15 s BLPOP; RQ then reads "connection timeout" and quits. A URL option wins
-        # over the product's client settings, so the worker gets a timeout long enough for BLPOP.
-        worker_redis = redis_url + ("&" if "?" in redis_url else "?") + "socket_timeout=30"
-        processes.start("worker", ["worker"], {**env, "REDIS_URL": worker_redis})
+        processes.start("worker", ["worker"], env)
         _wait_until_serving(base, processes)
 
         results = Results()
