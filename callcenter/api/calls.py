@@ -157,9 +157,15 @@ class HangUp(MethodView):
         """End the call for everyone (the customer's leg); your softphone leg drops with it."""
         from callcenter.services import inbound_calls
 
-        customer = inbound_calls.hang_up(get_redis(), current_actor().id, call_sid)
-        with call_control.carrier_action("Hanging up"):
-            get_provider().end_call(customer)
+        r = get_redis()
+        customer = inbound_calls.hang_up(r, current_actor().id, call_sid)
+        try:
+            with call_control.carrier_action("Hanging up"):
+                get_provider().end_call(customer)
+        except Exception:
+            # The call goes on: if the agent's leg drops later it must still count as a drop (rejoin/requeue).
+            r.hdel(inbound_calls.interaction_key(call_sid), "ending")
+            raise
         return {"call_sid": call_sid, "leg_sid": customer}
 
 
