@@ -38,12 +38,17 @@ def run_command(host: str | None, port: int | None, seed: bool | None) -> None:
 @click.option("--host")
 @click.option("--port", type=int)
 def web_command(host: str | None, port: int | None) -> None:
-    """Run only the web server (gunicorn, threaded, serving Socket.IO)."""
+    """Run only the web server (gunicorn's gevent worker, serving Socket.IO)."""
     from callcenter.settings import load_settings
+    from callcenter.telephony import provider_mode
     from callcenter.webserver import serve
 
     settings = load_settings()
-    serve(host or settings["HOST"], port or settings["PORT"], settings["WEB_THREADS"])
+    processes = settings["WEB_PROCESSES"]
+    if processes > 1 and provider_mode(settings) == "sim" and not settings["SIM_REST_URL"]:
+        raise click.UsageError("WEB_PROCESSES > 1 needs Twilio or an emulator in its own process (SIM_REST_URL): "
+                               "the embedded emulator keeps its calls in the web process.")
+    serve(host or settings["HOST"], port or settings["PORT"], processes, settings["WEB_CONNECTIONS"])
 
 
 @main.command("worker", with_appcontext=False)

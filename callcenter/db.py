@@ -1,16 +1,29 @@
-"""Engine and session handling: one engine per app, one session per request, job or CLI command."""
+"""Engine and session handling: one engine per app, one session per request, job or CLI command.
+
+The request session is scoped to the current greenlet, not to a `threading.local`: under gunicorn's gevent worker
+the registry is created at import time, before gevent monkey-patches `threading`, so a thread-local registry would
+hand one session to every greenlet of the process (concurrent requests then commit and close each other's session:
+"IllegalStateChangeError", HTTP 500 on webhooks). In threading mode each thread has its own main greenlet, so the
+same scope is per thread there.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import greenlet
 from flask import Flask
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def current_greenlet_id() -> int:
+    """The scope of a request session: the running greenlet (a thread's main greenlet in threading mode)."""
+    return id(greenlet.getcurrent())
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout so web and worker can share the file."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -24,7 +37,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
 
 
 class Database:
@@ -33,7 +46,7 @@ class Database:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.session_factory: sessionmaker[Session] | None = None
-        self.session: scoped_session[Session] = scoped_session(self._make_session)
+        self.session: scoped_session[Session] = scoped_session(self._make_session, scopefunc=current_greenlet_id)
 
     def _make_session(self) -> Session:
         if self.session_factory is None:
@@ -42,7 +55,7 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         """Create the engine from DATABASE_URL and close the session after every request."""
-        self.engine = make_engine(app.config["DATABASE_URL"])
+        self.engine = make_engine(app.config["DATABASE_URL"], pool_size=app.config.get("DATABASE_POOL_SIZE", 10))
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         app.extensions["callcenter.db"] = self
 

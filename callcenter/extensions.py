@@ -13,5 +13,6 @@ db = Database()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 api = Api()
-# Threading mode with simple-websocket: the documented path that needs no monkey patching.
-socketio = SocketIO(async_mode="threading")
+# The async mode is chosen in create_app: gevent in the web server (gunicorn's gevent worker has patched the
+# process), threading in the worker, the CLI and tests.
+socketio = SocketIO()

@@ -1,7 +1,11 @@
-"""The production web server: gunicorn's threaded worker serving the Flask-SocketIO app.
+"""The production web server: gunicorn's gevent worker serving the Flask-SocketIO app.
 
-Flask-SocketIO's threading mode (with simple-websocket) runs under gunicorn as one worker process with many
-threads; several web processes scale out behind a load balancer with sticky sessions and the Redis message queue.
+Agents' and supervisors' sockets cost a greenlet each, not an OS thread: gunicorn's gevent worker patches the
+process before the app is loaded, and create_app then picks Flask-SocketIO's gevent mode (websockets through
+simple-websocket on gevent's primitives). `WEB_PROCESSES` gunicorn workers share the port; Socket.IO events reach
+every process through the Redis message queue. Consoles connect with the websocket transport first, so a socket
+stays on the process that accepted it; a client that falls back to long-polling needs one process (or sticky
+sessions at a load balancer in front of several servers).
 """
 
 from __future__ import annotations
@@ -21,19 +25,22 @@ class WebServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        # Built in the worker process, after fork, so no connection is shared across processes.
-        from callcenter import create_app
+        # Built in the worker process, after fork and after gevent's monkey patching, so no connection is shared
+        # across processes and every lock and socket the app creates is cooperative.
+        from callcenter import config_sync, create_app
 
-        return create_app()
+        app = create_app()
+        config_sync.start_subscriber(app)
+        return app
 
 
-def serve(host: str, port: int, threads: int) -> None:
+def serve(host: str, port: int, processes: int = 1, connections: int = 2000) -> None:
     WebServer(
         {
             "bind": f"{host}:{port}",
-            "workers": 1,
-            "worker_class": "gthread",
-            "threads": threads,
+            "workers": max(processes, 1),
+            "worker_class": "gevent",
+            "worker_connections": connections,
             "timeout": 60,
             "graceful_timeout": 10,
             "accesslog": None,
