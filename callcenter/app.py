@@ -34,8 +34,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     _init_socketio(app)
 
-    from callcenter import api, inbound, realtime, telephony, web
+    from callcenter import api, config_sync, inbound, realtime, telephony, web
 
+    config_sync.init_app(app)
     telephony.init_app(app)
     realtime.init_app(app)
     inbound.init_app(app)
@@ -57,7 +58,8 @@ def _init_socketio(app: Flask) -> None:
     The manager is built here because Flask-SocketIO picks Kombu for `unix://` URLs (the embedded Redis);
     the Redis manager itself handles them. The test client refuses a message queue, so tests turn it off.
     """
-    options: dict[str, Any] = {"cors_allowed_origins": [app.config["PUBLIC_BASE_URL"]]}
+    options: dict[str, Any] = {"cors_allowed_origins": [app.config["PUBLIC_BASE_URL"]],
+                               "async_mode": app.config["SOCKETIO_ASYNC_MODE"]}
     if app.config["SOCKETIO_MESSAGE_QUEUE"]:
         options["client_manager"] = socketio_server.RedisManager(app.config["REDIS_URL"], channel="callcenter-socketio")
     socketio.init_app(app, **options)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,12 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+def gevent_patched() -> bool:
+    """True in a process gevent has monkey-patched (gunicorn's gevent worker does it before loading the app)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey and monkey.is_module_patched("socket"))
+
+
 def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment."""
     instance = instance_path or default_instance_path()
@@ -121,9 +128,15 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 30),
         "DEFAULT_REGION": env_str("DEFAULT_REGION", "US"),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),
+        # gevent where the process is patched (the web server), threading elsewhere (worker, CLI, tests).
+        "SOCKETIO_ASYNC_MODE": "gevent" if gevent_patched() else "threading",
+        # Database connections per process: under gevent many requests run at once, each holding one briefly.
+        "DATABASE_POOL_SIZE": env_int("DATABASE_POOL_SIZE", 20 if gevent_patched() else 10),
         "HOST": host,
         "PORT": port,
-        "WEB_THREADS": env_int("WEB_THREADS", 100),
+        # gevent web worker processes; one when the emulator runs inside the web process (its calls live there).
+        "WEB_PROCESSES": env_int("WEB_PROCESSES", 1),
+        "WEB_CONNECTIONS": env_int("WEB_CONNECTIONS", 2000),
         # Demo data (with known passwords) only by default for the embedded database, never silently in production.
         "SEED_DEMO": env_bool("SEED_DEMO", database_url is None),
         "TESTING": False,

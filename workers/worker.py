@@ -8,6 +8,7 @@ import redis
 from flask import Flask
 from rq import Worker
 
+from callcenter import config_sync
 from callcenter.extensions import db
 from workers.ticker import Ticker
 
@@ -33,6 +34,8 @@ def run_worker(app: Flask, queues: tuple[str, ...] = QUEUES, burst: bool = False
     # RQ blocks on BLPOP for up to worker_ttl - 15 s: its connection must not time out sooner, unlike the
     # app's fail-fast client (get_redis), whose 5 s socket timeout made the worker quit when idle.
     connection = redis.Redis.from_url(app.config["REDIS_URL"], health_check_interval=30)
+    if not burst:
+        config_sync.start_subscriber(app)
     ticker = None if burst else Ticker(app).start()
     try:
         with app.app_context():

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.models import Queue
 from callcenter.services.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from callcenter.services.queues import QueueSnapshot
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -71,7 +74,7 @@ def parse_hours(business_hours: Any) -> WeeklyHours:
     return WeeklyHours(tuple(days))
 
 
-def zone_of(queue: Queue) -> ZoneInfo:
+def zone_of(queue: Queue | QueueSnapshot) -> ZoneInfo:
     """The queue's IANA zone; an unknown name is a configuration error the admin must fix."""
     try:
         return ZoneInfo(queue.time_zone or "UTC")
@@ -80,8 +83,9 @@ def zone_of(queue: Queue) -> ZoneInfo:
                                field="time_zone") from None
 
 
-def _holidays(queue: Queue) -> set[date]:
-    return {holiday.day for holiday in queue.holidays}
+def _holidays(queue: Queue | QueueSnapshot) -> set[date]:
+    """Closed days: a row's Holiday objects, or a snapshot's dates."""
+    return {holiday if isinstance(holiday, date) else holiday.day for holiday in queue.holidays}
 
 
 def _open_at(hours: WeeklyHours, holidays: set[date], local: datetime) -> bool:
@@ -103,7 +107,7 @@ def _require_aware(now: datetime) -> None:
         raise ValueError("naive datetime given; pass an aware time such as callcenter.models.utcnow()")
 
 
-def is_open(queue: Queue, now: datetime) -> bool:
+def is_open(queue: Queue | QueueSnapshot, now: datetime) -> bool:
     """True when `queue` takes calls at the instant `now` (aware), judged by its local clock and holidays."""
     _require_aware(now)
     return _open_at(parse_hours(queue.business_hours), _holidays(queue), now.astimezone(zone_of(queue)))
@@ -114,7 +118,7 @@ def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
 
 
-def next_opening(queue: Queue, now: datetime) -> datetime | None:
+def next_opening(queue: Queue | QueueSnapshot, now: datetime) -> datetime | None:
     """The first instant at or after `now` when the queue is open (in the queue's zone), None if it never opens."""
     _require_aware(now)
     hours, holidays, zone = parse_hours(queue.business_hours), _holidays(queue), zone_of(queue)
@@ -157,7 +161,7 @@ def describe_opening(opening: datetime, now: datetime) -> str:
     return f"We open {when}."
 
 
-def opening_message(queue: Queue, now: datetime) -> str | None:
+def opening_message(queue: Queue | QueueSnapshot, now: datetime) -> str | None:
     """The sentence a closed line says about when it opens, or None when the queue never opens."""
     opening = next_opening(queue, now)
     return describe_opening(opening, now) if opening is not None else None

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Callback, Queue, Ticket, User, utcnow
-from callcenter.services import acd, agent_state, business_hours, calls, ivr_flows, queue_stats, routing
+from callcenter.services import acd, agent_state, business_hours, calls, ivr_flows, queue_stats, queues, routing
 from callcenter.services.errors import Conflict, NotFound
 from callcenter.services.events import publish
 from callcenter.services.phones import display, try_e164
@@ -79,17 +79,16 @@ def start_call(session: Session, *, call_sid: str, from_number: str, to_number: 
     """Log the new call (idempotent) and find the IVR flow of the number that was dialled."""
     call = calls.open_call(session, call_sid=call_sid, direction="inbound", from_number=from_number,
                            to_number=to_number, occurred_at=utcnow(), status=status)
-    number = try_e164(to_number, region)
-    flow = ivr_flows.flow_for_number(session, number) if number else None
-    if flow is None or not flow.active:
+    definition = flow_definition(session, to_number, region)
+    if definition is None:
         return Greeting(call, None, None)
-    return Greeting(call, flow.definition, ivr_flows.greeting_state(session, flow.definition, utcnow()))
+    return Greeting(call, definition, ivr_flows.greeting_state(session, definition, utcnow()))
 
 
 def flow_definition(session: Session, to_number: str, region: str = "US") -> dict[str, Any] | None:
+    """The active IVR flow of the number that was dialled (from the process cache)."""
     number = try_e164(to_number, region)
-    flow = ivr_flows.flow_for_number(session, number) if number else None
-    return flow.definition if flow is not None and flow.active else None
+    return ivr_flows.active_definition(session, number) if number else None
 
 
 def record_ivr_step(session: Session, call_sid: str, step: dict[str, Any] | None, attempt: int) -> None:
@@ -123,8 +122,8 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
                  now: float | None = None) -> Queued | QueueClosed:
     """Put the caller in the queue the IVR chose (closed queues answer with their next opening)."""
     now = time.time() if now is None else now
-    queue = session.scalar(select(Queue).where(Queue.name == queue_name, Queue.active.is_(True)))
-    if queue is None:
+    queue = queues.queue_named(session, queue_name)
+    if queue is None or not queue.active:
         raise NotFound(f"Queue {queue_name!r} is not taking calls", field="queue")
     when = datetime.fromtimestamp(now, UTC)
     if not business_hours.is_open(queue, when):
@@ -190,7 +189,7 @@ def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | No
     entry = acd.get_entry(r, call_sid)
     if entry is None:
         return WaitStatus(False)
-    queue = session.get(Queue, entry.queue_id)
+    queue = queues.queue_snapshot(session, entry.queue_id)
     position = acd.position(r, call_sid)
     waited = now - entry.enqueued_at
     return WaitStatus(
@@ -253,7 +252,7 @@ def schedule_callback_for_opening(session: Session, *, call_sid: str, now: datet
     now = now or utcnow()
     definition = flow_definition(session, call.to_number) or {}
     name = ivr_flows.hours_queue_name(definition)
-    queue = session.scalar(select(Queue).where(Queue.name == name)) if name else None
+    queue = queues.queue_named(session, name) if name else None
     existing = session.scalar(select(Callback).where(
         Callback.phone_e164 == phone, Callback.queue_id == (queue.id if queue else None),
         Callback.status.in_(("scheduled", "offered", "dialing"))))

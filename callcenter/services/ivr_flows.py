@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import IvrFlow, Queue
-from callcenter.services import audit, business_hours
+from callcenter.services import audit, business_hours, config_cache, queues
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.phones import to_e164
 
@@ -490,6 +490,16 @@ def flow_for_number(session: Session, e164: str) -> IvrFlow | None:
     return session.scalar(select(IvrFlow).where(IvrFlow.phone_number == e164, IvrFlow.active.is_(True)))
 
 
+def active_definition(session: Session, e164: str) -> dict[str, Any] | None:
+    """The definition of the number's active flow (None when it has none), from the process cache: every voice
+    webhook reads it."""
+    def load() -> dict[str, Any] | None:
+        flow = flow_for_number(session, e164)
+        return flow.definition if flow is not None else None
+
+    return config_cache.cache.get(config_cache.IVR_FLOWS, e164, load)
+
+
 def list_flows(session: Session) -> list[IvrFlow]:
     return list(session.scalars(select(IvrFlow).order_by(IvrFlow.phone_number)))
 
@@ -558,6 +568,9 @@ def ensure_default_flow(session: Session) -> IvrFlow | None:
     return save_flow(session, None, definition)
 
 
+config_cache.watch(IvrFlow, config_cache.IVR_FLOWS)
+
+
 # --- Reading a stored flow -----------------------------------------------------------------------------------------
 
 
@@ -608,7 +621,7 @@ def hours_queue_name(definition: dict[str, Any]) -> str | None:
 def greeting_state(session: Session, definition: dict[str, Any], now: datetime) -> GreetingState:
     """Open or closed at `now` by the hours queue's clock and holidays; a flow with no queue is always open."""
     name = hours_queue_name(definition)
-    queue = session.scalar(select(Queue).where(Queue.name == name)) if name else None
+    queue = queues.queue_named(session, name) if name else None
     after = definition.get("after_hours") or {"action": "voicemail"}
     if queue is None:
         return GreetingState(True, name, None, after)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.models import Account, Call, Contact, Queue, Ticket, utcnow
 from callcenter.services.contacts import contacts_for_number
+from callcenter.services.queues import QueueSnapshot
 
 RULES = ("vip", "open_urgent_ticket", "repeat_caller_24h")
 REPEAT_WINDOW = timedelta(hours=24)
@@ -29,7 +30,7 @@ class PriorityDecision:
     contact_ids: tuple[int, ...]
 
 
-def rule_weight(queue: Queue, rule: str) -> int:
+def rule_weight(queue: Queue | QueueSnapshot, rule: str) -> int:
     """The queue's weight for a rule; malformed or missing weights count as 0 rather than breaking routing."""
     try:
         return int((queue.priority_rules or {}).get(rule, 0) or 0)
@@ -82,7 +83,7 @@ def is_repeat_caller(session: Session, from_number: str | None, now: datetime, e
 
 def compute_priority(
     session: Session,
-    queue: Queue,
+    queue: Queue | QueueSnapshot,
     *,
     from_number: str | None = None,
     contact_ids: Sequence[int] | None = None,

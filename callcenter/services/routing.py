@@ -28,8 +28,8 @@ import redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call, Queue, QueueSkill
-from callcenter.services import acd, agent_state
+from callcenter.models import Call
+from callcenter.services import acd, agent_state, queues
 from callcenter.services.acd import Finished, QueueConfig, QueueEntry
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish
@@ -79,29 +79,39 @@ def _iso(epoch: float) -> str:
 
 
 def sync_queue(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig:
-    """Cache a queue's requirements and timers in Redis (also call it after an admin edits the queue)."""
-    queue = session.get(Queue, queue_id)
+    """Store a queue's requirements and timers in Redis, where the ACD's scripts read them."""
+    queue = queues.queue_snapshot(session, queue_id)
     if queue is None:
         raise NotFound(f"Queue {queue_id} not found", field="queue_id")
-    rows = session.execute(
-        select(QueueSkill.skill_id, QueueSkill.min_level).where(QueueSkill.queue_id == queue_id)
-    )
-    skills = {skill_id: min_level for skill_id, min_level in rows}
-    config = QueueConfig(
+    config = _config_of(queue)
+    acd.store_queue_config(r, config)
+    return config
+
+
+def _config_of(queue: queues.QueueSnapshot) -> QueueConfig:
+    return QueueConfig(
         queue_id=queue.id,
-        skills=skills,
+        skills=dict(queue.skills),
         reservation_timeout_seconds=queue.reservation_timeout_seconds,
         wrap_up_seconds=queue.wrap_up_seconds,
         sticky_agent_wait_seconds=queue.sticky_agent_wait_seconds,
         active=queue.active,
     )
-    acd.store_queue_config(r, config)
-    return config
 
 
 def queue_config(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig:
-    """The cached config, loaded from the database when Redis does not have it."""
-    return acd.load_queue_config(r, queue_id) or sync_queue(session, r, queue_id)
+    """The queue's routing config, made sure to be in Redis as the process's snapshot says.
+
+    Redis is written only when its copy differs (a first call, or an edit dropped the snapshot), so a call costs
+    one GET here, not a database read and a write.
+    """
+    queue = queues.queue_snapshot(session, queue_id)
+    if queue is None:
+        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+    config = _config_of(queue)
+    if acd.load_queue_config(r, queue_id) != config:
+        acd.store_queue_config(r, config)
+    return config
 
 
 # --- Entering the queue ----------------------------------------------------------------------------------------
@@ -157,12 +167,12 @@ def enqueue_call(
     Idempotent on `call_sid`.
     """
     now = _now(now)
-    queue = session.get(Queue, queue_id)
+    queue = queues.queue_snapshot(session, queue_id)
     if queue is None:
         raise NotFound(f"Queue {queue_id} not found", field="queue_id")
     if not queue.active:
         raise Conflict(f"Queue {queue.name} is not taking calls", field="queue_id")
-    config = sync_queue(session, r, queue_id)
+    config = queue_config(session, r, queue_id)
     decision = compute_priority(
         session, queue, from_number=from_number, contact_ids=contact_ids,
         now=datetime.fromtimestamp(now, UTC), exclude_call_sid=call_sid,
