@@ -539,14 +539,30 @@ class Console:
         if self.http is not None:
             await self.http.close()
 
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        """Emit on /agent, once the client has seen the namespace's connect acknowledgement: under load the
+        server's first events (a heartbeat) can arrive before it, and the client refuses to emit until then."""
+        deadline = time.monotonic() + 15
+        while "/agent" not in self.sio.namespaces:
+            if time.monotonic() > deadline or self.harness.stopping:
+                if not self.harness.stopping:
+                    self.harness.results.error(f"agent {self.agent_id}: {event}: /agent not connected")
+                return
+            await asyncio.sleep(0.05)
+        try:
+            await self.sio.emit(event, data, namespace="/agent")
+        except Exception as exc:
+            if not self.harness.stopping:
+                self.harness.results.error(f"agent {self.agent_id}: {event}: {type(exc).__name__} {exc}")
+
     async def _on_offer(self, offer: dict[str, Any]) -> None:
         arrived = time.monotonic()
         self.harness.pops.append(Pop(offer["call_sid"], arrived, offer["expires_at"]))
-        await self.sio.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent")
+        await self._emit("offer_ack", {"call_sid": offer["call_sid"]})
         self.inbox.put_nowait(offer["call_sid"])
 
     async def _on_heartbeat(self, data: dict[str, Any]) -> None:
-        await self.sio.emit("heartbeat", {"nonce": data.get("nonce")}, namespace="/agent")
+        await self._emit("heartbeat", {"nonce": data.get("nonce")})
 
     async def _on_disconnect(self, *_args: Any) -> None:
         if not self.harness.stopping:
@@ -723,6 +739,9 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             "SIM_ACCOUNT_SID": SIM_ACCOUNT_SID, "SIM_AUTH_TOKEN": SIM_AUTH_TOKEN,
         })
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # Lost sockets and carrier errors are counted and shown in the report, not logged line by line.
+        for noisy in ("engineio.client", "socketio.client", "callcenter.telephony.sim.engine"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
         carrier = get_carrier(harness)
         server = make_server("127.0.0.1", 0, harness, threaded=True)
         threading.Thread(target=server.serve_forever, name="carrier-rest", daemon=True).start()
