@@ -1,30 +1,34 @@
-"""`callcenter bench inbound`: many emulated callers and connected agent consoles, measured.
+"""`callcenter bench inbound`: many emulated callers and connected agent consoles, measured in ratios.
 
-Default mode: the product runs as production does, in its own processes (`python -m callcenter web`, gunicorn's
-threaded worker, and `python -m callcenter worker` for the housekeeping ticker) on a fresh instance: a temporary
-SQLite file unless DATABASE_URL is set, and an embedded Redis the bench starts unless REDIS_URL is set. The harness
-runs in this process: the carrier emulator (its Twilio REST API served on another loopback port and given to the
-product as SIM_REST_URL; webhooks sent to the product over real HTTP), one python-socketio client per agent
-(logged in through /login, websocket transport) and the callers. So the figures are the product's, measured from
-outside over loopback, and the harness's hundreds of threads do not compete with the app for its GIL.
+The product runs as production does, in its own processes (`python -m callcenter web` and `python -m callcenter
+worker`) on a fresh instance: a temporary SQLite file unless DATABASE_URL is set, and an embedded Redis the bench
+starts unless REDIS_URL is set. The harness runs in this process: the carrier emulator (its Twilio REST API served
+on another loopback port and given to the product as SIM_REST_URL; webhooks sent to the product over real HTTP),
+the agents' consoles (python-socketio asyncio clients, all in one event-loop thread, each logged in through /login)
+and the callers.
 
-`--in-process` keeps the old shape: app, emulator (webhooks delivered in-process) and Flask-SocketIO test clients
-in one process; there the harness's threads dominate the latencies.
+Absolute latencies on a shared 2-core machine say little, so every figure comes with its yardstick from the same
+run: each webhook path against the bare route (`GET /ping`: no database, Redis or session), sent the same way
+(a fresh loopback HTTP request) a few times a second throughout; the screen-pop against the bare Socket.IO round
+trip (the `echo` event on /agent). Before the callers start, an unloaded phase sends interleaved signed
+/ping, /ivr/voice, /ivr/menu and /ivr/status requests to the idle product, one at a time.
 
 Each agent acknowledges its pops, answers its softphone, talks, and is available again after a short wrap-up;
-each caller dials, picks Sales in the IVR, waits, talks, and hangs up. Printed: IVR webhook latency p50/p99,
-screen-pop latency p50/p99 (the webhook that put the caller in the queue -> the agent's socket holds the pop;
-for a caller who had to wait for a free agent, from the reservation instead), calls completed, errors.
+each caller dials, picks Sales in the IVR, waits, talks, and hangs up. Also printed: carrier errors (webhook
+timeouts, 11200) apart from the bench's own errors, calls completed, each product process's peak RSS, threads and
+CPU (read from /proc), and the harness's own CPU use (it shares the cores with the product).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import math
 import os
-import queue as queues
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -34,11 +38,14 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 NUMBER = "+18005550100"
 PASSWORD = "bench-password"
@@ -48,6 +55,14 @@ SIM_AUTH_TOKEN = "b" * 32
 # An offer made less than this after the enqueue webhook was sent was made during it (the caller found an agent).
 DURING_WEBHOOK_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 15
+PING_INTERVAL = 0.25  # the bare route, a few times a second through the run
+ECHO_INTERVAL = 0.2  # one agent's console (in turn) sends a Socket.IO echo this often
+SAMPLE_INTERVAL = 0.5  # the product processes' /proc figures
+UNLOADED_ROUNDS = 50  # of /ping, /ivr/voice, /ivr/menu, /ivr/status: 200 requests
+UNLOADED_PATHS = ("/ivr/voice", "/ivr/menu", "/ivr/status")
+FLOW_ORDER = ("/ivr/voice", "/ivr/menu", "/ivr/wait", "/ivr/status")  # then the agent's legs, alphabetically
+CONNECT_CONCURRENCY = 16  # logins hash passwords on the server: not all 500 at once
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,23 +78,20 @@ def _ms(values: list[float]) -> dict[str, Any]:
             "count": len(values), "mean": round(statistics.fmean(values) * 1000, 2) if values else None}
 
 
-class TimedQueue(list):
-    """The test client's receive buffer, with the arrival time of each event and a wake-up for its reader."""
+def _ratio(value: float, yardstick: float) -> float:
+    if not (math.isfinite(value) and math.isfinite(yardstick)) or yardstick <= 0:
+        return float("nan")
+    return round(value / yardstick, 2)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived = threading.Event()
-        self.times: list[float] = []
 
-    def append(self, item: Any) -> None:
-        self.times.append(time.monotonic())
-        super().append(item)
-        self.arrived.set()
+def _with_ratio(figures: dict[str, Any], yardstick: dict[str, Any]) -> dict[str, Any]:
+    """`figures` plus `ratio` (p50 over the yardstick's p50) and `ratio_p99` (p99 over its p99)."""
+    return {**figures, "ratio": _ratio(figures["p50"], yardstick["p50"]),
+            "ratio_p99": _ratio(figures["p99"], yardstick["p99"])}
 
 
 @dataclass
 class Results:
-    pop_latencies: list[float] = field(default_factory=list)
     completed: int = 0
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,13 +101,24 @@ class Results:
             self.errors.append(message)
 
 
+@dataclass
+class Sample:
+    """One timed request of a yardstick: when it was sent (monotonic) and how long it took."""
+
+    at: float
+    latency: float
+
+
+def within(samples: list[Sample], start: float, end: float) -> list[float]:
+    return [s.latency for s in list(samples) if start <= s.at <= end]
+
+
 def run_inbound(calls: int = 200, agents: int = 100, talk_seconds: float = 40.0, speed: float = 2.0,
-                arrival_seconds: float = 30.0, seed: int = 7, in_process: bool = False,
+                arrival_seconds: float = 30.0, seed: int = 7, unloaded_rounds: int = UNLOADED_ROUNDS,
                 echo=print) -> dict[str, Any]:
     """Run the scenario and return (and print) the figures."""
-    run = _run_in_process if in_process else _run_split
-    return run(calls=calls, agents=agents, talk_seconds=talk_seconds, speed=speed,
-               arrival_seconds=arrival_seconds, seed=seed, echo=echo)
+    return _run(calls=calls, agents=agents, talk_seconds=talk_seconds, speed=speed,
+                arrival_seconds=arrival_seconds, seed=seed, unloaded_rounds=unloaded_rounds, echo=echo)
 
 
 def _seed(session, agents: int) -> list[tuple[int, str]]:
@@ -120,15 +143,15 @@ def _seed(session, agents: int) -> list[tuple[int, str]]:
 
 
 def _start_callers(carrier, calls: int, talk_seconds: float, arrival_seconds: float, seed: int,
-                   results: Results, watch=lambda: None) -> tuple[list[threading.Thread], float, dict[str, int]]:
+                   results: Results, watch=lambda: None) -> tuple[float, dict[str, int]]:
     """Dial `calls` callers with Poisson arrivals; wait for them all (calling `watch` every half second, which
-    may raise to abort); return (threads, elapsed, peak)."""
+    may raise to abort); return (elapsed, peak)."""
     rng = random.Random(seed)
     callers = []
     began = time.monotonic()
     for n in range(calls):
         thread = threading.Thread(target=_caller, args=(carrier, f"+1415555{n:04d}", talk_seconds, results),
-                                  daemon=True)
+                                  name=f"caller-{n}", daemon=True)
         thread.start()
         callers.append(thread)
         # Poisson arrivals: `calls` spread over about `arrival_seconds`.
@@ -141,10 +164,24 @@ def _start_callers(carrier, calls: int, talk_seconds: float, arrival_seconds: fl
         time.sleep(0.5)
     for thread in callers:
         thread.join(timeout=300)
-    return callers, time.monotonic() - began, peak
+    return time.monotonic() - began, peak
 
 
-# ---- default mode: the product in its own processes ---------------------------------------------------------
+def _caller(carrier, number: str, talk_seconds: float, results: Results) -> None:
+    try:
+        call = carrier.dial(number, NUMBER)
+        call.wait_for_say("For sales", timeout=60)
+        call.press("1")
+        call.wait_for(lambda e: e.get("type") == "conference" and e.get("event") == "joined", timeout=240)
+        time.sleep(talk_seconds)
+        call.hangup()
+        with results.lock:
+            results.completed += 1
+    except Exception as exc:
+        results.error(f"caller {number}: {exc!r}")
+
+
+# ---- the product's processes ----------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -205,6 +242,199 @@ def _wait_until_serving(base: str, processes: ProductProcesses, timeout: float =
     raise RuntimeError(f"the product did not answer at {base} within {timeout:.0f} s:\n" + processes.tail("web"))
 
 
+# ---- /proc: memory, threads and CPU of the product's processes, without psutil -----------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[int, int, int] | None:
+    """(ppid, own CPU ticks, reaped children's CPU ticks) of `pid`, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # the command name, in parentheses, may hold spaces
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def _proc_memory(pid: int) -> tuple[float, int, float] | None:
+    """(peak resident MB so far: the kernel's VmHWM, threads, anonymous resident MB now: RssAnon, the part not
+    shared with files or the parent) of `pid`, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    values = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        return (int(values["VmHWM"].split()[0]) / 1024, int(values["Threads"]),
+                int(values["RssAnon"].split()[0]) / 1024)
+    except (KeyError, ValueError):  # a zombie has no memory figures
+        return None
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = defaultdict(list)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None:
+                parents[stat[0]].append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class ProcessFigures:
+    peak_rss_mb: float = 0.0
+    peak_threads: int = 0
+    peak_anon_mb: float = 0.0
+    pids: set[int] = field(default_factory=set)
+
+
+class ProcessSampler:
+    """Every half second: each watched process tree's peak RSS and threads, per process (the root and, apart,
+    the largest of its children: gunicorn's worker, RQ's work horses); CPU of each tree over a window."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+        self.figures: dict[str, ProcessFigures] = {}
+        self.harness = ProcessFigures()  # this process alone (its children are the product)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="proc-sampler", daemon=True)
+
+    def start(self) -> ProcessSampler:
+        self.sample()
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.stop.wait(SAMPLE_INTERVAL):
+            self.sample()
+
+    def sample(self) -> None:
+        own = _proc_memory(os.getpid())
+        if own is not None:
+            self.harness.peak_rss_mb = max(self.harness.peak_rss_mb, own[0])
+            self.harness.peak_threads = max(self.harness.peak_threads, own[1])
+        for name, root in self.roots.items():
+            for label, pids in ((name, [root]), (f"{name}/child", _descendants(root))):
+                for pid in pids:
+                    memory = _proc_memory(pid)
+                    if memory is None:
+                        continue
+                    figures = self.figures.setdefault(label, ProcessFigures())
+                    figures.peak_rss_mb = max(figures.peak_rss_mb, memory[0])
+                    figures.peak_threads = max(figures.peak_threads, memory[1])
+                    figures.peak_anon_mb = max(figures.peak_anon_mb, memory[2])
+                    figures.pids.add(pid)
+
+    def cpu_ticks(self) -> dict[str, int]:
+        """Each tree's CPU ticks so far: its live processes plus what their reaped children used."""
+        ticks = {}
+        for name, root in self.roots.items():
+            total = 0
+            for pid in [root, *_descendants(root)]:
+                stat = _proc_stat(pid)
+                if stat is not None:
+                    total += stat[1] + stat[2]
+            ticks[name] = total
+        return ticks
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+
+# ---- the yardsticks: the bare route and the unloaded phase --------------------------------------------------------
+
+
+class Pinger:
+    """`GET /ping` every PING_INTERVAL through the run, sent as the carrier sends webhooks (a fresh loopback
+    HTTP request with the same client), so a webhook's latency over the ping's is what the webhook costs."""
+
+    def __init__(self, transport, base: str, results: Results) -> None:
+        self.transport = transport
+        self.url = f"{base}/ping"
+        self.results = results
+        self.samples: list[Sample] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="pinger", daemon=True)
+
+    def once(self) -> Sample | None:
+        started = time.monotonic()
+        response = self.transport.send("GET", self.url, {}, {})
+        sample = Sample(started, time.monotonic() - started)
+        if not 200 <= response.status < 300:
+            self.results.error(f"GET /ping answered {response.status} {response.error or ''}".strip())
+            return None
+        self.samples.append(sample)
+        return sample
+
+    def start(self) -> Pinger:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.stop.wait(PING_INTERVAL):
+            self.once()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=20)
+
+
+def _unloaded_phase(carrier, base: str, pinger: Pinger, rounds: int, results: Results) -> dict[str, list[float]]:
+    """On the idle product (consoles connected, nobody available yet), one request at a time: /ping, then a
+    caller's /ivr/voice, /ivr/menu (Sales: the caller is queued) and /ivr/status (completed: the caller hangs up
+    and leaves the queue), signed as the carrier signs them."""
+    latencies: dict[str, list[float]] = defaultdict(list)
+
+    def send(url: str, params: dict[str, str]) -> str:
+        headers = {"X-Twilio-Signature": carrier.validator.compute_signature(url, params),
+                   "User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": str(uuid.uuid4())}
+        started = time.monotonic()
+        response = carrier.transport.send("POST", url, params, headers)
+        latency = time.monotonic() - started
+        path = urlsplit(url).path
+        if not 200 <= response.status < 300:
+            results.error(f"unloaded {path} answered {response.status} {response.error or ''}".strip())
+        else:
+            latencies[path].append(latency)
+        return response.body
+
+    for n in range(rounds):
+        sample = pinger.once()
+        if sample is not None:
+            latencies["/ping"].append(sample.latency)
+        call = {"AccountSid": SIM_ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": "CA" + uuid.uuid4().hex,
+                "Direction": "inbound", "From": f"+1415666{n:04d}", "To": NUMBER, "Caller": f"+1415666{n:04d}",
+                "Called": NUMBER}
+        greeting = send(f"{base}/ivr/voice", {**call, "CallStatus": "ringing"})
+        action = re.search(r'<Gather[^>]*\baction="([^"]+)"', greeting)
+        if action is None:
+            results.error(f"unloaded /ivr/voice: no <Gather action> in {greeting[:200]!r}")
+            continue
+        send(action.group(1).replace("&amp;", "&"), {**call, "CallStatus": "in-progress", "Digits": "1"})
+        send(f"{base}/ivr/status", {**call, "CallStatus": "completed", "CallDuration": "5", "Duration": "1",
+                                    "SequenceNumber": "0", "CallbackSource": "call-progress-events"})
+        time.sleep(0.02)  # idle between rounds: one request at a time, never a burst
+    return latencies
+
+
+# ---- the agents: asyncio Socket.IO consoles in one event-loop thread ---------------------------------------------
+
+
 @dataclass
 class Pop:
     """One offer as an agent's console received it."""
@@ -214,87 +444,260 @@ class Pop:
     expires_at: str
 
 
+class Softphone:
+    """The agent's softphone, registered with the carrier as client:identity; a ring wakes the console in the
+    event loop (the carrier rings from its call's thread)."""
+
+    def __init__(self, carrier, identity: str, loop: asyncio.AbstractEventLoop,
+                 on_ring: Callable[[Any], None]) -> None:
+        self.carrier = carrier
+        self.identity = identity
+        self.loop = loop
+        self.on_ring = on_ring
+        carrier.register_client(identity, self)
+
+    def ring(self, call) -> None:
+        self.loop.call_soon_threadsafe(self.on_ring, call)
+
+    def cancel(self, call) -> None:
+        """The carrier stopped ringing: the console sees it on the call (ended or answered elsewhere)."""
+
+    def unregister(self) -> None:
+        self.carrier.unregister_client(self.identity, self)
+
+
 class Console:
-    """One agent: a real Socket.IO client on /agent with the session cookie of a real login, and a softphone."""
+    """One agent: a python-socketio asyncio client on /agent with the session cookie of a real login, and a
+    softphone. Acknowledges each pop, answers the ring that follows, and waits for the call to end."""
 
-    def __init__(self, base: str, agent_id: int, username: str, softphone, results: Results,
-                 pops: list[Pop], stop: threading.Event) -> None:
-        import socketio
-
-        self.base = base
+    def __init__(self, harness: AgentHarness, agent_id: int, username: str, identity: str) -> None:
+        self.harness = harness
         self.agent_id = agent_id
         self.username = username
-        self.softphone = softphone
-        self.results = results
-        self.pops = pops
-        self.stop = stop
-        self.inbox: queues.Queue[str] = queues.Queue()
-        self.sio = socketio.Client(reconnection=False)
+        self.identity = identity
+        self.sio: Any = None
+        self.http: Any = None
+        self.phone: Softphone | None = None
+        self.rings: list[Any] = []
+        self.rang = asyncio.Event()
+        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        import aiohttp
+        import socketio
+
+        base = self.harness.base
+        # The cookie jar must accept cookies from an IP address (127.0.0.1), which aiohttp's default refuses.
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                          timeout=aiohttp.ClientTimeout(total=60))
+        async with self.http.get(f"{base}/login") as page:
+            found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', await page.text())
+        if found is None:
+            raise RuntimeError("no csrf_token in the login form")
+        async with self.http.post(f"{base}/login", allow_redirects=False,
+                                  data={"username": self.username, "password": PASSWORD,
+                                        "csrf_token": found.group(1)}) as response:
+            if response.status != 302:
+                raise RuntimeError(f"login of {self.username} answered {response.status}")
+        # The websocket handshake goes through the same session: its cookies and its User-Agent, to which the
+        # login's session protection tied the session, as a browser's would.
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self.http, handle_sigint=False)
         self.sio.on("offer", self._on_offer, namespace="/agent")
         self.sio.on("heartbeat", self._on_heartbeat, namespace="/agent")
         self.sio.on("disconnect", self._on_disconnect, namespace="/agent")
-        self.thread = threading.Thread(target=self._answer_calls, name=f"agent-{agent_id}", daemon=True)
+        self.phone = Softphone(self.harness.carrier, self.identity, asyncio.get_running_loop(), self._on_ring)
+        await self.sio.connect(base, namespaces=["/agent"], transports=["websocket"], wait_timeout=30)
+        self.worker = asyncio.create_task(self._answer_calls())
 
-    def connect(self) -> None:
-        import requests
-
-        http = requests.Session()
-        page = http.get(f"{self.base}/login", timeout=30)
-        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
-        if found is None:
-            raise RuntimeError("no csrf_token in the login form")
-        response = http.post(f"{self.base}/login", data={"username": self.username, "password": PASSWORD,
-                                                        "csrf_token": found.group(1)},
-                             allow_redirects=False, timeout=30)
-        if response.status_code != 302:
-            raise RuntimeError(f"login of {self.username} answered {response.status_code}")
-        self.sio.eio.http = http  # the websocket handshake carries this session's cookies
-        # ... and its User-Agent: the login's session protection ties the session to it, as a browser would.
-        self.sio.connect(self.base, namespaces=["/agent"], transports=["websocket"], wait_timeout=30,
-                         headers={"User-Agent": str(http.headers["User-Agent"])})
-        self.thread.start()
-
-    def available(self) -> None:
-        answer = self.sio.call("set_state", {"state": "available"}, namespace="/agent", timeout=30)
+    async def available(self) -> None:
+        answer = await self.sio.call("set_state", {"state": "available"}, namespace="/agent", timeout=30)
         if not answer or not answer.get("ok"):
             raise RuntimeError(f"set_state available for {self.username}: {answer}")
 
-    def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing after the server is gone is not a result
-            self.sio.disconnect()
+    async def echo(self, n: int) -> None:
+        started = time.monotonic()
+        try:
+            answer = await self.sio.call("echo", {"n": n}, namespace="/agent", timeout=15)
+        except Exception as exc:
+            if not self.harness.stopping:
+                self.harness.results.error(f"agent {self.agent_id}: echo {n}: {type(exc).__name__} {exc}")
+            return
+        if answer != {"n": n}:
+            self.harness.results.error(f"agent {self.agent_id}: echo {n} answered {answer!r}")
+            return
+        self.harness.echoes.append(Sample(started, time.monotonic() - started))
 
-    def _on_offer(self, offer: dict[str, Any]) -> None:
+    async def close(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+        if self.phone is not None:
+            self.phone.unregister()
+        if self.sio is not None:
+            with contextlib.suppress(Exception):  # closing after the server is gone is not a result
+                await asyncio.wait_for(self.sio.disconnect(), 5)
+        if self.http is not None:
+            await self.http.close()
+
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        """Emit on /agent, once the client has seen the namespace's connect acknowledgement: under load the
+        server's first events (a heartbeat) can arrive before it, and the client refuses to emit until then."""
+        deadline = time.monotonic() + 15
+        while "/agent" not in self.sio.namespaces:
+            if time.monotonic() > deadline or self.harness.stopping:
+                if not self.harness.stopping:
+                    self.harness.results.error(f"agent {self.agent_id}: {event}: /agent not connected")
+                return
+            await asyncio.sleep(0.05)
+        try:
+            await self.sio.emit(event, data, namespace="/agent")
+        except Exception as exc:
+            if not self.harness.stopping:
+                self.harness.results.error(f"agent {self.agent_id}: {event}: {type(exc).__name__} {exc}")
+
+    async def _on_offer(self, offer: dict[str, Any]) -> None:
         arrived = time.monotonic()
-        with self.results.lock:
-            self.pops.append(Pop(offer["call_sid"], arrived, offer["expires_at"]))
-        self.sio.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent")
-        self.inbox.put(offer["call_sid"])
+        self.harness.pops.append(Pop(offer["call_sid"], arrived, offer["expires_at"]))
+        await self._emit("offer_ack", {"call_sid": offer["call_sid"]})
+        self.inbox.put_nowait(offer["call_sid"])
 
-    def _on_heartbeat(self, data: dict[str, Any]) -> None:
-        self.sio.emit("heartbeat", {"nonce": data.get("nonce")}, namespace="/agent")
+    async def _on_heartbeat(self, data: dict[str, Any]) -> None:
+        await self._emit("heartbeat", {"nonce": data.get("nonce")})
 
-    def _on_disconnect(self, *_args: Any) -> None:
-        if not self.stop.is_set():
-            self.results.error(f"agent {self.agent_id}: socket disconnected")
+    async def _on_disconnect(self, *_args: Any) -> None:
+        if not self.harness.stopping:
+            self.harness.results.error(f"agent {self.agent_id}: socket disconnected")
 
-    def _answer_calls(self) -> None:
-        while not self.stop.is_set():
+    def _on_ring(self, call) -> None:
+        self.rings.append(call)
+        self.rang.set()
+
+    async def _ringing(self, timeout: float):
+        """The next call ringing this softphone that nobody has answered yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.rings = [c for c in self.rings if not c.ended and c.answered_by_endpoint is None]
+            if self.rings:
+                return self.rings.pop(0)
+            self.rang.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"client:{self.identity} got no incoming call within {timeout}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rang.wait(), remaining)
+
+    @staticmethod
+    async def _until(ready: Callable[[], bool], timeout: float, what: str, every: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not {what} within {timeout}s")
+            await asyncio.sleep(every)
+
+    async def _answer_calls(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.inbox.get()
             try:
-                self.inbox.get(timeout=0.5)
-            except queues.Empty:
-                continue
-            try:
-                self.softphone.wait_for_incoming(timeout=20)
-                leg = self.softphone.accept(timeout=20)
-                leg.wait_ended(timeout=120)
+                call = await self._ringing(timeout=20)
+                if not await loop.run_in_executor(None, self.harness.carrier.answer, call.sid, self.phone):
+                    raise RuntimeError(f"{call!r} could not be answered (no longer ringing)")
+                await self._until(lambda c=call: c.answered or c.ended, 20, f"answered: {call!r}", 0.05)
+                await self._until(lambda c=call: c.ended, 120 + self.harness.talk_seconds, f"ended: {call!r}", 0.5)
             except Exception as exc:  # a lost offer is an error to count, not a crash of the agent
-                if not self.stop.is_set():
-                    self.results.error(f"agent {self.agent_id}: {exc}")
-            self.softphone.current = None
+                if not self.harness.stopping:
+                    self.harness.results.error(f"agent {self.agent_id}: {type(exc).__name__} {exc}")
 
 
-def _run_split(calls: int, agents: int, talk_seconds: float, speed: float, arrival_seconds: float, seed: int,
-               echo) -> dict[str, Any]:
+class AgentHarness:
+    """Every console in one asyncio event loop on its own thread (hundreds of agents cost one thread, not
+    several each); also the echo sender and a probe of the loop's own lag (the harness's health)."""
+
+    def __init__(self, base: str, carrier, results: Results, talk_seconds: float) -> None:
+        self.base = base
+        self.carrier = carrier
+        self.results = results
+        self.talk_seconds = talk_seconds
+        self.pops: list[Pop] = []
+        self.echoes: list[Sample] = []
+        self.loop_lag: list[float] = []
+        self.consoles: list[Console] = []
+        self.stopping = False
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="agents", daemon=True)
+        self.thread.start()
+        self._background: list[asyncio.Future[Any]] = []
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def connect(self, people: list[tuple[int, str, str]]) -> None:
+        async def connect_all() -> None:
+            gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+            async def one(console: Console) -> None:
+                async with gate:
+                    await console.connect()
+
+            self.consoles = [Console(self, agent_id, username, identity) for agent_id, username, identity in people]
+            await asyncio.gather(*(one(c) for c in self.consoles))
+
+        self.run(connect_all())
+        self._background = [asyncio.run_coroutine_threadsafe(self._send_echoes(), self.loop),
+                            asyncio.run_coroutine_threadsafe(self._probe_lag(), self.loop)]
+
+    def available(self) -> None:
+        async def all_available() -> None:
+            gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+            async def one(console: Console) -> None:
+                async with gate:
+                    await console.available()
+
+            await asyncio.gather(*(one(c) for c in self.consoles))
+
+        self.run(all_available())
+
+    async def _send_echoes(self) -> None:
+        n = 0
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            await asyncio.sleep(ECHO_INTERVAL)
+            if self.consoles:
+                task = asyncio.create_task(self.consoles[n % len(self.consoles)].echo(n))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                n += 1
+
+    async def _probe_lag(self) -> None:
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(0.1)
+            self.loop_lag.append(time.monotonic() - started - 0.1)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.stopping = True
+        for future in self._background:
+            future.cancel()
+
+        async def close_all() -> None:
+            await asyncio.gather(*(c.close() for c in self.consoles), return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.run(close_all(), timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+# ---- the run ------------------------------------------------------------------------------------------------------
+
+
+def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_seconds: float, seed: int,
+         unloaded_rounds: int, echo) -> dict[str, Any]:
     from sqlalchemy.orm import Session
     from werkzeug.serving import make_server
 
@@ -309,8 +712,9 @@ def _run_split(calls: int, agents: int, talk_seconds: float, speed: float, arriv
     embedded: EmbeddedRedis | None = None
     server = None
     carrier = None
-    consoles: list[Console] = []
-    stop = threading.Event()
+    agents_harness: AgentHarness | None = None
+    pinger: Pinger | None = None
+    sampler: ProcessSampler | None = None
     previous_term = _stop_on_sigterm()
     try:
         redis_url = os.environ.get("REDIS_URL")
@@ -335,6 +739,9 @@ def _run_split(calls: int, agents: int, talk_seconds: float, speed: float, arriv
             "SIM_ACCOUNT_SID": SIM_ACCOUNT_SID, "SIM_AUTH_TOKEN": SIM_AUTH_TOKEN,
         })
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # Lost sockets and carrier errors are counted and shown in the report, not logged line by line.
+        for noisy in ("engineio.client", "socketio.client", "callcenter.telephony.sim.engine"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
         carrier = get_carrier(harness)
         server = make_server("127.0.0.1", 0, harness, threaded=True)
         threading.Thread(target=server.serve_forever, name="carrier-rest", daemon=True).start()
@@ -347,50 +754,64 @@ def _run_split(calls: int, agents: int, talk_seconds: float, speed: float, arriv
             "TELEPHONY_PROVIDER": "sim", "SIM_ACCOUNT_SID": SIM_ACCOUNT_SID, "SIM_AUTH_TOKEN": SIM_AUTH_TOKEN,
             "SIM_REST_URL": f"http://127.0.0.1:{server.server_port}/sim", "SIM_PHONE_NUMBERS": NUMBER,
             "SOCKETIO_MESSAGE_QUEUE": "true", "HOLD_SECONDS": "20", "OFFER_ACK_SECONDS": "5", "SEED_DEMO": "false",
-            # Each agent's websocket holds one of gunicorn's threads for as long as it is open.
+            # With a threaded server, each agent's websocket holds one of its threads for as long as it is open.
             "WEB_THREADS": str(agents + 64),
         })
         processes.start("web", ["web"], env)
         processes.start("worker", ["worker"], env)
+        roots = {name: child.pid for name, child in processes.children.items()}
+        if embedded is not None and getattr(embedded._server, "pid", None):
+            roots["redis"] = embedded._server.pid
+        sampler = ProcessSampler(roots).start()
         _wait_until_serving(base, processes)
 
         results = Results()
-        pops: list[Pop] = []
-        consoles = [Console(base, agent_id, username, carrier.client(agent_identity(agent_id)), results, pops, stop)
-                    for agent_id, username in people]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(Console.connect, consoles))
-            list(pool.map(Console.available, consoles))
+        agents_harness = AgentHarness(base, carrier, results, talk_seconds)
+        agents_harness.connect([(agent_id, username, agent_identity(agent_id)) for agent_id, username in people])
+        pinger = Pinger(carrier.transport, base, results)
+
+        unloaded_start = time.monotonic()
+        unloaded = _unloaded_phase(carrier, base, pinger, unloaded_rounds, results)
+        unloaded_end = time.monotonic()
+
+        agents_harness.available()
         time.sleep(1.0)
         processes.check()
-        _callers, elapsed, peak = _start_callers(carrier, calls, talk_seconds, arrival_seconds, seed, results,
-                                                 watch=processes.check)
+        pinger.start()
+        cpu_before, wall_before = _own_cpu(), time.monotonic()
+        ticks_before, machine_before = sampler.cpu_ticks(), _machine_ticks()
+        loaded_start = time.monotonic()
+        elapsed, peak = _start_callers(carrier, calls, talk_seconds, arrival_seconds, seed, results,
+                                       watch=processes.check)
+        loaded_end = time.monotonic()
+        wall = loaded_end - wall_before
+        harness_cpu = _own_cpu() - cpu_before
+        ticks_after, machine_after = sampler.cpu_ticks(), _machine_ticks()
         processes.check()
-        stop.set()
+        pinger.close()
+        sampler.close()
+        sampler.sample()
+        lag = list(agents_harness.loop_lag)
+        agents_harness.close()
 
-        webhook = [r.latency for r in carrier.webhook_log if "/ivr/voice" in r.url or "/ivr/menu" in r.url]
-        all_webhooks = [r.latency for r in carrier.webhook_log]
-        during, after = _pop_latencies(pops, carrier.webhook_log)
-        errors = results.errors + [f"carrier: {e.message}" for e in carrier.errors]
-        figures = {
-            "mode": "product in its own processes (gunicorn web + worker), harness in this one",
-            "calls": calls, "agents": agents, "elapsed_seconds": round(elapsed, 1),
-            "peak_concurrent_calls": peak["calls"],
-            "ivr_webhook_ms": _ms(webhook),
-            "ivr_webhook_in_app_ms": None,
-            "all_webhooks_ms": _ms(all_webhooks),
-            "screen_pop_ms": _ms(during + after),
-            "screen_pop_during_enqueue_ms": _ms(during),
-            "screen_pop_after_wait_ms": _ms(after),
-            "calls_completed": results.completed,
-            "errors": len(errors),
-        }
-        echo(_report(figures, errors))
+        figures = _figures(
+            calls=calls, agents=agents, elapsed=elapsed, peak=peak, carrier=carrier, results=results,
+            pops=agents_harness.pops, pings=within(pinger.samples, loaded_start, loaded_end),
+            echoes=within(agents_harness.echoes, loaded_start, loaded_end),
+            unloaded=unloaded, unloaded_echoes=within(agents_harness.echoes, unloaded_start, unloaded_end),
+            sampler=sampler, ticks=(ticks_before, ticks_after), wall=wall, harness_cpu=harness_cpu,
+            machine=(machine_before, machine_after), lag=lag,
+            database="PostgreSQL" if database_url.startswith("postgresql") else database_url.split(":")[0],
+        )
+        echo(_report(figures, results.errors, carrier.errors))
         return figures
     finally:
-        stop.set()
-        for console in consoles:
-            console.close()
+        if pinger is not None:
+            pinger.close()
+        if sampler is not None:
+            sampler.close()
+        if agents_harness is not None:
+            agents_harness.close()
         if carrier is not None:
             carrier.shutdown()
         if server is not None:
@@ -401,6 +822,11 @@ def _run_split(calls: int, agents: int, talk_seconds: float, speed: float, arriv
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _stop_on_sigterm():
@@ -435,186 +861,130 @@ def _pop_latencies(pops: list[Pop], webhook_log) -> tuple[list[float], list[floa
     return during, after
 
 
-# ---- --in-process: everything in this process ------------------------------------------------------------------
+def _carrier_errors(errors) -> dict[str, int]:
+    """What Twilio would have reported: webhooks that timed out (or got no answer), other application errors
+    (11200: an HTTP error status), and anything else the emulator rejected."""
+    timeouts = sum(1 for e in errors if e.code == 11200 and ("HTTP 0" in e.message or "no response" in e.message))
+    http = sum(1 for e in errors if e.code == 11200) - timeouts
+    return {"total": len(errors), "timeouts": timeouts, "application_11200": http,
+            "other": len(errors) - timeouts - http}
 
 
-def _run_in_process(calls: int, agents: int, talk_seconds: float, speed: float, arrival_seconds: float, seed: int,
-                    echo) -> dict[str, Any]:
-    from callcenter import create_app, migrate
-    from callcenter.extensions import db, socketio
-    from callcenter.services.events import bus
-    from callcenter.services.inbound_calls import agent_identity
-    from callcenter.telephony.sim import get_carrier
-    from workers.ticker import Ticker
-
-    root = Path(tempfile.mkdtemp(prefix="cc-bench-"))
-    config = {
-        "INSTANCE_PATH": str(root / "instance"), "SECRET_KEY": "bench", "TESTING": True,
-        "WTF_CSRF_ENABLED": False, "SOCKETIO_MESSAGE_QUEUE": False, "PUBLIC_BASE_URL": "http://localhost",
-        "SERVER_NAME": "localhost", "TELEPHONY_PROVIDER": "sim", "SIM_TRANSPORT": "wsgi", "SIM_SPEED": speed,
-        "SIM_PHONE_NUMBERS": [NUMBER], "HOLD_SECONDS": 20, "OFFER_ACK_SECONDS": 5.0, "SIM_REST_URL": None,
+def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, echoes, unloaded, unloaded_echoes,
+             sampler, ticks, wall, harness_cpu, machine, lag, database) -> dict[str, Any]:
+    log = list(carrier.webhook_log)
+    by_path: dict[str, list[float]] = defaultdict(list)
+    for record in log:
+        by_path[urlsplit(record.url).path].append(record.latency)
+    bare = _ms(pings)
+    socket_echo = _ms(echoes)
+    unloaded_bare = _ms(unloaded.get("/ping", []))
+    during, after = _pop_latencies(pops, log)
+    cores = os.cpu_count() or 1
+    (ticks_before, ticks_after), (machine_before, machine_after) = ticks, machine
+    processes: dict[str, dict[str, Any]] = {}
+    for label, figures in sorted(sampler.figures.items()):
+        name = label.split("/")[0]
+        entry: dict[str, Any] = {"peak_rss_mb": round(figures.peak_rss_mb, 1), "peak_threads": figures.peak_threads,
+                                 "peak_anon_mb": round(figures.peak_anon_mb, 1), "processes": len(figures.pids)}
+        if "/" not in label and name in ticks_after:
+            used = (ticks_after[name] - ticks_before.get(name, 0)) / CLK_TCK
+            entry["cpu_percent"] = round(used / wall * 100, 1) if wall > 0 else float("nan")
+        processes[label] = entry
+    machine_busy = machine_after[0] - machine_before[0]
+    machine_total = machine_after[1] - machine_before[1]
+    return {
+        "mode": "product in its own processes (python -m callcenter web + worker), harness in this one",
+        "database": database,
+        "calls": calls, "agents": agents, "elapsed_seconds": round(elapsed, 1),
+        "peak_concurrent_calls": peak["calls"],
+        "bare_route_ms": bare,
+        "webhooks_ms": {path: _with_ratio(_ms(by_path[path]), bare)
+                        for path in sorted(by_path, key=lambda p: (FLOW_ORDER.index(p) if p in FLOW_ORDER
+                                                                   else len(FLOW_ORDER), p))},
+        "ivr_webhook_ms": _with_ratio(_ms(by_path.get("/ivr/voice", []) + by_path.get("/ivr/menu", [])), bare),
+        "all_webhooks_ms": _with_ratio(_ms([r.latency for r in log]), bare),
+        "unloaded": {
+            "bare_route": unloaded_bare,
+            **{path: _with_ratio(_ms(unloaded.get(path, [])), unloaded_bare) for path in UNLOADED_PATHS},
+            "socket_echo": _ms(unloaded_echoes),
+        },
+        "socket_echo_ms": socket_echo,
+        "screen_pop_ms": _with_ratio(_ms(during + after), socket_echo),
+        "screen_pop_during_enqueue_ms": _with_ratio(_ms(during), socket_echo),
+        "screen_pop_after_wait_ms": _with_ratio(_ms(after), socket_echo),
+        "calls_completed": results.completed,
+        "carrier_errors": _carrier_errors(carrier.errors),
+        "errors": len(results.errors),
+        "processes": processes,
+        "harness_cpu_percent": round(harness_cpu / wall * 100, 1) if wall > 0 else float("nan"),
+        "harness_cpu_machine_percent": round(harness_cpu / wall * 100 / cores, 1) if wall > 0 else float("nan"),
+        "harness_peak_threads": sampler.harness.peak_threads,
+        "harness_peak_rss_mb": round(sampler.harness.peak_rss_mb, 1),
+        "harness_loop_lag_ms": _ms(lag),
+        "machine_cpu_percent": round(machine_busy / machine_total * 100, 1) if machine_total else float("nan"),
+        "cores": cores,
     }
-    if not os.environ.get("DATABASE_URL"):
-        config["DATABASE_URL"] = f"sqlite:///{root / 'bench.sqlite'}"
-    app = create_app(config)
-    results = Results()
-    pop_started: dict[str, float] = {}
-    reserved_at: dict[str, float] = {}
-    server_side: list[float] = []
-    try:
-        with app.app_context():
-            migrate.upgrade(db.engine)
-            people = _seed(db.session, agents)
-        from flask import g, request
-
-        @app.before_request
-        def _mark_menu_webhook() -> None:
-            # The menu webhook that routes a caller to the queue starts the screen-pop clock.
-            g.bench_started = time.perf_counter()
-            if request.path == "/ivr/menu" and request.form.get("Digits") == "1":
-                pop_started[request.form.get("CallSid", "")] = time.monotonic()
-
-        @app.after_request
-        def _time_in_app(response):
-            if request.path in ("/ivr/voice", "/ivr/menu") and "bench_started" in g:
-                server_side.append(time.perf_counter() - g.bench_started)
-            return response
-
-        def _mark_reservation(event) -> None:
-            # A caller who had to wait is popped when an agent frees up: their clock starts at the reservation.
-            if event.name == "offer.created":
-                reserved_at.setdefault(event.payload["call_sid"], time.monotonic())
-
-        bus.subscribe(_mark_reservation, first=True)
-        carrier = get_carrier(app)
-        ticker = Ticker(app, interval=0.25).start()
-        stop = threading.Event()
-        for agent_id, username in people:
-            threading.Thread(target=_agent, args=(app, socketio, carrier, agent_id, username,
-                                                  agent_identity(agent_id), talk_seconds, results,
-                                                  pop_started, reserved_at, stop), daemon=True).start()
-        time.sleep(1.0)
-        _callers, elapsed, peak = _start_callers(carrier, calls, talk_seconds, arrival_seconds, seed, results)
-        stop.set()
-        ticker.stop()
-        bus.unsubscribe(_mark_reservation)
-        webhook = [r.latency for r in carrier.webhook_log
-                   if "/ivr/voice" in r.url or "/ivr/menu" in r.url]
-        all_webhooks = [r.latency for r in carrier.webhook_log]
-        errors = results.errors + [f"carrier: {e.message}" for e in carrier.errors]
-        carrier.shutdown()
-        figures = {
-            "mode": "in process (app, emulator and Socket.IO test clients share one process)",
-            "calls": calls, "agents": agents, "elapsed_seconds": round(elapsed, 1),
-            "peak_concurrent_calls": peak["calls"],
-            "ivr_webhook_ms": _ms(webhook),
-            "ivr_webhook_in_app_ms": _ms(server_side),
-            "all_webhooks_ms": _ms(all_webhooks),
-            "screen_pop_ms": _ms(results.pop_latencies),
-            "calls_completed": results.completed,
-            "errors": len(errors),
-        }
-        echo(_report(figures, errors))
-        return figures
-    finally:
-        with app.app_context():
-            db.session.remove()
-        db.engine.dispose()
-        embedded = app.extensions.get("callcenter.embedded_redis")
-        if embedded is not None:
-            embedded.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
 
 
-def _agent(app, socketio, carrier, agent_id, username, identity, talk_seconds, results, pop_started, reserved_at,
-           stop) -> None:
-    try:
-        http = app.test_client()
-        http.post("/login", data={"username": username, "password": PASSWORD})
-        client = socketio.test_client(app, namespace="/agent", flask_test_client=http)
-        inbox = TimedQueue()
-        client.queue = inbox
-        softphone = carrier.client(identity)
-        client.emit("set_state", {"state": "available"}, namespace="/agent", callback=True)
-        seen = 0
-        while not stop.is_set():
-            inbox.arrived.wait(0.5)
-            inbox.arrived.clear()
-            while seen < len(inbox):
-                event, arrived = inbox[seen], inbox.times[seen]
-                seen += 1
-                if event["name"] == "heartbeat":
-                    client.emit("heartbeat", event["args"][0], namespace="/agent", callback=True)
-                if event["name"] != "offer":
-                    continue
-                offer = event["args"][0]
-                started = _clock_start(pop_started.get(offer["call_sid"]), reserved_at.get(offer["call_sid"]))
-                if started is not None:
-                    with results.lock:
-                        results.pop_latencies.append(arrived - started)
-                client.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-                try:
-                    softphone.wait_for_incoming(timeout=20)
-                    leg = softphone.accept(timeout=20)
-                    leg.wait_ended(timeout=120)
-                except Exception as exc:  # a lost offer is an error to count, not a crash of the agent
-                    results.error(f"agent {agent_id}: {exc}")
-                    softphone.current = None
-                    continue
-                softphone.current = None
-    except Exception as exc:
-        results.error(f"agent {agent_id} crashed: {exc!r}")
+# ---- the report ---------------------------------------------------------------------------------------------------
 
 
-def _clock_start(webhook_started: float | None, reserved: float | None) -> float | None:
-    """The enqueue webhook's start when the offer was made during it, else the moment of the reservation."""
-    if webhook_started is None or reserved is None:
-        return webhook_started or reserved
-    return webhook_started if reserved - webhook_started < 1.0 else reserved
+def _x(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:g}x"
 
 
-def _caller(carrier, number: str, talk_seconds: float, results: Results) -> None:
-    try:
-        call = carrier.dial(number, NUMBER)
-        call.wait_for_say("For sales", timeout=60)
-        call.press("1")
-        call.wait_for(lambda e: e.get("type") == "conference" and e.get("event") == "joined", timeout=240)
-        time.sleep(talk_seconds)
-        call.hangup()
-        with results.lock:
-            results.completed += 1
-    except Exception as exc:
-        results.error(f"caller {number}: {exc!r}")
+def _line(label: str, figures: dict[str, Any], note: str = "", yardstick: str = "") -> str:
+    if not figures["count"]:
+        return f"    {label:<24} n/a   (none{', ' + note if note else ''})"
+    p50, p99 = f"p50 {figures['p50']:>7.2f} ms", f"p99 {figures['p99']:>7.2f} ms"
+    p50 += f" {_x(figures['ratio']):>7}" if "ratio" in figures else " " * 8
+    p99 += f" {_x(figures['ratio_p99']):>7}" if "ratio" in figures else " " * 8
+    suffix = f"{figures['count']} {note}".strip()
+    return f"    {label:<24} {p50}   {p99}   ({suffix}{' ' + yardstick if yardstick else ''})"
 
 
-def _line(label: str, figures: dict[str, Any] | None, note: str) -> str:
-    if figures is None:
-        return f"  {label:<21} n/a   ({note})"
-    return f"  {label:<21} p50 {figures['p50']} ms   p99 {figures['p99']} ms   ({figures['count']} {note})"
-
-
-def _report(figures: dict[str, Any], errors: list[str]) -> str:
+def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
+    unloaded = figures["unloaded"]
     lines = [
         f"inbound benchmark: {figures['calls']} calls, {figures['agents']} agents, "
-        f"{figures['elapsed_seconds']} s, at most {figures['peak_concurrent_calls']} calls at once",
-        f"  mode                  {figures['mode']}",
-        _line("IVR webhook latency", figures["ivr_webhook_ms"], "requests, /ivr/voice and /ivr/menu"),
-        _line("IVR webhook in app", figures["ivr_webhook_in_app_ms"],
-              "request start to response, inside the app" if figures["ivr_webhook_in_app_ms"] is not None
-              else "the app runs in another process; the latency above is a loopback HTTP round trip"),
-        _line("all webhooks", figures["all_webhooks_ms"], "requests"),
-        _line("screen-pop latency", figures["screen_pop_ms"], "pops"),
+        f"{figures['elapsed_seconds']} s of calls, at most {figures['peak_concurrent_calls']} calls at once, "
+        f"{figures['database']}",
+        f"  {figures['mode']}",
+        "  unloaded (idle product, one request at a time; ratio: over the bare route's)",
+        _line("bare route GET /ping", unloaded["bare_route"]),
+        *(_line(path, unloaded[path]) for path in UNLOADED_PATHS),
+        _line("socket echo", unloaded["socket_echo"], "round trips"),
+        "  under load, during the calls (ratio: over the bare route's, sent the same way through the run)",
+        _line("bare route GET /ping", figures["bare_route_ms"]),
+        *(_line(path, values) for path, values in figures["webhooks_ms"].items()),
+        _line("IVR webhooks", figures["ivr_webhook_ms"], "/ivr/voice and /ivr/menu"),
+        _line("all webhooks", figures["all_webhooks_ms"]),
+        "  screen-pop (ratio: over the bare Socket.IO round trip's, the echo event, from the same run)",
+        _line("socket echo", figures["socket_echo_ms"], "round trips"),
+        _line("screen-pop", figures["screen_pop_ms"], "pops"),
+        _line("  during enqueue", figures["screen_pop_during_enqueue_ms"], "enqueue webhook sent -> pop"),
+        _line("  after a wait", figures["screen_pop_after_wait_ms"], "reservation -> pop"),
+        f"  calls completed          {figures['calls_completed']} of {figures['calls']}",
+        "  carrier errors           {total} (webhook timeouts {timeouts}, 11200 {application_11200}, "
+        "other {other})".format(**figures["carrier_errors"]),
+        *(f"    {e.code} {e.message}" for e in list(carrier_errors)[:5]),
+        f"  bench errors             {figures['errors']}",
+        *(f"    {e}" for e in errors[:10]),
+        "  processes                peak RSS   (anonymous)   peak threads   CPU during the calls (of one core)",
     ]
-    if "screen_pop_during_enqueue_ms" in figures:
-        lines += [
-            _line("  during enqueue", figures["screen_pop_during_enqueue_ms"],
-                  "pops: enqueue webhook sent -> agent's socket has the pop"),
-            _line("  after a wait", figures["screen_pop_after_wait_ms"],
-                  "pops: reservation (expires_at - timeout) -> agent's socket"),
-        ]
+    for label, entry in figures["processes"].items():
+        cpu = f"{entry['cpu_percent']:.0f}%" if "cpu_percent" in entry else "(in the line above)"
+        count = f" ({entry['processes']} processes)" if entry["processes"] > 1 else ""
+        lines.append(f"    {label + count:<24} {entry['peak_rss_mb']:>6.1f} MB  ({entry['peak_anon_mb']:>6.1f} MB)"
+                     f"   {entry['peak_threads']:>8}       {cpu}")
+    lag = figures["harness_loop_lag_ms"]
     lines += [
-        f"  calls completed       {figures['calls_completed']}",
-        f"  errors                {figures['errors']}",
+        f"  harness CPU              {figures['harness_cpu_percent']:.0f}% of one core "
+        f"({figures['harness_cpu_machine_percent']:.0f}% of the machine's {figures['cores']} cores); "
+        f"agents' event-loop lag p50 {lag['p50']} ms, p99 {lag['p99']} ms; peak {figures['harness_peak_threads']} "
+        f"threads, {figures['harness_peak_rss_mb']:.0f} MB",
+        f"  machine CPU busy         {figures['machine_cpu_percent']:.0f}% during the calls (all processes, "
+        "other users included)",
     ]
-    lines += [f"    {e}" for e in errors[:10]]
     return "\n".join(lines)

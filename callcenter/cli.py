@@ -122,17 +122,15 @@ def bench_group() -> None:
 @click.option("--talk-seconds", default=40.0, show_default=True, help="How long each answered call lasts.")
 @click.option("--arrival-seconds", default=30.0, show_default=True, help="Callers arrive over about this long.")
 @click.option("--speed", default=2.0, show_default=True, help="Emulator clock factor (prompts, pauses).")
-@click.option("--in-process", is_flag=True,
-              help="Run the app, emulator and agent test clients in this one process (the harness then dominates "
-                   "the latencies); default: the product in its own web and worker processes.")
-def bench_inbound(calls: int, agents: int, talk_seconds: float, arrival_seconds: float, speed: float,
-                  in_process: bool) -> None:
-    """Callers through the IVR to agents: webhook and screen-pop latency p50/p99, completions, errors."""
+def bench_inbound(calls: int, agents: int, talk_seconds: float, arrival_seconds: float, speed: float) -> None:
+    """Callers through the IVR to agents, the product in its own processes: each webhook's and the screen-pop's
+    p50/p99 with their ratios to a bare route and a bare Socket.IO round trip from the same run, carrier and bench
+    errors, calls completed, each process's peak RSS and threads, the harness's own CPU. Exits 1 on any error."""
     from callcenter.bench import run_inbound
 
     figures = run_inbound(calls=calls, agents=agents, talk_seconds=talk_seconds, speed=speed,
-                          arrival_seconds=arrival_seconds, in_process=in_process, echo=click.echo)
-    if figures["errors"]:
+                          arrival_seconds=arrival_seconds, echo=click.echo)
+    if figures["errors"] or figures["carrier_errors"]["total"] or figures["calls_completed"] < calls:
         sys.exit(1)
 
 

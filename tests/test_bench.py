@@ -1,5 +1,6 @@
-"""`callcenter bench inbound` in its default shape: the product in its own web and worker processes, the carrier
-emulator and real Socket.IO agent clients in the test's process, over loopback HTTP and websockets."""
+"""`callcenter bench inbound`: the product in its own web and worker processes, the carrier emulator and asyncio
+Socket.IO agent consoles in the test's process, over loopback HTTP and websockets; every latency with its
+yardstick (the bare route, the bare Socket.IO round trip) from the same run."""
 
 from __future__ import annotations
 
@@ -10,22 +11,53 @@ import pytest
 from callcenter.bench import run_inbound
 
 
+def _finite_positive(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
 @pytest.mark.timeout(120)
-def test_default_mode_runs_the_product_in_its_own_processes(monkeypatch, tmp_path):
+def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_run(monkeypatch):
     # A fresh SQLite and an embedded Redis of the bench's own, whatever the environment says.
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     printed: list[str] = []
 
-    figures = run_inbound(calls=4, agents=2, talk_seconds=1.0, arrival_seconds=1.0, speed=4.0, echo=printed.append)
+    figures = run_inbound(calls=4, agents=2, talk_seconds=1.0, arrival_seconds=1.0, speed=4.0, unloaded_rounds=20,
+                          echo=printed.append)
 
-    assert figures["errors"] == 0, printed
+    report = printed[0]
+    assert figures["errors"] == 0, report
+    assert figures["carrier_errors"] == {"total": 0, "timeouts": 0, "application_11200": 0, "other": 0}, report
     assert figures["calls_completed"] == 4
-    assert figures["mode"].startswith("product in its own processes")
     assert figures["ivr_webhook_ms"]["count"] == 8  # /ivr/voice and /ivr/menu for each caller
-    for key in ("ivr_webhook_ms", "screen_pop_ms"):
-        for q in ("p50", "p99"):
-            value = figures[key][q]
-            assert isinstance(value, float) and math.isfinite(value) and value > 0, (key, q, value)
-    assert figures["screen_pop_ms"]["count"] >= 4
-    assert "IVR webhook latency" in printed[0]
+
+    bare, echo = figures["bare_route_ms"], figures["socket_echo_ms"]
+    assert bare["count"] >= 3 and echo["count"] >= 3  # sent a few times a second while the calls ran
+    for figures_ms in (bare, echo, figures["ivr_webhook_ms"], figures["screen_pop_ms"]):
+        assert _finite_positive(figures_ms["p50"]) and _finite_positive(figures_ms["p99"]), figures_ms
+    # Every webhook path the calls used, each with its ratio to the bare route's latency in this run.
+    webhooks = figures["webhooks_ms"]
+    assert {"/ivr/voice", "/ivr/menu", "/ivr/status", "/ivr/agent/answer"} <= set(webhooks)
+    assert sum(w["count"] for w in webhooks.values()) == figures["all_webhooks_ms"]["count"]
+    for path, w in webhooks.items():
+        assert w["ratio"] == round(w["p50"] / bare["p50"], 2), path
+        assert w["ratio_p99"] == round(w["p99"] / bare["p99"], 2), path
+    pop = figures["screen_pop_ms"]
+    assert pop["count"] >= 4 and pop["ratio"] == round(pop["p50"] / echo["p50"], 2)
+
+    unloaded = figures["unloaded"]
+    assert unloaded["bare_route"]["count"] == 20 and _finite_positive(unloaded["bare_route"]["p50"])
+    for path in ("/ivr/voice", "/ivr/menu", "/ivr/status"):
+        assert unloaded[path]["count"] == 20, path
+        assert unloaded[path]["ratio"] == round(unloaded[path]["p50"] / unloaded["bare_route"]["p50"], 2)
+
+    # Each product process (found by PID, children included), from /proc.
+    processes = figures["processes"]
+    for name in ("web", "worker"):
+        assert 20 < processes[name]["peak_rss_mb"] < 4000 and processes[name]["peak_threads"] >= 1, processes
+        assert processes[name]["cpu_percent"] >= 0
+    assert figures["harness_cpu_percent"] > 0 and _finite_positive(figures["harness_cpu_machine_percent"])
+
+    for line in ("bare route GET /ping", "/ivr/menu", "socket echo", "screen-pop", "carrier errors",
+                 "bench errors", "calls completed", "harness CPU", "web/child"):
+        assert line in report, line

@@ -114,6 +114,11 @@ class AgentNamespace(Namespace):
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
         return agent_snapshot(current_user.id)
 
+    def on_echo(self, data: Any = None) -> Any:
+        """The bare Socket.IO round trip: `data` back as the acknowledgement, with no database, Redis or user lookup
+        (the connection was authenticated when it opened). The benchmark's yardstick for the screen-pop."""
+        return data
+
 
 class SupervisorNamespace(Namespace):
     def on_connect(self, auth: Any = None) -> None:

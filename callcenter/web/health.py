@@ -1,11 +1,14 @@
-"""/healthz: database, Redis and worker heartbeat, each with its state; 503 when any is down."""
+"""/healthz: database, Redis and worker heartbeat, each with its state; 503 when any is down.
+
+/ping: the bare route, touching neither the database, Redis nor the session; the benchmark's yardstick for what
+the web server itself costs per request, against which each webhook's latency is a ratio."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, Response, current_app
 from rq import Worker
 from sqlalchemy import text
 
@@ -55,6 +58,12 @@ def healthz():
     checks = {"database": _check_database(), "redis": _check_redis(), "worker": _check_workers()}
     healthy = all(check["ok"] for check in checks.values())
     return {"status": "ok" if healthy else "degraded", "checks": checks}, 200 if healthy else 503
+
+
+@bp.get("/ping")
+def ping() -> Response:
+    """204 and nothing else: no login, no session, no database, no Redis."""
+    return Response(status=204)
 
 
 def init_app(app: Flask) -> None:

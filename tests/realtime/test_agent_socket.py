@@ -159,3 +159,35 @@ def test_wallboard_is_for_supervisors(app, factory, console):
     wall = console(boss, namespace="/supervisor")
     [snapshot] = received(wall, "snapshot", "/supervisor")
     assert {a["agent_id"] for a in snapshot["agents"]} == {agent.id}
+
+
+def test_echo_returns_its_data_as_the_acknowledgement_without_database_or_redis(app, factory, console):
+    from sqlalchemy import event
+
+    from callcenter.extensions import db
+    from callcenter.redis_conn import connect
+
+    sock = console(factory.user(username="alice"))
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    working = app.extensions["callcenter.redis"]
+    app.extensions["callcenter.redis"] = connect("unix:///nonexistent/redis.sock")  # Redis down changes nothing
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        ack = sock.emit("echo", {"n": 7, "sent": 12.5}, namespace="/agent", callback=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        app.extensions["callcenter.redis"] = working  # the console's disconnect at teardown needs it
+
+    assert ack == {"n": 7, "sent": 12.5}
+    assert statements == []
+
+
+def test_echo_needs_a_signed_in_console(app):
+    from callcenter.extensions import socketio
+
+    anonymous = socketio.test_client(app, namespace="/agent")
+    assert not anonymous.is_connected("/agent")

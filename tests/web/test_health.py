@@ -40,3 +40,26 @@ def test_redis_down_is_reported_not_raised(app, client):
     assert response.status_code == 503
     assert response.json["checks"]["redis"]["ok"] is False
     assert response.json["checks"]["database"]["ok"] is True
+
+
+def test_ping_answers_without_login_database_redis_or_session(app, client):
+    from sqlalchemy import event
+
+    from callcenter.extensions import db
+    from callcenter.redis_conn import connect
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    app.extensions["callcenter.redis"] = connect("unix:///nonexistent/redis.sock")  # Redis down changes nothing
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = client.get("/ping")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+    assert response.status_code == 204 and response.data == b""
+    assert statements == []
+    assert "Set-Cookie" not in response.headers
