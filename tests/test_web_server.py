@@ -8,8 +8,10 @@ hundred open websockets must not cost a hundred threads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -75,8 +77,16 @@ def web_server(tmp_path, sqlite_template, redis_server):
 
     wait_until(serving, timeout=60, interval=0.2, message="the web server to answer")
     yield process, base, database
+    workers = _children(process.pid)
     process.terminate()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # never leave a server behind, whatever the test did to it
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.kill()
+        process.wait()
     log.close()
 
 
