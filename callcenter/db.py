@@ -9,6 +9,8 @@ same scope is per thread there.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,8 +38,44 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        _serialise_sqlite_writers(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
+
+
+SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+_HOLDS_WRITE_LOCK = "callcenter.sqlite_write_lock"
+
+
+def _serialise_sqlite_writers(engine: Engine) -> None:
+    """One write transaction at a time per process, queued on a lock instead of SQLite's busy handler.
+
+    SQLite has one writer at a time; a second one waits in its busy handler, which sleeps in C. Under gevent that
+    sleep stops every greenlet of the process, including the one holding the write transaction (waiting on Redis
+    or the carrier), so both wait until the busy timeout: webhooks took 15 s and callers were lost. Taking a
+    process-wide lock (gevent's, once the process is patched) before a transaction's first write makes writers of
+    one process wait cooperatively; the busy handler is left for the rare overlap with another process.
+    """
+    lock = threading.Lock()  # created after gevent patched the web process: a cooperative lock there
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_write(conn, _cursor, statement: str, *_args) -> None:
+        if conn.info.get(_HOLDS_WRITE_LOCK) or not statement.lstrip()[:8].upper().startswith(_WRITE_VERBS):
+            return
+        if not lock.acquire(timeout=SQLITE_LOCK_TIMEOUT_SECONDS):
+            raise sqlite3.OperationalError("database is locked (waited for this process's other writer)")
+        conn.info[_HOLDS_WRITE_LOCK] = True
+
+    def _release(info: dict) -> None:
+        if info.pop(_HOLDS_WRITE_LOCK, False):
+            lock.release()
+
+    # The transaction ends by commit or rollback; a connection returned to the pool mid-transaction is reset.
+    event.listen(engine, "commit", lambda conn: _release(conn.info))
+    event.listen(engine, "rollback", lambda conn: _release(conn.info))
+    event.listen(engine.pool, "reset", lambda _dbapi, record, _state: _release(record.info))
+    event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: _release(record.info))
 
 
 class Database:
