@@ -45,6 +45,18 @@ def accounts(user: User) -> ColumnElement[bool]:
     return or_(Account.owner_id.in_(_people(user)), Account.id.in_(visible_contacts))
 
 
+def owned_accounts(user: User) -> ColumnElement[bool]:
+    """Accounts the user may change: owned by the visible people (one read through a contact is not enough)."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    return Account.owner_id.in_(_people(user))
+
+
+def assigns_owners(user: User) -> bool:
+    """Only supervisors (within their team) and admins give a record to someone else."""
+    return user.role in (Role.SUPERVISOR.value, Role.ADMIN.value) and user.active
+
+
 def calls(user: User) -> ColumnElement[bool]:
     """Calls taken by the visible people."""
     if user.role == Role.ADMIN.value:
