@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
-from callcenter.models import Account, Call, CallEvent, Contact, Role, User
+from callcenter.models import Account, Call, Callback, CallEvent, Contact, Role, Ticket, User
 
 
 def _people(user: User):
@@ -58,10 +58,34 @@ def assigns_owners(user: User) -> bool:
 
 
 def calls(user: User) -> ColumnElement[bool]:
-    """Calls taken by the visible people."""
+    """Calls taken by, offered to or answered by the visible people (a transferred call stays with both)."""
     if user.role == Role.ADMIN.value:
         return true()
-    return Call.agent_id.in_(_people(user))
+    if not user.active:
+        return false()
+    people = _people(user)
+    involved = select(CallEvent.call_id).where(CallEvent.kind.in_(AGENT_EVENTS),
+                                               CallEvent.data["agent_id"].as_integer().in_(people))
+    return or_(Call.agent_id.in_(people), Call.id.in_(involved))
+
+
+def callbacks(user: User) -> ColumnElement[bool]:
+    """Callbacks booked by or for the visible people."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    people = _people(user)
+    return or_(Callback.agent_id.in_(people), Callback.created_by_id.in_(people))
+
+
+def tickets(user: User) -> ColumnElement[bool]:
+    """Tickets assigned to the visible people."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    return Ticket.assignee_id.in_(_people(user))
 
 
 def users(user: User) -> ColumnElement[bool]:
