@@ -127,6 +127,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "OFFER_ACK_SECONDS": float(env_str("OFFER_ACK_SECONDS", "2") or 2),
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 30),
         "DEFAULT_REGION": env_str("DEFAULT_REGION", "US"),
+        # Largest request body accepted anywhere (Flask's MAX_CONTENT_LENGTH); carrier webhooks are a few KB.
+        "MAX_REQUEST_BYTES": env_int("MAX_REQUEST_BYTES", 1024 * 1024),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),
         # gevent where the process is patched (the web server), threading elsewhere (worker, CLI, tests).
         "SOCKETIO_ASYNC_MODE": "gevent" if gevent_patched() else "threading",
