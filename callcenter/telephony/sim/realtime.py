@@ -117,7 +117,8 @@ class SimNamespace(Namespace):
     def _disown(self, sid: str, call: Call) -> None:
         """Undo `_own` (an accept that lost the race): stop forwarding, and leave the call alone on disconnect."""
         self.owned_calls.get(sid, set()).discard(call.sid)
-        call.listeners[:] = [f for f in call.listeners if getattr(f, "socket_sid", None) != sid]
+        with call.carrier.cond:
+            call.listeners[:] = [f for f in call.listeners if getattr(f, "socket_sid", None) != sid]
 
     def _rings_here(self, sid: str, call: Call) -> bool:
         """The call is for this socket's registered identity (it rings, or rang, this softphone)."""
