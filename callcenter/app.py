@@ -23,6 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     Path(app.config["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
+    _limit_request_size(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The twilio SDK logs every REST request with its headers at INFO: ten lines per call placed, on the hot path.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -46,6 +47,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     _init_edges(app)
     return app
+
+
+def _limit_request_size(app: Flask) -> None:
+    """One body limit for every request (413 past it): Werkzeug refuses a larger declared length before reading,
+    and stops a streamed body at the limit. Form fields held in memory get the same bound."""
+    limit = int(app.config.get("MAX_REQUEST_BYTES") or 1024 * 1024)
+    app.config["MAX_REQUEST_BYTES"] = limit
+    app.config["MAX_CONTENT_LENGTH"] = limit
+    app.config["MAX_FORM_MEMORY_SIZE"] = limit
 
 
 def load_instance_path() -> str:

@@ -137,9 +137,14 @@ def bench_inbound(calls: int, agents: int, talk_seconds: float, arrival_seconds:
 @main.command("seed")
 def seed_command() -> None:
     """Load the demo data (once: skipped when users exist)."""
-    from callcenter.extensions import db
-    from callcenter.seed import DEMO_PASSWORD, seed_demo
+    from flask import current_app
 
+    from callcenter.extensions import db
+    from callcenter.seed import DEMO_PASSWORD, demo_refused, seed_demo
+
+    refused = demo_refused(current_app.config)
+    if refused:
+        raise click.ClickException(f"Not seeding: {refused}.")
     result = seed_demo(db.session)
     if result.created:
         click.echo(f"Seeded {result.users} users and {result.contacts} contacts; demo password: {DEMO_PASSWORD}")

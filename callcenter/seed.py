@@ -28,6 +28,7 @@ from callcenter.models import (
 from callcenter.services.auth import create_user, get_or_create_skill
 from callcenter.services.ivr_flows import ensure_default_flow
 from callcenter.services.phones import to_e164
+from callcenter.settings import public_host
 
 DEMO_PASSWORD = "demo-password"
 ALL_WEEK = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -76,6 +77,14 @@ COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Star
              "Dunder Mifflin", "Prestige"]
 # The same numbers written the ways people type them: the lookup must not care.
 PHONE_STYLES = ["({a}) {b}-{c}", "+1 {a}-{b}-{c}", "{a}.{b}.{c}", "1{a}{b}{c}", "+1{a}{b}{c}"]
+
+
+def demo_refused(config: dict) -> str | None:
+    """Why demo users (whose password is published) must not exist or sign in on this server, or None."""
+    exposed = public_host(config)
+    if exposed is None:
+        return None
+    return f"demo users have a published password and are refused on a server other machines can reach ({exposed})"
 
 
 @dataclass(frozen=True)

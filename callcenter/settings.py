@@ -5,11 +5,13 @@ Every setting here is documented in README.md with its default. `create_app(test
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -44,6 +46,29 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise SettingsError(f"{name}={value!r} is not a whole number") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1); False for 0.0.0.0 (every interface)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def public_host(config: dict[str, Any]) -> str | None:
+    """Why other machines may reach this server (HOST or PUBLIC_BASE_URL not loopback), or None when only this
+    machine can: the demo's conveniences (emulator by default, caller page without sign-in, demo users) stop there."""
+    host = str(config.get("HOST") or "127.0.0.1")
+    if not is_loopback(host):
+        return f"HOST={host} is not a loopback address"
+    url_host = urlsplit(str(config.get("PUBLIC_BASE_URL") or "")).hostname
+    if url_host and not is_loopback(url_host):
+        return f"PUBLIC_BASE_URL names {url_host}, not a loopback address"
+    return None
 
 
 def default_instance_path() -> Path:
@@ -127,6 +152,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "OFFER_ACK_SECONDS": float(env_str("OFFER_ACK_SECONDS", "2") or 2),
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 30),
         "DEFAULT_REGION": env_str("DEFAULT_REGION", "US"),
+        # Largest request body accepted anywhere (Flask's MAX_CONTENT_LENGTH); carrier webhooks are a few KB.
+        "MAX_REQUEST_BYTES": env_int("MAX_REQUEST_BYTES", 1024 * 1024),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),
         # gevent where the process is patched (the web server), threading elsewhere (worker, CLI, tests).
         "SOCKETIO_ASYNC_MODE": "gevent" if gevent_patched() else "threading",

@@ -108,6 +108,8 @@ def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
         "WTF_CSRF_ENABLED": False,
         "PUBLIC_BASE_URL": "http://localhost",
         "SERVER_NAME": "localhost",
+        # On purpose: with PostgreSQL, 'auto' would (rightly) refuse to fall back to the emulator.
+        "TELEPHONY_PROVIDER": "sim",
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from callcenter.cli import main
@@ -46,3 +47,17 @@ def test_seed_creates_the_demo_once(runner, session, client):
     second = runner.invoke(main, args=["seed"])
     assert "nothing seeded" in second.output
     assert session.scalar(select(func.count(Contact.id))) == 200
+
+
+@pytest.fixture
+def public(app_config):
+    """The server listens on every interface (the emulator chosen on purpose)."""
+    app_config.update(HOST="0.0.0.0", TELEPHONY_PROVIDER="sim")
+    return app_config
+
+
+def test_seed_refuses_demo_users_on_a_public_host(public, runner, session):
+    result = runner.invoke(main, args=["seed"])
+    assert result.exit_code != 0
+    assert "HOST=0.0.0.0" in result.output
+    assert session.scalar(select(func.count(User.id))) == 0

@@ -140,3 +140,18 @@ def _gathering(heard: queue.Queue) -> bool:
         if "gather" in str(heard.get()).lower():
             return True
     return False
+
+
+@pytest.mark.parametrize("env,seeded", [({"HOST": "127.0.0.1"}, True), ({"HOST": "0.0.0.0"}, False),
+                                        ({"PUBLIC_BASE_URL": "https://cc.example.com"}, False)])
+def test_run_seeds_demo_users_only_on_a_loopback_host(tmp_path, monkeypatch, env, seeded):
+    from callcenter import runner
+    from callcenter.settings import load_settings
+
+    for name in ("HOST", "PUBLIC_BASE_URL", "DATABASE_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(tmp_path / "instance")
+    assert runner.demo_seeding(settings, None) is seeded
+    assert runner.demo_seeding(settings, True) is seeded  # --seed does not override it

@@ -36,9 +36,10 @@ class Accounts(MethodView):
 
     @blp.arguments(AccountCreate)
     @blp.response(201, AccountOut)
+    @blp.alt_response(403, schema=ErrorSchema, description="`owner_id` names someone else and you are an agent")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
     def post(self, data: dict[str, Any]):
-        """Create an account, owned by you unless `owner_id` says otherwise."""
+        """Create an account, owned by you unless `owner_id` says otherwise (supervisors and admins only)."""
         return contact_service.create_account(db.session, current_actor(), data)
 
 
@@ -53,7 +54,9 @@ class AccountById(MethodView):
     @blp.arguments(AccountUpdate)
     @blp.response(200, AccountOut)
     @blp.alt_response(404, schema=ErrorSchema, description="No such account, or not yours to see")
+    @blp.alt_response(403, schema=ErrorSchema,
+                      description="Seen only through a contact (not your team's), or an owner change by an agent")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
     def patch(self, data: dict[str, Any], account_id: int):
-        """Change the given fields."""
+        """Change the given fields of an account your team owns."""
         return contact_service.update_account(db.session, current_actor(), account_id, data)

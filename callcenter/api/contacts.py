@@ -46,9 +46,14 @@ class Contacts(MethodView):
 
     @blp.arguments(ContactFields)
     @blp.response(201, ContactOut)
+    @blp.alt_response(403, schema=ErrorSchema, description="`owner_id` names someone else and you are an agent")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
     def post(self, data: dict[str, Any]):
-        """Create a contact, owned by you unless `owner_id` says otherwise. Needs a name, an email or a number."""
+        """Create a contact, owned by you unless `owner_id` says otherwise. Needs a name, an email or a number.
+
+        `account_id` must be an account you may see; only supervisors (within their team) and admins name
+        another owner.
+        """
         values, phones = _split_phones(data)
         return contact_service.create_contact(
             db.session, current_actor(), values, phones or [], region=current_app.config["DEFAULT_REGION"]
@@ -66,6 +71,7 @@ class ContactById(MethodView):
     @blp.arguments(ContactFields)
     @blp.response(200, ContactOut)
     @blp.alt_response(404, schema=ErrorSchema, description="No such contact, or not yours to see")
+    @blp.alt_response(403, schema=ErrorSchema, description="Owner change by an agent")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
     def patch(self, data: dict[str, Any], contact_id: int):
         """Change the given fields; `phones`, when given, replaces the whole list."""

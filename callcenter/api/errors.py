@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from callcenter.services.errors import DomainError, TooManyAttempts
@@ -103,6 +103,9 @@ def handle_http_error(error: HTTPException) -> Response:
     messages = data.get("messages")
     if code == 400 and messages == {"json": ["Invalid JSON body."]}:
         return error_response(400, "The body is not valid JSON", headers=headers)
+    if code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(413, f"The request body is larger than the limit of {limit} bytes", headers=headers)
     if isinstance(messages, dict) and code == 422:
         return _validation_error(code, messages, headers)
     if isinstance(error, InternalServerError):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Account, Contact, ContactPhone, User
 from callcenter.services import audit, scope
-from callcenter.services.errors import NotFound, ValidationFailed
+from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 from callcenter.services.phones import to_e164, try_e164
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "account_id", "vip", "owner_id", "time_zone", "language", "notes")
@@ -45,11 +45,21 @@ def _check_email(email: str | None) -> str | None:
     return email.lower()
 
 
-def _check_refs(session: Session, values: dict[str, Any]) -> None:
-    if values.get("account_id") is not None and session.get(Account, values["account_id"]) is None:
-        raise ValidationFailed(f"Account {values['account_id']} does not exist", field="account_id")
-    if values.get("owner_id") is not None and session.get(User, values["owner_id"]) is None:
-        raise ValidationFailed(f"User {values['owner_id']} does not exist", field="owner_id")
+def _check_refs(session: Session, actor: User, values: dict[str, Any], current_owner_id: int | None) -> None:
+    """References must stay inside the actor's scope: an account they may see, and an owner change only by a
+    supervisor (to someone of their team) or an admin. Out of scope reads like "not found" (no existence leak)."""
+    account_id = values.get("account_id")
+    if account_id is not None and session.scalar(
+            select(Account.id).where(Account.id == account_id, scope.accounts(actor))) is None:
+        raise ValidationFailed(f"Account {account_id} not found", field="account_id")
+    if "owner_id" not in values or values["owner_id"] == current_owner_id:
+        return
+    if not scope.assigns_owners(actor):
+        raise Forbidden("Only supervisors and admins give a record to another owner", field="owner_id")
+    owner_id = values["owner_id"]
+    if owner_id is not None and session.scalar(
+            select(User.id).where(User.id == owner_id, scope.users(actor))) is None:
+        raise ValidationFailed(f"User {owner_id} not found", field="owner_id")
 
 
 def create_contact(
@@ -59,7 +69,7 @@ def create_contact(
     values = {k: v for k, v in values.items() if k in CONTACT_FIELDS}
     values["email"] = _check_email(values.get("email"))
     values.setdefault("owner_id", actor.id)
-    _check_refs(session, values)
+    _check_refs(session, actor, values, current_owner_id=actor.id)
     if not (values.get("first_name") or values.get("last_name") or values.get("email") or phones):
         raise ValidationFailed("A contact needs a name, an email or a phone number", field="last_name")
     contact = Contact(**values)
@@ -96,7 +106,7 @@ def update_contact(
     values = {k: v for k, v in values.items() if k in CONTACT_FIELDS}
     if "email" in values:
         values["email"] = _check_email(values["email"])
-    _check_refs(session, values)
+    _check_refs(session, actor, values, current_owner_id=contact.owner_id)
     changed = sorted(k for k, v in values.items() if getattr(contact, k) != v)
     for key, value in values.items():
         setattr(contact, key, value)
@@ -164,7 +174,7 @@ def create_account(session: Session, actor: User, values: dict[str, Any]) -> Acc
     if not (values.get("name") or "").strip():
         raise ValidationFailed("Account name is required", field="name")
     values.setdefault("owner_id", actor.id)
-    _check_refs(session, values)
+    _check_refs(session, actor, values, current_owner_id=actor.id)
     account = Account(**values)
     session.add(account)
     session.flush()
@@ -181,11 +191,14 @@ def get_account(session: Session, actor: User, account_id: int) -> Account:
 
 
 def update_account(session: Session, actor: User, account_id: int, values: dict[str, Any]) -> Account:
+    """Change an account the actor's people own; one only seen through a contact answers 403."""
     account = get_account(session, actor, account_id)
+    if session.scalar(select(Account.id).where(Account.id == account.id, scope.owned_accounts(actor))) is None:
+        raise Forbidden(f"Account {account_id} belongs to another team; ask its owner or a supervisor")
     values = {k: v for k, v in values.items() if k in ACCOUNT_FIELDS}
     if "name" in values and not (values["name"] or "").strip():
         raise ValidationFailed("Account name is required", field="name")
-    _check_refs(session, values)
+    _check_refs(session, actor, values, current_owner_id=account.owner_id)
     for key, value in values.items():
         setattr(account, key, value)
     audit.record(session, "account.updated", actor_id=actor.id, entity=account, fields=sorted(values))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
-from callcenter.models import Account, Call, CallEvent, Contact, Role, User
+from callcenter.models import Account, Call, Callback, CallEvent, Contact, Role, Ticket, User
 
 
 def _people(user: User):
@@ -45,11 +45,47 @@ def accounts(user: User) -> ColumnElement[bool]:
     return or_(Account.owner_id.in_(_people(user)), Account.id.in_(visible_contacts))
 
 
-def calls(user: User) -> ColumnElement[bool]:
-    """Calls taken by the visible people."""
+def owned_accounts(user: User) -> ColumnElement[bool]:
+    """Accounts the user may change: owned by the visible people (one read through a contact is not enough)."""
     if user.role == Role.ADMIN.value:
         return true()
-    return Call.agent_id.in_(_people(user))
+    return Account.owner_id.in_(_people(user))
+
+
+def assigns_owners(user: User) -> bool:
+    """Only supervisors (within their team) and admins give a record to someone else."""
+    return user.role in (Role.SUPERVISOR.value, Role.ADMIN.value) and user.active
+
+
+def calls(user: User) -> ColumnElement[bool]:
+    """Calls taken by, offered to or answered by the visible people (a transferred call stays with both)."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    people = _people(user)
+    involved = select(CallEvent.call_id).where(CallEvent.kind.in_(AGENT_EVENTS),
+                                               CallEvent.data["agent_id"].as_integer().in_(people))
+    return or_(Call.agent_id.in_(people), Call.id.in_(involved))
+
+
+def callbacks(user: User) -> ColumnElement[bool]:
+    """Callbacks booked by or for the visible people."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    people = _people(user)
+    return or_(Callback.agent_id.in_(people), Callback.created_by_id.in_(people))
+
+
+def tickets(user: User) -> ColumnElement[bool]:
+    """Tickets assigned to the visible people."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    return Ticket.assignee_id.in_(_people(user))
 
 
 def users(user: User) -> ColumnElement[bool]:

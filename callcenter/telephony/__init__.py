@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from callcenter.settings import SettingsError
+from callcenter.settings import SettingsError, public_host
 from callcenter.telephony.base import (
     CallInfo,
     ConferenceInfo,
@@ -49,14 +49,39 @@ def derived_sim_auth_token(secret_key: str) -> str:
     return hashlib.sha256(("sim:" + secret_key).encode()).hexdigest()[:32]
 
 
+def production_signs(config: dict[str, Any]) -> list[str]:
+    """What says this is not a one-machine demo: an external database or Redis, or a host others can reach."""
+    signs = []
+    if not str(config.get("DATABASE_URL") or "sqlite").startswith("sqlite"):
+        signs.append("DATABASE_URL names an external database")
+    redis_url = str(config.get("REDIS_URL") or "")
+    if redis_url and not redis_url.startswith("unix://"):
+        signs.append("REDIS_URL names an external Redis")
+    exposed = public_host(config)
+    if exposed:
+        signs.append(exposed)
+    return signs
+
+
 def provider_mode(config: dict[str, Any]) -> str:
-    """'twilio' or 'sim' from TELEPHONY_PROVIDER ('auto': Twilio when its account SID and token are set)."""
+    """'twilio' or 'sim' from TELEPHONY_PROVIDER ('auto': Twilio when its account SID and token are set).
+
+    'auto' falls back to the emulator only for a one-machine demo: a production setup that merely forgot its
+    Twilio settings must not come up with an emulated carrier (and its open caller page) instead."""
     mode = (config.get("TELEPHONY_PROVIDER") or "auto").strip().lower()
     if mode not in PROVIDER_MODES:
         raise SettingsError(f"TELEPHONY_PROVIDER={mode!r} is not one of {', '.join(PROVIDER_MODES)}")
     has_twilio = bool(config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN"))
     if mode == "auto":
-        return "twilio" if has_twilio else "sim"
+        if has_twilio:
+            return "twilio"
+        signs = production_signs(config)
+        if signs:
+            raise SettingsError(
+                "No Twilio account is configured, so the carrier emulator would answer calls, but this does not "
+                f"look like a one-machine demo ({'; '.join(signs)}). Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "
+                "or TELEPHONY_PROVIDER=sim to run the emulator on purpose.")
+        return "sim"
     if mode == "twilio" and not has_twilio:
         raise SettingsError("TELEPHONY_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     return mode

@@ -51,11 +51,40 @@ def webhook_params(req: Request) -> WebhookParams:
     return req.form
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def refuse_unexpected_body(req: Request) -> Response | None:
+    """413 or 415 for a body we would not sign-check, decided from the headers alone (nothing is read).
+
+    Twilio posts url-encoded forms, or JSON whose hash (bodySHA256) is in the signed URL; JSON without it is left
+    to fail the signature check (403). The size limit is the app's MAX_CONTENT_LENGTH (MAX_REQUEST_BYTES)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and req.content_length is not None and req.content_length > limit:
+        return Response(f"Request body too large: {req.content_length} bytes, the limit is {limit}",
+                        status=413, mimetype="text/plain")
+    if req.method in ("GET", "HEAD"):
+        return None
+    if req.mimetype in (FORM, "application/json"):
+        return None
+    if not req.mimetype and not req.content_length and not req.headers.get("Transfer-Encoding"):
+        return None  # no body at all
+    return Response(f"Unsupported content type {req.mimetype or '(none)'!r}: webhooks are {FORM}, or "
+                    "application/json with bodySHA256 in the signed URL", status=415, mimetype="text/plain")
+
+
 def twilio_signed(view: View) -> View:
-    """Run the view only for requests carrying a valid X-Twilio-Signature; else 403 and no side effect."""
+    """Run the view only for requests carrying a valid X-Twilio-Signature; else 403 and no side effect.
+
+    The body is parsed only when its type and size are what the carrier sends (413/415 otherwise), since the
+    signature covers its fields and cannot be checked without reading them."""
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        refused = refuse_unexpected_body(request)
+        if refused is not None:
+            log.warning("refused %s webhook for %s: %s", request.method, request.path, refused.get_data(as_text=True))
+            return refused
         signature = request.headers.get(SIGNATURE_HEADER, "")
         url = public_url(request)
         if not get_provider().validate_webhook(url, webhook_params(request), signature):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
@@ -67,6 +67,10 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        refused = _demo_refused(form.password.data)
+        if refused:
+            flash(refused, "error")
+            return render_template("login.html", form=form), 403
         try:
             user = auth_service.authenticate(
                 db.session, login_throttle(), form.username.data, form.password.data, request.remote_addr
@@ -83,6 +87,15 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("login.html", form=form), status
+
+
+def _demo_refused(password: str) -> str | None:
+    """Demo users are never served on a host other machines can reach: their password is published."""
+    from callcenter.seed import DEMO_PASSWORD, demo_refused
+
+    if password != DEMO_PASSWORD or demo_refused(current_app.config) is None:
+        return None
+    return "The demo password is refused on a server other machines can reach; ask an admin to set a real one."
 
 
 @bp.post("/logout")

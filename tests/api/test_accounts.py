@@ -47,6 +47,9 @@ def test_account_errors(client, factory, bearer):
     assert_error(client.post("/api/v1/accounts", json={"name": ""}, headers=headers), 422, "name")
     assert_error(client.post("/api/v1/accounts", json={"name": "x" * 201}, headers=headers), 422, "name")
     assert_error(client.post("/api/v1/accounts", json={"name": "A", "owner_id": 99999}, headers=headers),
+                 403, "owner_id")  # an agent gives nothing away, to anyone
+    admin_headers = bearer(factory.user("admin"))
+    assert_error(client.post("/api/v1/accounts", json={"name": "A", "owner_id": 99999}, headers=admin_headers),
                  422, "owner_id")
     assert_error(client.post("/api/v1/accounts", json={"name": "A", "domain": "a.com"}, headers=headers),
                  422, "domain")

@@ -88,9 +88,10 @@ def test_nonexistent_account_is_422(client, headers):
     assert "4242" in body["message"]
 
 
-def test_nonexistent_owner_is_422(client, headers, factory, agent):
+def test_nonexistent_owner_is_422(client, factory, agent, bearer):
     contact = factory.contact(owner_id=agent.id)
-    response = client.patch(f"/api/v1/contacts/{contact.id}", json={"owner_id": 4242}, headers=headers)
+    supervisor = bearer(factory.user("supervisor", team="Sales"))  # agents may not change owners at all (403)
+    response = client.patch(f"/api/v1/contacts/{contact.id}", json={"owner_id": 4242}, headers=supervisor)
     assert_error(response, 422, "owner_id")
 
 

@@ -65,3 +65,30 @@ def test_a_contact_the_agent_took_a_call_from_is_visible(client, bearer, factory
     assert_error(client.get(f"/api/v1/contacts/{contact.id}", headers=headers), 404)
     factory.call(agent_id=agent.id, contact_id=contact.id)
     assert client.get(f"/api/v1/contacts/{contact.id}", headers=headers).status_code == 200
+
+
+def test_an_agent_cannot_take_over_another_teams_account(client, bearer, world):
+    """Refs outside scope read as unknown (422), owner changes are for supervisors and admins (403)."""
+    viewer, contacts, accounts = world("agent")
+    headers = bearer(viewer)
+    theirs = accounts["other"]
+    assert_error(client.post("/api/v1/contacts", json={"last_name": "Trojan", "account_id": theirs.id},
+                             headers=headers), 422, "account_id")
+    assert_error(client.patch(f"/api/v1/contacts/{contacts['own'].id}", json={"account_id": theirs.id},
+                              headers=headers), 422, "account_id")
+    assert_error(client.get(f"/api/v1/accounts/{theirs.id}", headers=headers), 404)
+    teammate = contacts["team"].owner_id
+    assert_error(client.post("/api/v1/contacts", json={"last_name": "Gift", "owner_id": teammate},
+                             headers=headers), 403, "owner_id")
+    assert_error(client.patch(f"/api/v1/accounts/{accounts['own'].id}", json={"owner_id": teammate},
+                              headers=headers), 403, "owner_id")
+
+
+def test_a_supervisor_moves_owners_inside_the_team_only(client, bearer, world):
+    viewer, contacts, accounts = world("supervisor")
+    headers = bearer(viewer)
+    teammate, stranger = contacts["team"].owner_id, contacts["other"].owner_id
+    moved = client.patch(f"/api/v1/contacts/{contacts['own'].id}", json={"owner_id": teammate}, headers=headers)
+    assert moved.status_code == 200 and moved.get_json()["owner_id"] == teammate
+    assert_error(client.patch(f"/api/v1/accounts/{accounts['team'].id}", json={"owner_id": stranger},
+                              headers=headers), 422, "owner_id")

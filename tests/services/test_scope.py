@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callcenter.services import contacts
-from callcenter.services.errors import NotFound
+from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 
 
 @pytest.fixture
@@ -86,3 +86,70 @@ def test_an_agent_still_sees_the_caller_of_a_call_transferred_away(session, fact
     assert contacts.get_contact(session, second, caller.id).id == caller.id
     with pytest.raises(NotFound):
         contacts.get_contact(session, factory.user("agent", username="third"), caller.id)
+
+
+# ---- references and owners: a write may only point inside the writer's scope ----
+
+def test_an_agent_cannot_point_a_contact_at_another_teams_account(session, world, factory):
+    """The takeover: link an own contact to any account id, then read (and edit) it through that contact."""
+    people, records = world
+    theirs = factory.account("South Secret", owner_id=people["south_agent"].id)
+    agent = people["north_agent"]
+    with pytest.raises(ValidationFailed) as created:
+        contacts.create_contact(session, agent, {"last_name": "Trojan", "account_id": theirs.id}, [])
+    assert created.value.field == "account_id"
+    with pytest.raises(ValidationFailed) as updated:
+        contacts.update_contact(session, agent, records["own"].id, {"account_id": theirs.id})
+    assert updated.value.field == "account_id"
+    session.expire_all()
+    assert records["own"].account_id is None
+    with pytest.raises(NotFound):
+        contacts.get_account(session, agent, theirs.id)
+    # an account the agent may see is still a valid reference
+    mine = factory.account("North Own", owner_id=agent.id)
+    linked = contacts.update_contact(session, agent, records["own"].id, {"account_id": mine.id})
+    assert linked.account_id == mine.id
+
+
+def test_only_supervisors_and_admins_change_owners(session, world, factory):
+    people, records = world
+    agent, supervisor, admin = people["north_agent"], people["north_super"], people["admin"]
+    for attempt in (
+        lambda: contacts.create_contact(session, agent, {"last_name": "X", "owner_id": people["north_peer"].id}, []),
+        lambda: contacts.update_contact(session, agent, records["own"].id, {"owner_id": people["north_peer"].id}),
+        lambda: contacts.update_contact(session, agent, records["handled"].id, {"owner_id": agent.id}),
+        lambda: contacts.create_account(session, agent, {"name": "Y", "owner_id": people["south_agent"].id}),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            attempt()
+        assert refused.value.field == "owner_id"
+    session.expire_all()
+    assert (records["own"].owner_id, records["handled"].owner_id) == (agent.id, people["south_agent"].id)
+    # naming yourself, or the owner already there, is not a change
+    assert contacts.create_contact(session, agent, {"last_name": "Mine", "owner_id": agent.id}, []).owner_id == agent.id
+    assert contacts.update_contact(session, agent, records["own"].id, {"owner_id": agent.id}).owner_id == agent.id
+
+    moved = contacts.update_contact(session, supervisor, records["own"].id, {"owner_id": people["north_peer"].id})
+    assert moved.owner_id == people["north_peer"].id
+    with pytest.raises(ValidationFailed) as outside:
+        contacts.update_contact(session, supervisor, records["team"].id, {"owner_id": people["south_agent"].id})
+    assert outside.value.field == "owner_id"
+    assert contacts.update_contact(session, admin, records["other"].id, {"owner_id": agent.id}).owner_id == agent.id
+
+
+def test_an_account_read_through_a_contact_is_not_the_agents_to_change(session, world, factory):
+    people, records = world
+    account = factory.account("South Co", owner_id=people["south_agent"].id)
+    records["own"].account_id = account.id
+    session.commit()
+    agent = people["north_agent"]
+    assert contacts.get_account(session, agent, account.id).id == account.id
+    for values in ({"name": "Renamed"}, {"owner_id": agent.id}):
+        with pytest.raises((Forbidden, NotFound)):
+            contacts.update_account(session, agent, account.id, values)
+    session.expire_all()
+    assert (account.name, account.owner_id) == ("South Co", people["south_agent"].id)
+    mine = factory.account("North Co", owner_id=agent.id)
+    assert contacts.update_account(session, agent, mine.id, {"name": "North Co 2"}).name == "North Co 2"
+    with pytest.raises(Forbidden):
+        contacts.update_account(session, agent, mine.id, {"owner_id": people["north_peer"].id})

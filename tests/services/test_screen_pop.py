@@ -12,7 +12,7 @@ from callcenter.services.screen_pop import build_screen_pop
 
 def test_known_caller_on_a_second_number_typed_in_another_format(session, factory):
     agent = factory.user()
-    account = factory.account(name="Globex", vip=True)
+    account = factory.account(name="Globex", vip=True, owner_id=agent.id)  # the agent may only link what they see
     dana = contacts.create_contact(session, agent, {"first_name": "Dana", "last_name": "Lee", "account_id": account.id},
                                    [PhoneInput("(415) 555-0100"), PhoneInput("628.555.0111")])
     session.add(Ticket(subject="Broken router", priority="urgent", contact_id=dana.id,

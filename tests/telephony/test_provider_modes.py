@@ -195,3 +195,34 @@ def test_webhook_signatures_use_the_carrier_auth_token(world):
     assert not world.provider.validate_webhook(url, {**params, "CallStatus": "completed"}, good)
     assert not world.provider.validate_webhook(url, params, "")
 
+
+
+# ---- 'auto' falls back to the emulator only for a one-machine demo ----
+
+ONE_MACHINE = {"DATABASE_URL": "sqlite:////srv/cc/callcenter.sqlite", "REDIS_URL": "unix:///srv/cc/redis.sock",
+               "HOST": "127.0.0.1", "PUBLIC_BASE_URL": "http://127.0.0.1:5000"}
+
+
+@pytest.mark.parametrize("change", [
+    {"DATABASE_URL": "postgresql+psycopg://cc@db.internal/cc"},
+    {"REDIS_URL": "redis://cache.internal:6379/0"},
+    {"HOST": "0.0.0.0"},
+    {"PUBLIC_BASE_URL": "https://cc.example.com"},
+])
+def test_the_emulator_is_never_a_silent_fallback_in_production(change):
+    from callcenter.settings import SettingsError
+    from callcenter.telephony import provider_mode
+
+    with pytest.raises(SettingsError, match="TELEPHONY_PROVIDER=sim"):
+        provider_mode({**ONE_MACHINE, **change})
+    assert provider_mode({**ONE_MACHINE, **change, "TELEPHONY_PROVIDER": "sim"}) == "sim"
+    twilio = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "token"}
+    assert provider_mode({**ONE_MACHINE, **change, **twilio}) == "twilio"
+    assert provider_mode(ONE_MACHINE) == "sim"
+
+
+def test_an_app_on_a_public_host_without_twilio_refuses_to_start(app_config):
+    from callcenter.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=r"HOST=0\.0\.0\.0"):
+        create_app({**app_config, "TELEPHONY_PROVIDER": "auto", "HOST": "0.0.0.0"})

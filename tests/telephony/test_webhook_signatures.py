@@ -199,3 +199,72 @@ def test_json_body_is_checked_through_its_body_sha256(app):
 
 def test_the_guard_uses_the_configured_provider(app):
     assert get_provider(app).validate_webhook("http://localhost/x", {}, sign("http://localhost/x", {}))
+
+
+# ---- what is read before the signature is checked: a type we expect, of a bounded size ----
+
+@pytest.fixture
+def body_reads(monkeypatch):
+    """Counts every time a request's body is parsed or read (form, files, JSON or raw data)."""
+    from flask import Request
+
+    reads = []
+    load_form, get_data = Request._load_form_data, Request.get_data
+
+    def counted_load_form(self, *args, **kwargs):
+        reads.append("form")
+        return load_form(self, *args, **kwargs)
+
+    def counted_get_data(self, *args, **kwargs):
+        reads.append("data")
+        return get_data(self, *args, **kwargs)
+
+    monkeypatch.setattr(Request, "_load_form_data", counted_load_form)
+    monkeypatch.setattr(Request, "get_data", counted_get_data)
+    return reads
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/xml"])
+def test_an_unexpected_content_type_is_refused_before_the_body_is_read(client, rows, content_type, body_reads):
+    """Twilio posts url-encoded forms (or JSON, signed through bodySHA256); anything else is 415 unread, even when
+    it would parse into correctly signed fields (multipart does)."""
+    params = status_params()
+    url = "http://localhost/ivr/status"
+    if content_type == "multipart/form-data":
+        body = {"data": params, "content_type": content_type}
+    else:
+        body = {"data": "&".join(f"{k}={v}" for k, v in params.items()), "content_type": content_type}
+    response = client.post("/ivr/status", headers={"X-Twilio-Signature": sign(url, params)}, **body)
+    assert response.status_code == 415
+    assert "application/x-www-form-urlencoded" in response.get_data(as_text=True)
+    assert body_reads == []
+    assert rows() == (0, 0)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(app, client, rows, body_reads):
+    limit = app.config.get("MAX_CONTENT_LENGTH")
+    assert limit == app.config.get("MAX_REQUEST_BYTES") == 1024 * 1024
+    params = status_params(Padding="x" * limit)
+    response = client.post("/ivr/status", data=params,
+                           headers={"X-Twilio-Signature": sign("http://localhost/ivr/status", params)})
+    assert response.status_code == 413
+    assert str(limit) in response.get_data(as_text=True)
+    assert body_reads == []
+    assert rows() == (0, 0)
+
+
+def test_the_request_size_limit_is_app_wide_and_a_setting(app_config, request):
+    """The API answers its own error shape; an ordinary body still passes. MAX_REQUEST_BYTES sets the limit."""
+    app_config["MAX_REQUEST_BYTES"] = 4096
+    client = request.getfixturevalue("client")
+    from callcenter.services import auth as auth_service
+
+    agent = request.getfixturevalue("factory").user("agent")
+    token = auth_service.issue_api_token(request.getfixturevalue("session"), agent, "t", actor_id=None)
+    request.getfixturevalue("session").commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    big = client.post("/api/v1/contacts", json={"last_name": "Big", "notes": "x" * 5000}, headers=headers)
+    assert big.status_code == 413
+    assert big.get_json()["status"] == 413 and "4096" in big.get_json()["message"]
+    small = client.post("/api/v1/contacts", json={"last_name": "Small", "notes": "x" * 1000}, headers=headers)
+    assert small.status_code == 201

@@ -96,3 +96,17 @@ def test_session_cookie_is_http_only(client, auth, factory):
     auth.login("alice")
     cookie = client.get_cookie("session")
     assert cookie is not None and cookie.http_only
+
+
+def test_demo_users_are_not_served_on_a_public_host(app_config, request):
+    """A demo user (the published password) may not sign in once other machines can reach the server."""
+    from callcenter.seed import DEMO_PASSWORD
+
+    app_config.update(HOST="0.0.0.0", TELEPHONY_PROVIDER="sim")
+    factory, client = request.getfixturevalue("factory"), request.getfixturevalue("client")
+    factory.user(username="alice", password=DEMO_PASSWORD)
+    refused = client.post("/login", data={"username": "alice", "password": DEMO_PASSWORD})
+    assert refused.status_code == 403
+    assert client.get("/me").status_code in (302, 401)
+    factory.user(username="real", password="a-real-password")
+    assert client.post("/login", data={"username": "real", "password": "a-real-password"}).status_code == 302

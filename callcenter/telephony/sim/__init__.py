@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import Blueprint, Flask, current_app, render_template
+from flask.typing import ResponseReturnValue
 
 from callcenter.extensions import csrf, socketio
 from callcenter.telephony.sim.engine import Carrier, CarrierError, CarrierRestError, PhoneNumber, WebhookRecord
@@ -44,8 +45,15 @@ pages = Blueprint("sim_pages", __name__, template_folder="templates", static_fol
 
 
 @pages.get("/caller")
-def caller_page() -> str:
-    """A phone on the public network: dial a number, read and hear the prompts, press keys."""
+def caller_page() -> ResponseReturnValue:
+    """A phone on the public network: dial a number, read and hear the prompts, press keys.
+
+    Open to anyone only while the server is reachable from this machine alone (the demo); else sign in first."""
+    from callcenter.extensions import login_manager
+    from callcenter.telephony.sim.realtime import caller_page_open
+
+    if not caller_page_open():
+        return login_manager.unauthorized()
     carrier = get_carrier()
     return render_template("sim/caller.html", numbers=sorted(carrier.numbers))
 

@@ -2,6 +2,11 @@
 
 Agents register with an access token like the real SDK; the caller page dials the carrier's numbers. Every
 call event the far end should see (prompts, bridge, hangup) is pushed to the socket that owns the call.
+
+Who may act on a call: a softphone on calls ringing its registered identity (accept, reject, hang up) and on calls
+it accepted or placed; a caller page only on calls it dialled. Listening in is a call to the supervisor's own
+identity, placed by the supervision API (supervisors and admins only), never a socket picking a call SID. The
+caller page needs no sign-in only while the server is reachable from this machine alone.
 """
 
 from __future__ import annotations
@@ -11,15 +16,24 @@ from typing import Any
 
 import jwt
 from flask import current_app, request
+from flask_login import current_user
 from flask_socketio import Namespace
 
 from callcenter.extensions import socketio
+from callcenter.settings import public_host
 from callcenter.telephony.sim.engine import Call, Carrier
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/sim"
 INVALID_TOKEN = 20101
 EXPIRED_TOKEN = 20104
+NOT_YOUR_CALL = {"ok": False, "code": 31404, "message": "no such call on this phone"}
+SIGN_IN = "sign in first: the caller page needs a signed-in user when the server is reachable from other machines"
+
+
+def caller_page_open() -> bool:
+    """Anyone on this machine may use the caller page (the demo's way to call in); elsewhere, signed-in users."""
+    return public_host(current_app.config) is None or bool(current_user.is_authenticated)
 
 
 class TokenError(Exception):
@@ -76,6 +90,7 @@ def _forwarder(sid: str):
         socketio.emit("call_event", {"call_sid": call.sid, "status": call.status, "event": event},
                       to=sid, namespace=NAMESPACE)
 
+    forward.socket_sid = sid  # type: ignore[attr-defined]
     return forward
 
 
@@ -98,6 +113,26 @@ class SimNamespace(Namespace):
         if call.sid not in owned:
             owned.add(call.sid)
             call.listeners.append(_forwarder(sid))
+
+    def _disown(self, sid: str, call: Call) -> None:
+        """Undo `_own` (an accept that lost the race): stop forwarding, and leave the call alone on disconnect."""
+        self.owned_calls.get(sid, set()).discard(call.sid)
+        with call.carrier.cond:
+            call.listeners[:] = [f for f in call.listeners if getattr(f, "socket_sid", None) != sid]
+
+    def _rings_here(self, sid: str, call: Call) -> bool:
+        """The call is for this socket's registered identity (it rings, or rang, this softphone)."""
+        endpoint = self.endpoints.get(sid)
+        return endpoint is not None and call.to == f"client:{endpoint.identity}"
+
+    def _bound_call(self, data: dict[str, Any] | None) -> Call | None:
+        """The call named in `data` when this socket may act on it: one it dialled or took, or one ringing it."""
+        carrier = self._carrier()
+        sid = request.sid  # type: ignore[attr-defined]
+        call = carrier.calls.get(str((data or {}).get("call_sid", ""))) if carrier is not None else None
+        if call is None or not (call.sid in self.owned_calls.get(sid, set()) or self._rings_here(sid, call)):
+            return None
+        return call
 
     def on_connect(self, auth: Any = None) -> bool:
         return self._carrier() is not None
@@ -153,49 +188,63 @@ class SimNamespace(Namespace):
         carrier = self._carrier()
         sid = request.sid  # type: ignore[attr-defined]
         endpoint = self.endpoints.get(sid)
-        call_sid = (data or {}).get("call_sid", "")
         if carrier is None or endpoint is None:
             return {"ok": False, "code": 31205, "message": "not registered"}
-        call = carrier.calls.get(call_sid)
-        if call is None:
-            return {"ok": False, "code": 31404, "message": "no such call"}
-        self._own(sid, call)
-        if not carrier.answer(call_sid, endpoint):
+        call = carrier.calls.get(str((data or {}).get("call_sid", "")))
+        if call is None or not self._rings_here(sid, call):
+            return NOT_YOUR_CALL
+        self._own(sid, call)  # before answering, so no event of the answered call is missed
+        if not carrier.answer(call.sid, endpoint):
+            self._disown(sid, call)
             return {"ok": False, "code": 31404, "message": "the call is no longer ringing"}
         return {"ok": True}
 
     def on_reject(self, data: dict[str, Any]) -> dict[str, Any]:
-        carrier = self._carrier()
-        if carrier is not None:
-            carrier.reject((data or {}).get("call_sid", ""))
+        call = self._bound_call(data)
+        if call is None:
+            return NOT_YOUR_CALL
+        call.carrier.reject(call.sid)
         return {"ok": True}
 
     def on_hangup(self, data: dict[str, Any]) -> dict[str, Any]:
-        carrier = self._carrier()
-        if carrier is not None:
-            carrier.hangup((data or {}).get("call_sid", ""))
+        call = self._bound_call(data)
+        if call is None:
+            return NOT_YOUR_CALL
+        call.carrier.hangup(call.sid)
         return {"ok": True}
 
+    def _connected_call(self, data: dict[str, Any] | None) -> Call | None:
+        """A call this socket dialled or took (keys, speech and mute need the line to be this phone's)."""
+        call = self._bound_call(data)
+        if call is None or call.sid not in self.owned_calls.get(request.sid, set()):  # type: ignore[attr-defined]
+            return None
+        return call
+
     def on_digits(self, data: dict[str, Any]) -> dict[str, Any]:
-        carrier = self._carrier()
         digits = str((data or {}).get("digits", ""))
-        if carrier is None or any(c not in "0123456789*#w" for c in digits):
+        if any(c not in "0123456789*#w" for c in digits):
             return {"ok": False, "message": "digits may only contain 0-9, * and #"}
-        carrier.send_digits((data or {}).get("call_sid", ""), digits.replace("w", ""))
+        call = self._connected_call(data)
+        if call is None:
+            return NOT_YOUR_CALL
+        call.carrier.send_digits(call.sid, digits.replace("w", ""))
         return {"ok": True}
 
     def on_speak(self, data: dict[str, Any]) -> dict[str, Any]:
-        carrier = self._carrier()
         text = str((data or {}).get("text", "")).strip()
-        if carrier is None or not text:
+        if not text:
             return {"ok": False, "message": "nothing to say"}
-        carrier.speak((data or {}).get("call_sid", ""), text)
+        call = self._connected_call(data)
+        if call is None:
+            return NOT_YOUR_CALL
+        call.carrier.speak(call.sid, text)
         return {"ok": True}
 
     def on_mute(self, data: dict[str, Any]) -> dict[str, Any]:
-        carrier = self._carrier()
-        if carrier is not None:
-            carrier.set_muted((data or {}).get("call_sid", ""), bool((data or {}).get("muted")))
+        call = self._connected_call(data)
+        if call is None:
+            return NOT_YOUR_CALL
+        call.carrier.set_muted(call.sid, bool((data or {}).get("muted")))
         return {"ok": True}
 
     def on_client_call(self, data: dict[str, Any] | None) -> dict[str, Any]:
@@ -217,6 +266,8 @@ class SimNamespace(Namespace):
 
     def on_numbers(self, data: Any = None) -> dict[str, Any]:
         carrier = self._carrier()
+        if not caller_page_open():
+            return {"ok": False, "message": SIGN_IN}
         return {"ok": True, "numbers": sorted(carrier.numbers) if carrier else []}
 
     def on_caller_dial(self, data: dict[str, Any] | None) -> dict[str, Any]:
@@ -226,6 +277,8 @@ class SimNamespace(Namespace):
         data = data or {}
         if carrier is None:
             return {"ok": False, "message": "no carrier emulator in this app"}
+        if not caller_page_open():
+            return {"ok": False, "message": SIGN_IN}
         from_ = str(data.get("from") or "").strip()
         to = str(data.get("to") or "").strip()
         if not from_:
