@@ -108,6 +108,9 @@ def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
         "WTF_CSRF_ENABLED": False,
         "PUBLIC_BASE_URL": "http://localhost",
         "SERVER_NAME": "localhost",
+        # Deferred jobs run right after the commit that defers them; tests of real asynchronous execution
+        # (tests/workers) turn this off and run a worker.
+        "JOBS_INLINE": True,
     }
 
 
