@@ -29,6 +29,8 @@ from callcenter.services.jobs import Deferred
 
 log = logging.getLogger(__name__)
 
+# Named queues, most urgent first: a worker drains them in this order.
+QUEUES = ("realtime", "default", "callbacks", "dialer", "maintenance")
 RETRY_INTERVALS = [1, 2, 5, 10, 30]
 
 

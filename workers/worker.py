@@ -9,10 +9,8 @@ from flask import Flask
 from rq import Worker
 
 from callcenter.extensions import db
+from callcenter.jobs import QUEUES
 from workers.ticker import Ticker
-
-# Named queues, most urgent first: a worker drains them in this order.
-QUEUES = ("realtime", "default", "callbacks", "dialer", "maintenance")
 
 
 def _fresh_connections_in_child() -> None:

@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app
-from rq import Worker
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry
 from sqlalchemy import text
 
 from callcenter.extensions import csrf, db
+from callcenter.jobs import QUEUES
 from callcenter.redis_conn import get_redis
 
 bp = Blueprint("health", __name__)
@@ -49,10 +51,22 @@ def _check_workers() -> dict[str, Any]:
     return result
 
 
+def _check_jobs() -> dict[str, Any]:
+    """Jobs that failed every retry wait in RQ's failed registry of their queue: counted here, for operators
+    (`rq info` / RQ's API show them and requeue them). Failed jobs do not make the service degraded."""
+    try:
+        r = get_redis()
+        failed = {name: FailedJobRegistry(queue=Queue(name, connection=r)).count for name in QUEUES}
+    except Exception as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "failed": failed}
+
+
 @bp.get("/healthz")
 @csrf.exempt
 def healthz():
-    checks = {"database": _check_database(), "redis": _check_redis(), "worker": _check_workers()}
+    checks = {"database": _check_database(), "redis": _check_redis(), "worker": _check_workers(),
+              "jobs": _check_jobs()}
     healthy = all(check["ok"] for check in checks.values())
     return {"status": "ok" if healthy else "degraded", "checks": checks}, 200 if healthy else 503
 

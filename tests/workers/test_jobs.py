@@ -110,6 +110,20 @@ def test_a_job_that_keeps_failing_lands_in_the_failed_registry(app, factory):
     run_queued_jobs(app)
     assert job_id in FailedJobRegistry(queue=queue).get_job_ids()
     assert "this job cannot succeed" in job.latest_result().exc_string
+    assert app.test_client().get("/healthz").json["checks"]["jobs"]["failed"]["default"] == 1
+
+
+def test_webhook_answers_and_keeps_its_event_when_jobs_cannot_be_enqueued(app, client, session, caplog):
+    from callcenter.redis_conn import connect
+
+    app.extensions["callcenter.redis"] = connect("unix:///nonexistent/redis.sock")  # Redis is down
+    sid = "CA" + "6" * 32
+    response = post_signed(client, "/ivr/status", {"CallSid": sid, "From": "+14155550123", "To": "+18005550100",
+                                                   "Direction": "inbound", "CallStatus": "ringing"})
+    assert response.status_code == 204
+    call = calls.get_call(session, sid)
+    assert [e.kind for e in calls.call_events(session, call)] == ["status"]
+    assert "could not enqueue derive-calls" in caplog.text
 
 
 def _worker_env(app) -> dict[str, str]:
