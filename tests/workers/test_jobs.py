@@ -140,9 +140,14 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def _stop(process: subprocess.Popen, sig: int) -> None:
+    """Stop a worker we started (and its group); one that does not stop in time is killed."""
     if process.poll() is None:
         os.killpg(process.pid, sig)
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def test_a_job_whose_worker_is_killed_runs_again_and_its_effect_happens_once(app, factory, session, tmp_path):
@@ -154,7 +159,7 @@ def test_a_job_whose_worker_is_killed_runs_again_and_its_effect_happens_once(app
     log = tmp_path / "workers.log"
     env = _worker_env(app)
 
-    # A plain RQ worker (no scheduler) with the app's context takes the job and is killed while it waits.
+    # An RQ worker with the app's context takes the job and is killed, with its work horse, while it waits.
     first = _start([sys.executable, "-m", "tests.workers.plain_worker"], env, log)
     try:
         wait_until(lambda: r.get(jobs_for_tests.RUNS) == b"1", timeout=60,
@@ -173,7 +178,7 @@ def test_a_job_whose_worker_is_killed_runs_again_and_its_effect_happens_once(app
     assert job.get_status() in (JobStatus.SCHEDULED, JobStatus.QUEUED)
 
     r.set(jobs_for_tests.RELEASE, "1")
-    second = _start([sys.executable, "-m", "callcenter", "worker"], env, log)  # the product's worker, scheduler on
+    second = _start([sys.executable, "-m", "tests.workers.plain_worker", "--with-scheduler"], env, log)
     try:
         wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, timeout=60,
                    message=f"the job to run again (log: {log.read_text()[-2000:]})")
