@@ -29,10 +29,13 @@ def on_domain_event(event: DomainEvent) -> None:
     if not has_app_context():
         return
     if event.name == "offer.created":
-        offers.prepare_offer(
-            db.session, get_redis(), region=current_app.config["DEFAULT_REGION"],
-            ack_seconds=current_app.config["OFFER_ACK_SECONDS"], **event.payload,
-        )
+        # Published after the ACD's commit (possibly from inside that session's after-commit hook): the pop is
+        # built in a unit of work of its own, never in (or committing) the transaction that made the offer.
+        with db.new_session() as session:
+            offers.prepare_offer(
+                session, get_redis(), region=current_app.config["DEFAULT_REGION"],
+                ack_seconds=current_app.config["OFFER_ACK_SECONDS"], **event.payload,
+            )
     elif event.name == "offer.acknowledged":
         _ring(event.payload["agent_id"], event.payload["call_sid"], event.payload.get("from_number"),
               event.payload.get("expires_at"))

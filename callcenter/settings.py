@@ -144,6 +144,9 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
         "WORKER_TTL_SECONDS": env_int("WORKER_TTL_SECONDS", 30),
+        # Run deferred jobs in the process that commits them, right after the commit, instead of on RQ's queues
+        # (the test suite does; production leaves it off and runs `callcenter worker`).
+        "JOBS_INLINE": env_bool("JOBS_INLINE", False),
         "AGENT_DISCONNECT_GRACE_SECONDS": env_int("AGENT_DISCONNECT_GRACE_SECONDS", 30),
         "AGENT_HEARTBEAT_SECONDS": env_int("AGENT_HEARTBEAT_SECONDS", 5),
         # A console that drops its call leg (reloaded tab) has this long to rejoin before the caller is requeued.

@@ -20,8 +20,12 @@ def _no_content() -> Response:
 @fail_safe(_no_content)
 @twilio_signed
 def status() -> Response:
-    """Append the callback to the call's event log; when the caller's leg ends, release it from the ACD."""
+    """Append the callback to the call's event log; when the caller's leg ends, release it from the ACD.
+
+    "Ended" is this callback's own status: the call record is derived later, by a job; a terminal status is
+    final whatever else arrives, so repeats and late callbacks find the call already out of the ACD (a no-op).
+    """
     call = calls.apply_status_callback(db.session, request.form, received_at=utcnow())
-    if call.status in calls.TERMINAL_STATUSES:
+    if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
         inbound_calls.call_ended(db.session, get_redis(), call.call_sid)
     return _no_content()

@@ -110,6 +110,9 @@ def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
         "SERVER_NAME": "localhost",
         # On purpose: with PostgreSQL, 'auto' would (rightly) refuse to fall back to the emulator.
         "TELEPHONY_PROVIDER": "sim",
+        # Deferred jobs run right after the commit that defers them; tests of real asynchronous execution
+        # (tests/workers) turn this off and run a worker.
+        "JOBS_INLINE": True,
     }
 
 

@@ -10,10 +10,8 @@ from rq import Worker
 
 from callcenter import config_sync
 from callcenter.extensions import db
+from callcenter.jobs import QUEUES
 from workers.ticker import Ticker
-
-# Named queues, most urgent first: a worker drains them in this order.
-QUEUES = ("realtime", "default", "callbacks", "dialer", "maintenance")
 
 
 def _fresh_connections_in_child() -> None:

@@ -14,9 +14,9 @@ Besides the state, an agent can be `unreachable` (heartbeat failed) or `disconne
 grace period): the state is kept but no call is offered until they are back.
 
 Every transition is appended to a Redis list by the same script that makes it, then moved to the
-`agent_state_changes` table by `flush_log` (which every function taking a session calls, and which publishes
-"agent.state_changed"). A transition can therefore never be applied without being logged, even when the
-database is briefly unavailable.
+`agent_state_changes` table by `flush_log` (which publishes "agent.state_changed"): called directly by the functions
+people call, and through a job (`flush_log_later`) by the ACD steps webhooks take. A transition can therefore
+never be applied without being logged, even when the database is briefly unavailable.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import AgentStateChange, User, UserSkill
-from callcenter.services import acd
+from callcenter.services import acd, jobs
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish
 
@@ -308,6 +308,20 @@ def expire_disconnected(
         ))
     flush_log(session, r)
     return outcomes
+
+
+FLUSH_JOB_KEY = "agent-state-log"
+
+
+def has_unflushed(r: redis.Redis) -> bool:
+    """Transitions are waiting in Redis's log for `flush_log`."""
+    return bool(r.llen(acd.STATE_LOG))
+
+
+def flush_log_later(session: Session) -> None:
+    """Have a job run `flush_log` once this transaction commits: the state history (and its
+    "agent.state_changed" pushes) off the webhook's path. The transitions wait in Redis meanwhile."""
+    jobs.defer(session, "workers.agents.flush_state_log", key=FLUSH_JOB_KEY, coalesce=True, timeout=60)
 
 
 def flush_log(session: Session, r: redis.Redis, limit: int = 500) -> list[AgentStateChange]:

@@ -323,7 +323,7 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
         raise Conflict("This call has no record", field="call_sid")
     routing.finish_call(session, r, call_sid)  # the agent's part is over: wrap-up
     routing.enqueue_call(session, r, call_sid=customer_sid, queue_id=queue.id, from_number=call.from_number,
-                         payload={"call_sid": customer_sid, "ivr_path": list(call.ivr_path or []),
+                         payload={"call_sid": customer_sid, "ivr_path": calls.ivr_path(session, call),
                                   "queue_name": queue.name, "transferred_by": agent_id})
     call.queue_id = queue.id
     calls.record_event(session, call, "transferred", {"from_agent_id": agent_id, "to_queue_id": queue.id})

@@ -5,9 +5,14 @@ here updates a call "in place": every fact is appended to `call_events` once (a 
 into a no-op), and the call's status and phase times are recomputed from the whole set of its events. The same set
 gives the same record whatever order it arrived in.
 
-Concurrency: rows are inserted with ON CONFLICT DO NOTHING (SQLite and PostgreSQL), and the call row is locked
-(FOR UPDATE on PostgreSQL; SQLite has one writer at a time) before its events are read back, so two processes
-handling callbacks for the same call never overwrite each other's derivation.
+Appending is the webhook's part (one deduplicated insert, plus the call row the first time); deriving is a job
+(`derive_calls`, enqueued after the append commits, keyed by the event), so a webhook never re-reads the whole log.
+Until the job has run the record's derived columns lag behind its events: code on the webhook path that needs a
+fact reads it from the events (`ivr_path`, `current_values`), never from the derived columns.
+
+Concurrency: rows are inserted with ON CONFLICT DO NOTHING (SQLite and PostgreSQL), and derivation locks the call
+row (FOR UPDATE on PostgreSQL; SQLite has one writer at a time) before reading its events back, so two jobs
+deriving the same call never overwrite each other's result, and running a derivation twice changes nothing.
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from callcenter.models import Call, CallEvent
 from callcenter.models.base import utcnow
 from callcenter.models.calls import CALL_DIRECTIONS
-from callcenter.services import events
+from callcenter.services import jobs
 from callcenter.services.errors import ValidationFailed
+from callcenter.services.events import publish_after_commit
 from callcenter.services.phones import try_e164
 
 TERMINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -90,7 +96,7 @@ def open_call(
         data["status"] = normalise_status(status)
     if parent_call_sid:
         data["parent_call_sid"] = parent_call_sid
-    call, added = _append(
+    call, _ = _append(
         session,
         call_sid,
         lambda: _new_call_values(call_sid, direction, from_number, to_number),
@@ -99,8 +105,6 @@ def open_call(
         dedupe_key=f"{OPENED_KIND}:{call_sid}",
         occurred_at=occurred_at or utcnow(),
     )
-    if added:
-        _publish_after_commit(session, call)
     session.commit()
     return call
 
@@ -108,7 +112,7 @@ def open_call(
 def apply_status_callback(
     session: Session, params: Mapping[str, str], received_at: datetime, *, commit: bool = True
 ) -> Call:
-    """Record one status callback (duplicates are no-ops) and re-derive the call from its events.
+    """Record one status callback (duplicates are no-ops); the call is re-derived from its events by a job.
 
     Uses the callback's `Timestamp` (RFC 2822) as the time of the event, else `received_at` (aware, UTC).
     A callback for a CallSid we have never seen creates the call from its From/To/Direction.
@@ -120,7 +124,7 @@ def apply_status_callback(
     sequence = params.get("SequenceNumber") or params.get("Timestamp") or ""
     data = {name: params.get(name) for name in params}
     data["CallStatus"] = status
-    call, added = _append(
+    call, _ = _append(
         session,
         call_sid,
         lambda: _new_call_values(
@@ -131,8 +135,6 @@ def apply_status_callback(
         dedupe_key=f"{STATUS_KIND}:{call_sid}:{status}:{sequence}",
         occurred_at=occurred_at,
     )
-    if added:
-        _publish_after_commit(session, call)
     if commit:
         session.commit()
     return call
@@ -145,20 +147,17 @@ def record_event(
     data: Mapping[str, Any] | None = None,
     dedupe_key: str | None = None,
     occurred_at: datetime | None = None,
-) -> CallEvent | None:
-    """Append a phase event (ivr, enqueued, offered, agent_answered, hold, unhold, wrap_up_started, ...) and
-    re-derive the call; None when `dedupe_key` was already recorded. Not committed: the caller's service owns
-    the transaction; "call.updated" is published when it commits."""
+) -> int | None:
+    """Append a phase event (ivr, enqueued, offered, agent_answered, hold, unhold, wrap_up_started, ...); returns
+    the new event's id, None when `dedupe_key` was already recorded. Not committed: the caller's service owns the
+    transaction; the call is re-derived by a job once it commits, which then publishes "call.updated"."""
     if not kind or len(kind) > 40:
         raise ValidationFailed("An event kind is 1 to 40 characters", field="kind")
     _, added = _append(
         session, call.call_sid, None, kind, dict(data or {}), dedupe_key=dedupe_key,
-        occurred_at=occurred_at or utcnow(),
+        occurred_at=occurred_at or utcnow(), call=call,
     )
-    if not added:
-        return None
-    _publish_after_commit(session, call)
-    return session.get(CallEvent, added)
+    return added
 
 
 def get_call(session: Session, call_sid: str) -> Call | None:
@@ -172,6 +171,58 @@ def call_events(session: Session, call: Call) -> list[CallEvent]:
         session.scalars(select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.occurred_at,
                                                                                       CallEvent.id))
     )
+
+
+def ivr_path(session: Session, call: Call) -> list[dict[str, Any]]:
+    """The caller's menu choices so far, read from the events (the derived column may lag behind them)."""
+    rows = session.scalars(
+        select(CallEvent.data).where(CallEvent.call_id == call.id, CallEvent.kind == IVR_KIND)
+        .order_by(CallEvent.occurred_at, CallEvent.id)
+    )
+    return [dict(data or {}) for data in rows]
+
+
+def current_values(session: Session, call: Call) -> dict[str, Any]:
+    """What derivation concludes from the events logged so far, without writing it (for decisions taken
+    before the derive job has run)."""
+    return derive(_logged_events(session, call.id))
+
+
+DERIVE_BATCH = 500
+
+
+def derive_calls(session: Session, call_ids: Iterable[int]) -> list[Call]:
+    """Re-derive calls' columns from all their events and commit ("call.updated" follows); idempotent.
+
+    The body of the `workers.calls.derive_calls` job. Calls that no longer exist are skipped. Works in batches
+    (a bulk replay touches thousands of calls in one transaction): a few statements per batch, not per call.
+    """
+    ids = sorted(set(call_ids))
+    derived: list[Call] = []
+    for start in range(0, len(ids), DERIVE_BATCH):
+        batch = ids[start:start + DERIVE_BATCH]
+        # Lock before reading the events, with a write: on PostgreSQL it is a row lock like FOR UPDATE; SQLite
+        # ignores FOR UPDATE, but a transaction that starts by writing holds the database's write lock, so no
+        # append commits between our read of the events and our write of what follows from them.
+        session.execute(update(Call).where(Call.id.in_(batch)).values(updated_at=utcnow()))
+        records = session.scalars(
+            select(Call).where(Call.id.in_(batch)).order_by(Call.id).execution_options(populate_existing=True)
+        ).all()
+        logged: dict[int, list[LoggedEvent]] = {}
+        rows = session.execute(
+            select(CallEvent.call_id, CallEvent.kind, CallEvent.occurred_at, CallEvent.data)
+            .where(CallEvent.call_id.in_(batch))
+        )
+        for call_id, kind, occurred_at, data in rows:
+            logged.setdefault(call_id, []).append(LoggedEvent(kind, occurred_at, data or {}))
+        for call in records:
+            _apply_derivation(session, call, logged.get(call.id, []))
+            publish_after_commit(session, "call.updated", key=f"call.updated:{call.call_sid}", call_id=call.id,
+                                 call_sid=call.call_sid, status=call.status)
+        session.flush()
+        derived += records
+    session.commit()
+    return derived
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
@@ -325,19 +376,10 @@ def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, 
 
 # Built once: the statements run for every callback.
 _INSERTS: dict[tuple[str, str], Any] = {}
-_LOCK_CALL = (
-    select(Call)
-    .where(Call.call_sid == bindparam("call_sid"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
+_CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("call_sid"))
 _EVENTS_OF_CALL = select(CallEvent.kind, CallEvent.occurred_at, CallEvent.data).where(
     CallEvent.call_id == bindparam("call_id")
 )
-
-
-def _locked_call(session: Session, call_sid: str) -> Call | None:
-    return session.scalars(_LOCK_CALL, {"call_sid": call_sid}).one_or_none()
 
 
 def _append(
@@ -349,14 +391,19 @@ def _append(
     *,
     dedupe_key: str | None,
     occurred_at: datetime,
+    call: Call | None = None,
 ) -> tuple[Call, int | None]:
-    """Lock (or create) the call, append the event, re-derive; returns the call and the new event's id."""
-    call = _locked_call(session, call_sid)
+    """Find (or create) the call and append the event; returns the call and the new event's id (None: a repeat).
+
+    Derivation is deferred to a job keyed by the event, enqueued when the caller commits.
+    """
+    if call is None:
+        call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
     if call is None:
         if new_call is None:
             raise ValidationFailed(f"No call {call_sid}", field="call_sid")
         _insert_ignoring_conflict(session, Call.__table__, new_call(), "call_sid")
-        call = _locked_call(session, call_sid)
+        call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
         assert call is not None  # inserted above, or by a concurrent request that has committed
     now = utcnow()
     event_values = {
@@ -370,13 +417,31 @@ def _append(
     }
     event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
     if event_id is not None:
-        _rederive(session, call)
+        # One derivation job per transaction for every call it appended to, named after its last event: a
+        # repeat of the job id is a no-op, and a second run of the job changes nothing.
+        touched = session.info.setdefault(_TO_DERIVE, set())
+        touched.add(call.id)
+        jobs.defer(session, "workers.calls.derive_calls", *sorted(touched), key="derive-calls",
+                   job_id=f"derive-calls-{event_id}", timeout=DERIVE_TIMEOUT_SECONDS)
     return call, event_id
 
 
-def _rederive(session: Session, call: Call) -> None:
-    rows = session.execute(_EVENTS_OF_CALL, {"call_id": call.id})
-    logged = [LoggedEvent(kind, occurred_at, data or {}) for kind, occurred_at, data in rows]
+DERIVE_TIMEOUT_SECONDS = 120
+_TO_DERIVE = "callcenter.calls.to_derive"
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_touched(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_TO_DERIVE, None)
+
+
+def _logged_events(session: Session, call_id: int) -> list[LoggedEvent]:
+    rows = session.execute(_EVENTS_OF_CALL, {"call_id": call_id})
+    return [LoggedEvent(kind, occurred_at, data or {}) for kind, occurred_at, data in rows]
+
+
+def _apply_derivation(session: Session, call: Call, logged: list[LoggedEvent]) -> None:
     for column, value in derive(logged).items():
         if getattr(call, column) != value:
             setattr(call, column, value)
@@ -385,24 +450,3 @@ def _rederive(session: Session, call: Call) -> None:
                            if e.data.get("ParentCallSid") or e.data.get("parent_call_sid")), None)
         if parent_sid:
             call.parent_id = session.scalar(select(Call.id).where(Call.call_sid == parent_sid))
-    session.flush()
-
-
-_PENDING = "callcenter.calls.pending_events"
-
-
-def _publish_after_commit(session: Session, call: Call) -> None:
-    """Queue "call.updated" for when the transaction commits (never for work that is rolled back)."""
-    pending = session.info.setdefault(_PENDING, {})
-    pending[call.call_sid] = {"call_id": call.id, "call_sid": call.call_sid, "status": call.status}
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _publish_pending(session: Session) -> None:
-    for payload in session.info.pop(_PENDING, {}).values():
-        events.publish("call.updated", **payload)
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)

@@ -1,7 +1,9 @@
 """Domain events: services publish plain facts; the realtime layer (and tests) subscribe.
 
-Services never know who listens. Handlers run synchronously after the service's commit, so a handler error is
-logged and never undoes domain work.
+Services never know who listens. Handlers run synchronously; a handler error is logged and never undoes domain
+work. A service that publishes while its transaction holds uncommitted work uses `publish_after_commit`, so
+handlers (which may use the database themselves) never run inside, or commit, the caller's transaction, and an
+event is never published for work that is rolled back.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
 from callcenter.models.base import utcnow
+from callcenter.services import jobs as _jobs  # noqa: F401  (its after-commit hook runs first: jobs, then events)
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +60,23 @@ class EventBus:
 # The subscriber list is wiring (set up by init_app in each process), not shared state.
 bus = EventBus()
 publish = bus.publish
+
+
+_PENDING = "callcenter.events.pending"
+
+
+def publish_after_commit(session: Session, name: str, /, *, key: str | None = None, **payload: Any) -> None:
+    """Publish once `session` commits (dropped on rollback). A `key` given twice keeps the last payload."""
+    pending = session.info.setdefault(_PENDING, {})
+    pending[key or (name, len(pending))] = (name, payload)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    for name, payload in session.info.pop(_PENDING, {}).values():
+        publish(name, **payload)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

@@ -135,7 +135,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
         priority_boost=priority_boost,
-        payload={"call_sid": call_sid, "ivr_path": list(call.ivr_path or []), "queue_name": queue.name},
+        payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name},
     )
     call.queue_id = queue.id
     if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
@@ -235,7 +235,7 @@ def request_callback(session: Session, r: redis.Redis, call_sid: str, now: float
     session.add(callback)
     session.flush()
     routing.request_callback(session, r, call_sid, phone, now, payload={
-        "call_sid": call_sid, "ivr_path": list(call.ivr_path or []), "queue_name": entry.payload.get("queue_name"),
+        "call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": entry.payload.get("queue_name"),
         "callback_id": callback.id})
     calls.record_event(session, call, "callback_requested", {"queue_id": entry.queue_id},
                        dedupe_key=f"callback_requested:{call_sid}")
@@ -364,8 +364,8 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
             callback.status, callback.agent_id = "dialing", agent_id
             callback.attempts += 1
             set_interaction(r, entry_id, callback_id=callback.id)
+    queue_stats.publish_today_later(session, entry.queue_id)
     session.commit()
-    queue_stats.publish_today(session, r, entry.queue_id)
     data = interaction(r, entry_id) or {}
     publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", **{
         k: v for k, v in data.items() if k in ("conference_name", "caller_sid", "agent_sid")})
@@ -392,7 +392,7 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
     r.zrem(ORPHANS, call_sid)  # nobody needs to rejoin a call that has ended
     finished = routing.finish_call(session, r, call_sid, now)
     if finished is not None:
-        queue_stats.publish_today(session, r, finished.queue_id)
+        queue_stats.publish_today_later(session, finished.queue_id)
     if finished is not None and finished.agent_id is not None:
         publish("agent.call", agent_id=finished.agent_id, call_sid=call_sid, status="ended",
                 agent_state=finished.agent_state, wrap_up_until=finished.wrap_up_until)
@@ -400,7 +400,7 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
         if call is not None and finished.agent_state == agent_state.WRAP_UP:
             calls.record_event(session, call, "wrap_up_started", {"agent_id": finished.agent_id},
                                dedupe_key=f"wrap_up_started:{call_sid}")
-            session.commit()
+    session.commit()
 
 
 def _close_callback(session: Session, r: redis.Redis, entry_id: str, customer_sid: str) -> None:
@@ -410,7 +410,8 @@ def _close_callback(session: Session, r: redis.Redis, entry_id: str, customer_si
     callback = session.get(Callback, int(data["callback_id"])) if data.get("callback_id") else None
     if callback is None or callback.status != "dialing":
         return
-    if record is not None and record.answered_at is not None:
+    # From the events: this runs in the status callback that ended the leg, before the call is re-derived.
+    if record is not None and calls.current_values(session, record).get("answered_at") is not None:
         callback.status = "completed"
     elif callback.attempts < CALLBACK_MAX_ATTEMPTS:
         # Nobody answered: try again later, up to CALLBACK_MAX_ATTEMPTS times.
@@ -511,7 +512,7 @@ def requeue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_id:
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=try_e164(call.from_number), now=now,
         priority_boost=REQUEUE_PRIORITY_BOOST,
-        payload={"call_sid": call_sid, "ivr_path": list(call.ivr_path or []), "queue_name": queue.name,
+        payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name,
                  "requeued": True},
     )
     calls.record_event(session, call, "requeued", {"queue_id": queue.id},

@@ -84,19 +84,16 @@ def prepare_offer(
     call = calls.get_call(session, payload.get("call_sid", call_sid))
     if call is not None:
         # Before the pop goes out: the console asks for the caller's record at once, and role scope lets the
-        # agent read it because the call now names them.
+        # agent read it because the call now names them. The "offered" phase is one insert (a job derives it).
         call.agent_id = agent_id
+        calls.record_event(session, call, "offered", {"agent_id": agent_id},
+                           dedupe_key=f"offered:{call.call_sid}:{agent_id}")
         session.commit()
     pipe = r.pipeline()
     pipe.set(offer_key(call_sid), json.dumps(offer), ex=OFFER_TTL_SECONDS)
     pipe.zadd(ACK_DUE, {_member(agent_id, call_sid): now + ack_seconds})
     pipe.execute()
     publish("offer.ready", **offer)
-    if call is not None:
-        # The call log's "offered" phase is written after the push: it re-derives the record (the slow part).
-        calls.record_event(session, call, "offered", {"agent_id": agent_id},
-                           dedupe_key=f"offered:{call.call_sid}:{agent_id}")
-        session.commit()
     return offer
 
 

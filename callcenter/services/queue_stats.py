@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, CallEvent, Queue, utcnow
+from callcenter.services import jobs
 from callcenter.services.events import publish
 
 LEFT_BY_CHOICE = ("callback_requested", "voicemail")
@@ -77,6 +78,17 @@ def today(session: Session, queue: Queue, now: datetime | None = None) -> QueueD
         abandon_rate=round(100 * len(abandoned) / offered, 1) if offered else None,
         target=queue.service_level_target,
     )
+
+
+def publish_job_key(queue_id: int) -> str:
+    return f"wallboard-{queue_id}"
+
+
+def publish_today_later(session: Session, queue_id: int) -> None:
+    """Have a job run `publish_today` once this transaction commits; one pending run per queue covers all the
+    calls that changed before it starts."""
+    jobs.defer(session, "workers.wallboard.publish_queue_today", queue_id, key=publish_job_key(queue_id),
+               coalesce=True, timeout=60)
 
 
 def publish_today(session: Session, r: redis.Redis, queue_id: int, now: datetime | None = None) -> QueueDay | None:

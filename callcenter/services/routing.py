@@ -32,7 +32,7 @@ from callcenter.models import Call
 from callcenter.services import acd, agent_state, queues
 from callcenter.services.acd import Finished, QueueConfig, QueueEntry
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
-from callcenter.services.events import publish
+from callcenter.services.events import publish, publish_after_commit
 from callcenter.services.phones import to_e164
 from callcenter.services.priority import PriorityDecision, compute_priority
 
@@ -282,11 +282,15 @@ def dispatch(
     offers = []
     while (offer := reserve_next(r, queue_ids, now)) is not None:
         offers.append(offer)
-    agent_state.flush_log(session, r)
+    if offers:
+        agent_state.flush_log_later(session)
     for offer in offers:
-        publish("offer.created", agent_id=offer.agent_id, call_sid=offer.call_sid, queue_id=offer.queue_id,
-                expires_at=_iso(offer.expires_at), priority=offer.priority, callback=offer.callback,
-                from_number=offer.from_number, contact_id=offer.contact_id, payload=offer.payload)
+        # Its handlers build the pop with the database: they run after this commit, in their own transaction.
+        publish_after_commit(
+            session, "offer.created", agent_id=offer.agent_id, call_sid=offer.call_sid, queue_id=offer.queue_id,
+            expires_at=_iso(offer.expires_at), priority=offer.priority, callback=offer.callback,
+            from_number=offer.from_number, contact_id=offer.contact_id, payload=offer.payload)
+    session.commit()
     for queue_id in sorted({o.queue_id for o in offers}):
         _queue_changed(r, queue_id, now)
     return offers
@@ -300,7 +304,7 @@ def accept_offer(
     if not acd.accept(r, agent_id, call_sid, now):
         raise Conflict("This offer is no longer valid (timed out, taken back or the caller hung up)",
                        field="call_sid")
-    agent_state.flush_log(session, r)
+    _state_changed(session, r)
     entry = acd.get_entry(r, call_sid)
     assert entry is not None
     publish("offer.accepted", agent_id=agent_id, call_sid=call_sid, queue_id=entry.queue_id, at=_iso(now))
@@ -317,7 +321,7 @@ def reject_offer(
     if released is None:
         raise Conflict("This offer is no longer valid (timed out, taken back or the caller hung up)",
                        field="call_sid")
-    agent_state.flush_log(session, r)
+    _state_changed(session, r)
     publish("offer.rejected", agent_id=agent_id, call_sid=call_sid, queue_id=released.queue_id, at=_iso(now))
     _queue_changed(r, released.queue_id, now)
     return dispatch(session, r, now)
@@ -341,7 +345,7 @@ def expire_reservations(session: Session, r: redis.Redis, now: float | None = No
         released = acd.release(r, call_sid, now, "missed")
         if released is not None:
             expired.append(ExpiredOffer(call_sid=call_sid, agent_id=released.agent_id, queue_id=released.queue_id))
-    agent_state.flush_log(session, r)
+    _state_changed(session, r)
     for item in expired:
         publish("offer.expired", agent_id=item.agent_id, call_sid=item.call_sid, queue_id=item.queue_id,
                 at=_iso(now))
@@ -361,7 +365,7 @@ def finish_call(session: Session, r: redis.Redis, call_sid: str, now: float | No
     finished = acd.finish(r, call_sid, now)
     if finished is None:
         return None
-    agent_state.flush_log(session, r)
+    _state_changed(session, r)
     if finished.status == "reserved" and finished.agent_id is not None:
         publish("offer.cancelled", agent_id=finished.agent_id, call_sid=call_sid, queue_id=finished.queue_id,
                 at=_iso(now))
@@ -380,7 +384,7 @@ def transfer_call(session: Session, r: redis.Redis, call_sid: str, from_agent_id
         raise Conflict("The call is not connected to the transferring agent", field="call_sid")
     if outcome == "busy":
         raise Conflict("The target agent is busy with another call", field="agent_id")
-    agent_state.flush_log(session, r)
+    _state_changed(session, r)
     publish("call.transferred", call_sid=call_sid, from_agent_id=from_agent_id, to_agent_id=to_agent_id,
             at=_iso(now))
 
@@ -423,6 +427,16 @@ def tick(
             publish("offer.cancelled", agent_id=outcome.agent_id, call_sid=outcome.released_call_sid, at=_iso(now))
     offers = dispatch(session, r, now)
     return TickResult(expired=expired, wrap_ups_ended=wrap_ups, disconnected=lost, offers=offers)
+
+
+def _state_changed(session: Session, r: redis.Redis) -> None:
+    """The ACD logged agent transitions in Redis: a job persists them (and pushes them) after this commit.
+
+    Commits (as `flush_log` did here before): the caller's changes so far go with it.
+    """
+    if agent_state.has_unflushed(r):
+        agent_state.flush_log_later(session)
+    session.commit()
 
 
 def _queue_changed(r: redis.Redis, queue_id: int, now: float) -> None:

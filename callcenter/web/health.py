@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
-from rq import Worker
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry
 from sqlalchemy import text
 
 from callcenter.extensions import csrf, db
+from callcenter.jobs import QUEUES
 from callcenter.redis_conn import get_redis
 
 bp = Blueprint("health", __name__)
@@ -52,12 +54,23 @@ def _check_workers() -> dict[str, Any]:
     return result
 
 
+def _failed_jobs() -> dict[str, Any]:
+    """Jobs that failed every retry wait in RQ's failed registry of their queue: counted here, for operators
+    (`rq info` and RQ's API list and requeue them). Not a health check: failed jobs do not degrade the service."""
+    try:
+        r = get_redis()
+        return {"failed": {name: FailedJobRegistry(queue=Queue(name, connection=r)).count for name in QUEUES}}
+    except Exception as exc:
+        return {"error": str(exc)}
+
+
 @bp.get("/healthz")
 @csrf.exempt
 def healthz():
     checks = {"database": _check_database(), "redis": _check_redis(), "worker": _check_workers()}
     healthy = all(check["ok"] for check in checks.values())
-    return {"status": "ok" if healthy else "degraded", "checks": checks}, 200 if healthy else 503
+    return {"status": "ok" if healthy else "degraded", "checks": checks, "jobs": _failed_jobs()}, \
+        200 if healthy else 503
 
 
 @bp.get("/ping")

@@ -1,0 +1,138 @@
+"""App wiring of deferred work: what services `defer` becomes an RQ job once their transaction commits.
+
+Every job is enqueued by dotted name with ids only, with a timeout (stated where the service defers it) and
+`RETRY` (failures are retried with backoff, then land in RQ's failed registry, which /admin shows). Enqueueing
+happens after the commit and never fails the request that caused it: with Redis down the webhook still answers
+and the lost job is logged (deriving a call can be re-run at any time).
+
+With `JOBS_INLINE` (the test suite) jobs run synchronously in this process right after the commit, called by name
+as a worker would call them, so scenarios see their effects without waiting for a worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from flask import Flask, current_app, g, has_app_context, has_request_context
+from rq import Queue, Retry
+from sqlalchemy.orm import Session
+
+from callcenter.models import Call
+from callcenter.redis_conn import get_redis
+from callcenter.services import jobs
+from callcenter.services.jobs import Deferred
+
+log = logging.getLogger(__name__)
+
+# Named queues, most urgent first: a worker drains them in this order.
+QUEUES = ("realtime", "default", "callbacks", "dialer", "maintenance")
+RETRY_INTERVALS = [1, 2, 5, 10, 30]
+
+
+def retry_policy() -> Retry:
+    """Five more tries, backing off from 1 s to 30 s; then the job is in the failed registry."""
+    return Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+
+
+def pending_flag(key: str) -> str:
+    """Redis key saying a coalesced job for `key` is queued and has not started yet."""
+    return f"cc:jobs:pending:{key}"
+
+
+def claim(r: redis.Redis, key: str) -> None:
+    """Called by a coalesced job as it starts: changes made from now on need another run, so let them enqueue it."""
+    r.delete(pending_flag(key))
+
+
+def rq_queue(app: Flask, name: str) -> Queue:
+    """The app's RQ queue `name`, built once per process (a Queue asks the server's version on first use)."""
+    queues = app.extensions.setdefault("callcenter.rq_queues", {})
+    if name not in queues:
+        queues[name] = Queue(name, connection=get_redis(app))
+    return queues[name]
+
+
+def enqueue(app: Flask, deferred: Sequence[Deferred]) -> list[str]:
+    """Put deferred work on its RQ queues (or run it now when JOBS_INLINE); returns the job ids enqueued."""
+    if app.config["JOBS_INLINE"]:
+        for item in deferred:
+            run_inline(item)
+        return []
+    r = get_redis(app)
+    coalesced = [item for item in deferred if item.coalesce]
+    if coalesced:  # one round trip: which coalesced jobs are not pending yet
+        with r.pipeline(transaction=False) as pipe:
+            for item in coalesced:
+                pipe.set(pending_flag(item.key), "1", nx=True, ex=item.timeout + 300)
+            claimed = dict(zip([item.key for item in coalesced], pipe.execute(), strict=True))
+    by_queue: dict[str, list[Any]] = {}
+    for item in deferred:
+        job_id = item.job_id or item.key
+        if item.coalesce:
+            if not claimed[item.key]:
+                continue  # one run is already waiting; it will see this change too
+            job_id = f"{item.key}-{uuid.uuid4().hex[:12]}"
+        by_queue.setdefault(item.queue, []).append(Queue.prepare_data(
+            item.name, args=item.args, timeout=item.timeout, job_id=job_id, retry=retry_policy(),
+            description=item.key))
+    enqueued = []
+    with r.pipeline() as pipe:  # one more round trip for all the jobs
+        for name, datas in by_queue.items():
+            enqueued += [job.id for job in rq_queue(app, name).enqueue_many(datas, pipeline=pipe)]
+        pipe.execute()
+    return enqueued
+
+
+def run_inline(item: Deferred) -> None:
+    """Run a job's function here and now, as a worker would (by name, ids only); a failure is logged."""
+    module_name, _, function_name = item.name.rpartition(".")
+    try:
+        getattr(importlib.import_module(module_name), function_name)(*item.args)
+    except Exception:
+        log.exception("job %s failed", item.key)
+
+
+_REQUEST_BATCH = "callcenter_jobs_batch"
+
+
+def _enqueue_logged(app: Flask, deferred: Sequence[Deferred]) -> None:
+    try:
+        enqueue(app, deferred)
+    except redis.RedisError as exc:
+        log.error("could not enqueue %s (Redis: %s); re-run them when Redis is back",
+                  ", ".join(d.key for d in deferred), exc)
+
+
+def init_app(app: Flask) -> None:
+    """Install the after-commit dispatcher: intents recorded by services become jobs of this app's Redis.
+
+    Within a request, the jobs committed by all its transactions are enqueued together when the request ends
+    (one or two Redis round trips, instead of a couple per commit); elsewhere (ticker, jobs, CLI) at once.
+    """
+
+    def dispatch(session: Session, deferred: Sequence[Deferred]) -> None:
+        target = current_app._get_current_object() if has_app_context() else app  # type: ignore[attr-defined]
+        if target.config["JOBS_INLINE"]:
+            _enqueue_logged(target, deferred)
+            # The jobs ran in their own sessions: the call records this session holds are stale (only those:
+            # expiring everything would break objects the caller keeps using after closing the session).
+            for obj in list(session.identity_map.values()):
+                if isinstance(obj, Call):
+                    session.expire(obj)
+        elif has_request_context():
+            g.setdefault(_REQUEST_BATCH, {}).update({d.job_id or d.key: d for d in deferred})
+        else:
+            _enqueue_logged(target, deferred)
+
+    @app.teardown_request
+    def _enqueue_request_batch(_exc: BaseException | None) -> None:
+        batch = g.pop(_REQUEST_BATCH, None)
+        if batch:
+            _enqueue_logged(current_app._get_current_object(), list(batch.values()))  # type: ignore[attr-defined]
+
+    jobs.set_dispatcher(dispatch)

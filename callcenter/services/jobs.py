@@ -1,0 +1,88 @@
+"""Work a service leaves for later: recorded with the transaction, handed to the job queue once it commits.
+
+A webhook must answer with only what its TwiML needs; the rest (deriving the call record, wallboard figures,
+agent-state history) is a job. Services say *what* must happen with `defer`; they never import RQ. The app
+wiring (`callcenter.jobs`) installs the dispatcher that turns the intents into RQ jobs after the commit, so
+rolled-back work never enqueues anything.
+
+Jobs are named by dotted path (`workers.calls.derive_calls`) and take ids only; each must be idempotent, since a
+retry or a worker killed mid-way runs it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """One job to enqueue after commit.
+
+    `key` identifies the work: the same key twice in one transaction is one job (the last one deferred), whose
+    RQ job id is `job_id` (default: the key), so enqueueing the same job id again is a no-op. With `coalesce`,
+    a job whose key is already pending (enqueued, not started yet) is not enqueued again: for recomputations
+    such as today's wallboard figures, where one pending run covers every change made before it starts.
+    """
+
+    name: str
+    args: tuple[int | str, ...]
+    key: str
+    queue: str = "default"
+    timeout: int = DEFAULT_TIMEOUT_SECONDS
+    coalesce: bool = False
+    job_id: str | None = None
+
+
+Dispatcher = Callable[[Session, Sequence[Deferred]], None]
+
+_PENDING = "callcenter.jobs.pending"
+_dispatcher: Dispatcher | None = None
+
+
+def defer(session: Session, name: str, *args: int | str, key: str, queue: str = "default",
+          timeout: int = DEFAULT_TIMEOUT_SECONDS, coalesce: bool = False, job_id: str | None = None) -> None:
+    """Run job `name(*args)` once the session's transaction commits (never for work that is rolled back).
+
+    The caller owns the transaction: it must commit for the job to be enqueued.
+    """
+    session.info.setdefault(_PENDING, {})[key] = Deferred(name, tuple(args), key, queue, timeout, coalesce,
+                                                        job_id)
+
+
+def pending(session: Session) -> list[Deferred]:
+    """Jobs waiting for this session's commit (for tests and diagnostics)."""
+    return list(session.info.get(_PENDING, {}).values())
+
+
+def set_dispatcher(dispatcher: Dispatcher | None) -> None:
+    """Install what turns committed intents into queued jobs (the app wiring does, once per process)."""
+    global _dispatcher
+    _dispatcher = dispatcher
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _dispatch_pending(session: Session) -> None:
+    deferred = list(session.info.pop(_PENDING, {}).values())
+    if not deferred:
+        return
+    if _dispatcher is None:
+        log.warning("no job dispatcher installed: dropping %s", ", ".join(d.key for d in deferred))
+        return
+    try:
+        _dispatcher(session, deferred)
+    except Exception:  # the domain work is committed: a job that cannot be queued is logged, never raised
+        log.exception("could not enqueue %s", ", ".join(d.key for d in deferred))
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

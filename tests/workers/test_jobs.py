@@ -1,0 +1,193 @@
+"""Deferred work really runs on RQ: webhooks answer without it, a worker does it, a killed worker's job runs again.
+
+These tests turn JOBS_INLINE off: jobs go to RQ's queues in Redis and a worker (in-process SimpleWorker in burst
+mode, or real `callcenter worker` processes) runs them. No test waits a fixed time: each polls a condition.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from callcenter.jobs import enqueue
+from callcenter.models import Call, CallEvent
+from callcenter.redis_conn import get_redis
+from callcenter.services import calls
+from callcenter.services.jobs import Deferred
+from tests.support.servers import wait_until
+from tests.workers import jobs_for_tests
+
+AUTH_TOKEN = "jobs-test-auth-token"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "JOBS_INLINE": False, "TELEPHONY_PROVIDER": "twilio",
+            "TWILIO_ACCOUNT_SID": "AC" + "6" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+
+
+def post_signed(client, path: str, params: dict[str, str]):
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"http://localhost{path}", params)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def run_queued_jobs(app) -> None:
+    """Work every queued job in this process, then stop (RQ's burst mode; no fork)."""
+    worker = SimpleWorker([Queue("default", connection=get_redis(app))], connection=get_redis(app))
+    worker.work(burst=True)
+
+
+def test_status_webhook_answers_before_the_call_is_derived_and_a_worker_derives_it(app, client, session):
+    sid = "CA" + "4" * 32
+    params = {"CallSid": sid, "From": "+14155550123", "To": "+18005550100", "Direction": "inbound"}
+    assert post_signed(client, "/ivr/status", {**params, "CallStatus": "ringing", "SequenceNumber": "0"}
+                       ).status_code == 204
+    assert post_signed(client, "/ivr/status", {**params, "CallStatus": "completed", "CallDuration": "42",
+                                               "SequenceNumber": "1"}).status_code == 204
+
+    session.expire_all()
+    call = calls.get_call(session, sid)
+    assert (call.status, call.ended_at, call.duration_seconds) == ("queued", None, None)  # nothing derived yet
+    assert Queue("default", connection=get_redis(app)).count >= 1
+
+    run_queued_jobs(app)
+
+    session.expire_all()
+    call = calls.get_call(session, sid)
+    assert (call.status, call.duration_seconds) == ("completed", 42)
+    assert call.ringing_at is not None and call.ended_at is not None
+    assert Queue("default", connection=get_redis(app)).count == 0
+
+
+def test_a_repeated_callback_enqueues_no_second_derivation(app, client, session):
+    sid = "CA" + "5" * 32
+    params = {"CallSid": sid, "From": "+14155550123", "To": "+18005550100", "Direction": "inbound",
+              "CallStatus": "ringing", "SequenceNumber": "0"}
+    post_signed(client, "/ivr/status", params)
+    queue = Queue("default", connection=get_redis(app))
+    queued = queue.count
+    post_signed(client, "/ivr/status", params)  # the carrier's retry: no new event, no new job
+    assert queue.count == queued
+
+
+def test_wallboard_figures_are_one_pending_job_per_queue(app):
+    r = get_redis(app)
+    item = Deferred("workers.wallboard.publish_queue_today", (7,), key="wallboard-7", coalesce=True)
+    first = enqueue(app, [item])
+    assert enqueue(app, [item]) == []  # still pending: the queued run will see this change as well
+    assert len(first) == 1
+    from callcenter.jobs import claim
+
+    claim(r, "wallboard-7")  # what the job does as it starts
+    assert len(enqueue(app, [item])) == 1
+
+
+def test_a_job_that_keeps_failing_lands_in_the_failed_registry(app, factory):
+    call = factory.call()
+    r = get_redis(app)
+    [job_id] = enqueue(app, [Deferred("tests.workers.jobs_for_tests.always_fails", (call.id,),
+                                      key=f"fails-{call.id}")])
+    queue = Queue("default", connection=r)
+    job = Job.fetch(job_id, connection=r)
+    while job.retries_left:  # each failure schedules a retry with backoff; run them now instead of waiting
+        run_queued_jobs(app)
+        job.refresh()
+        if job.get_status() == JobStatus.SCHEDULED:
+            queue.scheduled_job_registry.remove(job)
+            queue.enqueue_job(job)
+    run_queued_jobs(app)
+    assert job_id in FailedJobRegistry(queue=queue).get_job_ids()
+    assert "this job cannot succeed" in job.latest_result().exc_string
+    assert app.test_client().get("/healthz").json["jobs"]["failed"]["default"] == 1
+
+
+def test_webhook_answers_and_keeps_its_event_when_jobs_cannot_be_enqueued(app, client, session, caplog):
+    from callcenter.redis_conn import connect
+
+    app.extensions["callcenter.redis"] = connect("unix:///nonexistent/redis.sock")  # Redis is down
+    sid = "CA" + "6" * 32
+    response = post_signed(client, "/ivr/status", {"CallSid": sid, "From": "+14155550123", "To": "+18005550100",
+                                                   "Direction": "inbound", "CallStatus": "ringing"})
+    assert response.status_code == 204
+    call = calls.get_call(session, sid)
+    assert [e.kind for e in calls.call_events(session, call)] == ["status"]
+    assert "could not enqueue derive-calls" in caplog.text
+
+
+def _worker_env(app) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": app.config["DATABASE_URL"],
+            "REDIS_URL": app.config["REDIS_URL"], "CALLCENTER_INSTANCE": app.config["INSTANCE_PATH"],
+            "SECRET_KEY": "test-secret", "TELEPHONY_PROVIDER": "sim"}
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    # Its own process group, so stopping it stops whatever it started (but RQ's work horse makes its own).
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(process: subprocess.Popen, sig: int) -> None:
+    """Stop a worker we started (and its group); one that does not stop in time is killed."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_a_job_whose_worker_is_killed_runs_again_and_its_effect_happens_once(app, factory, session, tmp_path):
+    call = factory.call()
+    r = get_redis(app)
+    queue = Queue("default", connection=r)
+    [job_id] = enqueue(app, [Deferred("tests.workers.jobs_for_tests.record_effect_then_wait", (call.id,),
+                                      key=f"effect-{call.id}", timeout=60)])
+    log = tmp_path / "workers.log"
+    env = _worker_env(app)
+
+    # An RQ worker with the app's context takes the job and is killed, with its work horse, while it waits.
+    first = _start([sys.executable, "-m", "tests.workers.plain_worker"], env, log)
+    try:
+        wait_until(lambda: r.get(jobs_for_tests.RUNS) == b"1", timeout=60,
+                   message=f"the first run to commit its effect (log: {log.read_text()[-2000:]})")
+    finally:
+        horse = int(r.get(jobs_for_tests.PID) or 0)
+        if horse and horse != first.pid:
+            os.kill(horse, signal.SIGKILL)  # the work horse RQ forked for the job (its own session)
+        _stop(first, signal.SIGKILL)
+    assert job_id in StartedJobRegistry(queue=queue).get_job_ids()  # RQ still believes it is running
+
+    # The next worker's registry maintenance finds the execution past its heartbeat and gives the job back to
+    # its retry policy; run that maintenance as it would happen once the heartbeat has expired.
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+    job = Job.fetch(job_id, connection=r)
+    assert job.get_status() in (JobStatus.SCHEDULED, JobStatus.QUEUED)
+
+    r.set(jobs_for_tests.RELEASE, "1")
+    second = _start([sys.executable, "-m", "tests.workers.plain_worker", "--with-scheduler"], env, log)
+    try:
+        wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, timeout=60,
+                   message=f"the job to run again (log: {log.read_text()[-2000:]})")
+    finally:
+        _stop(second, signal.SIGTERM)
+
+    assert r.get(jobs_for_tests.RUNS) == b"2"
+    effects = session.scalar(select(func.count()).select_from(CallEvent).where(
+        CallEvent.dedupe_key == jobs_for_tests.effect_key(call.id)))
+    assert effects == 1
+    session.expire_all()
+    assert session.get(Call, call.id) is not None
