@@ -12,7 +12,7 @@ from workers.jobs import job_session
 
 RUNS = "test:jobs:runs"
 RELEASE = "test:jobs:release"
-PID = "test:jobs:pid"  # the process running the job (RQ forks a work horse per job, in a session of its own)
+PID = "test:jobs:pid"  # the process running the job
 EFFECT_KIND = "test_effect"
 
 

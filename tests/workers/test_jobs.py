@@ -159,15 +159,14 @@ def test_a_job_whose_worker_is_killed_runs_again_and_its_effect_happens_once(app
     log = tmp_path / "workers.log"
     env = _worker_env(app)
 
-    # An RQ worker with the app's context takes the job and is killed, with its work horse, while it waits.
-    first = _start([sys.executable, "-m", "tests.workers.plain_worker"], env, log)
+    # The product's worker (`callcenter worker`: RQ, its scheduler, the ticker) takes the job and is killed
+    # while the job waits, after its effect was committed.
+    first = _start([sys.executable, "-m", "callcenter", "worker"], env, log)
     try:
         wait_until(lambda: r.get(jobs_for_tests.RUNS) == b"1", timeout=60,
                    message=f"the first run to commit its effect (log: {log.read_text()[-2000:]})")
     finally:
-        horse = int(r.get(jobs_for_tests.PID) or 0)
-        if horse and horse != first.pid:
-            os.kill(horse, signal.SIGKILL)  # the work horse RQ forked for the job (its own session)
+        assert int(r.get(jobs_for_tests.PID) or 0) == first.pid  # jobs run in the worker itself: no work horse
         _stop(first, signal.SIGKILL)
     assert job_id in StartedJobRegistry(queue=queue).get_job_ids()  # RQ still believes it is running
 
@@ -177,8 +176,10 @@ def test_a_job_whose_worker_is_killed_runs_again_and_its_effect_happens_once(app
     job = Job.fetch(job_id, connection=r)
     assert job.get_status() in (JobStatus.SCHEDULED, JobStatus.QUEUED)
 
+    # The dead worker's scheduler locks expire by their TTL; the next worker's maintenance then takes them.
+    r.delete(*r.keys("rq:scheduler-lock:*"))
     r.set(jobs_for_tests.RELEASE, "1")
-    second = _start([sys.executable, "-m", "tests.workers.plain_worker", "--with-scheduler"], env, log)
+    second = _start([sys.executable, "-m", "callcenter", "worker"], env, log)
     try:
         wait_until(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, timeout=60,
                    message=f"the job to run again (log: {log.read_text()[-2000:]})")
