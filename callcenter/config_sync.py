@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "cc:config-changed"
 RETRY_SECONDS = 1.0
+SUBSCRIBE_WAIT_SECONDS = 5.0
 
 
 def encode(namespace: str, key: Hashable | None) -> str:
@@ -91,4 +92,7 @@ def start_subscriber(app: Flask) -> ChangeSubscriber:
     do not need to."""
     subscriber = ChangeSubscriber(app.config["REDIS_URL"], config_cache.cache).start()
     app.extensions["callcenter.config_sync"] = subscriber
+    # Serve only once changes are heard (a snapshot taken before would be dropped by the subscription anyway);
+    # with Redis down, serve regardless: the subscriber keeps trying and clears the snapshots when it gets in.
+    subscriber.subscribed.wait(SUBSCRIBE_WAIT_SECONDS)
     return subscriber

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -54,13 +53,11 @@ def test_replay_of_shuffled_duplicated_callbacks_gives_one_correct_record_per_ca
     rng.shuffle(feed)
     assert len(feed) == CALLBACKS
 
-    started = time.monotonic()
     received = BASE_TIME + timedelta(days=1)
     for number, params in enumerate(feed, start=1):
         # Each callback goes through the service; commits are batched as a bulk replay would.
         calls.apply_status_callback(session, params, received_at=received, commit=number % BATCH == 0)
     session.commit()
-    elapsed = time.monotonic() - started
 
     assert session.scalar(select(func.count()).select_from(Call)) == CALLS
     assert session.scalar(select(func.count()).select_from(CallEvent)) == len(callbacks)
@@ -76,7 +73,6 @@ def test_replay_of_shuffled_duplicated_callbacks_gives_one_correct_record_per_ca
         assert call.answered_at == start + timedelta(seconds=6)
         assert call.ended_at == start + timedelta(seconds=6 + call.duration_seconds)
         assert call.ringing_at <= call.answered_at <= call.ended_at
-    assert elapsed < 60, f"replay took {elapsed:.1f}s"
 
 
 def _race(app, work, threads: int = 2) -> list[BaseException]:
