@@ -1063,7 +1063,7 @@ def skills_json(skills: dict[int, int]) -> str:
     return json.dumps({str(k): int(v) for k, v in skills.items()})
 
 
-def repair_agent_index(r: redis.Redis, agent_ids: list[int], batch: int = 200) -> list[int]:
+def repair_agent_index(r: redis.Redis, agent_ids: list[int], batch: int = 50) -> list[int]:
     """Put each agent back in exactly the index sets their presence calls for; returns those that were not.
 
     The scripts keep the index right by themselves; this is the reconciliation job's check after a crash, a
