@@ -213,7 +213,9 @@ end
 -- Agents made offerable before the index existed (an upgrade with agents logged in) are indexed once.
 local function ensure_index()
   if redis.call('EXISTS', INDEX_READY) == 1 then return end
-  for _, id in ipairs(redis.call('ZRANGE', AVAILABLE, 0, -1)) do repair_index(id) end
+  for _, id in ipairs(redis.call('ZRANGE', AVAILABLE, 0, -1)) do
+    if not present(redis.call('HGET', agent_key(id), 'indexed')) then repair_index(id) end
+  end
   redis.call('SET', INDEX_READY, '1')
 end
 
@@ -388,22 +390,26 @@ end
 
 -- One cursor per queue that someone offerable could serve.
 local cursors = {}
-local seen = {}
+local names, cfg_keys, seen = {}, {}, {}
 for i = 3, #ARGV do
-  local q = ARGV[i]
-  if not seen[q] then
-    seen[q] = true
-    local raw = redis.call('GET', 'cc:queuecfg:' .. q)
-    if raw then
-      local cfg = cjson.decode(raw)
-      if cfg.active ~= false then
-        local reqs = add_reqs({}, cfg.skills or {})
-        local keys, _, n = index_sets(reqs)
-        if n > 0 then
-          local head = redis.call('ZRANGE', queue_key(q), 0, 0, 'WITHSCORES')
-          if head[1] then
-            table.insert(cursors, {q = q, cfg = cfg, reqs = reqs, pos = 0, sid = head[1], score = tonumber(head[2])})
-          end
+  if not seen[ARGV[i]] then
+    seen[ARGV[i]] = true
+    table.insert(names, ARGV[i])
+    table.insert(cfg_keys, 'cc:queuecfg:' .. ARGV[i])
+  end
+end
+local raws = redis.call('MGET', unpack(cfg_keys))
+for i, q in ipairs(names) do
+  local raw = raws[i]
+  if raw then
+    local cfg = cjson.decode(raw)
+    if cfg.active ~= false then
+      local reqs = add_reqs({}, cfg.skills or {})
+      local _, _, n = index_sets(reqs)
+      if n > 0 then
+        local head = redis.call('ZRANGE', queue_key(q), 0, 0, 'WITHSCORES')
+        if head[1] then
+          table.insert(cursors, {q = q, cfg = cfg, reqs = reqs, pos = 0, sid = head[1], score = tonumber(head[2])})
         end
       end
     end
