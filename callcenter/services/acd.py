@@ -32,7 +32,9 @@ Key layout (single Redis node; the scripts derive keys from ids, so Redis Cluste
     cc:agents:index_versions      hash index set -> how many times an agent joined it; a waiting entry nobody
                                   could take keeps those numbers in its `blocked` field and is not walked again
                                   until one changes
-    cc:agents:index_ready         set once every offerable agent is indexed (upgrades index agents in place)
+    cc:queues:heads               zset queue id -> score of its best waiting entry: a decision opens queues in
+                                  this order and stops once no unopened queue can beat the best call found
+    cc:acd:index_ready            set once every offerable agent and queue head is indexed (upgrades in place)
     cc:agents:wrap_up             zset agent id -> wrap_up_until
     cc:agents:disconnected        zset agent id -> disconnected_at
     cc:agent_state_log            list of JSON transitions, appended in the same script as the state change and
@@ -65,6 +67,8 @@ STATE_LOG = "cc:agent_state_log"
 QUEUES = "cc:queues"
 SKILL_INDEX = "cc:agents:available:skill:"
 INDEX_VERSIONS = "cc:agents:index_versions"
+HEADS = "cc:queues:heads"
+INDEX_READY = "cc:acd:index_ready"
 MAX_LEVEL = 10  # skill levels are 1..10; the index has one set per skill and level
 
 
@@ -119,10 +123,18 @@ local function entries_key(q) return 'cc:queue:' .. q .. ':entries' end
 -- how often an agent joined it: a call nobody could take is not looked at again until one of its sets moved.
 local SKILL_INDEX = 'cc:agents:available:skill:'
 local INDEX_VERSIONS = 'cc:agents:index_versions'
-local INDEX_READY = 'cc:agents:index_ready'
+local INDEX_READY = 'cc:acd:index_ready'
 local MAX_LEVEL = 10
 
 local function skill_key(skill, level) return SKILL_INDEX .. skill .. ':' .. level end
+
+-- HEADS: queue id -> score of its best waiting entry, so a decision reads queues in the order of their heads
+-- instead of reading every queue. Every script that adds or removes a waiting entry calls this.
+local HEADS = 'cc:queues:heads'
+local function refresh_head(q)
+  local h = redis.call('ZRANGE', queue_key(q), 0, 0, 'WITHSCORES')
+  if h[1] then redis.call('ZADD', HEADS, h[2], q) else redis.call('ZREM', HEADS, q) end
+end
 
 local function decode_skills(raw)
   if not present(raw) then return {} end
@@ -210,12 +222,13 @@ local function repair_index(id)
   return 1
 end
 
--- Agents made offerable before the index existed (an upgrade with agents logged in) are indexed once.
+-- Agents made offerable and calls queued before the index existed (an upgrade) are indexed once.
 local function ensure_index()
   if redis.call('EXISTS', INDEX_READY) == 1 then return end
   for _, id in ipairs(redis.call('ZRANGE', AVAILABLE, 0, -1)) do
     if not present(redis.call('HGET', agent_key(id), 'indexed')) then repair_index(id) end
   end
+  for _, q in ipairs(redis.call('SMEMBERS', 'cc:queues')) do refresh_head(q) end
   redis.call('SET', INDEX_READY, '1')
 end
 
@@ -252,6 +265,7 @@ local function release(sid, now, mode)
   redis.call('HDEL', call, 'agent_id', 'expires_at', 'reserved_at')
   redis.call('ZREM', RESERVATIONS, sid)
   redis.call('ZADD', queue_key(f[3]), f[4], sid)
+  refresh_head(f[3])
   if present(id) then
     local declined = redis.call('HGET', call, 'declined') or ','
     if not present(declined) then declined = ',' end
@@ -285,6 +299,7 @@ redis.call('HSET', call, 'status', 'waiting', 'queue_id', q, 'score', score, 'en
            'callback_lock', lock)
 for i = 6, #ARGV, 2 do redis.call('HSET', call, ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', queue_key(q), score, sid)
+refresh_head(q)
 redis.call('ZADD', entries_key(q), t, sid)
 return 'ok'
 """
@@ -388,31 +403,47 @@ local function choose(c)
   return chosen
 end
 
--- One cursor per queue that someone offerable could serve.
-local cursors = {}
-local names, cfg_keys, seen = {}, {}, {}
+-- Queues come in the order of their heads (HEADS), read lazily: a queue is opened only when its head could beat
+-- or tie the best call found so far, and only if someone offerable meets its own requirements.
+local names, wanted = {}, {}
 for i = 3, #ARGV do
-  if not seen[ARGV[i]] then
-    seen[ARGV[i]] = true
+  if not wanted[ARGV[i]] then
+    wanted[ARGV[i]] = true
     table.insert(names, ARGV[i])
-    table.insert(cfg_keys, 'cc:queuecfg:' .. ARGV[i])
   end
 end
-local raws = redis.call('MGET', unpack(cfg_keys))
-for i, q in ipairs(names) do
-  local raw = raws[i]
-  if raw then
-    local cfg = cjson.decode(raw)
-    if cfg.active ~= false then
-      local reqs = add_reqs({}, cfg.skills or {})
-      local _, _, n = index_sets(reqs)
-      if n > 0 then
-        local head = redis.call('ZRANGE', queue_key(q), 0, 0, 'WITHSCORES')
-        if head[1] then
-          table.insert(cursors, {q = q, cfg = cfg, reqs = reqs, pos = 0, sid = head[1], score = tonumber(head[2])})
-        end
-      end
+local pending, pending_at, heads_at, heads_done = {}, 1, 0, false
+if #names <= 16 then
+  for _, q in ipairs(names) do
+    local score = redis.call('ZSCORE', HEADS, q)
+    if score then table.insert(pending, {q = q, score = tonumber(score)}) end
+  end
+  table.sort(pending, function(a, b) return a.score < b.score end)
+  heads_done = true
+end
+local function peek_head()
+  while pending[pending_at] == nil and not heads_done do
+    local items = redis.call('ZRANGE', HEADS, heads_at, heads_at + 31, 'WITHSCORES')
+    heads_at = heads_at + 32
+    if #items < 64 then heads_done = true end
+    for j = 1, #items, 2 do
+      if wanted[items[j]] then table.insert(pending, {q = items[j], score = tonumber(items[j + 1])}) end
     end
+  end
+  return pending[pending_at]
+end
+local cursors = {}
+local function open_queue(q)
+  local raw = redis.call('GET', 'cc:queuecfg:' .. q)
+  if not raw then return end
+  local cfg = cjson.decode(raw)
+  if cfg.active == false then return end
+  local reqs = add_reqs({}, cfg.skills or {})
+  local _, _, n = index_sets(reqs)
+  if n == 0 then return end
+  local head = redis.call('ZRANGE', queue_key(q), 0, 0, 'WITHSCORES')
+  if head[1] then
+    table.insert(cursors, {q = q, cfg = cfg, reqs = reqs, pos = 0, sid = head[1], score = tonumber(head[2])})
   end
 end
 
@@ -421,32 +452,39 @@ while true do
   for _, cur in ipairs(cursors) do
     if cur.sid and (c == nil or cur.score < c.score or (cur.score == c.score and cur.sid < c.sid)) then c = cur end
   end
-  if c == nil then return false end
-  entries_examined = entries_examined + 1
-  local chosen = choose(c)
-  if chosen then
-    local call = call_key(c.sid)
-    local expires = nnow + (tonumber(c.cfg.reservation_timeout_seconds) or 15)
-    local akey = agent_key(chosen)
-    redis.call('ZREM', queue_key(c.q), c.sid)
-    redis.call('HSET', call, 'status', 'reserved', 'agent_id', chosen, 'reserved_at', now,
-               'expires_at', expires)
-    redis.call('HDEL', call, 'blocked')
-    redis.call('ZADD', RESERVATIONS, expires, c.sid)
-    redis.call('HSET', akey, 'reservation', c.sid, 'current_call', c.sid,
-               'prev_idle_since', redis.call('HGET', akey, 'idle_since') or now)
-    transition(chosen, 'reserved', 'offered', now, c.sid)
-    local entry = redis.call('HGETALL', call)
-    local fields = {}
-    for k = 1, #entry, 2 do fields[entry[k]] = entry[k + 1] end
-    fields.entry_id = c.sid
-    return cjson.encode({entry = fields, agents_examined = agents_examined, entries_examined = entries_examined})
-  end
-  c.pos = c.pos + 1
-  c.sid = nil
-  if c.pos < scan then
-    local nxt = redis.call('ZRANGE', queue_key(c.q), c.pos, c.pos, 'WITHSCORES')
-    if nxt[1] then c.sid, c.score = nxt[1], tonumber(nxt[2]) end
+  local h = peek_head()
+  if h and (c == nil or h.score <= c.score) then
+    pending_at = pending_at + 1
+    open_queue(h.q)
+  else
+    if c == nil then return false end
+    entries_examined = entries_examined + 1
+    local chosen = choose(c)
+    if chosen then
+      local call = call_key(c.sid)
+      local expires = nnow + (tonumber(c.cfg.reservation_timeout_seconds) or 15)
+      local akey = agent_key(chosen)
+      redis.call('ZREM', queue_key(c.q), c.sid)
+      refresh_head(c.q)
+      redis.call('HSET', call, 'status', 'reserved', 'agent_id', chosen, 'reserved_at', now,
+                 'expires_at', expires)
+      redis.call('HDEL', call, 'blocked')
+      redis.call('ZADD', RESERVATIONS, expires, c.sid)
+      redis.call('HSET', akey, 'reservation', c.sid, 'current_call', c.sid,
+                 'prev_idle_since', redis.call('HGET', akey, 'idle_since') or now)
+      transition(chosen, 'reserved', 'offered', now, c.sid)
+      local entry = redis.call('HGETALL', call)
+      local fields = {}
+      for k = 1, #entry, 2 do fields[entry[k]] = entry[k + 1] end
+      fields.entry_id = c.sid
+      return cjson.encode({entry = fields, agents_examined = agents_examined, entries_examined = entries_examined})
+    end
+    c.pos = c.pos + 1
+    c.sid = nil
+    if c.pos < scan then
+      local nxt = redis.call('ZRANGE', queue_key(c.q), c.pos, c.pos, 'WITHSCORES')
+      if nxt[1] then c.sid, c.score = nxt[1], tonumber(nxt[2]) end
+    end
   end
 end
 """
@@ -487,6 +525,7 @@ local status, id, q = f[1], f[2], f[3]
 local result = {call_sid = sid, queue_id = tonumber(q), status = status}
 if status == 'waiting' then
   redis.call('ZREM', queue_key(q), sid)
+  refresh_head(q)
 elseif status == 'reserved' then
   redis.call('ZREM', RESERVATIONS, sid)
   local akey = agent_key(id)
@@ -576,6 +615,7 @@ redis.call('SET', lock, new_id)
 local q = values[1]
 redis.call('ZREM', queue_key(q), sid)
 redis.call('ZADD', queue_key(q), values[2], new_id)
+refresh_head(q)
 redis.call('ZREM', entries_key(q), sid)
 redis.call('ZADD', entries_key(q), values[4], new_id)
 redis.call('DEL', old)
@@ -642,7 +682,7 @@ local fixed = {}
 for i = 1, #ARGV do
   if repair_index(ARGV[i]) == 1 then table.insert(fixed, tonumber(ARGV[i])) end
 end
-redis.call('SET', INDEX_READY, '1')
+for _, q in ipairs(redis.call('SMEMBERS', 'cc:queues')) do refresh_head(q) end
 return cjson.encode(fixed)
 """
 
@@ -1072,8 +1112,9 @@ def skills_json(skills: dict[int, int]) -> str:
 def repair_agent_index(r: redis.Redis, agent_ids: list[int], batch: int = 50) -> list[int]:
     """Put each agent back in exactly the index sets their presence calls for; returns those that were not.
 
-    The scripts keep the index right by themselves; this is the reconciliation job's check after a crash, a
-    restore or a hand edit of Redis. Batches keep each script short (Redis runs one script at a time).
+    Queue heads are re-read too. The scripts keep the index right by themselves; this is the reconciliation
+    job's check after a crash, a restore or a hand edit of Redis. Batches keep each script short (Redis runs
+    one script at a time).
     """
     fixed: list[int] = []
     for start in range(0, len(agent_ids), batch):

@@ -204,11 +204,11 @@ def reference_choice(r, queue_ids: list[int], now: float, scan: int = acd.DEFAUL
     return None
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_decisions_match_the_rules_on_random_floors(acd_redis, seed):
+@pytest.mark.parametrize(("seed", "queue_count"), [(1, 4), (2, 4), (3, 24)])  # 24: queues read in head order
+def test_decisions_match_the_rules_on_random_floors(acd_redis, seed, queue_count):
     r = acd_redis
     rng = random.Random(seed)
-    queues = [1, 2, 3, 4]
+    queues = list(range(1, queue_count + 1))
     for q in queues:
         skills = dict(rng.sample([(1, rng.randint(1, 8)), (2, rng.randint(1, 8)), (3, 11)], rng.randint(0, 2)))
         acd.store_queue_config(r, acd.QueueConfig(queue_id=q, skills=skills, wrap_up_seconds=0,
@@ -255,6 +255,9 @@ def test_decisions_match_the_rules_on_random_floors(acd_redis, seed):
             acd.finish(r, offer.call_sid, clock)
     assert decisions > 50
     assert acd.repair_agent_index(r, agent_ids) == []
+    for q in queues:  # each queue's best waiting entry is where decisions look for it
+        head = r.zrange(acd.queue_key(q), 0, 0, withscores=True)
+        assert r.zscore(acd.HEADS, q) == (head[0][1] if head else None)
 
 
 def test_agents_offerable_before_the_index_existed_are_indexed_on_first_use(acd_redis):
@@ -265,7 +268,7 @@ def test_agents_offerable_before_the_index_existed_are_indexed_on_first_use(acd_
     # What an upgrade finds: agents in the available set, no index at all.
     for key in r.scan_iter(match=f"{acd.SKILL_INDEX}*"):
         r.delete(key)
-    r.delete(acd.INDEX_VERSIONS, "cc:agents:index_ready")
+    r.delete(acd.INDEX_VERSIONS, acd.INDEX_READY, acd.HEADS)
     for agent_id in (1, 2):
         r.hdel(acd.agent_key(agent_id), "indexed")
     acd.enqueue(r, entry_id="CA1", queue_id=1, priority=0, enqueued_at=T0)
