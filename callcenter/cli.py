@@ -134,6 +134,22 @@ def bench_inbound(calls: int, agents: int, talk_seconds: float, arrival_seconds:
         sys.exit(1)
 
 
+@bench_group.command("routing", with_appcontext=False)
+@click.option("--agents", default=1000, show_default=True, help="Agents logged in and available.")
+@click.option("--queues", default=20, show_default=True, help="Queues, each asking for one skill.")
+@click.option("--calls", default=300, show_default=True, help="Calls kept waiting.")
+@click.option("--decisions", default=2000, show_default=True, help="Reservations timed.")
+@click.option("--seed", default=7, show_default=True, help="Random seed of the floor.")
+@click.option("--blocked-call", is_flag=True,
+              help="Add a top-priority call that no agent can take (it must not slow the other decisions).")
+def bench_routing(agents: int, queues: int, calls: int, decisions: int, seed: int, blocked_call: bool) -> None:
+    """One ACD decision on a fresh embedded Redis: p50/p99 ms, agents examined, Redis server time."""
+    from callcenter.bench_routing import run_routing
+
+    run_routing(agents=agents, queues=queues, calls=calls, decisions=decisions, seed=seed,
+                blocked_call=blocked_call, echo=click.echo)
+
+
 @main.command("seed")
 def seed_command() -> None:
     """Load the demo data (once: skipped when users exist)."""

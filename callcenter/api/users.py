@@ -12,6 +12,7 @@ from callcenter.api.base import resource_blueprint
 from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import ID, SearchArgs, UserCreate, UserOut, UserPage, UserUpdate, limit_offset, page_of
 from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
 from callcenter.services import users as user_service
 
 blp = resource_blueprint(
@@ -61,4 +62,5 @@ class UserById(MethodView):
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
     def patch(self, data: dict[str, Any], user_id: int):
         """Change a user (admins only); `active: false` locks them out, sessions and tokens included."""
-        return user_service.update_user(db.session, current_actor(), user_id, data, ip_address=request.remote_addr)
+        return user_service.update_user(db.session, current_actor(), user_id, data, ip_address=request.remote_addr,
+                                        r=get_redis())

@@ -134,12 +134,8 @@ def refresh_agent(session: Session, r: redis.Redis, agent_id: int) -> dict[int, 
             select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == agent_id)
         )
     }
-    acd.set_agent_flag(r, agent_id, "skills", _skills_json(skills))
+    acd.set_agent_flag(r, agent_id, "skills", acd.skills_json(skills))
     return skills
-
-
-def _skills_json(skills: dict[int, int]) -> str:
-    return json.dumps({str(k): int(v) for k, v in skills.items()})
 
 
 def _check_reason(reason: str | None, required: bool) -> str | None:

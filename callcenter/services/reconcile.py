@@ -2,6 +2,7 @@
 
 Missed status callbacks, a crashed process or a lost webhook can leave an agent "on call" after the caller
 hung up, or in a wrap-up that never ends. Agents stuck like that look busy forever; this finds and frees them.
+It also checks the ACD's per-skill index against each agent's presence (a restored or hand-edited Redis).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Role, User
-from callcenter.services import agent_state, audit, routing
+from callcenter.services import acd, agent_state, audit, routing
 from callcenter.services.calls import TERMINAL_STATUSES
 
 # A call record may lag its first webhook by a moment; never repair younger than this.
@@ -42,6 +43,8 @@ def repair_agent_states(session: Session, r: redis.Redis, now: float | None = No
     now = time.time() if now is None else now
     repairs: list[Repair] = []
     agent_ids = session.scalars(select(User.id).where(User.role == Role.AGENT.value)).all()
+    for agent_id in acd.repair_agent_index(r, list(agent_ids)):
+        repairs.append(Repair(agent_id, "routing index out of step with the agent's presence", "re-indexed"))
     for agent_id in agent_ids:
         presence = agent_state.get_presence(r, agent_id)
         age = now - presence.since if presence.since else 0.0

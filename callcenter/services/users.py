@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import ApiToken, Role, User, UserSkill, utcnow
-from callcenter.services import audit, auth, scope
+from callcenter.services import agent_state, audit, auth, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 
 USER_FIELDS = ("full_name", "email", "role", "team", "active", "password", "skills")
@@ -72,11 +73,14 @@ def create_user(session: Session, actor: User, values: dict[str, Any]) -> User:
 
 
 def update_user(
-    session: Session, actor: User, user_id: int, values: dict[str, Any], *, ip_address: str | None = None
+    session: Session, actor: User, user_id: int, values: dict[str, Any], *, ip_address: str | None = None,
+    r: redis.Redis | None = None,
 ) -> User:
     """Change the given fields (admins only); `skills` replaces the whole set. Committed and audited.
 
     An admin cannot deactivate or demote themselves: that is how the last admin locks everyone out.
+    With `r`, new skills reach routing at once (the agent's cached skills and the ACD's skill index), not at
+    the agent's next login.
     """
     _require_admin(actor, "change users")
     user = get_user(session, actor, user_id)
@@ -121,6 +125,8 @@ def update_user(
         session, "user.updated", actor_id=actor.id, entity=user, ip_address=ip_address, fields=sorted(changed)
     )
     session.commit()
+    if r is not None and "skills" in changed:
+        agent_state.refresh_agent(session, r, user.id)
     return user
 
 

@@ -6,6 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.models import AuditEntry, User
+from callcenter.redis_conn import get_redis
+from callcenter.services import acd, agent_state
+from callcenter.services.auth import get_or_create_skill
 from tests.api.conftest import assert_error
 
 
@@ -154,3 +157,18 @@ class TestUserScope:
         body = client.get("/api/v1/users", query_string={"q": people["outsider"].username},
                           headers=admin_headers).get_json()
         assert [u["id"] for u in body["items"]] == [people["outsider"].id]
+
+
+def test_a_skill_edit_reaches_the_logged_in_agents_routing_at_once(client, admin_headers, factory, session, app):
+    r = get_redis(app)
+    user = factory.user("agent", skills={"english": 5})
+    session.commit()
+    agent_state.login(session, r, user.id, now=1_800_000_000.0)
+
+    response = client.patch(f"/api/v1/users/{user.id}", json={"skills": {"english": 5, "german": 6}},
+                            headers=admin_headers)
+
+    assert response.status_code == 200, response.get_json()
+    german = get_or_create_skill(session, "german").id
+    assert agent_state.get_presence(r, user.id).skills[german] == 6
+    assert acd.available_with_skill(r, german, 6) == [user.id]
