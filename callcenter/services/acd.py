@@ -881,6 +881,16 @@ def position(r: redis.Redis, entry_id: str) -> int | None:
     return None if rank is None else rank + 1
 
 
+def entry_with_position(r: redis.Redis, entry_id: str, queue_id: int) -> tuple[QueueEntry | None, int | None]:
+    """The entry and its 1-based waiting position in `queue_id`, in one round trip (the enqueue webhook's answer)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(call_key(entry_id))
+    pipe.zrank(queue_key(queue_id), entry_id)
+    raw, rank = pipe.execute()
+    entry = QueueEntry.from_hash(entry_id, {_text(k): _text(v) for k, v in raw.items()}) if raw else None
+    return entry, (None if rank is None or entry is None or entry.queue_id != queue_id else rank + 1)
+
+
 def waiting_entries(r: redis.Redis, queue_id: int, limit: int = 100) -> list[QueueEntry]:
     """Waiting entries in the order they will be offered."""
     ids = [_text(i) for i in r.zrange(queue_key(queue_id), 0, limit - 1)]

@@ -194,13 +194,13 @@ def enqueue_call(
     )
     offers: list[Offer] = []
     if created:
-        _queue_changed(r, queue_id, now)
         offers = dispatch(session, r, now, [queue_id])
-    entry = acd.get_entry(r, call_sid)
+        if not offers:  # dispatch announces the queues it made offers from
+            _queue_changed(r, queue_id, now)
+    entry, position = acd.entry_with_position(r, call_sid, queue_id)
     if entry is None:  # ended by a concurrent finish_call between the two steps
         raise Conflict(f"Call {call_sid} left the queue", field="call_sid")
-    return Enqueued(entry=entry, decision=decision, position=acd.position(r, call_sid), created=created,
-                    offers=offers)
+    return Enqueued(entry=entry, decision=decision, position=position, created=created, offers=offers)
 
 
 def request_callback(
