@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,8 @@ import greenlet
 from flask import Flask
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from callcenter.settings import gevent_patched
 
 
 def current_greenlet_id() -> int:
@@ -28,17 +31,22 @@ def current_greenlet_id() -> int:
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout so web and worker can share the file."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        cooperative = gevent_patched()
+        # Under gevent SQLite must never wait in its own busy handler (a C sleep that stops every greenlet):
+        # it answers "locked" at once and _wait_cooperatively_when_busy retries with gevent's sleep.
+        busy_timeout = 0 if cooperative else SQLITE_LOCK_TIMEOUT_SECONDS
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"):
+                _retry_while_locked(lambda pragma=pragma: cursor.execute(pragma))
             cursor.close()
 
         _serialise_sqlite_writers(engine)
+        if cooperative:
+            _wait_cooperatively_when_busy(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
 
@@ -76,6 +84,41 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
     event.listen(engine, "rollback", lambda conn: _release(conn.info))
     event.listen(engine.pool, "reset", lambda _dbapi, record, _state: _release(record.info))
     event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: _release(record.info))
+
+
+def _retry_while_locked(operation) -> None:
+    """Run `operation`, again after a growing pause while SQLite says the database is locked (30 s at most)."""
+    deadline = time.monotonic() + SQLITE_LOCK_TIMEOUT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            operation()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _wait_cooperatively_when_busy(engine: Engine) -> None:
+    """Retry a statement SQLite refused as busy (another process is writing), sleeping between tries.
+
+    The web server's greenlets must keep running while the worker commits: a wait in SQLite's busy handler stopped
+    the whole process, and when the other writer was itself waiting for this process (the carrier calling back a
+    webhook), both stalled until the carrier's 15 s timeout. `time.sleep` is gevent's in a patched process.
+    """
+
+    def run(operation) -> bool:
+        _retry_while_locked(operation)
+        return True
+
+    event.listen(engine, "do_execute", lambda cursor, statement, parameters, _context:
+                 run(lambda: cursor.execute(statement, parameters)), retval=True)
+    event.listen(engine, "do_execute_no_params", lambda cursor, statement, _context:
+                 run(lambda: cursor.execute(statement)), retval=True)
+    event.listen(engine, "do_executemany", lambda cursor, statement, parameters, _context:
+                 run(lambda: cursor.executemany(statement, parameters)), retval=True)
 
 
 class Database:

@@ -59,3 +59,56 @@ def test_a_second_writer_waits_without_stopping_the_process(tmp_path):
     # The other greenlets kept running while the second writer waited its turn (a blocked hub stalls for
     # as long as the first writer's pause, or until SQLite's 30 s busy timeout).
     assert outcome["longest_stall"] < 0.3, outcome
+
+
+OTHER_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    from gevent import monkey; monkey.patch_all()
+    import json, subprocess, sys, time
+    import gevent
+    from sqlalchemy import text
+    from callcenter.db import make_engine
+
+    path = sys.argv[1]
+    engine = make_engine("sqlite:///" + path)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE t (n INTEGER)"))
+    holder = subprocess.Popen([sys.executable, "-c", '''
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN IMMEDIATE"); db.execute("INSERT INTO t VALUES (0)")
+    print("holding", flush=True); time.sleep(0.6); db.execute("COMMIT")
+    '''.replace("\\n    ", "\\n"), path], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    ticks = []
+
+    def ticker():
+        while len(ticks) < 100:
+            ticks.append(time.monotonic())
+            gevent.sleep(0.01)
+
+    def writer():
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO t VALUES (1)"))
+
+    gevent.joinall([gevent.spawn(ticker), gevent.spawn(writer)])
+    holder.wait()
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT count(*) FROM t")).scalar_one()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    print(json.dumps({"rows": rows, "longest_stall": max(gaps)}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_writer_waiting_for_another_process_does_not_stop_this_one(tmp_path):
+    done = subprocess.run([sys.executable, "-c", OTHER_PROCESS_SCRIPT, str(tmp_path / "shared.sqlite")],
+                          capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert outcome["rows"] == 2  # it waited for the other process's commit, then wrote
+    # SQLite's busy handler would have slept in C, stopping every greenlet for the other process's 0.6 s.
+    assert outcome["longest_stall"] < 0.3, outcome
