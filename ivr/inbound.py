@@ -1,8 +1,8 @@
 """The inbound call webhooks: greeting and IVR menu, queue and wait loop, callback, voicemail, agent legs.
 
 Each view checks the carrier's signature, calls one step of services.inbound_calls and answers TwiML built by the
-pure builders in ivr.flow_twiml / ivr.twiml. Every URL given to the carrier is absolute on PUBLIC_BASE_URL, the
-same base the signature check rebuilds.
+pure builders in ivr.flow_twiml / callcenter.telephony.twiml. Every URL given to the carrier is absolute on
+PUBLIC_BASE_URL (callcenter.telephony.links), the same base the signature check rebuilds.
 """
 
 from __future__ import annotations
@@ -16,19 +16,15 @@ from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import inbound_calls, ivr_flows
 from callcenter.services.errors import Conflict
-from callcenter.telephony import get_provider
+from callcenter.telephony import get_provider, twiml
 from callcenter.telephony.base import TelephonyError
-from callcenter.telephony.webhooks import fail_safe, twilio_signed, twiml_response
-from ivr import bp, flow_twiml, twiml
+from callcenter.telephony.links import webhook_url
+from ivr import bp, flow_twiml
+from ivr.guard import fail_safe, twilio_signed, twiml_response
 
 log = logging.getLogger(__name__)
 
 TROUBLE_CONNECTING = "We are sorry, we cannot connect you to an agent right now."
-
-
-def ivr_url(path: str, **query: Any) -> str:
-    """An absolute webhook URL under /ivr, as the carrier must call it back."""
-    return flow_twiml.with_query(f"{current_app.config['PUBLIC_BASE_URL']}/ivr{path}", **query)
 
 
 def _fallback() -> Response:
@@ -38,7 +34,7 @@ def _fallback() -> Response:
 def _take_a_message() -> Response:
     """When queueing fails (Redis or the ACD down), the caller can still leave a message: the recording needs only
     the carrier, and the message becomes a ticket once the database answers."""
-    return twiml_response(flow_twiml.voicemail(ivr_url("/voicemail"), message=TROUBLE_CONNECTING))
+    return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=TROUBLE_CONNECTING))
 
 
 def _no_content() -> Response:
@@ -73,9 +69,9 @@ def voice() -> Response:
         return twiml_response(flow_twiml.fallback())
     if not state.open:
         return twiml_response(flow_twiml.after_hours(
-            definition, opening_message=state.opening_message, record_action_url=ivr_url("/voicemail"),
-            callback_choice_url=ivr_url("/after-hours/choice")))
-    return twiml_response(flow_twiml.menu(definition, definition["start"], ivr_url("/menu"), greeting=True))
+            definition, opening_message=state.opening_message, record_action_url=webhook_url("/voicemail"),
+            callback_choice_url=webhook_url("/after-hours/choice")))
+    return twiml_response(flow_twiml.menu(definition, definition["start"], webhook_url("/menu"), greeting=True))
 
 
 @bp.post("/menu")
@@ -95,14 +91,14 @@ def menu() -> Response:
     inbound_calls.record_ivr_step(db.session, call_sid, decision.step, attempt_number)
     speech = _speech(definition)
     if isinstance(decision, ivr_flows.Prompt):
-        return twiml_response(flow_twiml.menu(definition, decision.node_id, ivr_url("/menu"),
+        return twiml_response(flow_twiml.menu(definition, decision.node_id, webhook_url("/menu"),
                                               attempt=decision.attempt, reprompt=decision.reprompt))
     if isinstance(decision, ivr_flows.RouteToQueue):
         return _queue(call_sid, decision.queue_name, decision.priority_boost, speech)
     if isinstance(decision, ivr_flows.Voicemail):
-        return twiml_response(flow_twiml.voicemail(ivr_url("/voicemail"), message=decision.message, **speech))
+        return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=decision.message, **speech))
     if isinstance(decision, ivr_flows.Callback):
-        return twiml_response(flow_twiml.callback_offer(ivr_url("/after-hours/choice"), message=decision.message,
+        return twiml_response(flow_twiml.callback_offer(webhook_url("/after-hours/choice"), message=decision.message,
                                                         **speech))
     return twiml_response(flow_twiml.hangup(decision.message, **speech))
 
@@ -112,14 +108,14 @@ def _queue(call_sid: str, queue_name: str, priority_boost: int, speech: dict[str
                                         priority_boost=priority_boost)
     if isinstance(placed, inbound_calls.QueueClosed):
         message = " ".join(m for m in ("We are closed at the moment.", placed.opening_message) if m)
-        return twiml_response(flow_twiml.voicemail(ivr_url("/voicemail"), message=message, **speech))
+        return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=message, **speech))
     return _waiting(placed.position, placed.estimated_wait_seconds, speech)
 
 
 def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: dict[str, Any]) -> Response:
     """One turn of the wait loop: announcement, hold music, * for a callback, back to /ivr/wait."""
     return twiml_response(flow_twiml.waiting(
-        ivr_url("/wait"), ivr_url("/wait/choice"), position=position,
+        webhook_url("/wait"), webhook_url("/wait/choice"), position=position,
         estimated_wait_seconds=estimated_wait_seconds, hold_seconds=current_app.config["HOLD_SECONDS"],
         hold_music_url=current_app.config["HOLD_MUSIC_URL"], **speech))
 
@@ -136,7 +132,7 @@ def wait() -> Response:
         return twiml_response(flow_twiml.hangup(**speech))
     if status.over_max_wait:
         inbound_calls.leave_queue(db.session, get_redis(), call_sid, "max wait reached")
-        return twiml_response(flow_twiml.max_wait_reached(ivr_url("/voicemail"), **speech))
+        return twiml_response(flow_twiml.max_wait_reached(webhook_url("/voicemail"), **speech))
     return _waiting(status.position, status.estimated_wait_seconds, speech)
 
 
@@ -147,12 +143,12 @@ def wait_choice() -> Response:
     """A key pressed while waiting: * books a callback that keeps the place; anything else resumes the wait."""
     speech = _speech(_definition())
     if not flow_twiml.is_callback_request(request.form.get("Digits")):
-        return twiml_response(flow_twiml.resume_wait(ivr_url("/wait")))
+        return twiml_response(flow_twiml.resume_wait(webhook_url("/wait")))
     try:
         inbound_calls.request_callback(db.session, get_redis(), request.form.get("CallSid", ""))
     except Conflict as exc:
         log.info("callback refused: %s", exc.message)
-        return twiml_response(flow_twiml.resume_wait(ivr_url("/wait")))
+        return twiml_response(flow_twiml.resume_wait(webhook_url("/wait")))
     return twiml_response(flow_twiml.callback_confirmed(in_queue=True, **speech))
 
 
@@ -165,7 +161,7 @@ def after_hours_choice() -> Response:
     if request.form.get("Digits") == "1":
         inbound_calls.schedule_callback_for_opening(db.session, call_sid=request.form.get("CallSid", ""))
         return twiml_response(flow_twiml.callback_confirmed(**speech))
-    return twiml_response(flow_twiml.voicemail(ivr_url("/voicemail"), **speech))
+    return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), **speech))
 
 
 @bp.post("/voicemail")
@@ -201,11 +197,11 @@ def agent_answer() -> Response:
         return twiml_response(twiml.call_unavailable())
     provider = get_provider()
     name = link["conference_name"]
-    status_url = ivr_url("/conference/status")
+    status_url = webhook_url("/conference/status")
     if link.get("callback_phone"):
         customer = provider.add_participant(
             name, from_=current_app.config["OUTBOUND_CALLER_ID"], to=link["callback_phone"], label="customer",
-            end_conference_on_exit=True, status_callback=ivr_url("/status"),
+            end_conference_on_exit=True, status_callback=webhook_url("/status"),
             status_callback_events=("initiated", "ringing", "answered", "completed"))
         inbound_calls.callback_dialed(get_redis(), entry_id, customer.call_sid)
     else:
@@ -231,7 +227,7 @@ def agent_rejoin() -> Response:
     except Conflict:
         return twiml_response(twiml.call_unavailable())
     return twiml_response(twiml.join_conference(link["conference_name"], end_on_exit=False,
-                                                status_callback=ivr_url("/conference/status")))
+                                                status_callback=webhook_url("/conference/status")))
 
 
 @bp.post("/requeue")
@@ -254,8 +250,8 @@ def rejoin_agent(agent_id: int, entry_id: str) -> str:
     leg = get_provider().place_call(
         to=f"client:{inbound_calls.agent_identity(agent_id)}",
         from_=current_app.config["OUTBOUND_CALLER_ID"],
-        url=ivr_url("/agent/rejoin", entry=entry_id, agent=agent_id),
-        status_callback=ivr_url("/agent/status", entry=entry_id, agent=agent_id),
+        url=webhook_url("/agent/rejoin", entry=entry_id, agent=agent_id),
+        status_callback=webhook_url("/agent/status", entry=entry_id, agent=agent_id),
         status_callback_events=("initiated", "ringing", "answered", "completed"),
         timeout=20,
     )
@@ -270,7 +266,7 @@ def expire_orphan(entry_id: str) -> None:
     queue_id = inbound_calls.requeue_orphan(db.session, r, entry_id)
     if caller_sid and queue_id is not None:
         try:
-            get_provider().redirect_call(caller_sid, url=ivr_url("/requeue", queue=queue_id))
+            get_provider().redirect_call(caller_sid, url=webhook_url("/requeue", queue=queue_id))
         except TelephonyError as exc:
             log.info("customer %s of %s is already gone: %s", caller_sid, entry_id, exc)
 
@@ -303,8 +299,8 @@ def ring_agent(agent_id: int, entry_id: str, from_number: str | None, timeout_se
     leg = get_provider().place_call(
         to=f"client:{inbound_calls.agent_identity(agent_id)}",
         from_=from_number or current_app.config["OUTBOUND_CALLER_ID"],
-        url=ivr_url("/agent/answer", entry=entry_id, agent=agent_id),
-        status_callback=ivr_url("/agent/status", entry=entry_id, agent=agent_id),
+        url=webhook_url("/agent/answer", entry=entry_id, agent=agent_id),
+        status_callback=webhook_url("/agent/status", entry=entry_id, agent=agent_id),
         status_callback_events=("initiated", "ringing", "answered", "completed"),
         timeout=max(int(timeout_seconds), 5),
     )

@@ -8,8 +8,8 @@ from callcenter.extensions import db
 from callcenter.models.base import utcnow
 from callcenter.redis_conn import get_redis
 from callcenter.services import calls, inbound_calls
-from callcenter.telephony.webhooks import fail_safe, twilio_signed
 from ivr import bp
+from ivr.guard import fail_safe, twilio_signed
 
 
 def _no_content() -> Response:
