@@ -20,7 +20,7 @@ from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import Id, StrictSchema
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import call_control, wrapup
+from callcenter.services import agent_legs, call_control, wrapup
 from callcenter.telephony import get_provider, links
 
 blp = resource_blueprint("calls", __name__, "/calls", "Live call control, wrap-up and click-to-call")
@@ -146,17 +146,7 @@ class HangUp(MethodView):
     @blp.alt_response(409, **CONFLICT)
     def post(self, call_sid: str):
         """End the call for everyone (the customer's leg); your softphone leg drops with it."""
-        from callcenter.services import inbound_calls
-
-        r = get_redis()
-        customer = inbound_calls.hang_up(r, current_actor().id, call_sid)
-        try:
-            with call_control.carrier_action("Hanging up"):
-                get_provider().end_call(customer)
-        except Exception:
-            # The call goes on: if the agent's leg drops later it must still count as a drop (rejoin/requeue).
-            r.hdel(inbound_calls.interaction_key(call_sid), "ending")
-            raise
+        customer = agent_legs.hang_up(get_redis(), get_provider(), agent_id=current_actor().id, entry_id=call_sid)
         return {"call_sid": call_sid, "leg_sid": customer}
 
 
@@ -166,10 +156,9 @@ class Rejoin(MethodView):
     @blp.alt_response(409, **CONFLICT)
     def post(self, call_sid: str):
         """Your softphone dropped this call (a reloaded page): ring it back into the same conference."""
-        from ivr.inbound import rejoin_agent  # the telephony edge places the call (imported late: no cycle)
-
-        with call_control.carrier_action("Calling your softphone back"):
-            return {"call_sid": call_sid, "leg_sid": rejoin_agent(current_actor().id, call_sid)}
+        leg = agent_legs.rejoin_agent(get_redis(), get_provider(), agent_id=current_actor().id, entry_id=call_sid,
+                                      caller_id=links.caller_id(), webhook_url=links.webhook_url)
+        return {"call_sid": call_sid, "leg_sid": leg}
 
 
 @blp.route(f"/<{SID}:call_sid>/hold")
