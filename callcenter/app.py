@@ -37,13 +37,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     _init_socketio(app)
 
-    from callcenter import api, config_sync, inbound, jobs, realtime, telephony, web
+    from callcenter import api, config_sync, jobs, offer_reactions, realtime, telephony, web
 
     config_sync.init_app(app)
     jobs.init_app(app)
     telephony.init_app(app)
     realtime.init_app(app)
-    inbound.init_app(app)
+    offer_reactions.init_app(app)
     web.init_app(app)
     api.init_app(app)
     _init_edges(app)

@@ -704,7 +704,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
     from callcenter import create_app, migrate
     from callcenter.db import make_engine
     from callcenter.redis_conn import EmbeddedRedis
-    from callcenter.services.inbound_calls import agent_identity
+    from callcenter.services.interactions import agent_identity
     from callcenter.telephony.sim import get_carrier
 
     root = Path(tempfile.mkdtemp(prefix="cc-bench-"))

@@ -7,11 +7,11 @@ request, so every screen is tested by parsing its XML. The webhooks (ivr/) decid
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from callcenter.services import ivr_flows
+from callcenter.telephony.links import with_query
 
 SORRY = "Sorry, I didn't get that."
 FALLBACK = "We're sorry, we can't take your call right now. Please try again later. Goodbye."
@@ -27,14 +27,6 @@ WAIT_CALLBACK_HINT = "To hang up and keep your place in line with a call back, p
 ALL_BUSY = "All of our agents are still busy."
 GOODBYE = "Goodbye."
 DEFAULT_LANGUAGE = ivr_flows.DEFAULT_LANGUAGE
-
-
-def with_query(url: str, **params: Any) -> str:
-    """`url` with `params` added to (or replacing in) its query string; None values are left out."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query += [(k, str(v)) for k, v in params.items() if v is not None]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _say(target: VoiceResponse | Gather, text: str | None, language: str, voice: str | None) -> None:

@@ -7,9 +7,10 @@ from flask import Response, current_app, request
 from callcenter.extensions import db
 from callcenter.services import outbound_calls
 from callcenter.services.errors import DomainError
-from callcenter.telephony.webhooks import fail_safe, twilio_signed, twiml_response
-from ivr import bp, twiml
-from ivr.inbound import ivr_url
+from callcenter.telephony import twiml
+from callcenter.telephony.links import webhook_url
+from ivr import bp
+from ivr.guard import fail_safe, twilio_signed, twiml_response
 
 
 def _fallback() -> Response:
@@ -31,4 +32,4 @@ def client() -> Response:
         db.session.rollback()
         return twiml_response(twiml.refuse(exc.message))
     return twiml_response(twiml.dial_number(placed.to_e164, caller_id=placed.caller_id,
-                                            status_callback=ivr_url("/status")))
+                                            status_callback=webhook_url("/status")))

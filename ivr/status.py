@@ -7,9 +7,9 @@ from flask import Response, request
 from callcenter.extensions import db
 from callcenter.models.base import utcnow
 from callcenter.redis_conn import get_redis
-from callcenter.services import calls, inbound_calls
-from callcenter.telephony.webhooks import fail_safe, twilio_signed
+from callcenter.services import caller_steps, calls
 from ivr import bp
+from ivr.guard import fail_safe, twilio_signed
 
 
 def _no_content() -> Response:
@@ -27,5 +27,5 @@ def status() -> Response:
     """
     call = calls.apply_status_callback(db.session, request.form, received_at=utcnow())
     if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
-        inbound_calls.call_ended(db.session, get_redis(), call.call_sid)
+        caller_steps.call_ended(db.session, get_redis(), call.call_sid)
     return _no_content()

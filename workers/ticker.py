@@ -1,8 +1,8 @@
 """The housekeeping loop: once a second, one process (whichever holds a short Redis lease) moves the ACD along.
 
-Offer and wrap-up timeouts, lost sockets, unacknowledged pops, heartbeats and the state repairs must happen on
-time even when no request arrives. Every worker runs a ticker; the lease makes sure only one acts per second, and
-if its process dies another takes over within a second.
+Unacknowledged pops, offer and wrap-up timeouts, lost sockets, due callbacks, customers whose agent did not rejoin
+in time, heartbeats and the state repairs must happen on time even when no request arrives. Every worker runs a
+ticker; the lease makes sure only one acts per second, and if its process dies another takes over within a second.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from flask import Flask
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import inbound_calls, offers, reachability, reconcile, routing
+from callcenter.services import agent_legs, callbacks, offers, reachability, reconcile, routing
 from callcenter.services.events import publish
+from callcenter.telephony import get_provider, links
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,9 @@ def tick(app: Flask, now: float | None = None) -> None:
         try:
             offers.expire_unacknowledged(session, r, now)
             routing.tick(session, r, now, settings.disconnect_grace_seconds)
-            inbound_calls.release_due_callbacks(session, r, now)
-            orphans = inbound_calls.claim_orphans(r, now)
-            if orphans:
-                from ivr.inbound import expire_orphan  # the customer's leg is moved by the telephony edge
-
-                for entry_id in orphans:
-                    expire_orphan(entry_id)
+            callbacks.release_due_callbacks(session, r, now)
+            for entry_id in agent_legs.claim_orphans(r, now):
+                agent_legs.expire_orphan(session, r, get_provider(app), entry_id, webhook_url=links.webhook_url)
             if _due(r, LAST_HEARTBEAT_KEY, settings.heartbeat_interval_seconds, now):
                 reachability.flag_unresponsive(r, now, settings.heartbeat_timeout_seconds)
                 nonce, agent_ids = reachability.heartbeat_targets(r)

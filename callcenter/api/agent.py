@@ -14,7 +14,7 @@ from callcenter.extensions import db
 from callcenter.models import Queue, Role, User
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state, wrapup
-from callcenter.services.inbound_calls import agent_identity
+from callcenter.services.interactions import agent_identity
 from callcenter.telephony import get_provider
 
 blp = resource_blueprint("agent", __name__, "/agent", "The signed-in agent's softphone token and console lists")

@@ -20,22 +20,12 @@ from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import Id, StrictSchema
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import call_control, wrapup
-from callcenter.telephony import get_provider
+from callcenter.services import agent_legs, call_control, wrapup
+from callcenter.telephony import get_provider, links
 
 blp = resource_blueprint("calls", __name__, "/calls", "Live call control, wrap-up and click-to-call")
 
 SID = "string(minlength=2, maxlength=80)"
-
-
-def _url(path: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
-
-
-def _join(name: str, end_on_exit: bool) -> str:
-    from ivr.twiml import join_conference  # the TwiML builders live with the webhooks (imported late: no cycle)
-
-    return join_conference(name, end_on_exit=end_on_exit, status_callback=_url("/ivr/conference/status")).to_xml()
 
 
 class Toggle(StrictSchema):
@@ -141,7 +131,8 @@ class Calls(MethodView):
         return call_control.click_to_call(
             db.session, get_redis(), get_provider(), agent=current_actor(), to=data["to"],
             caller_id=data["caller_id"], allowed_caller_ids=caller_ids(), contact_id=data["contact_id"],
-            join_twiml=_join, status_callback=_url("/ivr/status"), region=current_app.config["DEFAULT_REGION"])
+            join_twiml=links.join_twiml, status_callback=links.webhook_url("/status"),
+            region=current_app.config["DEFAULT_REGION"])
 
 
 class LegOut(ma.Schema):
@@ -155,17 +146,7 @@ class HangUp(MethodView):
     @blp.alt_response(409, **CONFLICT)
     def post(self, call_sid: str):
         """End the call for everyone (the customer's leg); your softphone leg drops with it."""
-        from callcenter.services import inbound_calls
-
-        r = get_redis()
-        customer = inbound_calls.hang_up(r, current_actor().id, call_sid)
-        try:
-            with call_control.carrier_action("Hanging up"):
-                get_provider().end_call(customer)
-        except Exception:
-            # The call goes on: if the agent's leg drops later it must still count as a drop (rejoin/requeue).
-            r.hdel(inbound_calls.interaction_key(call_sid), "ending")
-            raise
+        customer = agent_legs.hang_up(get_redis(), get_provider(), agent_id=current_actor().id, entry_id=call_sid)
         return {"call_sid": call_sid, "leg_sid": customer}
 
 
@@ -175,10 +156,9 @@ class Rejoin(MethodView):
     @blp.alt_response(409, **CONFLICT)
     def post(self, call_sid: str):
         """Your softphone dropped this call (a reloaded page): ring it back into the same conference."""
-        from ivr.inbound import rejoin_agent  # the telephony edge places the call (imported late: no cycle)
-
-        with call_control.carrier_action("Calling your softphone back"):
-            return {"call_sid": call_sid, "leg_sid": rejoin_agent(current_actor().id, call_sid)}
+        leg = agent_legs.rejoin_agent(get_redis(), get_provider(), agent_id=current_actor().id, entry_id=call_sid,
+                                      caller_id=links.caller_id(), webhook_url=links.webhook_url)
+        return {"call_sid": call_sid, "leg_sid": leg}
 
 
 @blp.route(f"/<{SID}:call_sid>/hold")
@@ -237,7 +217,7 @@ class Transfer(MethodView):
         r, provider, agent_id = get_redis(), get_provider(), current_actor().id
         if data["kind"] == "cold":
             return call_control.cold_transfer(db.session, r, provider, agent_id=agent_id, call_sid=call_sid,
-                                              queue_id=data["queue_id"], wait_url=_url("/ivr/wait"))
+                                              queue_id=data["queue_id"], wait_url=links.webhook_url("/wait"))
         state = call_control.consult(db.session, r, provider, agent_id=agent_id, call_sid=call_sid,
                                      target_agent_id=data["target_agent_id"],
                                      caller_id=current_app.config["OUTBOUND_CALLER_ID"],
@@ -252,7 +232,7 @@ class TransferComplete(MethodView):
     def post(self, call_sid: str):
         """Hand the customer to the consulted agent; you leave the call and go to wrap-up."""
         return call_control.complete_transfer(db.session, get_redis(), get_provider(), agent_id=current_actor().id,
-                                              call_sid=call_sid, join_twiml=_join)
+                                              call_sid=call_sid, join_twiml=links.join_twiml)
 
 
 @blp.route(f"/<{SID}:call_sid>/transfer/cancel")

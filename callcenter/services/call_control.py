@@ -1,6 +1,6 @@
 """What an agent or a supervisor does to a live call, as conference participant operations.
 
-Caller and agent are bridged in the interaction's conference (services.inbound_calls), so:
+Caller and agent are bridged in the interaction's conference (services.agent_legs), so:
     hold / resume          the customer's participant Hold=true/false (they hear hold music)
     mute                   the agent's participant Muted=true/false
     listen                 a supervisor's softphone joins muted
@@ -32,7 +32,7 @@ from callcenter.models import Contact, Queue, Role, User
 from callcenter.services import agent_state, audit, calls, routing, scope
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.events import publish
-from callcenter.services.inbound_calls import agent_identity, interaction, set_interaction
+from callcenter.services.interactions import agent_identity, interaction, set_interaction
 from callcenter.services.phones import to_e164
 from callcenter.services.wrapup import caller_sid
 from callcenter.telephony.base import Provider, TelephonyError

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state
-from callcenter.services.inbound_calls import conference_name
+from callcenter.services.interactions import conference_name
 from tests.browser.conftest import NUMBER, login, shot
 from tests.support.servers import wait_until
 

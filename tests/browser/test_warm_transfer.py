@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from callcenter.services import agent_state, calls
-from callcenter.services.inbound_calls import conference_name
+from callcenter.services.interactions import conference_name
 from tests.browser.conftest import NUMBER, login, shot
 from tests.support.servers import wait_until
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from callcenter.services import acd, agent_state, inbound_calls
-from callcenter.services.inbound_calls import agent_identity, conference_name
+from callcenter.services import acd, agent_state, caller_steps, interactions
+from callcenter.services.interactions import agent_identity, conference_name
 from tests.inbound.conftest import NUMBER
 from tests.realtime.conftest import received
 from tests.support.servers import wait_until
@@ -45,7 +45,7 @@ def test_agent_rejoins_after_the_softphone_leg_drops(on_call, sim_carrier, redis
 
     softphone.hangup()  # the tab reloads: its WebRTC leg is gone
 
-    wait_until(lambda: redis_client.zscore(inbound_calls.ORPHANS, caller.sid) is not None,
+    wait_until(lambda: redis_client.zscore(interactions.ORPHANS, caller.sid) is not None,
                message="the interaction waits for the agent")
     assert caller.status == "in-progress" and len(sim_carrier.conference(room).active()) == 1
     assert agent_state.get_presence(redis_client, alice.id).state == "on_call"
@@ -56,21 +56,21 @@ def test_agent_rejoins_after_the_softphone_leg_drops(on_call, sim_carrier, redis
     softphone.accept()
 
     wait_until(lambda: len(sim_carrier.conference(room).active()) == 2, message="agent back in the conference")
-    assert redis_client.zscore(inbound_calls.ORPHANS, caller.sid) is None
+    assert redis_client.zscore(interactions.ORPHANS, caller.sid) is None
     caller.hangup()
 
 
 def test_caller_is_queued_again_when_the_agent_does_not_come_back(app, on_call, sim_carrier, redis_client):
     alice, caller, softphone = on_call
     softphone.hangup()
-    wait_until(lambda: redis_client.zscore(inbound_calls.ORPHANS, caller.sid) is not None,
+    wait_until(lambda: redis_client.zscore(interactions.ORPHANS, caller.sid) is not None,
                message="the interaction waits for the agent")
 
     ticker.tick(app, time.time() + app.config["AGENT_REJOIN_GRACE_SECONDS"] + 1)
 
     wait_until(lambda: (e := acd.get_entry(redis_client, caller.sid)) is not None and e.status == "waiting",
                message="the caller back in the queue")
-    assert acd.get_entry(redis_client, caller.sid).priority >= inbound_calls.REQUEUE_PRIORITY_BOOST
+    assert acd.get_entry(redis_client, caller.sid).priority >= caller_steps.REQUEUE_PRIORITY_BOOST
     assert agent_state.get_presence(redis_client, alice.id).state in ("wrap_up", "available")
     assert caller.status == "in-progress"
     caller.hangup()
@@ -85,7 +85,7 @@ def test_hang_up_button_ends_the_call_for_everyone(on_call, redis_client, client
     caller.wait_ended()
     wait_until(lambda: agent_state.get_presence(redis_client, alice.id).state == "wrap_up",
                message="agent in wrap-up")
-    assert redis_client.zscore(inbound_calls.ORPHANS, caller.sid) is None
+    assert redis_client.zscore(interactions.ORPHANS, caller.sid) is None
 
 
 def test_rejoin_is_refused_for_someone_elses_call(on_call, factory, client):

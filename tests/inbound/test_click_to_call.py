@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from callcenter.models import Call
-from callcenter.services.inbound_calls import agent_identity
+from callcenter.services.interactions import agent_identity
 from tests.support.servers import wait_until
 
 CUSTOMER = "+14155550199"

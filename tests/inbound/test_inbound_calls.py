@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from callcenter.models import Callback, Ticket
 from callcenter.services import acd, agent_state, calls, routing
-from callcenter.services.inbound_calls import agent_identity, conference_name
+from callcenter.services.interactions import agent_identity, conference_name
 from tests.inbound.conftest import NUMBER
 from tests.realtime.conftest import received
 from tests.support.servers import wait_until

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from twilio.request_validator import RequestValidator
 
 from callcenter.extensions import db
-from ivr import twiml
+from callcenter.telephony import twiml
 
 AUTH_TOKEN = "ivr-test-auth-token"
 CALL_SID = "CA" + "7" * 32

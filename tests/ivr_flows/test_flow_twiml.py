@@ -141,8 +141,3 @@ def test_voicemail_recording_saved_and_fallback():
     assert verbs(parse(flow_twiml.recording_saved())) == ["Say", "Hangup"]
     fallback = parse(flow_twiml.fallback())
     assert verbs(fallback) == ["Say", "Hangup"] and "try again later" in fallback[0].text
-
-
-def test_with_query_replaces_existing_parameters():
-    url = flow_twiml.with_query("https://cc/ivr/menu?node=a&attempt=1&call=CA1", node="b", attempt=0)
-    assert parse_qs(urlsplit(url).query) == {"call": ["CA1"], "node": ["b"], "attempt": ["0"]}

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from callcenter.telephony import get_provider
 from callcenter.telephony.twilio_provider import TwilioProvider
-from callcenter.telephony.webhooks import twilio_signed
+from ivr.guard import twilio_signed
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "webhook-test-auth-token"

@@ -1,8 +1,9 @@
-"""App-level wiring of the inbound flow: what this process does when the ACD's offers move.
+"""What this process does when the ACD's offers move: the app's reactions to offer events.
 
 Services publish facts; this module reacts to the ones that need the app (database session, Redis, settings,
-the telephony provider): an offer gets its screen-pop built and pushed before anything rings; once the console
-has shown it, the softphone rings; when the offer ends unanswered, the ringing leg is cancelled.
+the telephony provider): an offer gets its screen-pop built and pushed before anything rings (offer.created);
+once the console has shown it, the softphone rings (offer.acknowledged); when the offer ends unanswered, the
+ringing leg is cancelled. The carrier steps themselves are services.agent_legs.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from flask import Flask, current_app, has_app_context
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import inbound_calls, offers
+from callcenter.services import agent_legs, offers
 from callcenter.services.events import DomainEvent, bus
-from callcenter.telephony import get_provider
+from callcenter.telephony import get_provider, links
 from callcenter.telephony.base import TelephonyError
 
 log = logging.getLogger(__name__)
 
 OFFER_ENDED = {"offer.expired", "offer.cancelled", "offer.unacknowledged", "offer.rejected"}
+DEFAULT_RING_SECONDS = 15  # an acknowledged offer that says nothing of its deadline
 
 
 def on_domain_event(event: DomainEvent) -> None:
+    """React to an offer event (other events, and events outside an app context, are ignored)."""
     if not has_app_context():
         return
     if event.name == "offer.created":
@@ -40,29 +43,21 @@ def on_domain_event(event: DomainEvent) -> None:
         _ring(event.payload["agent_id"], event.payload["call_sid"], event.payload.get("from_number"),
               event.payload.get("expires_at"))
     elif event.name in OFFER_ENDED:
-        _cancel_ringing(event.payload["call_sid"])
+        agent_legs.cancel_ringing(get_redis(), get_provider(), event.payload["call_sid"])
 
 
 def _ring(agent_id: int, entry_id: str, from_number: str | None, expires_at: str | None) -> None:
-    from ivr.inbound import ring_agent
-
-    remaining = datetime.fromisoformat(expires_at).timestamp() - time.time() if expires_at else 15
+    remaining = (datetime.fromisoformat(expires_at).timestamp() - time.time() if expires_at
+                 else DEFAULT_RING_SECONDS)
     try:
-        ring_agent(agent_id, entry_id, from_number, remaining)
+        agent_legs.ring_agent(get_redis(), get_provider(), agent_id=agent_id, entry_id=entry_id,
+                              from_number=from_number, timeout_seconds=remaining, caller_id=links.caller_id(),
+                              webhook_url=links.webhook_url)
     except TelephonyError as exc:
         # The reservation timeout re-offers the call; nothing is lost, but say why the phone did not ring.
         log.error("could not ring agent %s for %s: %s", agent_id, entry_id, exc)
 
 
-def _cancel_ringing(entry_id: str) -> None:
-    leg = inbound_calls.ringing_leg(get_redis(), entry_id)
-    if leg is None:
-        return
-    try:
-        get_provider().end_call(leg)
-    except TelephonyError as exc:
-        log.info("ringing leg %s for %s already gone: %s", leg, entry_id, exc)
-
-
 def init_app(app: Flask) -> None:
+    """Subscribe to the domain events this process publishes."""
     bus.subscribe(on_domain_event)

@@ -1,4 +1,4 @@
-"""Flask side of carrier webhooks: the signature guard, the never-500 guard, and the TwiML response helper."""
+"""The guard around every voice webhook: the signature check, the never-500 guard, and the TwiML response helper."""
 
 from __future__ import annotations
 

@@ -1,0 +1,352 @@
+"""The inbound call from the caller's side: greeted, routed by the IVR, queued, waiting, gone.
+
+Each function is one step a voice webhook asks for. They take plain values, keep the call record and its event
+log up to date, and use the ACD (services.routing) for everything about queues and agents. The webhooks turn
+their results into TwiML. What happens on the agent's side is services.agent_legs; a booked callback's life after
+the caller asked for it is services.callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Call, Callback, Queue, Ticket, User, utcnow
+from callcenter.services import (
+    acd,
+    agent_state,
+    business_hours,
+    callbacks,
+    calls,
+    ivr_flows,
+    queue_stats,
+    queues,
+    routing,
+)
+from callcenter.services.errors import Conflict, NotFound
+from callcenter.services.events import publish
+from callcenter.services.interactions import ORPHANS
+from callcenter.services.phones import display, try_e164
+
+DEFAULT_HANDLE_SECONDS = 180  # until the queue has handled calls today
+HANDLE_TIME_CACHE_SECONDS = 30
+VOICEMAIL_TICKET_SLA = timedelta(hours=24)
+REQUEUE_PRIORITY_BOOST = 50  # a customer whose agent vanished goes ahead of new callers
+
+
+# --- Greeting and IVR -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """What to answer a new call with: the number's flow (None: not configured) and whether it is open."""
+
+    call: Call
+    definition: dict[str, Any] | None
+    state: ivr_flows.GreetingState | None
+
+
+def start_call(session: Session, *, call_sid: str, from_number: str, to_number: str, status: str | None,
+               region: str = "US") -> Greeting:
+    """Log the new call (idempotent) and find the IVR flow of the number that was dialled."""
+    call = calls.open_call(session, call_sid=call_sid, direction="inbound", from_number=from_number,
+                           to_number=to_number, occurred_at=utcnow(), status=status)
+    definition = flow_definition(session, to_number, region)
+    if definition is None:
+        return Greeting(call, None, None)
+    return Greeting(call, definition, ivr_flows.greeting_state(session, definition, utcnow()))
+
+
+def flow_definition(session: Session, to_number: str, region: str = "US") -> dict[str, Any] | None:
+    """The active IVR flow of the number that was dialled (from the process cache)."""
+    number = try_e164(to_number, region)
+    return ivr_flows.active_definition(session, number) if number else None
+
+
+def record_ivr_step(session: Session, call_sid: str, step: dict[str, Any] | None, attempt: int) -> None:
+    """Append a menu choice to the call's IVR path (a retried webhook adds nothing)."""
+    call = calls.get_call(session, call_sid)
+    if call is None or not step:
+        return
+    calls.record_event(session, call, "ivr", step,
+                       dedupe_key=f"ivr:{call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
+    session.commit()
+
+
+# --- Queueing ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Queued:
+    queue_id: int
+    queue_name: str
+    position: int | None
+    estimated_wait_seconds: int | None
+
+
+@dataclass(frozen=True)
+class QueueClosed:
+    queue_name: str
+    opening_message: str | None
+
+
+@dataclass(frozen=True)
+class MenuChoice:
+    """What a menu answer led to: the number's flow (None: it has none), the flow's decision, and where the caller
+    was put when the decision routes to a queue."""
+
+    definition: dict[str, Any] | None
+    decision: ivr_flows.Decision | None = None
+    placed: Queued | QueueClosed | None = None
+
+
+def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: str, region: str,
+                node_id: str | None, attempt: int, digits: str | None, speech: str | None) -> MenuChoice:
+    """The caller answered a menu (or stayed silent): the flow decides, the step joins the call's IVR path, and
+    a route to a queue puts the caller in it."""
+    definition = flow_definition(session, to_number, region)
+    if definition is None:
+        return MenuChoice(None)
+    decision = ivr_flows.decide(definition, node_id or definition["start"], attempt, digits, speech)
+    record_ivr_step(session, call_sid, decision.step, attempt)
+    placed = None
+    if isinstance(decision, ivr_flows.RouteToQueue):
+        placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
+                              priority_boost=decision.priority_boost)
+    return MenuChoice(definition, decision, placed)
+
+
+def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
+                 now: float | None = None) -> Queued | QueueClosed:
+    """Put the caller in the queue the IVR chose (closed queues answer with their next opening)."""
+    now = time.time() if now is None else now
+    queue = queues.queue_named(session, queue_name)
+    if queue is None or not queue.active:
+        raise NotFound(f"Queue {queue_name!r} is not taking calls", field="queue")
+    when = datetime.fromtimestamp(now, UTC)
+    if not business_hours.is_open(queue, when):
+        return QueueClosed(queue.name, business_hours.opening_message(queue, when))
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+    from_e164 = try_e164(call.from_number)
+    enqueued = routing.enqueue_call(
+        session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
+        priority_boost=priority_boost,
+        payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name},
+    )
+    call.queue_id = queue.id
+    if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
+        call.contact_id = enqueued.decision.contact_ids[0]
+    calls.record_event(session, call, "enqueued",
+                       {"queue_id": queue.id, "priority": enqueued.entry.priority,
+                        "reasons": list(enqueued.decision.reasons)},
+                       dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
+    session.commit()
+    return Queued(queue.id, queue.name, enqueued.position, estimated_wait(session, r, queue.id, enqueued.position))
+
+
+def estimated_wait(session: Session, r: redis.Redis, queue_id: int, position: int | None) -> int | None:
+    """Position times today's average handle time, shared among the agents working now (None: no estimate)."""
+    if position is None:
+        return None
+    cache = f"cc:queue:{queue_id}:handle"
+    cached = r.get(cache)
+    if cached is not None:
+        handle_seconds, staffed = json.loads(cached)
+    else:
+        since = utcnow() - timedelta(hours=24)
+        talk = session.scalars(
+            select(Call).where(Call.queue_id == queue_id, Call.agent_answered_at.is_not(None),
+                               Call.ended_at.is_not(None), Call.ended_at >= since)
+            .order_by(Call.ended_at.desc()).limit(200)
+        ).all()
+        durations = [(c.ended_at - c.agent_answered_at).total_seconds() for c in talk]
+        handle_seconds = sum(durations) / len(durations) if durations else DEFAULT_HANDLE_SECONDS
+        agent_ids = session.scalars(select(User.id).where(User.role == "agent", User.active.is_(True))).all()
+        working = (agent_state.AVAILABLE, agent_state.RESERVED, agent_state.ON_CALL, agent_state.WRAP_UP)
+        staffed = sum(1 for a in agent_ids if agent_state.get_presence(r, a).state in working)
+        r.set(cache, json.dumps([handle_seconds, staffed]), ex=HANDLE_TIME_CACHE_SECONDS)
+    return int(position * handle_seconds / max(staffed, 1))
+
+
+@dataclass(frozen=True)
+class WaitStatus:
+    """Where a waiting caller stands: still waiting (with position/estimate), or no longer in the queue."""
+
+    waiting: bool
+    position: int | None = None
+    estimated_wait_seconds: int | None = None
+    waited_seconds: float = 0.0
+    over_max_wait: bool = False
+    queue_id: int | None = None
+
+
+def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> WaitStatus:
+    now = time.time() if now is None else now
+    entry = acd.get_entry(r, call_sid)
+    if entry is None:
+        return WaitStatus(False)
+    queue = queues.queue_snapshot(session, entry.queue_id)
+    position = acd.position(r, call_sid)
+    waited = now - entry.enqueued_at
+    return WaitStatus(
+        waiting=True,
+        position=position,
+        estimated_wait_seconds=estimated_wait(session, r, entry.queue_id, position),
+        waited_seconds=waited,
+        over_max_wait=bool(queue and entry.status == "waiting" and waited >= queue.max_wait_seconds),
+        queue_id=entry.queue_id,
+    )
+
+
+def wait_turn(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> WaitStatus:
+    """One turn of the wait loop: where the caller stands; at the queue's maximum wait they leave the queue."""
+    status = wait_status(session, r, call_sid, now)
+    if status.waiting and status.over_max_wait:
+        leave_queue(session, r, call_sid, "max wait reached", now)
+    return status
+
+
+def leave_queue(session: Session, r: redis.Redis, call_sid: str, reason: str, now: float | None = None) -> None:
+    """Take a caller out of the queue (max wait reached, went to voicemail)."""
+    routing.finish_call(session, r, call_sid, now)
+    call = calls.get_call(session, call_sid)
+    if call is not None:
+        calls.record_event(session, call, "left_queue", {"reason": reason}, dedupe_key=f"left_queue:{call_sid}")
+        session.commit()
+
+
+# --- A callback or a message instead of waiting -----------------------------------------------------------------
+
+
+def request_callback(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> Callback:
+    """The waiting caller pressed *: a callback keeps their place in line (one open per number and queue)."""
+    now = time.time() if now is None else now
+    entry = acd.get_entry(r, call_sid)
+    call = calls.get_call(session, call_sid)
+    if entry is None or call is None:
+        raise Conflict("The caller is no longer waiting", field="CallSid")
+    phone = try_e164(call.from_number)
+    if phone is None:
+        raise Conflict("We cannot call back a withheld number", field="From")
+    open_one = callbacks.open_callback(session, phone, entry.queue_id)
+    if open_one is not None:
+        leave_queue(session, r, call_sid, "callback already booked", now)
+        return open_one
+    callback = Callback(
+        contact_id=call.contact_id, phone_e164=phone, queue_id=entry.queue_id, call_id=call.id,
+        requested_at=datetime.fromtimestamp(entry.enqueued_at, UTC), due_at=datetime.fromtimestamp(now, UTC),
+        status="offered", notes="Requested while waiting in queue",
+    )
+    session.add(callback)
+    session.flush()
+    routing.request_callback(session, r, call_sid, phone, now, payload={
+        "call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": entry.payload.get("queue_name"),
+        "callback_id": callback.id})
+    calls.record_event(session, call, "callback_requested", {"queue_id": entry.queue_id},
+                       dedupe_key=f"callback_requested:{call_sid}")
+    session.commit()
+    return callback
+
+
+def schedule_callback_for_opening(session: Session, *, call_sid: str, now: datetime | None = None) -> Callback | None:
+    """A caller on a closed line asked to be called back: book it for the next opening of the line's queue."""
+    call = calls.get_call(session, call_sid)
+    phone = try_e164(call.from_number) if call is not None else None
+    if call is None or phone is None:
+        return None
+    now = now or utcnow()
+    definition = flow_definition(session, call.to_number) or {}
+    name = ivr_flows.hours_queue_name(definition)
+    queue = queues.queue_named(session, name) if name else None
+    existing = callbacks.open_callback(session, phone, queue.id if queue else None)
+    if existing is not None:
+        return existing
+    due = (business_hours.next_opening(queue, now) if queue else None) or now
+    callback = Callback(contact_id=call.contact_id, phone_e164=phone, queue_id=queue.id if queue else None,
+                        call_id=call.id, requested_at=now, due_at=due, status="scheduled",
+                        notes="Requested after hours")
+    session.add(callback)
+    calls.record_event(session, call, "callback_requested", {"after_hours": True},
+                       dedupe_key=f"callback_requested:{call_sid}")
+    session.commit()
+    return callback
+
+
+def voicemail_received(session: Session, *, call_sid: str, recording_url: str | None, recording_sid: str | None,
+                       duration_seconds: int | None, transcription: str | None = None) -> Ticket | None:
+    """A message was left: keep the recording on the call and open a ticket for it (once per call)."""
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+    if not recording_url:
+        return None
+    call.recording_url, call.recording_sid = recording_url, recording_sid
+    existing = session.scalar(select(Ticket).where(Ticket.call_id == call.id))
+    if existing is not None:
+        session.commit()
+        return existing
+    caller = try_e164(call.from_number)
+    ticket = Ticket(
+        subject=f"Voicemail from {display(caller) if caller else call.from_number or 'an unknown caller'}",
+        description=(transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {recording_url}",
+        priority="normal", contact_id=call.contact_id, call_id=call.id,
+        due_at=utcnow() + VOICEMAIL_TICKET_SLA,
+    )
+    session.add(ticket)
+    calls.record_event(session, call, "voicemail", {"recording_sid": recording_sid, "duration": duration_seconds},
+                       dedupe_key=f"voicemail:{call_sid}")
+    session.commit()
+    return ticket
+
+
+# --- Back in line, or gone --------------------------------------------------------------------------------------
+
+
+def requeue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_id: int,
+                   now: float | None = None) -> Queued:
+    """Put a customer whose agent vanished back in line, ahead of new callers."""
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+    queue = session.get(Queue, queue_id)
+    if queue is None:
+        raise NotFound(f"Queue {queue_id} not found", field="queue")
+    enqueued = routing.enqueue_call(
+        session, r, call_sid=call_sid, queue_id=queue.id, from_number=try_e164(call.from_number), now=now,
+        priority_boost=REQUEUE_PRIORITY_BOOST,
+        payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name,
+                 "requeued": True},
+    )
+    calls.record_event(session, call, "requeued", {"queue_id": queue.id},
+                       dedupe_key=f"requeued:{call_sid}:{int(time.time())}")
+    session.commit()
+    return Queued(queue.id, queue.name, enqueued.position, estimated_wait(session, r, queue.id, enqueued.position))
+
+
+def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> None:
+    """The customer's leg ended: out of the queue, or the agent goes to wrap-up (a callback is then done)."""
+    entry_id = callbacks.callback_of_leg(r, call_sid)
+    if entry_id is not None:
+        callbacks.close_callback(session, r, entry_id, call_sid)
+        call_sid = entry_id
+    r.zrem(ORPHANS, call_sid)  # nobody needs to rejoin a call that has ended
+    finished = routing.finish_call(session, r, call_sid, now)
+    if finished is not None:
+        queue_stats.publish_today_later(session, finished.queue_id)
+    if finished is not None and finished.agent_id is not None:
+        publish("agent.call", agent_id=finished.agent_id, call_sid=call_sid, status="ended",
+                agent_state=finished.agent_state, wrap_up_until=finished.wrap_up_until)
+        call = calls.get_call(session, call_sid)
+        if call is not None and finished.agent_state == agent_state.WRAP_UP:
+            calls.record_event(session, call, "wrap_up_started", {"agent_id": finished.agent_id},
+                               dedupe_key=f"wrap_up_started:{call_sid}")
+    session.commit()

@@ -1,0 +1,89 @@
+"""The agent's softphone legs: answered, rung back after a drop, progress callbacks, conference events.
+
+Each view checks the carrier's signature, calls one step of services.agent_legs (handing it the provider and the
+carrier's URLs) and answers TwiML built by callcenter.telephony.twiml.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+
+from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
+from callcenter.services import agent_legs
+from callcenter.services.errors import Conflict
+from callcenter.telephony import get_provider, links, twiml
+from ivr import bp
+from ivr.guard import fail_safe, twilio_signed, twiml_response
+
+
+def _fallback() -> Response:
+    return twiml_response(twiml.technical_difficulties())
+
+
+def _no_content() -> Response:
+    return Response(status=204)
+
+
+def _in_conference(name: str) -> Response:
+    """The agent's leg joins the conference. Its leaving does not end it: if the leg drops (a reloaded tab), the
+    customer stays while the agent rejoins; the agent's hang-up button ends the customer's leg instead."""
+    return twiml_response(twiml.join_conference(name, end_on_exit=False,
+                                                status_callback=links.webhook_url("/conference/status")))
+
+
+@bp.post("/agent/answer")
+@fail_safe(_fallback, caller_on_line=True)
+@twilio_signed
+def agent_answer() -> Response:
+    """The agent picked up their softphone: bridge them and the customer in the interaction's conference."""
+    agent_text = request.args.get("agent", "")
+    if not agent_text.isdigit():
+        return twiml_response(twiml.call_unavailable())
+    try:
+        name = agent_legs.answer(
+            db.session, get_redis(), get_provider(), agent_id=int(agent_text), entry_id=request.args.get("entry", ""),
+            agent_leg_sid=request.form.get("CallSid", ""), caller_id=links.caller_id(),
+            webhook_url=links.webhook_url, join_twiml=links.join_twiml)
+    except Conflict:
+        return twiml_response(twiml.call_unavailable())
+    return _in_conference(name)
+
+
+@bp.post("/agent/rejoin")
+@fail_safe(_fallback, caller_on_line=True)
+@twilio_signed
+def agent_rejoin() -> Response:
+    """The agent's softphone is back for a call it dropped: into the same conference again."""
+    agent_text = request.args.get("agent", "")
+    if not agent_text.isdigit():
+        return twiml_response(twiml.call_unavailable())
+    try:
+        link = agent_legs.rejoin_answered(get_redis(), agent_id=int(agent_text), entry_id=request.args.get("entry", ""),
+                                          leg_sid=request.form.get("CallSid", ""))
+    except Conflict:
+        return twiml_response(twiml.call_unavailable())
+    return _in_conference(link["conference_name"])
+
+
+@bp.post("/agent/status")
+@fail_safe(_no_content)
+@twilio_signed
+def agent_status() -> Response:
+    """Progress of an agent's softphone leg: an unanswered leg gives the offer back."""
+    agent_text = request.args.get("agent", "")
+    if agent_text.isdigit():
+        agent_legs.agent_leg_ended(db.session, get_redis(), agent_id=int(agent_text),
+                                   entry_id=request.args.get("entry", ""),
+                                   status=(request.form.get("CallStatus") or "").lower(),
+                                   leg_sid=request.form.get("CallSid"),
+                                   rejoin_grace_seconds=current_app.config["AGENT_REJOIN_GRACE_SECONDS"])
+    return _no_content()
+
+
+@bp.post("/conference/status")
+@fail_safe(_no_content)
+@twilio_signed
+def conference_status() -> Response:
+    """Conference events are not needed for the call record (the legs report themselves); acknowledged only."""
+    return _no_content()

@@ -1,0 +1,183 @@
+"""The caller's webhooks: greeting and IVR menu, queue and wait loop, callback, voicemail, back in line.
+
+Each view checks the carrier's signature, calls one step of services.caller_steps and answers TwiML built by the
+pure builders in ivr.flow_twiml / callcenter.telephony.twiml. Every URL given to the carrier is absolute on
+PUBLIC_BASE_URL (callcenter.telephony.links), the same base the signature check rebuilds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, current_app, request
+
+from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
+from callcenter.services import caller_steps, ivr_flows
+from callcenter.services.errors import Conflict
+from callcenter.telephony import twiml
+from callcenter.telephony.links import webhook_url
+from ivr import bp, flow_twiml
+from ivr.guard import fail_safe, twilio_signed, twiml_response
+
+log = logging.getLogger(__name__)
+
+TROUBLE_CONNECTING = "We are sorry, we cannot connect you to an agent right now."
+
+
+def _fallback() -> Response:
+    return twiml_response(twiml.technical_difficulties())
+
+
+def _take_a_message() -> Response:
+    """When queueing fails (Redis or the ACD down), the caller can still leave a message: the recording needs only
+    the carrier, and the message becomes a ticket once the database answers."""
+    return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=TROUBLE_CONNECTING))
+
+
+def _speech(definition: dict[str, Any] | None) -> dict[str, Any]:
+    if not definition:
+        return {}
+    language, voice = flow_twiml.speech_of(definition)
+    return {"language": language, "voice": voice}
+
+
+def _definition() -> dict[str, Any] | None:
+    return caller_steps.flow_definition(db.session, request.form.get("To", ""), current_app.config["DEFAULT_REGION"])
+
+
+@bp.post("/voice")
+@fail_safe(_fallback, caller_on_line=True)
+@twilio_signed
+def voice() -> Response:
+    """A call reached one of our numbers: log it, then greet with the number's menu (or its after-hours)."""
+    form = request.form
+    greeting = caller_steps.start_call(
+        db.session, call_sid=form.get("CallSid", ""), from_number=form.get("From", ""),
+        to_number=form.get("To", ""), status=form.get("CallStatus") or None,
+        region=current_app.config["DEFAULT_REGION"],
+    )
+    definition, state = greeting.definition, greeting.state
+    if definition is None or state is None:
+        log.warning("call %s to %s: no active IVR flow for this number", greeting.call.call_sid, form.get("To"))
+        return twiml_response(flow_twiml.fallback())
+    if not state.open:
+        return twiml_response(flow_twiml.after_hours(
+            definition, opening_message=state.opening_message, record_action_url=webhook_url("/voicemail"),
+            callback_choice_url=webhook_url("/after-hours/choice")))
+    return twiml_response(flow_twiml.menu(definition, definition["start"], webhook_url("/menu"), greeting=True))
+
+
+@bp.post("/menu")
+@fail_safe(_take_a_message, caller_on_line=True)
+@twilio_signed
+def menu() -> Response:
+    """The caller answered a menu (or stayed silent): re-prompt, go deeper, or route."""
+    attempt = request.args.get("attempt", "0")
+    call_sid = request.form.get("CallSid", "")
+    choice = caller_steps.menu_choice(
+        db.session, get_redis(), call_sid=call_sid, to_number=request.form.get("To", ""),
+        region=current_app.config["DEFAULT_REGION"], node_id=request.args.get("node") or None,
+        attempt=int(attempt) if attempt.isdigit() else 0, digits=request.form.get("Digits"),
+        speech=request.form.get("SpeechResult"))
+    definition, decision = choice.definition, choice.decision
+    if definition is None or decision is None:
+        return twiml_response(flow_twiml.fallback())
+    speech = _speech(definition)
+    if isinstance(decision, ivr_flows.Prompt):
+        return twiml_response(flow_twiml.menu(definition, decision.node_id, webhook_url("/menu"),
+                                              attempt=decision.attempt, reprompt=decision.reprompt))
+    if isinstance(choice.placed, caller_steps.QueueClosed):
+        message = " ".join(m for m in ("We are closed at the moment.", choice.placed.opening_message) if m)
+        return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=message, **speech))
+    if isinstance(choice.placed, caller_steps.Queued):
+        return _waiting(choice.placed.position, choice.placed.estimated_wait_seconds, speech)
+    if isinstance(decision, ivr_flows.Voicemail):
+        return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=decision.message, **speech))
+    if isinstance(decision, ivr_flows.Callback):
+        return twiml_response(flow_twiml.callback_offer(webhook_url("/after-hours/choice"), message=decision.message,
+                                                        **speech))
+    return twiml_response(flow_twiml.hangup(decision.message, **speech))
+
+
+def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: dict[str, Any]) -> Response:
+    """One turn of the wait loop: announcement, hold music, * for a callback, back to /ivr/wait."""
+    return twiml_response(flow_twiml.waiting(
+        webhook_url("/wait"), webhook_url("/wait/choice"), position=position,
+        estimated_wait_seconds=estimated_wait_seconds, hold_seconds=current_app.config["HOLD_SECONDS"],
+        hold_music_url=current_app.config["HOLD_MUSIC_URL"], **speech))
+
+
+@bp.post("/wait")
+@fail_safe(_take_a_message, caller_on_line=True)
+@twilio_signed
+def wait() -> Response:
+    """One turn of the waiting loop: position and estimated wait, hold music, * for a callback."""
+    call_sid = request.form.get("CallSid", "")
+    speech = _speech(_definition())
+    status = caller_steps.wait_turn(db.session, get_redis(), call_sid)
+    if not status.waiting:
+        return twiml_response(flow_twiml.hangup(**speech))
+    if status.over_max_wait:
+        return twiml_response(flow_twiml.max_wait_reached(webhook_url("/voicemail"), **speech))
+    return _waiting(status.position, status.estimated_wait_seconds, speech)
+
+
+@bp.post("/wait/choice")
+@fail_safe(_take_a_message, caller_on_line=True)
+@twilio_signed
+def wait_choice() -> Response:
+    """A key pressed while waiting: * books a callback that keeps the place; anything else resumes the wait."""
+    speech = _speech(_definition())
+    if not flow_twiml.is_callback_request(request.form.get("Digits")):
+        return twiml_response(flow_twiml.resume_wait(webhook_url("/wait")))
+    try:
+        caller_steps.request_callback(db.session, get_redis(), request.form.get("CallSid", ""))
+    except Conflict as exc:
+        log.info("callback refused: %s", exc.message)
+        return twiml_response(flow_twiml.resume_wait(webhook_url("/wait")))
+    return twiml_response(flow_twiml.callback_confirmed(in_queue=True, **speech))
+
+
+@bp.post("/after-hours/choice")
+@fail_safe(_fallback, caller_on_line=True)
+@twilio_signed
+def after_hours_choice() -> Response:
+    """Closed line: 1 books a callback for when we open, 2 (or anything else) leaves a message."""
+    speech = _speech(_definition())
+    if request.form.get("Digits") == "1":
+        caller_steps.schedule_callback_for_opening(db.session, call_sid=request.form.get("CallSid", ""))
+        return twiml_response(flow_twiml.callback_confirmed(**speech))
+    return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), **speech))
+
+
+@bp.post("/voicemail")
+@fail_safe(_fallback, caller_on_line=True)
+@twilio_signed
+def voicemail() -> Response:
+    """The Record verb finished: keep the recording and open a ticket for it."""
+    form = request.form
+    duration = form.get("RecordingDuration", "")
+    ticket = caller_steps.voicemail_received(
+        db.session, call_sid=form.get("CallSid", ""), recording_url=form.get("RecordingUrl"),
+        recording_sid=form.get("RecordingSid"), duration_seconds=int(duration) if duration.isdigit() else None,
+        transcription=form.get("TranscriptionText"))
+    speech = _speech(_definition())
+    if ticket is None:
+        return twiml_response(flow_twiml.hangup(**speech))
+    return twiml_response(flow_twiml.recording_saved(**speech))
+
+
+@bp.post("/requeue")
+@fail_safe(_take_a_message, caller_on_line=True)
+@twilio_signed
+def requeue() -> Response:
+    """The customer's agent vanished: back in line, ahead of new callers."""
+    queue_text = request.args.get("queue", "")
+    speech = _speech(_definition())
+    if not queue_text.isdigit():
+        return twiml_response(flow_twiml.fallback(**speech))
+    placed = caller_steps.requeue_caller(db.session, get_redis(), call_sid=request.form.get("CallSid", ""),
+                                          queue_id=int(queue_text))
+    return _waiting(placed.position, placed.estimated_wait_seconds, speech)
