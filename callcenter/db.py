@@ -35,7 +35,10 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         # Under gevent SQLite must never wait in its own busy handler (a C sleep that stops every greenlet):
         # it answers "locked" at once and _wait_cooperatively_when_busy retries with gevent's sleep.
         busy_timeout = 0 if cooperative else SQLITE_LOCK_TIMEOUT_SECONDS
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout})
+        # Each concurrent request or socket event holds a connection until it ends: under gevent hundreds run at
+        # once, and SQLAlchemy's default pool (5 + 10) made them wait 30 s for a connection.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout},
+                               pool_size=pool_size, max_overflow=2 * pool_size)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:

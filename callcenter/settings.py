@@ -161,7 +161,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         # gevent where the process is patched (the web server), threading elsewhere (worker, CLI, tests).
         "SOCKETIO_ASYNC_MODE": "gevent" if gevent_patched() else "threading",
         # Database connections per process: under gevent many requests run at once, each holding one briefly.
-        "DATABASE_POOL_SIZE": env_int("DATABASE_POOL_SIZE", 20 if gevent_patched() else 10),
+        # SQLite connections cost little; a PostgreSQL server has ~100 in all for every process.
+        "DATABASE_POOL_SIZE": env_int("DATABASE_POOL_SIZE", (20 if database_url else 40) if gevent_patched() else 10),
         "HOST": host,
         "PORT": port,
         # gevent web worker processes; one when the emulator runs inside the web process (its calls live there).
