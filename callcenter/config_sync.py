@@ -37,6 +37,7 @@ class ChangeSubscriber:
         self._client = redis.Redis.from_url(redis_url, health_check_interval=30)
         self.cache = cache
         self.subscribed = threading.Event()
+        self.last_namespace: str | None = None  # what the latest message named (tests wait on it)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="callcenter-config-sync", daemon=True)
 
@@ -57,6 +58,7 @@ class ChangeSubscriber:
             self.cache.clear()
             return
         self.cache.drop(namespace, tuple(key) if isinstance(key, list) else key)
+        self.last_namespace = namespace
 
     def _run(self) -> None:
         while not self._stop.is_set():

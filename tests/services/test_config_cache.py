@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from callcenter.config_sync import ChangeSubscriber, encode
+from callcenter.config_sync import CHANNEL, ChangeSubscriber, encode
 from callcenter.extensions import db
 from callcenter.models import Holiday, IvrFlow
 from callcenter.redis_conn import get_redis
@@ -158,8 +158,16 @@ def other_process(app):
     subscriber.stop()
 
 
-def test_a_committed_edit_drops_the_snapshots_of_other_processes(session, factory, other_process):
+def settled(subscriber: ChangeSubscriber, redis_client) -> None:
+    """Wait until the subscriber has applied every change announced so far (pub/sub delivers them later)."""
+    marker = f"barrier-{time.monotonic_ns()}"
+    redis_client.publish(CHANNEL, encode(marker, None))
+    wait_for(lambda: subscriber.last_namespace == marker)
+
+
+def test_a_committed_edit_drops_the_snapshots_of_other_processes(session, factory, other_process, redis_server):
     sales = factory.demo_line()["Sales"]
+    settled(other_process, redis_server.client)  # the demo line's own announcements are behind us
     other_process.cache.get(config_cache.QUEUES, ("id", sales.id), lambda: "their snapshot")
     other_process.cache.get(config_cache.IVR_FLOWS, "+18005550100", lambda: "their flow")
 
