@@ -25,10 +25,8 @@ AGENT_EVENTS = ("offered", "agent_answered")
 def contacts(user: User) -> ColumnElement[bool]:
     """Contacts owned by, or called with, the visible people: the call's agent, or any agent it was offered to
     or answered by (so the first agent of a transferred call still sees the customer they spoke to)."""
-    if user.role == Role.ADMIN.value:
-        return true()
-    if not user.active:
-        return false()
+    if (fixed := _fixed_scope(user)) is not None:
+        return fixed
     people = _people(user)
     involved = select(CallEvent.call_id).where(CallEvent.kind.in_(AGENT_EVENTS),
                                                CallEvent.data["agent_id"].as_integer().in_(people))
@@ -57,12 +55,19 @@ def assigns_owners(user: User) -> bool:
     return user.role in (Role.SUPERVISOR.value, Role.ADMIN.value) and user.active
 
 
-def calls(user: User) -> ColumnElement[bool]:
-    """Calls taken by, offered to or answered by the visible people (a transferred call stays with both)."""
+def _fixed_scope(user: User) -> ColumnElement[bool] | None:
+    """true() for an admin, false() for a deactivated user; None when the role's own scope applies."""
     if user.role == Role.ADMIN.value:
         return true()
     if not user.active:
         return false()
+    return None
+
+
+def calls(user: User) -> ColumnElement[bool]:
+    """Calls taken by, offered to or answered by the visible people (a transferred call stays with both)."""
+    if (fixed := _fixed_scope(user)) is not None:
+        return fixed
     people = _people(user)
     involved = select(CallEvent.call_id).where(CallEvent.kind.in_(AGENT_EVENTS),
                                                CallEvent.data["agent_id"].as_integer().in_(people))
@@ -71,20 +76,16 @@ def calls(user: User) -> ColumnElement[bool]:
 
 def callbacks(user: User) -> ColumnElement[bool]:
     """Callbacks booked by or for the visible people."""
-    if user.role == Role.ADMIN.value:
-        return true()
-    if not user.active:
-        return false()
+    if (fixed := _fixed_scope(user)) is not None:
+        return fixed
     people = _people(user)
     return or_(Callback.agent_id.in_(people), Callback.created_by_id.in_(people))
 
 
 def tickets(user: User) -> ColumnElement[bool]:
     """Tickets assigned to the visible people."""
-    if user.role == Role.ADMIN.value:
-        return true()
-    if not user.active:
-        return false()
+    if (fixed := _fixed_scope(user)) is not None:
+        return fixed
     return Ticket.assignee_id.in_(_people(user))
 
 
