@@ -22,6 +22,15 @@ def _people(user: User):
 AGENT_EVENTS = ("offered", "agent_answered")
 
 
+def _fixed_scope(user: User) -> ColumnElement[bool] | None:
+    """true() for an admin, false() for a deactivated user; None when the role's own scope applies."""
+    if user.role == Role.ADMIN.value:
+        return true()
+    if not user.active:
+        return false()
+    return None
+
+
 def contacts(user: User) -> ColumnElement[bool]:
     """Contacts owned by, or called with, the visible people: the call's agent, or any agent it was offered to
     or answered by (so the first agent of a transferred call still sees the customer they spoke to)."""
@@ -53,15 +62,6 @@ def owned_accounts(user: User) -> ColumnElement[bool]:
 def assigns_owners(user: User) -> bool:
     """Only supervisors (within their team) and admins give a record to someone else."""
     return user.role in (Role.SUPERVISOR.value, Role.ADMIN.value) and user.active
-
-
-def _fixed_scope(user: User) -> ColumnElement[bool] | None:
-    """true() for an admin, false() for a deactivated user; None when the role's own scope applies."""
-    if user.role == Role.ADMIN.value:
-        return true()
-    if not user.active:
-        return false()
-    return None
 
 
 def calls(user: User) -> ColumnElement[bool]:
