@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from callcenter.models.base import utcnow
-from callcenter.services import jobs as _jobs  # noqa: F401  (its after-commit hook runs first: jobs, then events)
+from callcenter.services import after_commit
+from callcenter.services import jobs as _jobs  # noqa: F401  (registered first: a commit's jobs, then its events)
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,17 @@ bus = EventBus()
 publish = bus.publish
 
 
-_PENDING = "callcenter.events.pending"
+_BUCKET = "events"
 
 
 def publish_after_commit(session: Session, name: str, /, *, key: str | None = None, **payload: Any) -> None:
     """Publish once `session` commits (dropped on rollback). A `key` given twice keeps the last payload."""
-    pending = session.info.setdefault(_PENDING, {})
-    pending[key or (name, len(pending))] = (name, payload)
+    after_commit.add(session, _BUCKET, key or (name, len(after_commit.pending(session, _BUCKET))), (name, payload))
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _publish_pending(session: Session) -> None:
-    for name, payload in session.info.pop(_PENDING, {}).values():
+def _publish_committed(_session: Session, events: list[tuple[str, dict[str, Any]]]) -> None:
+    for name, payload in events:
         publish(name, **payload)
 
 
-@sa_event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+after_commit.register(_BUCKET, _publish_committed)

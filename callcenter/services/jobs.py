@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
+
+from callcenter.services import after_commit
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Deferred:
 
 Dispatcher = Callable[[Session, Sequence[Deferred]], None]
 
-_PENDING = "callcenter.jobs.pending"
+_BUCKET = "jobs"
 _dispatcher: Dispatcher | None = None
 
 
@@ -54,13 +55,12 @@ def defer(session: Session, name: str, *args: int | str, key: str, queue: str = 
 
     The caller owns the transaction: it must commit for the job to be enqueued.
     """
-    session.info.setdefault(_PENDING, {})[key] = Deferred(name, tuple(args), key, queue, timeout, coalesce,
-                                                        job_id)
+    after_commit.add(session, _BUCKET, key, Deferred(name, tuple(args), key, queue, timeout, coalesce, job_id))
 
 
 def pending(session: Session) -> list[Deferred]:
     """Jobs waiting for this session's commit (for tests and diagnostics)."""
-    return list(session.info.get(_PENDING, {}).values())
+    return after_commit.pending(session, _BUCKET)
 
 
 def set_dispatcher(dispatcher: Dispatcher | None) -> None:
@@ -69,11 +69,7 @@ def set_dispatcher(dispatcher: Dispatcher | None) -> None:
     _dispatcher = dispatcher
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _dispatch_pending(session: Session) -> None:
-    deferred = list(session.info.pop(_PENDING, {}).values())
-    if not deferred:
-        return
+def _dispatch_committed(session: Session, deferred: list[Deferred]) -> None:
     if _dispatcher is None:
         log.warning("no job dispatcher installed: dropping %s", ", ".join(d.key for d in deferred))
         return
@@ -83,6 +79,4 @@ def _dispatch_pending(session: Session) -> None:
         log.exception("could not enqueue %s", ", ".join(d.key for d in deferred))
 
 
-@sa_event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+after_commit.register(_BUCKET, _dispatch_committed)
