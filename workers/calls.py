@@ -1,8 +1,9 @@
-"""Call record jobs: deriving a call from its event log, off the webhook's path."""
+"""Call jobs, off the webhook's path: deriving a call from its event log, learning about a new caller."""
 
 from __future__ import annotations
 
-from callcenter.services import calls
+from callcenter.redis_conn import get_redis
+from callcenter.services import caller_steps, calls
 from workers.jobs import job_session
 
 
@@ -10,3 +11,9 @@ def derive_calls(*call_ids: int) -> None:
     """Re-derive calls' status and phase times from all their events (idempotent: a second run changes nothing)."""
     with job_session() as session:
         calls.derive_calls(session, call_ids)
+
+
+def learn_caller(call_sid: str) -> None:
+    """Work out the CRM facts that set a new caller's place in line while they listen to the menu."""
+    with job_session() as session:
+        caller_steps.learn_caller(session, get_redis(), call_sid)

@@ -26,6 +26,7 @@ from callcenter.services import (
     callbacks,
     calls,
     ivr_flows,
+    jobs,
     queue_stats,
     queues,
     routing,
@@ -55,7 +56,11 @@ class Greeting:
 
 def start_call(session: Session, *, call_sid: str, from_number: str, to_number: str, status: str | None,
                region: str = "US") -> Greeting:
-    """Log the new call (idempotent) and find the IVR flow of the number that was dialled."""
+    """Log the new call (idempotent) and find the IVR flow of the number that was dialled.
+
+    While the caller listens to the menu, a job works out what the CRM says about them (learn_caller), so that
+    joining a queue needs no CRM query."""
+    jobs.defer(session, "workers.calls.learn_caller", call_sid, key=f"learn-caller-{call_sid}")
     call = calls.open_call(session, call_sid=call_sid, direction="inbound", from_number=from_number,
                            to_number=to_number, occurred_at=utcnow(), status=status)
     definition = flow_definition(session, to_number, region)
@@ -64,20 +69,30 @@ def start_call(session: Session, *, call_sid: str, from_number: str, to_number: 
     return Greeting(call, definition, ivr_flows.greeting_state(session, definition, utcnow()))
 
 
+def learn_caller(session: Session, r: redis.Redis, call_sid: str) -> None:
+    """Keep the CRM facts about a call's caller for its routing (nothing when the call is unknown)."""
+    call = calls.get_call(session, call_sid)
+    if call is not None:
+        routing.learn_caller(session, r, call_sid, try_e164(call.from_number), call.started_at or call.created_at)
+
+
 def flow_definition(session: Session, to_number: str, region: str = "US") -> dict[str, Any] | None:
     """The active IVR flow of the number that was dialled (from the process cache)."""
     number = try_e164(to_number, region)
     return ivr_flows.active_definition(session, number) if number else None
 
 
-def record_ivr_step(session: Session, call_sid: str, step: dict[str, Any] | None, attempt: int) -> None:
-    """Append a menu choice to the call's IVR path (a retried webhook adds nothing)."""
+def record_ivr_step(session: Session, call_sid: str, step: dict[str, Any] | None, attempt: int, *,
+                    commit: bool = True) -> Call | None:
+    """Append a menu choice to the call's IVR path (a retried webhook adds nothing); returns the call."""
     call = calls.get_call(session, call_sid)
     if call is None or not step:
-        return
+        return call
     calls.record_event(session, call, "ivr", step,
                        dedupe_key=f"ivr:{call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
-    session.commit()
+    if commit:
+        session.commit()
+    return call
 
 
 # --- Queueing ---------------------------------------------------------------------------------------------------
@@ -115,17 +130,20 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     if definition is None:
         return MenuChoice(None)
     decision = ivr_flows.decide(definition, node_id or definition["start"], attempt, digits, speech)
-    record_ivr_step(session, call_sid, decision.step, attempt)
+    call = record_ivr_step(session, call_sid, decision.step, attempt, commit=False)
     placed = None
     if isinstance(decision, ivr_flows.RouteToQueue):
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
-                              priority_boost=decision.priority_boost)
+                              priority_boost=decision.priority_boost, call=call)
+    session.commit()
     return MenuChoice(definition, decision, placed)
 
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
-                 now: float | None = None) -> Queued | QueueClosed:
-    """Put the caller in the queue the IVR chose (closed queues answer with their next opening)."""
+                 now: float | None = None, call: Call | None = None) -> Queued | QueueClosed:
+    """Put the caller in the queue the IVR chose (closed queues answer with their next opening).
+
+    `call` is the call's record when the step already holds it (saves reading it again)."""
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
@@ -133,7 +151,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     when = datetime.fromtimestamp(now, UTC)
     if not business_hours.is_open(queue, when):
         return QueueClosed(queue.name, business_hours.opening_message(queue, when))
-    call = calls.get_call(session, call_sid)
+    call = call if call is not None and call.call_sid == call_sid else calls.get_call(session, call_sid)
     if call is None:
         raise NotFound(f"Call {call_sid} is not known", field="CallSid")
     from_e164 = try_e164(call.from_number)

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Account, Call, Contact, Queue, Ticket, utcnow
-from callcenter.services.contacts import contacts_for_number
+from callcenter.models import Account, Call, Contact, ContactPhone, Queue, Ticket, utcnow
 from callcenter.services.queues import QueueSnapshot
 
 RULES = ("vip", "open_urgent_ticket", "repeat_caller_24h")
@@ -97,7 +96,7 @@ def compute_priority(
     """
     now = now or utcnow()
     if contact_ids is None:
-        contact_ids = [c.id for c in contacts_for_number(session, from_number)] if from_number else []
+        contact_ids = contact_ids_for_number(session, from_number) if from_number else []
     ids = tuple(dict.fromkeys(int(i) for i in contact_ids))
     facts = {
         "vip": lambda: is_vip(session, ids),
@@ -112,3 +111,75 @@ def compute_priority(
             priority += weight
             reasons.append(rule)
     return PriorityDecision(priority=priority, reasons=tuple(reasons), contact_ids=ids)
+
+
+def contact_ids_for_number(session: Session, e164: str) -> list[int]:
+    """The contacts with this number among their phones, oldest first (the caller lookup, ids only)."""
+    return list(session.scalars(
+        select(ContactPhone.contact_id).where(ContactPhone.e164 == e164).distinct().order_by(ContactPhone.contact_id)
+    ))
+
+
+def last_agent_for(
+    session: Session, contact_ids: Sequence[int], from_number: str | None, exclude_call_sid: str | None = None
+) -> int | None:
+    """The agent who last served this caller (by contact, else by number): the sticky-agent candidate."""
+    conditions = []
+    if contact_ids:
+        conditions.append(Call.contact_id.in_(list(contact_ids)))
+    if from_number:
+        conditions.append((Call.direction == "inbound") & (Call.from_number == from_number))
+        conditions.append((Call.direction != "inbound") & (Call.to_number == from_number))
+    if not conditions:
+        return None
+    query = select(Call.agent_id).where(Call.agent_id.is_not(None), or_(*conditions))
+    if exclude_call_sid:
+        query = query.where(Call.call_sid != exclude_call_sid)
+    when = func.coalesce(Call.agent_answered_at, Call.answered_at, Call.started_at, Call.created_at)
+    return session.scalar(query.order_by(when.desc(), Call.id.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class CallerFacts:
+    """What the CRM says about a caller whatever the queue: worked out once per call, off the webhook's path
+    (a job started by the greeting), so that joining a queue costs no CRM query."""
+
+    contact_ids: tuple[int, ...]
+    holds: frozenset[str]  # the RULES that are true for this caller
+    last_agent_id: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"contact_ids": list(self.contact_ids), "holds": sorted(self.holds),
+                "last_agent_id": self.last_agent_id}
+
+    @classmethod
+    def from_json(cls, data: dict) -> CallerFacts:
+        last = data.get("last_agent_id")
+        return cls(tuple(int(i) for i in data.get("contact_ids") or ()),
+                   frozenset(str(r) for r in data.get("holds") or () if r in RULES),
+                   int(last) if last is not None else None)
+
+
+def caller_facts(session: Session, from_number: str | None, *, now: datetime | None = None,
+                 exclude_call_sid: str | None = None) -> CallerFacts:
+    """Every rule's fact and the sticky-agent candidate for a caller (E.164 number; None when anonymous)."""
+    now = now or utcnow()
+    ids = tuple(contact_ids_for_number(session, from_number)) if from_number else ()
+    holds = {rule for rule, fact in (
+        ("vip", lambda: is_vip(session, ids)),
+        ("open_urgent_ticket", lambda: has_open_urgent_ticket(session, ids)),
+        ("repeat_caller_24h", lambda: is_repeat_caller(session, from_number, now, exclude_call_sid)),
+    ) if fact()}
+    return CallerFacts(ids, frozenset(holds), last_agent_for(session, ids, from_number, exclude_call_sid))
+
+
+def priority_from_facts(queue: Queue | QueueSnapshot, facts: CallerFacts) -> PriorityDecision:
+    """The queue's base priority plus its weight for every fact that holds (what compute_priority decides)."""
+    priority = int(queue.base_priority or 0)
+    reasons = []
+    for rule in RULES:
+        weight = rule_weight(queue, rule)
+        if weight and rule in facts.holds:
+            priority += weight
+            reasons.append(rule)
+    return PriorityDecision(priority=priority, reasons=tuple(reasons), contact_ids=facts.contact_ids)

@@ -18,6 +18,7 @@ reason "missed" (they are probably not at their desk) and the call is offered to
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,16 +26,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call
 from callcenter.services import acd, agent_state, queues
 from callcenter.services.acd import Finished, QueueConfig, QueueEntry
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish, publish_after_commit
 from callcenter.services.phones import to_e164
-from callcenter.services.priority import PriorityDecision, compute_priority
+from callcenter.services.priority import (
+    CallerFacts,
+    PriorityDecision,
+    caller_facts,
+    compute_priority,
+    last_agent_for,
+    priority_from_facts,
+)
 
 
 @dataclass(frozen=True)
@@ -117,23 +123,34 @@ def queue_config(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig
 # --- Entering the queue ----------------------------------------------------------------------------------------
 
 
-def last_agent_for(
-    session: Session, contact_ids: Sequence[int], from_number: str | None, exclude_call_sid: str | None = None
-) -> int | None:
-    """The agent who last served this caller (by contact, else by number): the sticky-agent candidate."""
-    conditions = []
-    if contact_ids:
-        conditions.append(Call.contact_id.in_(list(contact_ids)))
-    if from_number:
-        conditions.append((Call.direction == "inbound") & (Call.from_number == from_number))
-        conditions.append((Call.direction != "inbound") & (Call.to_number == from_number))
-    if not conditions:
-        return None
-    query = select(Call.agent_id).where(Call.agent_id.is_not(None), or_(*conditions))
-    if exclude_call_sid:
-        query = query.where(Call.call_sid != exclude_call_sid)
-    when = func.coalesce(Call.agent_answered_at, Call.answered_at, Call.started_at, Call.created_at)
-    return session.scalar(query.order_by(when.desc(), Call.id.desc()).limit(1))
+CALLER_FACTS_SECONDS = 3600  # a call's CRM facts are kept this long for its (re)queueing
+
+
+def _facts_key(call_sid: str) -> str:
+    return f"cc:call:{call_sid}:caller_facts"
+
+
+def learn_caller(session: Session, r: redis.Redis, call_sid: str, from_number: str | None,
+                 now: datetime | None = None) -> CallerFacts:
+    """Work out what the CRM says about a call's caller and keep it in Redis for the call's routing.
+
+    Started by a job when the call is greeted, so that by the time the caller has chosen from the menu, joining
+    the queue needs no CRM query. `from_number` is E.164 (None: anonymous)."""
+    facts = caller_facts(session, from_number, now=now, exclude_call_sid=call_sid)
+    r.set(_facts_key(call_sid), json.dumps(facts.to_json()), ex=CALLER_FACTS_SECONDS)
+    return facts
+
+
+def known_caller_facts(session: Session, r: redis.Redis, call_sid: str, from_number: str | None,
+                       now: datetime) -> CallerFacts:
+    """The call's caller facts as learnt at the greeting, or worked out now when that job has not run yet."""
+    try:
+        raw = r.get(_facts_key(call_sid))
+        if raw is not None:
+            return CallerFacts.from_json(json.loads(raw))
+    except (ValueError, TypeError, AttributeError):
+        pass  # unreadable: work them out again
+    return learn_caller(session, r, call_sid, from_number, now)
 
 
 @dataclass(frozen=True)
@@ -173,11 +190,14 @@ def enqueue_call(
     if not queue.active:
         raise Conflict(f"Queue {queue.name} is not taking calls", field="queue_id")
     config = queue_config(session, r, queue_id)
-    decision = compute_priority(
-        session, queue, from_number=from_number, contact_ids=contact_ids,
-        now=datetime.fromtimestamp(now, UTC), exclude_call_sid=call_sid,
-    )
-    sticky = last_agent_for(session, decision.contact_ids, from_number, exclude_call_sid=call_sid)
+    when = datetime.fromtimestamp(now, UTC)
+    if contact_ids is None:
+        facts = known_caller_facts(session, r, call_sid, from_number, when)
+        decision, sticky = priority_from_facts(queue, facts), facts.last_agent_id
+    else:
+        decision = compute_priority(session, queue, from_number=from_number, contact_ids=contact_ids, now=when,
+                                    exclude_call_sid=call_sid)
+        sticky = last_agent_for(session, decision.contact_ids, from_number, exclude_call_sid=call_sid)
     created = acd.enqueue(
         r,
         entry_id=call_sid,
