@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from callcenter.redis_conn import get_redis
 from callcenter.services import caller_steps, calls
 from workers.jobs import job_session
@@ -14,6 +16,7 @@ def derive_calls(*call_ids: int) -> None:
 
 
 def learn_caller(call_sid: str) -> None:
-    """Work out the CRM facts that set a new caller's place in line while they listen to the menu."""
+    """While a new caller listens to the menu: the CRM facts that set their place in line, and their card for the
+    screen-pop."""
     with job_session() as session:
-        caller_steps.learn_caller(session, get_redis(), call_sid)
+        caller_steps.learn_caller(session, get_redis(), call_sid, current_app.config["DEFAULT_REGION"])

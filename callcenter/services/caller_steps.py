@@ -27,6 +27,7 @@ from callcenter.services import (
     calls,
     ivr_flows,
     jobs,
+    offers,
     queue_stats,
     queues,
     routing,
@@ -69,11 +70,13 @@ def start_call(session: Session, *, call_sid: str, from_number: str, to_number: 
     return Greeting(call, definition, ivr_flows.greeting_state(session, definition, utcnow()))
 
 
-def learn_caller(session: Session, r: redis.Redis, call_sid: str) -> None:
-    """Keep the CRM facts about a call's caller for its routing (nothing when the call is unknown)."""
+def learn_caller(session: Session, r: redis.Redis, call_sid: str, region: str = "US") -> None:
+    """Keep what the CRM says about a call's caller for its routing and its screen-pop (nothing when the call is
+    unknown)."""
     call = calls.get_call(session, call_sid)
     if call is not None:
         routing.learn_caller(session, r, call_sid, try_e164(call.from_number), call.started_at or call.created_at)
+        offers.remember_caller_card(session, r, call_sid, call.from_number, region)
 
 
 def flow_definition(session: Session, to_number: str, region: str = "US") -> dict[str, Any] | None:

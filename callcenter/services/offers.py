@@ -14,15 +14,43 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.models import Queue
-from callcenter.services import acd, agent_state, calls, routing
+from callcenter.services import acd, agent_state, calls, queues, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
-from callcenter.services.screen_pop import build_screen_pop
+from callcenter.services.screen_pop import build_screen_pop, caller_card
 
 ACK_DUE = "cc:offers:ack_due"  # sorted set "agent_id:call_sid" -> ack deadline (epoch seconds)
 OFFER_TTL_SECONDS = 3600
 DEFAULT_ACK_SECONDS = 2.0
+CARD_FRESH_SECONDS = 120  # a caller card built at the greeting is used for pops made this soon after
+CARD_TTL_SECONDS = 3600
+
+
+def _card_key(call_sid: str) -> str:
+    return f"cc:call:{call_sid}:caller_card"
+
+
+def remember_caller_card(session: Session, r: redis.Redis, call_sid: str, from_number: str, region: str = "US",
+                         now: float | None = None) -> dict[str, Any]:
+    """Build the caller's card for the pop while they are in the IVR, so the offer needs no CRM query."""
+    card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region)
+    built_at = time.time() if now is None else now
+    r.set(_card_key(call_sid), json.dumps({"built_at": built_at, "card": card}), ex=CARD_TTL_SECONDS)
+    return card
+
+
+def _fresh_card(r: redis.Redis, call_sid: str, now: float) -> dict[str, Any] | None:
+    """The card built at the greeting, unless it is old enough that the CRM may have moved on since."""
+    raw = r.get(_card_key(call_sid))
+    if raw is None:
+        return None
+    try:
+        kept = json.loads(raw)
+        if now - float(kept["built_at"]) <= CARD_FRESH_SECONDS:
+            return dict(kept["card"])
+    except (ValueError, TypeError, KeyError):
+        pass
+    return None
 
 
 def offer_key(call_sid: str) -> str:
@@ -61,7 +89,7 @@ def prepare_offer(
     now = time.time() if now is None else now
     payload = payload or {}
     entry = acd.get_entry(r, call_sid)
-    queue = session.get(Queue, queue_id)
+    queue = queues.queue_snapshot(session, queue_id)
     pop = build_screen_pop(
         session,
         call_sid=payload.get("call_sid", call_sid),
@@ -71,6 +99,7 @@ def prepare_offer(
         waited_seconds=(now - entry.enqueued_at) if entry else None,
         region=region,
         contact_id=contact_id if callback else None,
+        card=None if callback else _fresh_card(r, call_sid, now),
     )
     offer = {
         "call_sid": call_sid,

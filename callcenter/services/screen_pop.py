@@ -89,6 +89,36 @@ def _open_tickets(session: Session, contact_ids: list[int]) -> list[dict[str, An
     ]
 
 
+def caller_card(session: Session, *, call_sid: str, from_number: str, region: str = "US",
+                contact_id: int | None = None) -> dict[str, Any]:
+    """What the CRM knows of a caller for the pop: the matched contact (or candidates, or a new-contact card),
+    their recent calls and open tickets. `contact_id` pins the contact when it is already known (a callback)."""
+    e164 = try_e164(from_number, region)
+    if contact_id is not None:
+        pinned = session.get(Contact, contact_id)
+        matches = [pinned] if pinned is not None else []
+    else:
+        matches = contacts_for_number(session, e164) if e164 else []
+    ids = [c.id for c in matches]
+    card: dict[str, Any] = {
+        "from": e164 or from_number,
+        "from_display": display(e164) if e164 else (from_number or "Unknown caller"),
+        "contact": contact_card(matches[0]) if len(matches) == 1 else None,
+        "candidates": [contact_card(c) for c in matches] if len(matches) > 1 else [],
+        "new_contact": None,
+        "history": _history(session, ids, e164, call_sid),
+        "open_tickets": _open_tickets(session, ids),
+    }
+    if not matches:
+        card["new_contact"] = {
+            "phone": e164,
+            "phone_display": display(e164) if e164 else None,
+            "time_zones": time_zones(e164) if e164 else [],
+        }
+    card["vip"] = any(c["vip"] for c in ([card["contact"]] if card["contact"] else card["candidates"]))
+    return card
+
+
 def build_screen_pop(
     session: Session,
     *,
@@ -99,33 +129,16 @@ def build_screen_pop(
     waited_seconds: float | None = None,
     region: str = "US",
     contact_id: int | None = None,
+    card: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The pop for one offered call. `contact_id` pins the contact when it is already known (a callback)."""
-    e164 = try_e164(from_number, region)
-    if contact_id is not None:
-        pinned = session.get(Contact, contact_id)
-        matches = [pinned] if pinned is not None else []
-    else:
-        matches = contacts_for_number(session, e164) if e164 else []
-    ids = [c.id for c in matches]
-    pop: dict[str, Any] = {
+    """The pop for one offered call: the call's own facts and the caller's card (`card`, when one was built
+    while the caller was in the IVR; else it is built now)."""
+    if card is None:
+        card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region, contact_id=contact_id)
+    return {
         "call_sid": call_sid,
-        "from": e164 or from_number,
-        "from_display": display(e164) if e164 else (from_number or "Unknown caller"),
         "queue": queue_name,
         "ivr_path": ivr_path or [],
         "waited_seconds": round(waited_seconds, 1) if waited_seconds is not None else None,
-        "contact": contact_card(matches[0]) if len(matches) == 1 else None,
-        "candidates": [contact_card(c) for c in matches] if len(matches) > 1 else [],
-        "new_contact": None,
-        "history": _history(session, ids, e164, call_sid),
-        "open_tickets": _open_tickets(session, ids),
+        **card,
     }
-    if not matches:
-        pop["new_contact"] = {
-            "phone": e164,
-            "phone_display": display(e164) if e164 else None,
-            "time_zones": time_zones(e164) if e164 else [],
-        }
-    pop["vip"] = any(card["vip"] for card in ([pop["contact"]] if pop["contact"] else pop["candidates"]))
-    return pop

@@ -1,4 +1,5 @@
-"""The CRM facts that set a caller's place in line are learnt while the caller hears the menu, not when they choose."""
+"""What the CRM says about a caller (their place in line, their card for the pop) is learnt while they hear the
+menu, not when they choose or when an agent is offered the call."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from sqlalchemy import event
 
 from callcenter.extensions import db
 from callcenter.models import Ticket
-from callcenter.services import acd, routing
+from callcenter.services import acd, offers, routing
 from tests.inbound.conftest import NUMBER
+from tests.realtime.conftest import received
 from tests.support.servers import wait_until
 
 VIP = "+14155550122"
@@ -60,3 +62,48 @@ def test_a_caller_whose_facts_were_not_learnt_yet_is_still_placed_by_the_crm(
     assert (entry.priority, entry.contact_id) == (10, vip.id)
     assert routing.known_caller_facts(session, redis_client, caller.sid, VIP, None).contact_ids == (vip.id,)
     caller.hangup()
+
+
+def test_the_pop_of_a_call_offered_at_once_is_built_from_the_card_learnt_at_the_greeting(
+        session, factory, console, sim_carrier, redis_client, line):
+    alice = factory.user(skills={"sales": 5}, username="alice")
+    vip = factory.contact(phones=(VIP,), first_name="Vip", last_name="Person", vip=True)
+    session.add(Ticket(subject="Down again", priority="urgent", contact_id=vip.id))
+    session.commit()
+    sock = console(alice)
+    assert sock.emit("set_state", {"state": "available"}, namespace="/agent", callback=True)["ok"]
+    caller = sim_carrier.dial(VIP, NUMBER)
+    caller.wait_for_say("For sales")
+    offers_seen: list = []
+
+    def choose_and_get_offer() -> None:
+        caller.press("1")
+        wait_until(lambda: offers_seen.extend(received(sock, "offer")) or offers_seen, message="offer")
+
+    statements = _statements_during(choose_and_get_offer)
+
+    assert [s for s in statements if any(t in s for t in ("contact_phones", "contacts", "tickets"))] == []
+    pop = offers_seen[0]["pop"]
+    assert (pop["contact"]["name"], pop["vip"], pop["queue"]) == ("Vip Person", True, "Sales")
+    assert [t["subject"] for t in pop["open_tickets"]] == ["Down again"]
+    caller.hangup()
+
+
+def test_a_card_learnt_too_long_before_the_offer_is_built_again(session, factory, redis_client, line):
+    """A caller who waited minutes may have new tickets since the greeting: the pop reads the CRM again."""
+    contact = factory.contact(phones=(VIP,), first_name="Long", last_name="Wait")
+    agent = factory.user(skills={"sales": 5})
+    call = factory.call(from_number=VIP)
+    offers.remember_caller_card(session, redis_client, call.call_sid, VIP, now=1000.0)
+    session.add(Ticket(subject="Opened while waiting", priority="normal", contact_id=contact.id))
+    session.commit()
+
+    fresh = offers.prepare_offer(session, redis_client, agent_id=agent.id, call_sid=call.call_sid, queue_id=line["Sales"].id,
+                                 expires_at="2030-01-01T00:00:00+00:00", from_number=VIP,
+                                 now=1000.0 + offers.CARD_FRESH_SECONDS - 1)
+    late = offers.prepare_offer(session, redis_client, agent_id=agent.id, call_sid=call.call_sid, queue_id=line["Sales"].id,
+                                expires_at="2030-01-01T00:00:00+00:00", from_number=VIP,
+                                now=1000.0 + offers.CARD_FRESH_SECONDS + 1)
+
+    assert fresh["pop"]["open_tickets"] == []
+    assert [t["subject"] for t in late["pop"]["open_tickets"]] == ["Opened while waiting"]
