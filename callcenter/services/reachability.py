@@ -13,7 +13,7 @@ import time
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.services import agent_state
+from callcenter.services import acd, agent_state
 
 CONNECTED = "cc:agents:connected"  # sorted set agent_id -> last heartbeat answer (epoch seconds)
 
@@ -58,10 +58,12 @@ def heartbeat_targets(r: redis.Redis) -> tuple[str, list[int]]:
 def heartbeat_answered(r: redis.Redis, agent_id: int, now: float | None = None) -> None:
     """The console answered: it is alive; clear an unreachable flag."""
     now = time.time() if now is None else now
-    if r.zscore(CONNECTED, str(agent_id)) is None:
-        return  # not connected (a late answer after the socket went away)
-    r.zadd(CONNECTED, {str(agent_id): now}, xx=True)
-    if agent_state.get_presence(r, agent_id).unreachable:
+    pipe = r.pipeline(transaction=False)  # one round trip: every agent answers every few seconds
+    pipe.zscore(CONNECTED, str(agent_id))
+    pipe.zadd(CONNECTED, {str(agent_id): now}, xx=True)  # xx: a late answer after the socket went away adds nothing
+    pipe.hget(acd.agent_key(agent_id), "unreachable")
+    connected, _, unreachable = pipe.execute()
+    if connected is not None and unreachable in (b"1", "1"):
         agent_state.set_unreachable(r, agent_id, False, now)
 
 

@@ -191,3 +191,27 @@ def test_echo_needs_a_signed_in_console(app):
 
     anonymous = socketio.test_client(app, namespace="/agent")
     assert not anonymous.is_connected("/agent")
+
+
+def test_heartbeats_and_offer_acknowledgements_load_no_user(session, factory, console, redis_client, support_queue,
+                                                             monkeypatch):
+    """Every agent answers a heartbeat every few seconds and acknowledges each pop on the way to the ring: these
+    events use the agent the socket was opened as, instead of loading the user from the database each time."""
+    from callcenter.web.auth import login_manager
+
+    alice = factory.user(skills={"support": 5}, username="alice")
+    sock = console(alice)
+    sock.emit("set_state", {"state": "available"}, namespace="/agent", callback=True)
+    _enqueue(session, redis_client, support_queue)
+    [offer] = received(sock, "offer")
+    loaded: list[str] = []
+    real_loader = login_manager._user_callback
+    monkeypatch.setattr(login_manager, "_user_callback", lambda user_id: loaded.append(user_id) or real_loader(user_id))
+
+    beat = sock.emit("heartbeat", {"nonce": "n1"}, namespace="/agent", callback=True)
+    ack = sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
+    snapshot = sock.emit("snapshot", {}, namespace="/agent", callback=True)
+
+    assert (beat, ack["ok"], ack["call_sid"]) == ({"ok": True, "nonce": "n1"}, True, offer["call_sid"])
+    assert snapshot["ok"] is True
+    assert loaded == [str(alice.id)]  # only the snapshot, an ordinary event, loaded the user
