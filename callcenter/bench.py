@@ -55,7 +55,10 @@ SIM_AUTH_TOKEN = "b" * 32
 # An offer made less than this after the enqueue webhook was sent was made during it (the caller found an agent).
 DURING_WEBHOOK_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 15
-PING_INTERVAL = 0.25  # the bare route, a few times a second through the run
+PING_INTERVAL = 0.25
+# Between the greeting and the key press of an unloaded round. A real caller hears the menu for several seconds;
+# the product uses them (a job learns the caller), and this much is enough for an idle worker.
+LISTENING_SECONDS = 0.3  # the bare route, a few times a second through the run
 ECHO_INTERVAL = 0.2  # one agent's console (in turn) sends a Socket.IO echo this often
 SAMPLE_INTERVAL = 0.5  # the product processes' /proc figures
 UNLOADED_ROUNDS = 50  # of /ping, /ivr/voice, /ivr/menu, /ivr/status: 200 requests
@@ -425,6 +428,7 @@ def _unloaded_phase(carrier, base: str, pinger: Pinger, rounds: int, results: Re
         if action is None:
             results.error(f"unloaded /ivr/voice: no <Gather action> in {greeting[:200]!r}")
             continue
+        time.sleep(LISTENING_SECONDS)  # the caller hears the greeting before pressing a key
         send(action.group(1).replace("&amp;", "&"), {**call, "CallStatus": "in-progress", "Digits": "1"})
         send(f"{base}/ivr/status", {**call, "CallStatus": "completed", "CallDuration": "5", "Duration": "1",
                                     "SequenceNumber": "0", "CallbackSource": "call-progress-events"})
@@ -821,7 +825,19 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             embedded.shutdown()
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
+        _keep_logs(root, echo)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _keep_logs(root: Path, echo) -> None:
+    """The product's logs outlive the run's folder: they say where the time went (and what failed)."""
+    logs = [p for p in (root / "web.log", root / "worker.log") if p.exists()]
+    if not logs:
+        return
+    kept = Path(tempfile.mkdtemp(prefix="cc-bench-logs-"))
+    for path in logs:
+        shutil.copy(path, kept / path.name)
+    echo(f"  product logs kept in {kept}")
 
 
 def _own_cpu() -> float:

@@ -10,9 +10,13 @@ sessions at a load balancer in front of several servers).
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger(__name__)
 
 
 class WebServer(BaseApplication):
@@ -31,7 +35,21 @@ class WebServer(BaseApplication):
 
         app = create_app()
         config_sync.start_subscriber(app)
+        _dump_greenlets_on_signal()
         return app
+
+
+def _dump_greenlets_on_signal() -> None:
+    """`kill -USR2 <web worker pid>` logs what every greenlet is doing: where a stalled request waits (a lock, the
+    pool, Redis, the carrier), which a thread-level profiler cannot see under gevent."""
+    import signal
+
+    from gevent import util
+
+    def dump(_signum, _frame) -> None:
+        log.warning("greenlets of web worker %s:\n%s", os.getpid(), "\n".join(util.format_run_info()))
+
+    signal.signal(signal.SIGUSR2, dump)
 
 
 def serve(host: str, port: int, processes: int = 1, connections: int = 2000) -> None:
