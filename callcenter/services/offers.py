@@ -71,6 +71,7 @@ def prepare_offer(
         waited_seconds=(now - entry.enqueued_at) if entry else None,
         region=region,
         contact_id=contact_id if callback else None,
+        caller_language=payload.get("caller_language") or (entry.language if entry else None),
     )
     offer = {
         "call_sid": call_sid,

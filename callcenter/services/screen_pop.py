@@ -27,6 +27,7 @@ def contact_card(contact: Contact) -> dict[str, Any]:
         "name": contact.display_name,
         "first_name": contact.first_name,
         "last_name": contact.last_name,
+        "full_name": contact.full_name,
         "email": contact.email,
         "vip": bool(contact.vip or (account is not None and account.vip)),
         "account": None if account is None else {"id": account.id, "name": account.name, "vip": account.vip},
@@ -99,8 +100,10 @@ def build_screen_pop(
     waited_seconds: float | None = None,
     region: str = "US",
     contact_id: int | None = None,
+    caller_language: str | None = None,
 ) -> dict[str, Any]:
-    """The pop for one offered call. `contact_id` pins the contact when it is already known (a callback)."""
+    """The pop for one offered call. `contact_id` pins the contact when it is already known (a callback);
+    `caller_language` is the locale the caller chose in the IVR ("zh_Hans", "en"; None when unknown)."""
     e164 = try_e164(from_number, region)
     if contact_id is not None:
         pinned = session.get(Contact, contact_id)
@@ -114,6 +117,7 @@ def build_screen_pop(
         "from_display": display(e164) if e164 else (from_number or "Unknown caller"),
         "queue": queue_name,
         "ivr_path": ivr_path or [],
+        "caller_language": caller_language,
         "waited_seconds": round(waited_seconds, 1) if waited_seconds is not None else None,
         "contact": contact_card(matches[0]) if len(matches) == 1 else None,
         "candidates": [contact_card(c) for c in matches] if len(matches) > 1 else [],
