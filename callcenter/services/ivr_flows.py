@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FLOW_FILE = Path(__file__).resolve().parent.parent / "ivr_default_flow.yaml"
 DEFAULT_NUMBER = "+18005550100"
+BILINGUAL_FLOW_FILE = Path(__file__).resolve().parent.parent / "ivr_bilingual_flow.yaml"
+BILINGUAL_NUMBER = "+18005550188"
 DEFAULT_LANGUAGE = "en-US"
 DEFAULT_TIMEOUT = 5
 MAX_REPROMPTS = 2  # no input or a wrong key re-prompts this many times, then the node's default is taken
@@ -617,12 +619,24 @@ def set_active(session: Session, actor_id: int | None, flow_id: int, active: boo
     return flow
 
 
+def ensure_flow_file(session: Session, path: Path) -> IvrFlow | None:
+    """Load the flow in `path` unless its number already has a flow."""
+    definition = parse_definition(path.read_text(encoding="utf-8"), path.name)
+    number = to_e164(str(definition.get("number") or ""))
+    if session.scalar(select(IvrFlow.id).where(IvrFlow.phone_number == number)) is not None:
+        return None
+    return save_flow(session, None, definition)
+
+
 def ensure_default_flow(session: Session) -> IvrFlow | None:
     """Load the demo flow (callcenter/ivr_default_flow.yaml) unless its number already has a flow."""
-    if session.scalar(select(IvrFlow.id).where(IvrFlow.phone_number == DEFAULT_NUMBER)) is not None:
-        return None
-    definition = parse_definition(DEFAULT_FLOW_FILE.read_text(encoding="utf-8"), DEFAULT_FLOW_FILE.name)
-    return save_flow(session, None, definition)
+    return ensure_flow_file(session, DEFAULT_FLOW_FILE)
+
+
+def ensure_bilingual_flow(session: Session) -> IvrFlow | None:
+    """Load the bilingual demo flow (callcenter/ivr_bilingual_flow.yaml: English / 中文 first) unless its number
+    already has a flow."""
+    return ensure_flow_file(session, BILINGUAL_FLOW_FILE)
 
 
 config_cache.watch(IvrFlow, config_cache.IVR_FLOWS)
