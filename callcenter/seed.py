@@ -1,5 +1,9 @@
 """Demo data for a first run: people, queues, dispositions, accounts and 200 contacts.
 
+Two demo lines: the main line (+18005550100) and a bilingual one (+18005550188) whose first menu asks English or
+中文; Chinese callers go to the agents with the `language:zh_Hans` skill (Mei and Jun), and a few contacts have
+Chinese names and mainland numbers, so `callcenter run` shows a Chinese caller popping with their record.
+
 Deterministic (fixed random seed) so a demo looks the same on every machine. Runs once: a database that has any
 user is left alone.
 """
@@ -26,12 +30,14 @@ from callcenter.models import (
     utcnow,
 )
 from callcenter.services.auth import create_user, get_or_create_skill
-from callcenter.services.ivr_flows import ensure_default_flow
+from callcenter.services.ivr_flows import ensure_bilingual_flow, ensure_default_flow
 from callcenter.services.phones import to_e164
+from callcenter.services.routing import language_skill_name
 from callcenter.settings import public_host
 
 DEMO_PASSWORD = "demo-password"
 ALL_WEEK = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+CHINESE = language_skill_name("zh_Hans")
 
 PEOPLE = [
     # username, full name, role, team, skills
@@ -44,6 +50,8 @@ PEOPLE = [
     ("dave", "Dave Agent", Role.AGENT, "South", {"billing": 7, "support": 4}),
     ("erin", "Erin Agent", Role.AGENT, "South", {"billing": 9, "spanish": 9}),
     ("frank", "Frank Agent", Role.AGENT, "South", {"support": 6, "billing": 5}),
+    ("mei", "王美 (Mei Wang)", Role.AGENT, "North", {"sales": 6, "support": 6, CHINESE: 9}),
+    ("jun", "陈军 (Jun Chen)", Role.AGENT, "South", {"billing": 6, "support": 5, CHINESE: 8}),
 ]
 
 QUEUES = [
@@ -75,6 +83,14 @@ LAST_NAMES = ["Garcia", "Smith", "Johnson", "Brown", "Jones", "Miller", "Davis",
 COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Wonka", "Tyrell",
              "Cyberdyne", "Soylent", "Gringotts", "Monarch", "Oscorp", "Pied Piper", "Aperture", "Massive Dynamic",
              "Dunder Mifflin", "Prestige"]
+# Contacts in mainland China: (family name, given name, number as typed in China). The lookup finds them from the
+# carrier's +86 E.164 whatever way the number was typed.
+CHINESE_CONTACTS = [
+    ("王", "小明", "138 0013 8000"),
+    ("李", "华", "010-6552 9988"),
+    ("张", "伟", "021 6210 0000"),
+    ("刘", "芳", "+86 139 1000 2000"),
+]
 # The same numbers written the ways people type them: the lookup must not care.
 PHONE_STYLES = ["({a}) {b}-{c}", "+1 {a}-{b}-{c}", "{a}.{b}.{c}", "1{a}{b}{c}", "+1{a}{b}{c}"]
 
@@ -122,6 +138,7 @@ def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
         session.add(Disposition(code=code, label=label))
     session.flush()
     ensure_default_flow(session)
+    ensure_bilingual_flow(session)
 
     agents = [u for u in people.values() if u.role == Role.AGENT.value]
     accounts = []
@@ -163,5 +180,9 @@ def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
                     due_at=utcnow() + timedelta(days=2),
                 )
             )
+    for index, (family, given, typed) in enumerate(CHINESE_CONTACTS):
+        session.add(Contact(first_name=given, last_name=family, language="zh_Hans", time_zone="Asia/Shanghai",
+                            account=accounts[index], owner=rng.choice(agents),
+                            phones=[ContactPhone(e164=to_e164(typed, "CN"), raw=typed, label="mobile")]))
     session.commit()
-    return SeedResult(True, len(people), contact_count)
+    return SeedResult(True, len(people), contact_count + len(CHINESE_CONTACTS))

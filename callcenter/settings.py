@@ -127,7 +127,9 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "TELEPHONY_PROVIDER": env_str("TELEPHONY_PROVIDER", "auto"),
         "SIM_ACCOUNT_SID": env_str("SIM_ACCOUNT_SID", "AC" + "0" * 31 + "1"),
         "SIM_AUTH_TOKEN": env_str("SIM_AUTH_TOKEN"),  # default: derived from SECRET_KEY in telephony.init_app
-        "SIM_PHONE_NUMBERS": [n.strip() for n in (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")],
+        # The demo lines: the main line and the bilingual (English / 中文) line the demo seed gives a flow.
+        "SIM_PHONE_NUMBERS": [n.strip() for n in (env_str("SIM_PHONE_NUMBERS", "+18005550100,+18005550188")
+                                                  or "").split(",")],
         "SIM_SPEED": float(env_str("SIM_SPEED", "1") or 1),
         # Where the emulator-mode provider sends Twilio REST calls; default {PUBLIC_BASE_URL}/sim (our own emulator).
         # Point it at a carrier emulator in another process (the benchmark does) to keep it out of this one.
@@ -137,7 +139,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         or (env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")[0].strip(),
         # Caller IDs agents may choose for their calls (our numbers); the first is the default.
         "CALLER_IDS": [n.strip() for n in (env_str("CALLER_IDS") or env_str("TWILIO_CALLER_ID")
-                                           or env_str("SIM_PHONE_NUMBERS", "+18005550100") or "").split(",")
+                                           or env_str("SIM_PHONE_NUMBERS", "+18005550100,+18005550188")
+                                           or "").split(",")
                        if n.strip()],
         "HOLD_SECONDS": env_int("HOLD_SECONDS", 20),
         "HOLD_MUSIC_URL": env_str("HOLD_MUSIC_URL"),

@@ -23,7 +23,7 @@ from ivr.guard import fail_safe, twilio_signed, twiml_response
 
 log = logging.getLogger(__name__)
 
-TROUBLE_CONNECTING = "We are sorry, we cannot connect you to an agent right now."
+TROUBLE_CONNECTING = flow_twiml.TROUBLE_CONNECTING
 
 
 def _fallback() -> Response:
@@ -36,11 +36,17 @@ def _take_a_message() -> Response:
     return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=TROUBLE_CONNECTING))
 
 
-def _speech(definition: dict[str, Any] | None) -> dict[str, Any]:
+def _speech(definition: dict[str, Any] | None, locale: str | None = None) -> dict[str, Any]:
+    """Language and voice of the built-in texts: the caller's chosen `locale` ("zh_Hans") when they chose one."""
     if not definition:
         return {}
-    language, voice = flow_twiml.speech_of(definition)
+    language, voice = ivr_flows.speech_for(definition, locale)
     return {"language": language, "voice": voice}
+
+
+def _caller_speech(call_sid: str) -> dict[str, Any]:
+    """The speech of a call's later screens: its flow's, in the language the caller chose."""
+    return _speech(_definition(), caller_steps.caller_language(db.session, get_redis(), call_sid))
 
 
 def _definition() -> dict[str, Any] | None:
@@ -84,12 +90,12 @@ def menu() -> Response:
     definition, decision = choice.definition, choice.decision
     if definition is None or decision is None:
         return twiml_response(flow_twiml.fallback())
-    speech = _speech(definition)
+    speech = _speech(definition, choice.language)
     if isinstance(decision, ivr_flows.Prompt):
         return twiml_response(flow_twiml.menu(definition, decision.node_id, webhook_url("/menu"),
                                               attempt=decision.attempt, reprompt=decision.reprompt))
     if isinstance(choice.placed, caller_steps.QueueClosed):
-        message = " ".join(m for m in ("We are closed at the moment.", choice.placed.opening_message) if m)
+        message = flow_twiml.closed_now(choice.placed.opening_message, speech["language"])
         return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=message, **speech))
     if isinstance(choice.placed, caller_steps.Queued):
         return _waiting(choice.placed.position, choice.placed.estimated_wait_seconds, speech)
@@ -115,8 +121,8 @@ def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: d
 def wait() -> Response:
     """One turn of the waiting loop: position and estimated wait, hold music, * for a callback."""
     call_sid = request.form.get("CallSid", "")
-    speech = _speech(_definition())
     status = caller_steps.wait_turn(db.session, get_redis(), call_sid)
+    speech = _speech(_definition(), status.language)
     if not status.waiting:
         return twiml_response(flow_twiml.hangup(**speech))
     if status.over_max_wait:
@@ -129,9 +135,9 @@ def wait() -> Response:
 @twilio_signed
 def wait_choice() -> Response:
     """A key pressed while waiting: * books a callback that keeps the place; anything else resumes the wait."""
-    speech = _speech(_definition())
     if not flow_twiml.is_callback_request(request.form.get("Digits")):
         return twiml_response(flow_twiml.resume_wait(webhook_url("/wait")))
+    speech = _caller_speech(request.form.get("CallSid", ""))
     try:
         caller_steps.request_callback(db.session, get_redis(), request.form.get("CallSid", ""))
     except Conflict as exc:
@@ -145,7 +151,7 @@ def wait_choice() -> Response:
 @twilio_signed
 def after_hours_choice() -> Response:
     """Closed line: 1 books a callback for when we open, 2 (or anything else) leaves a message."""
-    speech = _speech(_definition())
+    speech = _caller_speech(request.form.get("CallSid", ""))
     if request.form.get("Digits") == "1":
         caller_steps.schedule_callback_for_opening(db.session, call_sid=request.form.get("CallSid", ""))
         return twiml_response(flow_twiml.callback_confirmed(**speech))
@@ -163,7 +169,7 @@ def voicemail() -> Response:
         db.session, call_sid=form.get("CallSid", ""), recording_url=form.get("RecordingUrl"),
         recording_sid=form.get("RecordingSid"), duration_seconds=int(duration) if duration.isdigit() else None,
         transcription=form.get("TranscriptionText"))
-    speech = _speech(_definition())
+    speech = _caller_speech(form.get("CallSid", ""))
     if ticket is None:
         return twiml_response(flow_twiml.hangup(**speech))
     return twiml_response(flow_twiml.recording_saved(**speech))
@@ -175,7 +181,7 @@ def voicemail() -> Response:
 def requeue() -> Response:
     """The customer's agent vanished: back in line, ahead of new callers."""
     queue_text = request.args.get("queue", "")
-    speech = _speech(_definition())
+    speech = _caller_speech(request.form.get("CallSid", ""))
     if not queue_text.isdigit():
         return twiml_response(flow_twiml.fallback(**speech))
     placed = caller_steps.requeue_caller(db.session, get_redis(), call_sid=request.form.get("CallSid", ""),

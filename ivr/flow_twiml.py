@@ -2,6 +2,9 @@
 
 State in (a flow definition or plain values, and the URLs to post to), `VoiceResponse` out: no database, no
 request, so every screen is tested by parsing its XML. The webhooks (ivr/) decide, these only render.
+
+Built-in texts are English message ids (`N_`) said in the language the screen is given (`caller_text`): a caller
+who chose Chinese hears them in Chinese, with `language` on every Say and on the speech Gather.
 """
 
 from __future__ import annotations
@@ -10,28 +13,45 @@ from typing import Any
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from callcenter.i18n_caller import N_, caller_text
 from callcenter.services import ivr_flows
 from callcenter.telephony.links import with_query
 
-SORRY = "Sorry, I didn't get that."
-FALLBACK = "We're sorry, we can't take your call right now. Please try again later. Goodbye."
-CLOSED = "Our office is closed right now."
-VOICEMAIL_PROMPT = "Please leave a message after the tone, then press the pound key or hang up."
-NO_RECORDING = "We did not receive a message. Goodbye."
-RECORDING_SAVED = "Thank you. Your message has been recorded and we will get back to you. Goodbye."
-CALLBACK_OFFER = "To have us call you back, press 1. To leave a message instead, press 2."
-CALLBACK_OFFER_CLOSED = "To have us call you back when we open, press 1. To leave a message instead, press 2."
-CALLBACK_CONFIRMED = "Thank you. We will call you back at this number. Goodbye."
-CALLBACK_CONFIRMED_IN_QUEUE = "Thank you. You keep your place in line and we will call you back. Goodbye."
-WAIT_CALLBACK_HINT = "To hang up and keep your place in line with a call back, press star at any time."
-ALL_BUSY = "All of our agents are still busy."
-GOODBYE = "Goodbye."
+SORRY = N_("Sorry, I didn't get that.")
+FALLBACK = N_("We're sorry, we can't take your call right now. Please try again later. Goodbye.")
+CLOSED = N_("Our office is closed right now.")
+CLOSED_NOW = N_("We are closed at the moment.")
+VOICEMAIL_PROMPT = N_("Please leave a message after the tone, then press the pound key or hang up.")
+NO_RECORDING = N_("We did not receive a message. Goodbye.")
+RECORDING_SAVED = N_("Thank you. Your message has been recorded and we will get back to you. Goodbye.")
+CALLBACK_OFFER = N_("To have us call you back, press 1. To leave a message instead, press 2.")
+CALLBACK_OFFER_CLOSED = N_("To have us call you back when we open, press 1. To leave a message instead, press 2.")
+CALLBACK_CONFIRMED = N_("Thank you. We will call you back at this number. Goodbye.")
+CALLBACK_CONFIRMED_IN_QUEUE = N_("Thank you. You keep your place in line and we will call you back. Goodbye.")
+WAIT_CALLBACK_HINT = N_("To hang up and keep your place in line with a call back, press star at any time.")
+ALL_BUSY = N_("All of our agents are still busy.")
+GOODBYE = N_("Goodbye.")
+TROUBLE_CONNECTING = N_("We are sorry, we cannot connect you to an agent right now.")
+NEXT_IN_LINE = N_("You are next in line.")
+NUMBER_IN_LINE = N_("You are number %(position)d in line.")
+WAIT_UNDER_A_MINUTE = N_("Your estimated wait is less than a minute.")
+WAIT_ONE_MINUTE = N_("Your estimated wait is about 1 minute.")
+WAIT_MINUTES = N_("Your estimated wait is about %(minutes)d minutes.")
+CALLER_TEXTS = (SORRY, FALLBACK, CLOSED, CLOSED_NOW, VOICEMAIL_PROMPT, NO_RECORDING, RECORDING_SAVED, CALLBACK_OFFER,
+                CALLBACK_OFFER_CLOSED, CALLBACK_CONFIRMED, CALLBACK_CONFIRMED_IN_QUEUE, WAIT_CALLBACK_HINT, ALL_BUSY,
+                GOODBYE, TROUBLE_CONNECTING, NEXT_IN_LINE, NUMBER_IN_LINE, WAIT_UNDER_A_MINUTE, WAIT_ONE_MINUTE,
+                WAIT_MINUTES)
 DEFAULT_LANGUAGE = ivr_flows.DEFAULT_LANGUAGE
 
 
 def _say(target: VoiceResponse | Gather, text: str | None, language: str, voice: str | None) -> None:
     if text:
         target.say(text, language=language, **({"voice": voice} if voice else {}))
+
+
+def _said(msgid: str, language: str, **params: int) -> str:
+    """A built-in text in the screen's language."""
+    return caller_text(msgid, language, **params)
 
 
 def speech_of(definition: dict[str, Any]) -> tuple[str, str | None]:
@@ -50,7 +70,7 @@ def menu(definition: dict[str, Any], node_id: str, action_url: str, *, attempt: 
     node = ivr_flows.node_of(definition, node_id)
     if node is None:
         return fallback(language=ivr_flows.language_of(definition), voice=ivr_flows.voice_of(definition))
-    language, voice = speech_of(definition)
+    language, voice = ivr_flows.node_speech(definition, node)
     target = with_query(action_url, node=node_id, attempt=attempt)
     options: dict[str, Any] = {
         "input": "dtmf speech",
@@ -68,10 +88,14 @@ def menu(definition: dict[str, Any], node_id: str, action_url: str, *, attempt: 
     response = VoiceResponse()
     gather = Gather(**options)
     if greeting:
-        _say(gather, definition.get("greeting"), language, voice)
+        flow_language, flow_voice = speech_of(definition)
+        for text, said_in, said_by in ivr_flows.segments(definition.get("greeting"), flow_language, flow_voice,
+                                                         definition):
+            _say(gather, text, said_in, said_by)
     if reprompt:
-        _say(gather, node.get("reprompt") or SORRY, language, voice)
-    _say(gather, node["prompt"], language, voice)
+        _say(gather, node.get("reprompt") or _said(SORRY, language), language, voice)
+    for text, said_in, said_by in ivr_flows.segments(node["prompt"], language, voice, definition):
+        _say(gather, text, said_in, said_by)
     response.append(gather)
     response.redirect(target, method="POST")
     return response
@@ -81,7 +105,7 @@ def record_message(response: VoiceResponse, record_action_url: str, *, language:
                    voice: str | None = None, prompt: str | None = VOICEMAIL_PROMPT, max_length: int = 120,
                    transcribe: bool = True, transcribe_callback_url: str | None = None) -> VoiceResponse:
     """Append the voicemail prompt and a Record; without a recording the call says goodbye and ends."""
-    _say(response, prompt, language, voice)
+    _say(response, _said(prompt, language) if prompt else None, language, voice)
     options: dict[str, Any] = {
         "action": record_action_url,
         "method": "POST",
@@ -95,7 +119,7 @@ def record_message(response: VoiceResponse, record_action_url: str, *, language:
         options["transcribe_callback"] = transcribe_callback_url
     response.record(**options)
     # Reached only when Record ends without calling its action (nothing recorded).
-    _say(response, NO_RECORDING, language, voice)
+    _say(response, _said(NO_RECORDING, language), language, voice)
     response.hangup()
     return response
 
@@ -116,9 +140,9 @@ def callback_offer(choice_url: str, *, message: str | None = None, language: str
     response = VoiceResponse()
     gather = Gather(input="dtmf", num_digits=1, timeout=6, action=choice_url, method="POST")
     _say(gather, message, language, voice)
-    _say(gather, CALLBACK_OFFER_CLOSED if closed else CALLBACK_OFFER, language, voice)
+    _say(gather, _said(CALLBACK_OFFER_CLOSED if closed else CALLBACK_OFFER, language), language, voice)
     response.append(gather)
-    _say(response, GOODBYE, language, voice)
+    _say(response, _said(GOODBYE, language), language, voice)
     response.hangup()
     return response
 
@@ -130,7 +154,8 @@ def after_hours(definition: dict[str, Any], *, opening_message: str | None, reco
     goodbye, as `after_hours.action` says."""
     language, voice = speech_of(definition)
     settings = definition.get("after_hours") or {}
-    message = " ".join(part for part in (settings.get("message") or CLOSED, opening_message) if part)
+    message = " ".join(part for part in (settings.get("message") or _said(CLOSED, language), opening_message)
+                       if part)
     action = settings.get("action") or "voicemail"
     if action == "callback":
         return callback_offer(callback_choice_url, message=message, language=language, voice=voice, closed=True)
@@ -140,20 +165,23 @@ def after_hours(definition: dict[str, Any], *, opening_message: str | None, reco
                      transcribe_callback_url=transcribe_callback_url)
 
 
-def _minutes(seconds: int) -> str:
-    minutes = max(1, round(seconds / 60))
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
-
-
-def wait_announcement(position: int | None, estimated_wait_seconds: int | None) -> str:
+def wait_announcement(position: int | None, estimated_wait_seconds: int | None,
+                      language: str = DEFAULT_LANGUAGE) -> str:
     """"You are number 3 in line. Your estimated wait is about 4 minutes." (parts left out when unknown)."""
     parts = []
     if position is not None and position >= 1:
-        parts.append("You are next in line." if position == 1 else f"You are number {position} in line.")
+        parts.append(_said(NEXT_IN_LINE, language) if position == 1
+                     else _said(NUMBER_IN_LINE, language, position=position))
     if estimated_wait_seconds is not None:
-        parts.append("Your estimated wait is less than a minute." if estimated_wait_seconds < 60
-                     else f"Your estimated wait is about {_minutes(estimated_wait_seconds)}.")
-    return " ".join(parts)
+        minutes = max(1, round(estimated_wait_seconds / 60))
+        if estimated_wait_seconds < 60:
+            parts.append(_said(WAIT_UNDER_A_MINUTE, language))
+        elif minutes == 1:
+            parts.append(_said(WAIT_ONE_MINUTE, language))
+        else:
+            parts.append(_said(WAIT_MINUTES, language, minutes=minutes))
+    # Chinese sentences are not separated by spaces.
+    return ("" if language.lower().startswith(("zh", "cmn", "yue")) else " ").join(parts)
 
 
 def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, estimated_wait_seconds: int | None,
@@ -167,11 +195,11 @@ def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, es
     """
     response = VoiceResponse()
     if announce:
-        _say(response, wait_announcement(position, estimated_wait_seconds), language, voice)
+        _say(response, wait_announcement(position, estimated_wait_seconds, language), language, voice)
     if offer_callback:
         gather = Gather(input="dtmf", num_digits=1, finish_on_key="", timeout=1, action=callback_choice_url,
                         method="POST")
-        _say(gather, WAIT_CALLBACK_HINT, language, voice)
+        _say(gather, _said(WAIT_CALLBACK_HINT, language), language, voice)
         if hold_music_url:
             gather.play(hold_music_url)
         else:
@@ -201,7 +229,8 @@ def callback_confirmed(*, in_queue: bool = False, message: str | None = None, la
                        voice: str | None = None) -> VoiceResponse:
     """The callback is booked: say so (and that the place in line is kept) and hang up."""
     response = VoiceResponse()
-    _say(response, message or (CALLBACK_CONFIRMED_IN_QUEUE if in_queue else CALLBACK_CONFIRMED), language, voice)
+    _say(response, message or _said(CALLBACK_CONFIRMED_IN_QUEUE if in_queue else CALLBACK_CONFIRMED, language),
+         language, voice)
     response.hangup()
     return response
 
@@ -209,23 +238,28 @@ def callback_confirmed(*, in_queue: bool = False, message: str | None = None, la
 def max_wait_reached(record_action_url: str, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None,
                      max_length: int = 120, transcribe_callback_url: str | None = None) -> VoiceResponse:
     """The caller waited the queue's maximum: all agents busy, leave a message (it becomes a ticket)."""
-    return voicemail(record_action_url, message=ALL_BUSY, language=language, voice=voice, max_length=max_length,
-                     transcribe_callback_url=transcribe_callback_url)
+    return voicemail(record_action_url, message=_said(ALL_BUSY, language), language=language, voice=voice,
+                     max_length=max_length, transcribe_callback_url=transcribe_callback_url)
 
 
 def recording_saved(*, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
     """After the Record action: thank the caller and hang up."""
-    return hangup(RECORDING_SAVED, language=language, voice=voice)
+    return hangup(_said(RECORDING_SAVED, language), language=language, voice=voice)
 
 
 def hangup(message: str | None = None, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
     """Say `message` (or goodbye) and end the call."""
     response = VoiceResponse()
-    _say(response, message or GOODBYE, language, voice)
+    _say(response, message or _said(GOODBYE, language), language, voice)
     response.hangup()
     return response
 
 
 def fallback(message: str = FALLBACK, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
     """The safe answer when nothing else can be built (no flow, broken state): apologise and hang up."""
-    return hangup(message, language=language, voice=voice)
+    return hangup(_said(message, language), language=language, voice=voice)
+
+
+def closed_now(opening_message: str | None, language: str = DEFAULT_LANGUAGE) -> str:
+    """The chosen queue is closed: say so (and when it opens, when known)."""
+    return " ".join(m for m in (_said(CLOSED_NOW, language), opening_message) if m)

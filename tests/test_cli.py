@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.cli import main
-from callcenter.models import Contact, Queue, User
+from callcenter.models import Contact, IvrFlow, Queue, Skill, User, UserSkill
 from callcenter.seed import DEMO_PASSWORD
 
 
@@ -37,16 +37,21 @@ def test_user_create_refuses_a_taken_name_and_a_bad_skill(runner, factory):
 
 def test_seed_creates_the_demo_once(runner, session, client):
     first = runner.invoke(main, args=["seed"])
-    assert first.exit_code == 0 and "Seeded 9 users and 200 contacts" in first.output
+    assert first.exit_code == 0 and "Seeded 11 users and 204 contacts" in first.output
     roles = dict(session.execute(select(User.role, func.count()).group_by(User.role)).all())
-    assert roles == {"admin": 1, "supervisor": 2, "agent": 6}
+    assert roles == {"admin": 1, "supervisor": 2, "agent": 8}
     assert session.scalar(select(func.count(Queue.id))) == 3
-    assert session.scalar(select(func.count(Contact.id))) == 200
+    assert session.scalar(select(func.count(Contact.id))) == 204
+    # The bilingual line, and agents who can take its Chinese callers.
+    assert set(session.scalars(select(IvrFlow.phone_number))) == {"+18005550100", "+18005550188"}
+    chinese = session.scalars(select(User.username).join(UserSkill).join(Skill)
+                              .where(Skill.name == "language:zh_Hans")).all()
+    assert sorted(chinese) == ["jun", "mei"]
     assert client.post("/login", data={"username": "alice", "password": DEMO_PASSWORD}).status_code == 302
 
     second = runner.invoke(main, args=["seed"])
     assert "nothing seeded" in second.output
-    assert session.scalar(select(func.count(Contact.id))) == 200
+    assert session.scalar(select(func.count(Contact.id))) == 204
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _split_phones(data: dict[str, Any]) -> tuple[dict[str, Any], list[PhoneInput
     phones = values.pop("phones", None)
     if phones is None:
         return values, None
-    return values, [PhoneInput(number=p["number"], label=p["label"]) for p in phones]
+    return values, [PhoneInput(number=p["number"], label=p["label"], region=p.get("region")) for p in phones]
 
 
 @blp.route("")

@@ -83,9 +83,15 @@ class PhoneIn(StrictSchema):
     number = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),
-        metadata={"description": "Any common format: (415) 555-0100, +1 415-555-0100, +44 20 7946 0958"},
+        metadata={"description": "Any common format: (415) 555-0100, +1 415-555-0100, +44 20 7946 0958, "
+                                 "+86 138 0013 8000"},
     )
     label = fields.String(load_default="mobile", validate=validate.Length(min=1, max=20))
+    region = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Z]{2}$"),
+        metadata={"description": "Country of a number typed in national format (CN for 010-6552 9988); "
+                                 "default: the server's DEFAULT_REGION"},
+    )
 
 
 class PhoneOut(ma.Schema):
@@ -105,6 +111,8 @@ class ContactFields(StrictSchema):
 
     first_name = fields.String(validate=validate.Length(max=100))
     last_name = fields.String(validate=validate.Length(max=100))
+    full_name = fields.String(validate=validate.Length(max=200),
+                              metadata={"description": "The name in one piece (王小明), shown as it is when set"})
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     account_id = fields.Integer(allow_none=True, validate=Id)
     vip = fields.Boolean()
@@ -123,6 +131,7 @@ class ContactOut(ma.Schema):
     id = fields.Integer()
     first_name = fields.String()
     last_name = fields.String()
+    full_name = fields.String()
     display_name = fields.String()
     email = fields.String(allow_none=True)
     account_id = fields.Integer(allow_none=True)

@@ -49,6 +49,8 @@ class Call(TimestampMixin, Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     conference_name: Mapped[str | None] = mapped_column(String(64))
     ivr_path: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The language the caller chose in the IVR, as a locale code ("zh_Hans", "en"); None when they chose none.
+    language: Mapped[str | None] = mapped_column(String(16))
     # Phases, each set from the first event that proves it (see services.calls).
     started_at: Mapped[datetime | None]
     ringing_at: Mapped[datetime | None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +29,9 @@ class Contact(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="", index=True)
+    # The name as one piece, for people whose names have no first/last split (or who are written family name
+    # first, like 王小明): shown as it is when set.
+    full_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
     vip: Mapped[bool] = mapped_column(default=False)
@@ -43,7 +48,21 @@ class Contact(TimestampMixin, Base):
 
     @property
     def display_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip() or (self.email or "Unnamed contact")
+        """The full name when given; else the parts in the order their script writes them (Chinese, Japanese and
+        Korean names family name first and without a space: 王小明), else the email."""
+        if (self.full_name or "").strip():
+            return self.full_name.strip()
+        first, last = (self.first_name or "").strip(), (self.last_name or "").strip()
+        if first and last and _east_asian(first + last):
+            return last + first
+        return f"{first} {last}".strip() or (self.email or "Unnamed contact")
+
+
+def _east_asian(text: str) -> bool:
+    """Written in Han, Kana or Hangul (names in these scripts put the family name first, with no space)."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and all(
+        unicodedata.name(c, "").startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL")) for c in letters)
 
 
 class ContactPhone(Base):

@@ -15,7 +15,8 @@ Key layout (single Redis node; the scripts derive keys from ids, so Redis Cluste
     cc:call:{entry_id}            hash: status (waiting|reserved|connected), queue_id, priority, score, enqueued_at,
                                   from, contact_id, skills (extra per-call requirements, JSON), payload (JSON),
                                   callback ("1"), sticky_agent_id, sticky_until, agent_id, expires_at, declined,
-                                  blocked (index versions when no offerable agent could take it)
+                                  blocked (index versions when no offerable agent could take it), language (the
+                                  caller's chosen locale, "zh_Hans"; its `language:` skill is in `skills`)
     cc:callback:{queue_id}:{e164} the one open callback entry for that number in that queue
     cc:reservations               zset entry id -> reservation expires_at
     cc:agent:{agent_id}           hash: state, since, reason, idle_since, skills (JSON {skill_id: level}),
@@ -597,7 +598,7 @@ _CONVERT_TO_CALLBACK = """
 local sid, new_id, lock, payload, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local old = call_key(sid)
 local names = {'queue_id', 'score', 'priority', 'enqueued_at', 'contact_id', 'from', 'skills',
-               'sticky_agent_id', 'sticky_until', 'reasons'}
+               'sticky_agent_id', 'sticky_until', 'reasons', 'language'}
 local status = redis.call('HGET', old, 'status')
 if not status then return 'not_found' end
 if status ~= 'waiting' then return 'not_waiting:' .. status end
@@ -795,6 +796,7 @@ class QueueEntry:
     agent_id: int | None
     expires_at: float | None
     sticky_agent_id: int | None
+    language: str | None = None  # the caller's chosen locale ("zh_Hans"), for the wait loop's texts
 
     @classmethod
     def from_hash(cls, entry_id: str, h: dict[str, str]) -> QueueEntry:
@@ -811,6 +813,7 @@ class QueueEntry:
             agent_id=int(h["agent_id"]) if h.get("agent_id") else None,
             expires_at=float(h["expires_at"]) if h.get("expires_at") else None,
             sticky_agent_id=int(h["sticky_agent_id"]) if h.get("sticky_agent_id") else None,
+            language=h.get("language") or None,
         )
 
 
@@ -833,6 +836,7 @@ def enqueue(
     sticky_until: float | None = None,
     callback_phone: str | None = None,
     reasons: tuple[str, ...] = (),
+    language: str | None = None,
 ) -> bool:
     """Add an entry to a queue; False when it is already there (webhooks are retried, this is idempotent).
 
@@ -848,6 +852,7 @@ def enqueue(
         "sticky_until": sticky_until,
         "reasons": json.dumps(list(reasons)) if reasons else None,
         "callback": "1" if callback_phone else None,
+        "language": language,
     }
     for name, value in optional.items():
         if value is not None:

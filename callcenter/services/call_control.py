@@ -323,6 +323,7 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
         raise Conflict("This call has no record", field="call_sid")
     routing.finish_call(session, r, call_sid)  # the agent's part is over: wrap-up
     routing.enqueue_call(session, r, call_sid=customer_sid, queue_id=queue.id, from_number=call.from_number,
+                         language=call.language,
                          payload={"call_sid": customer_sid, "ivr_path": calls.ivr_path(session, call),
                                   "queue_name": queue.name, "transferred_by": agent_id})
     call.queue_id = queue.id

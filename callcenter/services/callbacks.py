@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Callback, utcnow
+from callcenter.models import Call, Callback, utcnow
 from callcenter.services import calls, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.interactions import INTERACTION_TTL_SECONDS, interaction, set_interaction
@@ -50,6 +50,7 @@ def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = 
                 phone=callback.phone_e164, priority=0, enqueued_at=min(callback.due_at.timestamp(), now),
                 contact_id=callback.contact_id, now=now,
                 payload={"callback_id": callback.id, "notes": callback.notes[:500]},
+                language=_language_of_call(session, callback.call_id),
             )
         except Conflict:
             continue  # this number already has a callback in that queue; this one waits its turn
@@ -57,6 +58,12 @@ def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = 
         released.append(callback.id)
     session.commit()
     return released
+
+
+def _language_of_call(session: Session, call_id: int | None) -> str | None:
+    """The language the caller chose on the call that asked for this callback (it routes the callback too)."""
+    call = session.get(Call, call_id) if call_id is not None else None
+    return call.language if call is not None else None
 
 
 def start_dialing(session: Session, r: redis.Redis, entry_id: str, callback_id: int, agent_id: int) -> None:

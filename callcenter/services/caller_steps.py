@@ -18,6 +18,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callcenter.i18n_caller import caller_locale
 from callcenter.models import Call, Callback, Queue, Ticket, User, utcnow
 from callcenter.services import (
     acd,
@@ -117,12 +118,14 @@ class QueueClosed:
 
 @dataclass(frozen=True)
 class MenuChoice:
-    """What a menu answer led to: the number's flow (None: it has none), the flow's decision, and where the caller
-    was put when the decision routes to a queue."""
+    """What a menu answer led to: the number's flow (None: it has none), the flow's decision, where the caller
+    was put when the decision routes to a queue, and the locale the next built-in texts are said in (the caller's
+    chosen language, else the answered node's)."""
 
     definition: dict[str, Any] | None
     decision: ivr_flows.Decision | None = None
     placed: Queued | QueueClosed | None = None
+    language: str | None = None
 
 
 def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: str, region: str,
@@ -132,14 +135,21 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     definition = flow_definition(session, to_number, region)
     if definition is None:
         return MenuChoice(None)
-    decision = ivr_flows.decide(definition, node_id or definition["start"], attempt, digits, speech)
+    answered = node_id or definition["start"]
+    decision = ivr_flows.decide(definition, answered, attempt, digits, speech)
+    chosen = caller_locale(ivr_flows.chosen_language(decision))
     call = record_ivr_step(session, call_sid, decision.step, attempt, commit=False)
+    if call is not None and chosen and call.language != chosen:
+        call.language = chosen  # committed with the step
     placed = None
     if isinstance(decision, ivr_flows.RouteToQueue):
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
                               priority_boost=decision.priority_boost, call=call)
     session.commit()
-    return MenuChoice(definition, decision, placed)
+    node = ivr_flows.node_of(definition, answered)
+    language = (call.language if call is not None else None) or chosen or (
+        caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
+    return MenuChoice(definition, decision, placed, language)
 
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
@@ -160,7 +170,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     from_e164 = try_e164(call.from_number)
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
-        priority_boost=priority_boost,
+        priority_boost=priority_boost, language=call.language,
         payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name},
     )
     call.queue_id = queue.id
@@ -208,6 +218,7 @@ class WaitStatus:
     waited_seconds: float = 0.0
     over_max_wait: bool = False
     queue_id: int | None = None
+    language: str | None = None  # the caller's chosen locale, for the announcements
 
 
 def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> WaitStatus:
@@ -225,6 +236,7 @@ def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | No
         waited_seconds=waited,
         over_max_wait=bool(queue and entry.status == "waiting" and waited >= queue.max_wait_seconds),
         queue_id=entry.queue_id,
+        language=entry.language,
     )
 
 
@@ -271,7 +283,7 @@ def request_callback(session: Session, r: redis.Redis, call_sid: str, now: float
     session.flush()
     routing.request_callback(session, r, call_sid, phone, now, payload={
         "call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": entry.payload.get("queue_name"),
-        "callback_id": callback.id})
+        "callback_id": callback.id, "caller_language": entry.language or call.language})
     calls.record_event(session, call, "callback_requested", {"queue_id": entry.queue_id},
                        dedupe_key=f"callback_requested:{call_sid}")
     session.commit()
@@ -329,6 +341,15 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
     return ticket
 
 
+def caller_language(session: Session, r: redis.Redis, call_sid: str) -> str | None:
+    """The locale the caller chose in the IVR ("zh_Hans"), from the ACD entry while queued, else the call record."""
+    entry = acd.get_entry(r, call_sid)
+    if entry is not None and entry.language:
+        return entry.language
+    call = calls.get_call(session, call_sid)
+    return call.language if call is not None else None
+
+
 # --- Back in line, or gone --------------------------------------------------------------------------------------
 
 
@@ -343,7 +364,7 @@ def requeue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_id:
         raise NotFound(f"Queue {queue_id} not found", field="queue")
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=try_e164(call.from_number), now=now,
-        priority_boost=REQUEUE_PRIORITY_BOOST,
+        priority_boost=REQUEUE_PRIORITY_BOOST, language=call.language,
         payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name,
                  "requeued": True},
     )

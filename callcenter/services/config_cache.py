@@ -29,6 +29,7 @@ MAX_AGE_SECONDS = 300.0
 
 QUEUES = "queues"
 IVR_FLOWS = "ivr_flows"
+SKILLS = "skills"
 
 ChangeListener = Callable[[str, Hashable | None], None]
 

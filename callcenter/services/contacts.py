@@ -13,20 +13,22 @@ from callcenter.services import audit, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 from callcenter.services.phones import to_e164, try_e164
 
-CONTACT_FIELDS = ("first_name", "last_name", "email", "account_id", "vip", "owner_id", "time_zone", "language", "notes")
+CONTACT_FIELDS = ("first_name", "last_name", "full_name", "email", "account_id", "vip", "owner_id", "time_zone",
+                  "language", "notes")
 
 
 @dataclass(frozen=True)
 class PhoneInput:
     number: str
     label: str = "mobile"
+    region: str | None = None  # the country a national-format number belongs to ("CN"); default: the app's
 
 
 def _normalise_phones(phones: list[PhoneInput], region: str) -> list[ContactPhone]:
     seen: set[str] = set()
     result = []
     for index, phone in enumerate(phones):
-        e164 = to_e164(phone.number, region, field=f"phones.{index}.number")
+        e164 = to_e164(phone.number, phone.region or region, field=f"phones.{index}.number")
         if e164 in seen:
             continue  # the same number typed twice in two formats
         seen.add(e164)
@@ -70,7 +72,8 @@ def create_contact(
     values["email"] = _check_email(values.get("email"))
     values.setdefault("owner_id", actor.id)
     _check_refs(session, actor, values, current_owner_id=actor.id)
-    if not (values.get("first_name") or values.get("last_name") or values.get("email") or phones):
+    if not (values.get("first_name") or values.get("last_name") or values.get("full_name") or values.get("email")
+            or phones):
         raise ValidationFailed("A contact needs a name, an email or a phone number", field="last_name")
     contact = Contact(**values)
     contact.phones = _normalise_phones(phones, region)
@@ -127,7 +130,12 @@ def update_contact(
 def search_contacts(
     session: Session, actor: User, query: str = "", *, limit: int = 50, offset: int = 0, region: str = "US"
 ) -> tuple[list[Contact], int]:
-    """Match name, email, account name, or any phone number in any common format; returns (page, total)."""
+    """Match name, email, account name, or any phone number in any common format; returns (page, total).
+
+    Names match as substrings, case-insensitively where the script has case: "first last", "lastfirst" (how
+    Chinese names are written: 王小明) and the one-piece full name. Lowering leaves CJK text as it is on both
+    SQLite and PostgreSQL, so a Chinese query matches Chinese names as typed.
+    """
     condition = scope.contacts(actor)
     text = query.strip()
     statement = select(Contact).where(condition)
@@ -135,7 +143,8 @@ def search_contacts(
         like = f"%{text.lower()}%"
         matches = [
             func.lower(Contact.first_name + " " + Contact.last_name).like(like),
-            func.lower(Contact.last_name).like(like),
+            func.lower(Contact.last_name + Contact.first_name).like(like),
+            func.lower(Contact.full_name).like(like),
             func.lower(Contact.email).like(like),
             Contact.account_id.in_(select(Account.id).where(func.lower(Account.name).like(like))),
         ]

@@ -4,7 +4,7 @@ A flow is a plain mapping (JSON or YAML) so admins can load and edit it without 
 
     number: "+18005550100"          # the line it answers (E.164 after loading)
     name: Main line
-    language: en-US                 # speech recognition and Say language
+    language: en-US                 # speech recognition and Say language (a Twilio language tag)
     voice: Polly.Joanna             # optional Twilio Say voice
     hours_queue: Support            # whose hours decide open/closed (default: first queue routed to)
     greeting: "Thank you for calling."
@@ -19,6 +19,22 @@ A flow is a plain mapping (JSON or YAML) so admins can load and edit it without 
           - {key: "2", goto: other_node}
           - {key: "0", action: voicemail}
         default: {queue: Support}   # taken after two re-prompts
+      chinese:
+        language: zh-CN             # a node may speak and listen in another language (and voice) than the flow
+        prompt: "销售请按1。"
+        choices: [{key: "1", queue: Sales}]
+        default: {queue: Sales}
+
+A bilingual line asks first: a prompt (and the greeting) may be a list of segments, each said in its own language,
+and a route may carry `set_language`, which keeps the caller's choice on the call (it then decides the language of
+every later built-in text, the `language:` skill the call needs, and the pop's `caller_language`):
+
+      language:
+        prompt: ["For English, press 1.", {text: "中文服务请按2。", language: zh-CN}]
+        choices:
+          - {key: "1", set_language: en-US, goto: main}
+          - {key: "2", set_language: zh-CN, goto: chinese}
+        default: {set_language: en-US, goto: main}
 
 Validation reports every problem at once, each with a path ("nodes.main.choices[2].queue"), because an admin
 fixing a file one error per upload gives up. The navigator `decide` is pure: the webhook passes the node and
@@ -40,6 +56,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callcenter.i18n_caller import caller_locale
 from callcenter.models import IvrFlow, Queue
 from callcenter.services import audit, business_hours, config_cache, queues
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
@@ -49,20 +66,32 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FLOW_FILE = Path(__file__).resolve().parent.parent / "ivr_default_flow.yaml"
 DEFAULT_NUMBER = "+18005550100"
+BILINGUAL_FLOW_FILE = Path(__file__).resolve().parent.parent / "ivr_bilingual_flow.yaml"
+BILINGUAL_NUMBER = "+18005550188"
 DEFAULT_LANGUAGE = "en-US"
 DEFAULT_TIMEOUT = 5
 MAX_REPROMPTS = 2  # no input or a wrong key re-prompts this many times, then the node's default is taken
 MAX_TEXT = 1000
 
 TOP_FIELDS = ("number", "name", "language", "voice", "hours_queue", "greeting", "after_hours", "start", "nodes")
-NODE_FIELDS = ("prompt", "timeout", "reprompt", "choices", "default")
-TARGET_FIELDS = ("queue", "priority_boost", "goto", "action", "message")
+NODE_FIELDS = ("prompt", "language", "voice", "timeout", "reprompt", "choices", "default")
+TARGET_FIELDS = ("queue", "priority_boost", "goto", "action", "message", "set_language")
+SEGMENT_FIELDS = ("text", "language", "voice")
 CHOICE_FIELDS = ("key", "speech", *TARGET_FIELDS)
 AFTER_HOURS_FIELDS = ("action", "message")
 ACTIONS = ("voicemail", "callback", "hangup")
 KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+# The language tags Twilio's <Say> voices and <Gather> speech recognition know (alice's list, Polly's cmn-CN, Google's
+# cmn-Hans-CN style); a flow naming anything else is refused rather than failing on a live call.
+KNOWN_LANGUAGES = frozenset(tag.lower() for tag in (
+    "en", "en-gb", "es", "fr", "de", "it",  # the man/woman voices' short codes
+    "ar-AE", "ca-ES", "cs-CZ", "da-DK", "de-DE", "el-GR", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN", "en-NZ",
+    "en-US", "en-ZA", "es-ES", "es-MX", "es-US", "fi-FI", "fr-CA", "fr-FR", "he-IL", "hi-IN", "hu-HU", "id-ID",
+    "it-IT", "ja-JP", "ko-KR", "ms-MY", "nb-NO", "nl-BE", "nl-NL", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU",
+    "sk-SK", "sv-SE", "th-TH", "tr-TR", "uk-UA", "vi-VN",
+    "zh-CN", "zh-HK", "zh-TW", "cmn-CN", "cmn-Hans-CN", "cmn-Hant-TW", "yue-CN", "yue-Hant-HK",
+))
 WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
@@ -268,11 +297,9 @@ class _Validator:
         self.unknown_fields(d, TOP_FIELDS, "")
         self.number(d)
         self.text(d, "name", "", limit=100)
-        language = d.get("language")
-        if language is not None and (not isinstance(language, str) or not LANGUAGE.match(language)):
-            self.add("language", f"language {language!r} is not a language tag like en-US or es-MX")
+        self.language(d, "language", "")
         self.text(d, "voice", "", limit=60)
-        self.text(d, "greeting", "")
+        self.spoken(d, "greeting", "")
         if d.get("hours_queue") is not None:
             self.queue(d["hours_queue"], "hours_queue")
         self.after_hours(d.get("after_hours"))
@@ -294,6 +321,35 @@ class _Validator:
             self.reachability(start, nodes)
             self.default_loops(nodes)
         return self.problems
+
+    def language(self, mapping: dict[str, Any], name: str, prefix: str) -> None:
+        """A language tag Twilio speaks and recognises ("en-US", "zh-CN"); anything else fails on a live call."""
+        value = mapping.get(name)
+        if value is None:
+            return
+        if not isinstance(value, str) or value.strip().lower() not in KNOWN_LANGUAGES:
+            self.add(f"{prefix}{name}", f"unknown language {value!r}: use a language tag Twilio speaks, such as "
+                                        "en-US, es-MX, zh-CN or cmn-CN")
+
+    def spoken(self, mapping: dict[str, Any], name: str, prefix: str, required: bool = False) -> None:
+        """Text to say: one text, or a list of segments, each text or {text, language, voice}."""
+        value = mapping.get(name)
+        if not isinstance(value, list):
+            self.text(mapping, name, prefix, required=required)
+            return
+        if not value:
+            self.add(f"{prefix}{name}", f"{name} must be non-empty text or a list of segments")
+        for index, segment in enumerate(value):
+            path = f"{prefix}{name}[{index}]"
+            if isinstance(segment, str):
+                self.text({"text": segment}, "text", f"{path}.")
+            elif isinstance(segment, dict):
+                self.unknown_fields(segment, SEGMENT_FIELDS, f"{path}.")
+                self.text(segment, "text", f"{path}.", required=True)
+                self.language(segment, "language", f"{path}.")
+                self.text(segment, "voice", f"{path}.", limit=60)
+            else:
+                self.add(path, "a segment is text or a mapping {text, language, voice}")
 
     @staticmethod
     def _known(nodes: dict[str, Any]) -> str:
@@ -333,7 +389,9 @@ class _Validator:
             self.add(prefix, "a node must be a mapping with prompt, choices and default")
             return
         self.unknown_fields(node, NODE_FIELDS, f"{prefix}.")
-        self.text(node, "prompt", f"{prefix}.", required=True)
+        self.spoken(node, "prompt", f"{prefix}.", required=True)
+        self.language(node, "language", f"{prefix}.")
+        self.text(node, "voice", f"{prefix}.", limit=60)
         self.text(node, "reprompt", f"{prefix}.")
         timeout = node.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)
@@ -411,6 +469,7 @@ class _Validator:
                 self.add(f"{path}.priority_boost", "priority_boost only applies to a queue route")
             elif isinstance(boost, bool) or not isinstance(boost, int) or not -100 <= boost <= 100:
                 self.add(f"{path}.priority_boost", "priority_boost must be a whole number from -100 to 100")
+        self.language(target, "set_language", f"{path}.")
         if "message" in target:
             if kind != "action":
                 self.add(f"{path}.message", "message only applies to an action route")
@@ -560,12 +619,24 @@ def set_active(session: Session, actor_id: int | None, flow_id: int, active: boo
     return flow
 
 
+def ensure_flow_file(session: Session, path: Path) -> IvrFlow | None:
+    """Load the flow in `path` unless its number already has a flow."""
+    definition = parse_definition(path.read_text(encoding="utf-8"), path.name)
+    number = to_e164(str(definition.get("number") or ""))
+    if session.scalar(select(IvrFlow.id).where(IvrFlow.phone_number == number)) is not None:
+        return None
+    return save_flow(session, None, definition)
+
+
 def ensure_default_flow(session: Session) -> IvrFlow | None:
     """Load the demo flow (callcenter/ivr_default_flow.yaml) unless its number already has a flow."""
-    if session.scalar(select(IvrFlow.id).where(IvrFlow.phone_number == DEFAULT_NUMBER)) is not None:
-        return None
-    definition = parse_definition(DEFAULT_FLOW_FILE.read_text(encoding="utf-8"), DEFAULT_FLOW_FILE.name)
-    return save_flow(session, None, definition)
+    return ensure_flow_file(session, DEFAULT_FLOW_FILE)
+
+
+def ensure_bilingual_flow(session: Session) -> IvrFlow | None:
+    """Load the bilingual demo flow (callcenter/ivr_bilingual_flow.yaml: English / 中文 first) unless its number
+    already has a flow."""
+    return ensure_flow_file(session, BILINGUAL_FLOW_FILE)
 
 
 config_cache.watch(IvrFlow, config_cache.IVR_FLOWS)
@@ -580,6 +651,70 @@ def language_of(definition: dict[str, Any]) -> str:
 
 def voice_of(definition: dict[str, Any]) -> str | None:
     return definition.get("voice")
+
+
+def _same_language(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
+def _speech_in(language: str | None, voice: str | None, definition: dict[str, Any]) -> tuple[str, str | None]:
+    """(language, voice) for text in `language`: the flow's voice only speaks the flow's language, so a part in
+    another language without a voice of its own gets Twilio's default voice for that language."""
+    flow_language = language_of(definition)
+    if not language or _same_language(language, flow_language):
+        return flow_language, voice or voice_of(definition)
+    return language, voice
+
+
+def node_speech(definition: dict[str, Any], node: dict[str, Any]) -> tuple[str, str | None]:
+    """(language, voice) a node speaks and listens in: its own, else the flow's."""
+    return _speech_in(node.get("language"), node.get("voice"), definition)
+
+
+def segments(value: Any, language: str, voice: str | None,
+             definition: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """A prompt or greeting as (text, language, voice) parts: plain text is said in `language` with `voice`."""
+    parts: list[tuple[str, str, str | None]] = []
+    for segment in value if isinstance(value, list) else [value]:
+        if isinstance(segment, dict):
+            text, own_language, own_voice = segment.get("text"), segment.get("language"), segment.get("voice")
+        else:
+            text, own_language, own_voice = segment, None, None
+        if not isinstance(text, str) or not text.strip():
+            continue
+        if own_language:
+            parts.append((text, *_speech_in(own_language, own_voice, definition)))
+        else:
+            parts.append((text, language, own_voice or voice))
+    return parts
+
+
+def speech_for(definition: dict[str, Any], locale: str | None) -> tuple[str, str | None]:
+    """(language, voice) for the built-in texts of a call whose caller chose `locale` ("zh_Hans"; None: the flow's).
+
+    The flow's own language when it matches, else the first node or `set_language` in that language.
+    """
+    flow_language = language_of(definition)
+    if not locale or caller_locale(flow_language) == locale:
+        return flow_language, voice_of(definition)
+    chosen: str | None = None
+    for node in (definition.get("nodes") or {}).values():
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("language"), str) and caller_locale(node["language"]) == locale:
+            return node_speech(definition, node)
+        for target in [*(node.get("choices") or []), node.get("default") or {}]:
+            tag = target.get("set_language") if isinstance(target, dict) else None
+            if chosen is None and isinstance(tag, str) and caller_locale(tag) == locale:
+                chosen = tag
+    return (chosen, None) if chosen else (flow_language, voice_of(definition))
+
+
+def chosen_language(decision: Decision) -> str | None:
+    """The language tag the caller chose with this answer (a route with `set_language`), if any."""
+    step = decision.step or {}
+    language = step.get("language")
+    return language if isinstance(language, str) and language else None
 
 
 def node_of(definition: dict[str, Any], node_id: str) -> dict[str, Any] | None:
@@ -640,6 +775,8 @@ def greeting_state(session: Session, definition: dict[str, Any], now: datetime) 
 
 
 def _route(target: dict[str, Any], step: dict[str, Any]) -> Decision:
+    if target.get("set_language"):
+        step = {**step, "language": target["set_language"]}
     if "queue" in target:
         return RouteToQueue(target["queue"], int(target.get("priority_boost") or 0), step)
     if "goto" in target:

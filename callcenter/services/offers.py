@@ -100,6 +100,7 @@ def prepare_offer(
         region=region,
         contact_id=contact_id if callback else None,
         card=None if callback else _fresh_card(r, call_sid, now),
+        caller_language=payload.get("caller_language") or (entry.language if entry else None),
     )
     offer = {
         "call_sid": call_sid,

@@ -11,6 +11,11 @@ The flow the inbound edge drives:
     tick(...)                  every second from a worker: expired offers ("missed"), wrap-up timers, lost sockets,
                                sticky waits that ran out, then dispatch
 
+Language: a caller who chose a language in the IVR ("zh_Hans") needs an agent with the skill named
+`language:zh_Hans` (any level) when the floor has that skill; a floor that declares no skill for a language (an
+English-only floor, or callers with no language at all) routes those calls as before. The skill is one more per-call
+requirement in the ACD, beside the queue's own skills.
+
 Policy: a rejected offer puts the call back in its place and the agent back to available at the END of the
 idle line, and the call is tried with other agents first. An offer that times out sets the agent away with
 reason "missed" (they are probably not at their desk) and the call is offered to someone else.
@@ -26,9 +31,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.services import acd, agent_state, queues
+from callcenter.i18n_caller import caller_locale
+from callcenter.models import Skill
+from callcenter.services import acd, agent_state, config_cache, queues
 from callcenter.services.acd import Finished, QueueConfig, QueueEntry
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish, publish_after_commit
@@ -120,6 +128,35 @@ def queue_config(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig
     return config
 
 
+# --- Languages -------------------------------------------------------------------------------------------------
+
+LANGUAGE_SKILL_PREFIX = "language:"
+
+
+def language_skill_name(locale: str) -> str:
+    """The skill an agent needs to take calls in `locale`: "zh_Hans" -> "language:zh_Hans"."""
+    return f"{LANGUAGE_SKILL_PREFIX}{locale}"
+
+
+def language_skill_ids(session: Session) -> dict[str, int]:
+    """{locale: skill id} of every `language:` skill the floor declares (a process snapshot: read per call)."""
+    def load() -> dict[str, int]:
+        rows = session.execute(select(Skill.name, Skill.id).where(Skill.name.like(f"{LANGUAGE_SKILL_PREFIX}%")))
+        return {name[len(LANGUAGE_SKILL_PREFIX):]: skill_id for name, skill_id in rows}
+
+    return config_cache.cache.get(config_cache.SKILLS, "languages", load)
+
+
+def language_requirement(session: Session, language: str | None) -> dict[int, int]:
+    """{skill id: 1} for a call in `language` (a locale or tag) when the floor has that language's skill, else {}."""
+    locale = caller_locale(language)
+    skill_id = language_skill_ids(session).get(locale) if locale else None
+    return {skill_id: 1} if skill_id is not None else {}
+
+
+config_cache.watch(Skill, config_cache.SKILLS)
+
+
 # --- Entering the queue ----------------------------------------------------------------------------------------
 
 
@@ -174,16 +211,23 @@ def enqueue_call(
     skills: dict[int, int] | None = None,
     now: float | None = None,
     priority_boost: int = 0,
+    language: str | None = None,
 ) -> Enqueued:
     """Put a caller in a queue with their CRM priority and sticky agent, then offer at once if someone is free.
 
     `from_number` is E.164 (None for anonymous callers); `contact_ids` the matched contacts (looked up by
     number when None); `skills` optional extra {skill_id: min_level} for this call (e.g. a language from the
     IVR); `payload` is JSON kept with the entry and handed to the agent with the offer (IVR choices etc.);
-    `priority_boost` is added to the CRM priority (an IVR route can mark a line as more urgent).
-    Idempotent on `call_sid`.
+    `priority_boost` is added to the CRM priority (an IVR route can mark a line as more urgent); `language` is the
+    caller's chosen language (locale "zh_Hans" or tag "zh-CN"): it adds the `language:` skill requirement and
+    goes to the pop as `caller_language`. Idempotent on `call_sid`.
     """
     now = _now(now)
+    locale = caller_locale(language)
+    required = dict(skills or {})
+    for skill_id, level in language_requirement(session, locale).items():
+        required[skill_id] = max(level, required.get(skill_id, 0))
+    payload = {**(payload or {}), "caller_language": locale}
     queue = queues.queue_snapshot(session, queue_id)
     if queue is None:
         raise NotFound(f"Queue {queue_id} not found", field="queue_id")
@@ -206,11 +250,12 @@ def enqueue_call(
         enqueued_at=now,
         from_number=from_number,
         contact_id=decision.contact_ids[0] if decision.contact_ids else None,
-        skills=skills,
+        skills=required,
         payload=payload,
         sticky_agent_id=sticky,
         sticky_until=now + config.sticky_agent_wait_seconds if sticky else None,
         reasons=decision.reasons,
+        language=locale,
     )
     offers: list[Offer] = []
     if created:
@@ -255,20 +300,24 @@ def enqueue_callback(
     contact_id: int | None = None,
     payload: dict[str, Any] | None = None,
     now: float | None = None,
+    language: str | None = None,
 ) -> bool:
     """Put a callback straight into a queue at `enqueued_at` (e.g. restoring it from the callbacks table).
 
+    `language` (the caller's chosen one) requires its `language:` skill, as for a call.
     Returns False when `entry_id` is already queued; Conflict when the number has another open callback there.
     """
     now = _now(now)
+    locale = caller_locale(language)
     e164 = to_e164(phone)
     if enqueued_at > now:
         raise ValidationFailed("A callback cannot be enqueued in the future", field="enqueued_at")
     queue_config(session, r, queue_id)
     created = acd.enqueue(
         r, entry_id=entry_id, queue_id=queue_id, priority=priority, enqueued_at=enqueued_at, from_number=e164,
-        contact_id=contact_id, payload={**(payload or {}), "kind": "callback", "phone": e164},
-        callback_phone=e164,
+        contact_id=contact_id,
+        payload={**(payload or {}), "kind": "callback", "phone": e164, "caller_language": locale},
+        callback_phone=e164, skills=language_requirement(session, locale) or None, language=locale,
     )
     if created:
         _queue_changed(r, queue_id, now)

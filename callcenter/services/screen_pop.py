@@ -27,6 +27,7 @@ def contact_card(contact: Contact) -> dict[str, Any]:
         "name": contact.display_name,
         "first_name": contact.first_name,
         "last_name": contact.last_name,
+        "full_name": contact.full_name,
         "email": contact.email,
         "vip": bool(contact.vip or (account is not None and account.vip)),
         "account": None if account is None else {"id": account.id, "name": account.name, "vip": account.vip},
@@ -130,15 +131,18 @@ def build_screen_pop(
     region: str = "US",
     contact_id: int | None = None,
     card: dict[str, Any] | None = None,
+    caller_language: str | None = None,
 ) -> dict[str, Any]:
     """The pop for one offered call: the call's own facts and the caller's card (`card`, when one was built
-    while the caller was in the IVR; else it is built now)."""
+    while the caller was in the IVR; else it is built now). `caller_language` is the locale the caller chose in
+    the IVR ("zh_Hans", "en"; None when unknown)."""
     if card is None:
         card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region, contact_id=contact_id)
     return {
         "call_sid": call_sid,
         "queue": queue_name,
         "ivr_path": ivr_path or [],
+        "caller_language": caller_language,
         "waited_seconds": round(waited_seconds, 1) if waited_seconds is not None else None,
         **card,
     }

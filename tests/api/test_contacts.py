@@ -136,3 +136,28 @@ def test_update_is_audited_with_changed_fields(client, headers, factory, agent, 
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "contact.updated"))
     assert entry.actor_id == agent.id
     assert entry.details["fields"] == ["language", "vip"]
+
+
+def test_chinese_contact_with_a_full_name_and_national_mainland_numbers(client, headers):
+    response = client.post(
+        "/api/v1/contacts",
+        json={"full_name": "王小明", "phones": [{"number": "138 0013 8000", "region": "CN"},
+                                             {"number": "010-6552 9988", "region": "CN", "label": "work"}]},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["full_name"], body["display_name"]) == ("王小明", "王小明")
+    assert [(p["e164"], p["display"]) for p in body["phones"]] == [
+        ("+8613800138000", "+86 138 0013 8000"), ("+861065529988", "+86 10 6552 9988")]
+
+    found = client.get("/api/v1/contacts", query_string={"q": "小明"}, headers=headers).get_json()
+    assert [c["id"] for c in found["items"]] == [body["id"]]
+    by_number = client.get("/api/v1/contacts", query_string={"q": "+86 10 6552 9988"}, headers=headers).get_json()
+    assert [c["id"] for c in by_number["items"]] == [body["id"]]
+
+
+def test_a_region_must_be_a_country_code(client, headers):
+    response = client.post("/api/v1/contacts", json={"full_name": "李华", "phones": [
+        {"number": "010-6552 9988", "region": "China"}]}, headers=headers)
+    assert_error(response, 422, field="phones.0.region")

@@ -22,9 +22,53 @@
     $("transcript").appendChild(item);
   }
 
-  function speak(text) {
+  // The browser's voices load asynchronously; keep the latest list.
+  var voices = [];
+  function loadVoices() { voices = window.speechSynthesis ? window.speechSynthesis.getVoices() || [] : []; }
+  if (window.speechSynthesis) {
+    loadVoices();
+    if (window.speechSynthesis.addEventListener) {
+      window.speechSynthesis.addEventListener("voiceschanged", loadVoices);
+    }
+  }
+
+  // A Say's language as the browser spells it: Twilio's Mandarin/Cantonese codes (cmn-CN, cmn-Hans-CN, yue-CN)
+  // become zh-CN / zh-TW / zh-HK, the tags browsers give their Chinese voices.
+  function browserLang(language) {
+    var parts = String(language || "").replace(/_/g, "-").split("-");
+    var primary = parts[0].toLowerCase();
+    if (primary === "cmn" || primary === "zh") {
+      var rest = parts.slice(1).join("-").toLowerCase();
+      if (/hant|tw/.test(rest)) { return "zh-TW"; }
+      if (/hk/.test(rest)) { return "zh-HK"; }
+      return "zh-CN";
+    }
+    if (primary === "yue") { return "zh-HK"; }
+    return parts.join("-");
+  }
+
+  // The voice to read a prompt in `language` with: the exact locale if the browser has it, else any voice of that
+  // language (for Chinese: any whose lang starts with zh), else none (the browser's default voice).
+  function voiceFor(language) {
+    if (!language) { return null; }
+    var wanted = browserLang(language).toLowerCase();
+    var primary = wanted.split("-")[0];
+    var exact = null, same = null;
+    voices.forEach(function (voice) {
+      var lang = String(voice.lang || "").replace(/_/g, "-").toLowerCase();
+      if (!exact && lang === wanted) { exact = voice; }
+      if (!same && lang.split("-")[0] === primary) { same = voice; }
+    });
+    return exact || same;
+  }
+
+  function speak(text, language) {
     if ($("voice").checked && window.speechSynthesis && window.SpeechSynthesisUtterance) {
-      window.speechSynthesis.speak(new window.SpeechSynthesisUtterance(text));
+      var utterance = new window.SpeechSynthesisUtterance(text);
+      if (language) { utterance.lang = browserLang(language); }
+      var voice = voiceFor(language);
+      if (voice) { utterance.voice = voice; }
+      window.speechSynthesis.speak(utterance);
     }
   }
 
@@ -32,7 +76,7 @@
     if (payload.call_sid !== callSid) { return; }
     var event = payload.event;
     switch (event.type) {
-      case "say": line(event.text, "say"); speak(event.text); break;
+      case "say": line(event.text, "say"); speak(event.text, event.language); break;
       case "heard": line("Other party: " + event.text, "say"); speak(event.text); break;
       case "play": line(event.url ? "♪ " + event.url : "tones " + event.digits, "info"); break;
       case "beep": line("beep — recording", "info"); break;
