@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
@@ -96,6 +97,19 @@ def _present(**values: Any) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+REST_CONNECTIONS = 64
+
+
+def _pooled_http_client() -> TwilioHttpClient:
+    """The SDK's HTTP client keeping up to REST_CONNECTIONS connections alive: a web process rings and redirects
+    many legs at once, and requests' default pool of 10 made every call beyond it open (and drop) a connection."""
+    client = TwilioHttpClient(timeout=REST_TIMEOUT_SECONDS)
+    if client.session is not None:
+        for prefix in ("https://", "http://"):
+            client.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=REST_CONNECTIONS))
+    return client
+
+
 class TwilioProvider:
     """`Provider` on `twilio.rest.Client`; `base_url` and `http_client` point it at the emulator."""
 
@@ -121,7 +135,7 @@ class TwilioProvider:
             account_sid,
             auth_token,
             account_sid=account_sid,
-            http_client=http_client or TwilioHttpClient(timeout=REST_TIMEOUT_SECONDS),
+            http_client=http_client or _pooled_http_client(),
         )
         if base_url:
             # The SDK would rewrite the host for an edge or region: never for the emulator.
