@@ -12,7 +12,6 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,8 +21,9 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from callcenter.telephony.twilio_provider import TwilioProvider
+from tests.support.contracts import TWILIO_OAI
 
-OAI_PATH = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
+OAI_PATH = TWILIO_OAI
 ACCOUNT_SID = "AC" + "c" * 32
 CALL_SID = "CA" + "d" * 32
 AGENT_CALL_SID = "CA" + "e" * 32
