@@ -17,7 +17,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from callcenter.extensions import db
 from callcenter.models import Role
-from callcenter.realtime import publisher
+from callcenter.realtime import payloads, publisher
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state, offers, reachability, routing, wallboard
 from callcenter.services.errors import DomainError
@@ -25,23 +25,30 @@ from callcenter.services.errors import DomainError
 log = logging.getLogger(__name__)
 
 
-def acknowledged(handler: Callable[..., dict[str, Any] | None]) -> Callable[..., dict[str, Any]]:
-    """Turn domain errors into an error acknowledgement instead of a dropped event."""
+Handler = Callable[..., dict[str, Any] | None]
 
-    @wraps(handler)
-    def wrapper(self, data: Any = None) -> dict[str, Any]:
-        if not current_user.is_authenticated:
-            return {"ok": False, "error": "Your session has ended; sign in again."}
-        if data is not None and not isinstance(data, dict):
-            return {"ok": False, "error": "Expected an object"}
-        try:
-            result = handler(self, data or {})
-        except DomainError as exc:
-            db.session.rollback()
-            return {"ok": False, "error": exc.message, "field": exc.field}
-        return {"ok": True, **(result or {})}
 
-    return wrapper
+def acknowledged(**spec: payloads.Types) -> Callable[[Handler], Callable[..., dict[str, Any]]]:
+    """Check the payload against `spec` (field -> type) and turn domain errors into an error acknowledgement
+    instead of a dropped event or an exception."""
+
+    def decorate(handler: Handler) -> Callable[..., dict[str, Any]]:
+        @wraps(handler)
+        def wrapper(self, data: Any = None) -> dict[str, Any]:
+            if not current_user.is_authenticated:
+                return {"ok": False, "error": "Your session has ended; sign in again."}
+            try:
+                result = handler(self, payloads.parse(data, spec))
+            except payloads.PayloadError as exc:
+                return {"ok": False, "error": exc.message, "field": exc.field}
+            except DomainError as exc:
+                db.session.rollback()
+                return {"ok": False, "error": exc.message, "field": exc.field}
+            return {"ok": True, **(result or {})}
+
+        return wrapper
+
+    return decorate
 
 
 def presence_view(presence: agent_state.AgentPresence) -> dict[str, Any]:
@@ -82,7 +89,7 @@ class AgentNamespace(Namespace):
         if current_user.is_authenticated:
             reachability.socket_disconnected(db.session, get_redis(), current_user.id, request.sid)
 
-    @acknowledged
+    @acknowledged(state=str, reason=(str, type(None)))
     def on_set_state(self, data: dict[str, Any]) -> dict[str, Any]:
         r = get_redis()
         state, reason = str(data.get("state", "")), data.get("reason")
@@ -94,23 +101,23 @@ class AgentNamespace(Namespace):
             routing.dispatch(db.session, r)
         return {"presence": presence_view(agent_state.get_presence(r, current_user.id))}
 
-    @acknowledged
+    @acknowledged(call_sid=str)
     def on_offer_ack(self, data: dict[str, Any]) -> dict[str, Any]:
         call_sid = str(data.get("call_sid", ""))
         offers.acknowledge(get_redis(), current_user.id, call_sid)
         return {"call_sid": call_sid}
 
-    @acknowledged
+    @acknowledged(call_sid=str)
     def on_offer_reject(self, data: dict[str, Any]) -> dict[str, Any]:
         routing.reject_offer(db.session, get_redis(), current_user.id, str(data.get("call_sid", "")))
         return {}
 
-    @acknowledged
+    @acknowledged(nonce=(str, int, type(None)))
     def on_heartbeat(self, data: dict[str, Any]) -> dict[str, Any]:
         reachability.heartbeat_answered(get_redis(), current_user.id)
         return {"nonce": data.get("nonce")}
 
-    @acknowledged
+    @acknowledged()
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
         return agent_snapshot(current_user.id)
 
@@ -128,6 +135,6 @@ class SupervisorNamespace(Namespace):
         publisher.emit("snapshot", wallboard.snapshot(db.session, get_redis()), namespace=publisher.SUPERVISOR_NS,
                        to=request.sid)
 
-    @acknowledged
+    @acknowledged()
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
         return wallboard.snapshot(db.session, get_redis())
