@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, SmallInteger, String, event
+from sqlalchemy import JSON, BigInteger, Integer, SmallInteger, String, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
 from callcenter.services.errors import ValidationFailed
@@ -72,14 +72,17 @@ def _column_problem(column_type: Any, value: Any) -> str | None:
     return None
 
 
-def check_object(obj: Any) -> None:
-    """Raise ValidationFailed for the first column value of `obj` the database would refuse."""
-    mapper = getattr(obj, "__mapper__", None)
-    if mapper is None:
+def check_object(obj: Any, *, changed_only: bool = False) -> None:
+    """Raise ValidationFailed for the first column value of `obj` the database would refuse (with `changed_only`,
+    among the values set since it was loaded: a row stored before this check is not refused for what it holds)."""
+    state = inspect(obj, raiseerr=False)
+    if state is None or state.mapper is None:
         return
     loaded = vars(obj)
-    for attribute in mapper.column_attrs:
+    for attribute in state.mapper.column_attrs:
         if attribute.key not in loaded or len(attribute.columns) != 1:
+            continue
+        if changed_only and not state.attrs[attribute.key].history.added:
             continue
         problem = _column_problem(attribute.columns[0].type, loaded[attribute.key])
         if problem:
@@ -89,5 +92,7 @@ def check_object(obj: Any) -> None:
 @event.listens_for(Session, "before_flush")
 def _refuse_what_the_database_would(session: Session, _context: UOWTransaction, _instances: Any) -> None:
     """Every new or changed row is checked before its flush writes anything."""
-    for obj in list(session.new) + list(session.dirty):
+    for obj in session.new:
         check_object(obj)
+    for obj in session.dirty:
+        check_object(obj, changed_only=True)
