@@ -1,6 +1,6 @@
 # The two commands of the README quick start. Both work on a fresh Debian machine (root or sudo for apt).
 PYTHON ?= python3
-APT_PACKAGES_TEST := chromium postgresql
+APT_PACKAGES_TEST := chromium postgresql nodejs
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 .PHONY: run test install install-test system-test-deps lint
@@ -9,7 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 run: install
 	callcenter run
 
-## Install everything the tests need (pip extras, Debian chromium and postgresql when missing), run the suite.
+## Install everything the tests need (pip extras with psutil, Debian chromium, postgresql and nodejs when missing),
+## run the suite. node checks the syntax of the JavaScript the product serves (tests/telephony/sim/test_app_wiring.py).
 test: install-test
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
@@ -23,6 +24,7 @@ install-test: system-test-deps
 system-test-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	{ [ -x /usr/local/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \

@@ -37,8 +37,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     _init_socketio(app)
 
-    from callcenter import api, config_sync, jobs, offer_reactions, realtime, telephony, web
+    from callcenter import api, config_sync, input_guard, jobs, offer_reactions, realtime, telephony, web
 
+    input_guard.init_app(app)
     config_sync.init_app(app)
     jobs.init_app(app)
     telephony.init_app(app)

@@ -20,6 +20,7 @@ from flask import Flask
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from callcenter.services import storable  # noqa: F401  (registers the check of every flush)
 from callcenter.settings import gevent_patched
 
 

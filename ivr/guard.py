@@ -13,6 +13,7 @@ from twilio.request_validator import SIGNATURE_HEADER
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
+from callcenter import input_guard
 from callcenter.extensions import db
 from callcenter.services.errors import DomainError
 from callcenter.telephony import get_provider
@@ -91,6 +92,10 @@ def twilio_signed(view: View) -> View:
             log.warning("rejected %s webhook for %s: %s signature", request.method, url,
                         "invalid" if signature else "missing")
             return Response("Invalid signature", status=403, mimetype="text/plain")
+        problem = input_guard.request_problem(request)
+        if problem is not None:  # signed, yet nothing a carrier sends: refused before anything is written
+            log.warning("refused signed %s webhook for %s: %s %s", request.method, url, *problem)
+            return input_guard.refusal(*problem)
         return view(*args, **kwargs)
 
     return guarded  # type: ignore[return-value]

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     """
     from gevent import monkey; monkey.patch_all()
     import json, sys, time
-    import gevent
+    import gevent, gevent.event
     from sqlalchemy import text
     from callcenter.db import make_engine
 
@@ -32,17 +32,26 @@ SCRIPT = textwrap.dedent(
             ticks.append(time.monotonic())
             gevent.sleep(0.01)
 
-    def writer(n, pause):
+    holding = gevent.event.Event()
+    committed = []
+
+    def writer(n, pause, after=None):
+        if after is not None:
+            after.wait()  # start only once the first writer holds its transaction, however long setup took
         with engine.begin() as c:
             c.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
-            gevent.sleep(pause)  # waiting on the network with the write transaction open
+            if pause:
+                holding.set()
+                gevent.sleep(pause)  # waiting on the network with the write transaction open
+        committed.append(n)
 
     started = time.monotonic()
-    gevent.joinall([gevent.spawn(ticker), gevent.spawn(writer, 1, 0.5), gevent.spawn_later(0.05, writer, 2, 0)])
+    gevent.joinall([gevent.spawn(ticker), gevent.spawn(writer, 1, 0.5), gevent.spawn(writer, 2, 0, holding)])
     with engine.connect() as c:
         rows = c.execute(text("SELECT count(*) FROM t")).scalar_one()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    print(json.dumps({"rows": rows, "longest_stall": max(gaps), "elapsed": time.monotonic() - started}))
+    print(json.dumps({"rows": rows, "longest_stall": max(gaps), "elapsed": time.monotonic() - started,
+                      "committed": committed}))
     """
 )
 
@@ -55,7 +64,7 @@ def test_a_second_writer_waits_without_stopping_the_process(tmp_path):
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
 
-    assert outcome["rows"] == 2
+    assert outcome["rows"] == 2 and outcome["committed"] == [1, 2]  # the second writer did wait for the first
     # The other greenlets kept running while the second writer waited its turn (a blocked hub stalls for
     # as long as the first writer's pause, or until SQLite's 30 s busy timeout).
     assert outcome["longest_stall"] < 0.3, outcome
@@ -74,29 +83,41 @@ OTHER_PROCESS_SCRIPT = textwrap.dedent(
     with engine.begin() as c:
         c.execute(text("CREATE TABLE t (n INTEGER)"))
     holder = subprocess.Popen([sys.executable, "-c", '''
-    import sqlite3, sys, time
+    import sqlite3, sys
     db = sqlite3.connect(sys.argv[1], isolation_level=None)
     db.execute("BEGIN IMMEDIATE"); db.execute("INSERT INTO t VALUES (0)")
-    print("holding", flush=True); time.sleep(0.6); db.execute("COMMIT")
-    '''.replace("\\n    ", "\\n"), path], stdout=subprocess.PIPE, text=True)
+    print("holding", flush=True); sys.stdin.readline(); db.execute("COMMIT")
+    '''.replace("\\n    ", "\\n"), path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "holding"
     ticks = []
+    attempting, done = gevent.event.Event(), gevent.event.Event()
+    times = {}
 
     def ticker():
-        while len(ticks) < 100:
+        while not done.is_set():
             ticks.append(time.monotonic())
             gevent.sleep(0.01)
 
     def writer():
+        attempting.set()
         with engine.begin() as c:
             c.execute(text("INSERT INTO t VALUES (1)"))
+        times["written"] = time.monotonic()
+        done.set()
 
-    gevent.joinall([gevent.spawn(ticker), gevent.spawn(writer)])
+    def release_the_other_process():
+        attempting.wait()
+        gevent.sleep(0.6)  # the other process keeps its transaction this long after this one starts to write
+        times["released"] = time.monotonic()
+        holder.stdin.write("commit\\n")
+        holder.stdin.flush()
+
+    gevent.joinall([gevent.spawn(ticker), gevent.spawn(writer), gevent.spawn(release_the_other_process)])
     holder.wait()
     with engine.connect() as c:
         rows = c.execute(text("SELECT count(*) FROM t")).scalar_one()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    print(json.dumps({"rows": rows, "longest_stall": max(gaps)}))
+    print(json.dumps({"rows": rows, "longest_stall": max(gaps), "waited": times["written"] >= times["released"]}))
     """
 )
 
@@ -109,6 +130,6 @@ def test_a_writer_waiting_for_another_process_does_not_stop_this_one(tmp_path):
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
 
-    assert outcome["rows"] == 2  # it waited for the other process's commit, then wrote
+    assert outcome["rows"] == 2 and outcome["waited"]  # it waited for the other process's commit, then wrote
     # SQLite's busy handler would have slept in C, stopping every greenlet for the other process's 0.6 s.
     assert outcome["longest_stall"] < 0.3, outcome

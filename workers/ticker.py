@@ -94,13 +94,17 @@ class Ticker:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    @property
+    def lease_ms(self) -> int:
+        """A little shorter than the interval, so the holder can take it again on its next pass."""
+        return int(self.interval * 1000 * 0.9)
+
     def _run(self) -> None:
         r = get_redis(self.app)
-        lease_ms = int(self.interval * 1000 * 0.9)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                if r.set(LEASE_KEY, "1", nx=True, px=lease_ms):
+                if r.set(LEASE_KEY, "1", nx=True, px=self.lease_ms):
                     tick(self.app)
             except redis.RedisError as exc:
                 log.warning("ticker: Redis unavailable (%s); retrying", exc)

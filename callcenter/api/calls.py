@@ -258,6 +258,7 @@ class Monitor(MethodView):
                                     caller_id=current_app.config["OUTBOUND_CALLER_ID"])
 
     @blp.response(204)
+    @blp.alt_response(403, schema=ErrorSchema, description="Supervisors only")
     @blp.alt_response(409, **CONFLICT)
     def delete(self, call_sid: str):
         """Supervisors: leave a call you are monitoring."""

@@ -7,13 +7,14 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from callcenter.api.auth import current_actor
+from callcenter.api.auth import bearer_token, current_actor
 from callcenter.api.base import resource_blueprint
 from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import ID, SearchArgs, UserCreate, UserOut, UserPage, UserUpdate, limit_offset, page_of
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import users as user_service
+from callcenter.web.auth import keep_own_session
 
 blp = resource_blueprint(
     "users", __name__, "/users", "People who use the product; admins manage them, others read their scope"
@@ -61,6 +62,13 @@ class UserById(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such user")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid field (see `field`)")
     def patch(self, data: dict[str, Any], user_id: int):
-        """Change a user (admins only); `active: false` locks them out, sessions and tokens included."""
-        return user_service.update_user(db.session, current_actor(), user_id, data, ip_address=request.remote_addr,
+        """Change a user (admins only); `active: false` locks them out, sessions and tokens included.
+
+        A new `password` ends every session the user had (on every device); when you change your own, the
+        session you send it from stays. API tokens are not revoked: revoke them one by one if they leaked.
+        """
+        user = user_service.update_user(db.session, current_actor(), user_id, data, ip_address=request.remote_addr,
                                         r=get_redis())
+        if "password" in data and bearer_token() is None:
+            keep_own_session(user)
+        return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 
@@ -56,8 +57,15 @@ class User(TimestampMixin, Base):
     def is_anonymous(self) -> bool:
         return False
 
+    @property
+    def session_fingerprint(self) -> str:
+        """Changes with the password (a new hash, new salt): sessions and remember-me cookies carry it, so a
+        password change ends every one of them that was signed in before."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:20]
+
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session and the remember-me cookie store: `<id>:<session_fingerprint>`."""
+        return f"{self.id}:{self.session_fingerprint}"
 
 
 class Skill(Base):

@@ -17,7 +17,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from callcenter.extensions import db
 from callcenter.models import Role
-from callcenter.realtime import publisher
+from callcenter.realtime import payloads, publisher
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state, offers, reachability, routing, wallboard
 from callcenter.services.errors import DomainError
@@ -25,23 +25,30 @@ from callcenter.services.errors import DomainError
 log = logging.getLogger(__name__)
 
 
-def acknowledged(handler: Callable[..., dict[str, Any] | None]) -> Callable[..., dict[str, Any]]:
-    """Turn domain errors into an error acknowledgement instead of a dropped event."""
+Handler = Callable[..., dict[str, Any] | None]
 
-    @wraps(handler)
-    def wrapper(self, data: Any = None) -> dict[str, Any]:
-        if not current_user.is_authenticated:
-            return {"ok": False, "error": "Your session has ended; sign in again."}
-        if data is not None and not isinstance(data, dict):
-            return {"ok": False, "error": "Expected an object"}
-        try:
-            result = handler(self, data or {})
-        except DomainError as exc:
-            db.session.rollback()
-            return {"ok": False, "error": exc.message, "field": exc.field}
-        return {"ok": True, **(result or {})}
 
-    return wrapper
+def acknowledged(**spec: payloads.Types) -> Callable[[Handler], Callable[..., dict[str, Any]]]:
+    """Check the payload against `spec` (field -> type) and turn domain errors into an error acknowledgement
+    instead of a dropped event or an exception."""
+
+    def decorate(handler: Handler) -> Callable[..., dict[str, Any]]:
+        @wraps(handler)
+        def wrapper(self, data: Any = None) -> dict[str, Any]:
+            if not current_user.is_authenticated:
+                return {"ok": False, "error": "Your session has ended; sign in again."}
+            try:
+                result = handler(self, payloads.parse(data, spec))
+            except payloads.PayloadError as exc:
+                return {"ok": False, "error": exc.message, "field": exc.field}
+            except DomainError as exc:
+                db.session.rollback()
+                return {"ok": False, "error": exc.message, "field": exc.field}
+            return {"ok": True, **(result or {})}
+
+        return wrapper
+
+    return decorate
 
 
 # The agent each open /agent socket of this process was authenticated as when it connected. The busiest events
@@ -50,24 +57,28 @@ def acknowledged(handler: Callable[..., dict[str, Any] | None]) -> Callable[...,
 _socket_agents: dict[str, int] = {}
 
 
-def connected_agent(handler: Callable[..., dict[str, Any] | None]) -> Callable[..., dict[str, Any]]:
-    """Like `acknowledged`, for events that need only the socket's agent id (no user loaded): the handler gets it
-    as its second argument."""
+def connected_agent(**spec: payloads.Types) -> Callable[[Handler], Callable[..., dict[str, Any]]]:
+    """Like `acknowledged`, for events that need only the socket's agent id: no user is loaded (so no session
+    fingerprint is checked either; a socket that outlived a password reset can answer heartbeats and acknowledge
+    its own offers, nothing else). The handler gets the agent id as its second argument."""
 
-    @wraps(handler)
-    def wrapper(self, data: Any = None) -> dict[str, Any]:
-        agent_id = _socket_agents.get(request.sid)
-        if agent_id is None:
-            return {"ok": False, "error": "Your session has ended; sign in again."}
-        if data is not None and not isinstance(data, dict):
-            return {"ok": False, "error": "Expected an object"}
-        try:
-            result = handler(self, agent_id, data or {})
-        except DomainError as exc:
-            return {"ok": False, "error": exc.message, "field": exc.field}
-        return {"ok": True, **(result or {})}
+    def decorate(handler: Handler) -> Callable[..., dict[str, Any]]:
+        @wraps(handler)
+        def wrapper(self, data: Any = None) -> dict[str, Any]:
+            agent_id = _socket_agents.get(request.sid)
+            if agent_id is None:
+                return {"ok": False, "error": "Your session has ended; sign in again."}
+            try:
+                result = handler(self, agent_id, payloads.parse(data, spec))
+            except payloads.PayloadError as exc:
+                return {"ok": False, "error": exc.message, "field": exc.field}
+            except DomainError as exc:
+                return {"ok": False, "error": exc.message, "field": exc.field}
+            return {"ok": True, **(result or {})}
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def presence_view(presence: agent_state.AgentPresence) -> dict[str, Any]:
@@ -110,7 +121,7 @@ class AgentNamespace(Namespace):
         if agent_id is not None:
             reachability.socket_disconnected(db.session, get_redis(), agent_id, request.sid)
 
-    @acknowledged
+    @acknowledged(state=str, reason=(str, type(None)))
     def on_set_state(self, data: dict[str, Any]) -> dict[str, Any]:
         r = get_redis()
         state, reason = str(data.get("state", "")), data.get("reason")
@@ -122,23 +133,23 @@ class AgentNamespace(Namespace):
             routing.dispatch(db.session, r)
         return {"presence": presence_view(agent_state.get_presence(r, current_user.id))}
 
-    @connected_agent
+    @connected_agent(call_sid=str)
     def on_offer_ack(self, agent_id: int, data: dict[str, Any]) -> dict[str, Any]:
         call_sid = str(data.get("call_sid", ""))
         offers.acknowledge(get_redis(), agent_id, call_sid)
         return {"call_sid": call_sid}
 
-    @acknowledged
+    @acknowledged(call_sid=str)
     def on_offer_reject(self, data: dict[str, Any]) -> dict[str, Any]:
         routing.reject_offer(db.session, get_redis(), current_user.id, str(data.get("call_sid", "")))
         return {}
 
-    @connected_agent
+    @connected_agent(nonce=(str, int, type(None)))
     def on_heartbeat(self, agent_id: int, data: dict[str, Any]) -> dict[str, Any]:
         reachability.heartbeat_answered(get_redis(), agent_id)
         return {"nonce": data.get("nonce")}
 
-    @acknowledged
+    @acknowledged()
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
         return agent_snapshot(current_user.id)
 
@@ -156,6 +167,6 @@ class SupervisorNamespace(Namespace):
         publisher.emit("snapshot", wallboard.snapshot(db.session, get_redis()), namespace=publisher.SUPERVISOR_NS,
                        to=request.sid)
 
-    @acknowledged
+    @acknowledged()
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
         return wallboard.snapshot(db.session, get_redis())

@@ -41,63 +41,93 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def _username_key(username: str) -> str:
+    """What Redis keeps of a typed username: a digest (a password typed in the wrong box must not be stored)."""
+    return hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class LoginThrottle:
-    """Counts failed logins per username and per client address in Redis, over a sliding lockout window."""
+    """Back-off on failed logins per (username, client address), in Redis.
+
+    Failures are counted per pair over `window_seconds`; from the `max_failures`-th on, that pair waits a back-off
+    that doubles with each further failure (30 s, 60 s, ... up to the window). A pair is the unit so that nobody can
+    lock a user out by failing on purpose from elsewhere: the right password from another address still works.
+    One address alone also gets a larger allowance over all usernames (an office shares one address), so an
+    address guessing many usernames is slowed down too.
+    """
 
     redis: redis.Redis
     max_failures: int = 5
     window_seconds: int = 900
+    first_backoff_seconds: int = 30
 
-    def _keys(self, username: str, ip_address: str | None) -> list[str]:
-        keys = [f"login:fail:user:{username.strip().lower()}"]
-        if ip_address:
-            # Per address the allowance is larger: an office shares one address.
-            keys.append(f"login:fail:ip:{ip_address}")
-        return keys
+    def _pair(self, username: str, ip_address: str | None) -> str:
+        return f"login:fail:pair:{_username_key(username)}:{ip_address or 'unknown'}"
+
+    def _address(self, ip_address: str | None) -> str | None:
+        return f"login:fail:ip:{ip_address}" if ip_address else None
 
     def check(self, username: str, ip_address: str | None) -> None:
-        """Raise TooManyAttempts while either counter is over its limit."""
+        """Raise TooManyAttempts while this pair waits out its back-off, or this address is over its allowance."""
         try:
-            for key in self._keys(username, ip_address):
-                limit = self.max_failures if ":user:" in key else self.max_failures * 4
-                count = int(self.redis.get(key) or 0)
-                if count >= limit:
-                    retry_after = max(int(self.redis.ttl(key)), 1)
-                    raise TooManyAttempts(
-                        f"Too many failed logins. Try again in {retry_after} seconds.", retry_after=retry_after
-                    )
+            waiting = int(self.redis.ttl(self._pair(username, ip_address) + ":wait"))  # -2: no back-off
+            if waiting > 0:
+                self._refuse(waiting)
+            address = self._address(ip_address)
+            if address is not None and int(self.redis.get(address) or 0) >= self.max_failures * 4:
+                self._refuse(max(int(self.redis.ttl(address)), 1))
         except redis.exceptions.RedisError:
             log.warning("login throttle unavailable (Redis down); allowing the attempt")
 
+    @staticmethod
+    def _refuse(retry_after: int) -> None:
+        raise TooManyAttempts(f"Too many failed logins. Try again in {retry_after} seconds.", retry_after=retry_after)
+
     def failed(self, username: str, ip_address: str | None) -> None:
+        """Count the failure; at the limit and past it, the pair waits a back-off that doubles each time."""
         try:
+            pair = self._pair(username, ip_address)
             pipe = self.redis.pipeline()
-            for key in self._keys(username, ip_address):
-                pipe.incr(key)
-                pipe.expire(key, self.window_seconds)
-            pipe.execute()
+            pipe.incr(pair)
+            pipe.expire(pair, self.window_seconds)
+            address = self._address(ip_address)
+            if address is not None:
+                pipe.incr(address)
+                pipe.expire(address, self.window_seconds)
+            count = int(pipe.execute()[0])
+            if count >= self.max_failures:
+                backoff = min(self.first_backoff_seconds * 2 ** (count - self.max_failures), self.window_seconds)
+                self.redis.set(pair + ":wait", "1", ex=max(int(backoff), 1))
         except redis.exceptions.RedisError:
             log.warning("login throttle unavailable (Redis down); failure not counted")
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, ip_address: str | None) -> None:
         with contextlib.suppress(redis.exceptions.RedisError):
-            self.redis.delete(self._keys(username, None)[0])
+            pair = self._pair(username, ip_address)
+            self.redis.delete(pair, pair + ":wait")
 
 
 def authenticate(
     session: Session, throttle: LoginThrottle, username: str, password: str, ip_address: str | None = None
 ) -> User:
-    """Return the active user for these credentials; the same error whether the user exists or not."""
+    """Return the active user for these credentials; the same error whether the user exists or not.
+
+    A failure is audited with the user's id when the username names a user, else as "unknown": what was typed
+    may be a password typed into the username box, and is never stored.
+    """
     throttle.check(username, ip_address)
     user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     valid = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if not (user and valid and user.active):
         throttle.failed(username, ip_address)
-        audit.record(session, "login.failed", actor_id=None, ip_address=ip_address, username=username[:80])
+        if user is not None:
+            audit.record(session, "login.failed", actor_id=None, entity=user, ip_address=ip_address, user_id=user.id)
+        else:
+            audit.record(session, "login.failed", actor_id=None, ip_address=ip_address, username="unknown")
         session.commit()
         raise AuthenticationFailed(INVALID_CREDENTIALS)
-    throttle.succeeded(username)
+    throttle.succeeded(username, ip_address)
     user.last_login_at = utcnow()
     audit.record(session, "login.succeeded", actor_id=user.id, entity=user, ip_address=ip_address)
     session.commit()

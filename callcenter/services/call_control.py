@@ -121,9 +121,14 @@ def mute(r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str, on
 # --- Supervisors ------------------------------------------------------------------------------------------------
 
 
-def _supervised_agent(session: Session, supervisor: User, agent_id: int) -> User:
-    if supervisor.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
+def _require_supervisor(user: User) -> None:
+    """The role check comes first: an agent learns nothing about a call (live or not) from a refusal."""
+    if user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
         raise Forbidden("Supervisors only")
+
+
+def _supervised_agent(session: Session, supervisor: User, agent_id: int) -> User:
+    _require_supervisor(supervisor)
     agent = session.scalar(select(User).where(User.id == agent_id, scope.users(supervisor)))
     if agent is None:
         raise NotFound(f"Agent {agent_id} not found", field="agent_id")
@@ -134,6 +139,7 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
             caller_id: str) -> dict[str, Any]:
     """Listen to, whisper to the agent of, or barge into a live call; the first request rings the supervisor's
     softphone into the conference, later ones change their mode."""
+    _require_supervisor(supervisor)
     if mode not in MONITOR_MODES:
         raise ValidationFailed(f"Mode is one of {', '.join(MONITOR_MODES)}", field="mode")
     found = live(r, provider, call_sid)
@@ -169,6 +175,7 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
 
 def stop_monitoring(r: redis.Redis, provider: Provider, *, supervisor: User, call_sid: str) -> None:
     """The supervisor leaves the call (their leg is removed; the call goes on)."""
+    _require_supervisor(supervisor)
     found = live(r, provider, call_sid)
     key = monitor_key(found.data["caller_sid"])
     leg = r.hget(key, str(supervisor.id))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
@@ -121,8 +122,26 @@ def whoami():
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user and user.active else None
+    """The session's user, while active and while the password is the one they signed in with.
+
+    Runs on every request and every socket connect and event: a password change (User.session_fingerprint)
+    ends every session and remember-me cookie made before it, here.
+    """
+    number, _, fingerprint = user_id.partition(":")
+    user = db.session.get(User, int(number)) if number.isdigit() else None
+    if user is None or not user.active or not hmac.compare_digest(fingerprint, user.session_fingerprint):
+        return None
+    return user
+
+
+def keep_own_session(user: User) -> None:
+    """After a user changed their own password, this session (and its remember-me cookie) stays signed in;
+    every other one ends."""
+    if session.get("_user_id", "").partition(":")[0] != str(user.id):
+        return
+    session["_user_id"] = user.get_id()
+    if request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")):
+        session["_remember"] = "set"  # flask-login writes the cookie again with the new id
 
 
 @login_manager.request_loader

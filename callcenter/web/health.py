@@ -1,22 +1,30 @@
 """/healthz: database, Redis and worker heartbeat, each with its state; 503 when any is down.
 
+Anyone (a load balancer, a monitor) gets ok/degraded per component and nothing more: driver errors name hosts,
+users and paths. A signed-in admin gets the details (errors, backend, worker names, failed jobs); every failing
+check is also logged here, for operators without a browser.
+
 /ping: the bare route, touching neither the database, Redis nor the session; the benchmark's yardstick for what
 the web server itself costs per request, against which each webhook's latency is a ratio."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
+from flask_login import current_user
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry
 from sqlalchemy import text
 
 from callcenter.extensions import csrf, db
 from callcenter.jobs import QUEUES
+from callcenter.models import Role
 from callcenter.redis_conn import get_redis
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 
@@ -69,8 +77,23 @@ def _failed_jobs() -> dict[str, Any]:
 def healthz():
     checks = {"database": _check_database(), "redis": _check_redis(), "worker": _check_workers()}
     healthy = all(check["ok"] for check in checks.values())
-    return {"status": "ok" if healthy else "degraded", "checks": checks, "jobs": _failed_jobs()}, \
-        200 if healthy else 503
+    status = 200 if healthy else 503
+    for name, check in checks.items():
+        if not check["ok"]:
+            log.warning("healthz: %s is down: %s", name, check.get("error"))
+    summary = "ok" if healthy else "degraded"
+    if not _is_admin():
+        return {"status": summary, "checks": {name: {"ok": check["ok"]} for name, check in checks.items()}}, status
+    return {"status": summary, "checks": checks, "jobs": _failed_jobs()}, status
+
+
+def _is_admin() -> bool:
+    """Details for an admin only; a broken database must not turn the public answer into a 500."""
+    try:
+        return bool(current_user.is_authenticated and current_user.role == Role.ADMIN.value)
+    except Exception:
+        db.session.rollback()
+        return False
 
 
 @bp.get("/ping")

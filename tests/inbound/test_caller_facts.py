@@ -98,12 +98,10 @@ def test_a_card_learnt_too_long_before_the_offer_is_built_again(session, factory
     session.add(Ticket(subject="Opened while waiting", priority="normal", contact_id=contact.id))
     session.commit()
 
-    fresh = offers.prepare_offer(session, redis_client, agent_id=agent.id, call_sid=call.call_sid, queue_id=line["Sales"].id,
-                                 expires_at="2030-01-01T00:00:00+00:00", from_number=VIP,
-                                 now=1000.0 + offers.CARD_FRESH_SECONDS - 1)
-    late = offers.prepare_offer(session, redis_client, agent_id=agent.id, call_sid=call.call_sid, queue_id=line["Sales"].id,
-                                expires_at="2030-01-01T00:00:00+00:00", from_number=VIP,
-                                now=1000.0 + offers.CARD_FRESH_SECONDS + 1)
+    offer = {"agent_id": agent.id, "call_sid": call.call_sid, "queue_id": line["Sales"].id,
+             "expires_at": "2030-01-01T00:00:00+00:00", "from_number": VIP}
+    fresh = offers.prepare_offer(session, redis_client, **offer, now=1000.0 + offers.CARD_FRESH_SECONDS - 1)
+    late = offers.prepare_offer(session, redis_client, **offer, now=1000.0 + offers.CARD_FRESH_SECONDS + 1)
 
     assert fresh["pop"]["open_tickets"] == []
     assert [t["subject"] for t in late["pop"]["open_tickets"]] == ["Opened while waiting"]

@@ -84,3 +84,16 @@ def test_webhooks_need_no_csrf_token(app_config, request):
     app_config["WTF_CSRF_ENABLED"] = True
     client = request.getfixturevalue("client")
     assert post_signed(client, "/ivr/voice", voice_params()).status_code == 200
+
+
+def test_a_signed_webhook_carrying_a_nul_is_refused_before_anything_is_written(client, session):
+    from sqlalchemy import func, select
+
+    from callcenter.models import CallEvent
+
+    unsigned = client.post("/ivr/status", data=voice_params(CallStatus="completed\x00"))
+    assert unsigned.status_code == 403  # the signature is still checked first
+    refused = post_signed(client, "/ivr/status", voice_params(CallStatus="completed", From="+1415\x00"))
+    assert refused.status_code == 400 and "NUL" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(CallEvent)) == 0

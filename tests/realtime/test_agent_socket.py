@@ -32,7 +32,7 @@ def test_illegal_state_request_is_refused_with_a_message(factory, console):
     ack = sock.emit("set_state", {"state": "on_call"}, namespace="/agent", callback=True)
     assert ack["ok"] is False and ack["error"]
     bad = sock.emit("set_state", "not an object", namespace="/agent", callback=True)
-    assert bad == {"ok": False, "error": "Expected an object"}
+    assert bad == {"ok": False, "error": "Expected an object", "field": None}
 
 
 def test_pop_reaches_the_reserved_agent_with_the_caller_record(session, factory, console, redis_client,

@@ -58,6 +58,52 @@ def test_throttle_applies_to_unknown_usernames_too(app, auth):
     assert auth.login("ghost", "whatever1").status_code == 429
 
 
+def _login_from(client, address: str, username: str, password: str = "password123"):
+    return client.post("/login", data={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_failing_on_purpose_from_elsewhere_does_not_lock_the_user_out(app, client, factory):
+    """The back-off is per (username, address): an attacker's failures slow the attacker, not the user."""
+    factory.user(username="alice")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert _login_from(client, "203.0.113.66", "alice", "wrong-password").status_code == 401
+    assert _login_from(client, "203.0.113.66", "alice").status_code == 429
+    assert _login_from(client, "198.51.100.7", "alice").status_code == 302
+
+
+def test_back_off_doubles_with_each_further_failure(app):
+    from callcenter.services.auth import LoginThrottle
+    from callcenter.services.errors import TooManyAttempts
+
+    throttle = LoginThrottle(app.extensions["callcenter.redis"], max_failures=3, first_backoff_seconds=30)
+    waits = []
+    for _ in range(6):
+        throttle.failed("Alice", "203.0.113.66")
+        try:
+            throttle.check("alice", "203.0.113.66")
+        except TooManyAttempts as exc:
+            waits.append(exc.retry_after)
+        else:
+            waits.append(0)
+    assert waits[:2] == [0, 0]
+    assert [round(w / 30) for w in waits[2:]] == [1, 2, 4, 8]
+    throttle.check("alice", "198.51.100.7")  # another address is not waiting
+    throttle.succeeded("alice", "203.0.113.66")
+    throttle.check("alice", "203.0.113.66")
+
+
+def test_failed_login_audit_never_stores_what_was_typed(auth, factory, session):
+    alice = factory.user(username="alice")
+    auth.login("alice", "wrong-password")
+    auth.login("correct horse battery", "x")  # a password typed in the username box
+    known, unknown = session.query(AuditEntry).filter_by(action="login.failed").order_by(AuditEntry.id).all()
+    assert (known.entity_type, known.entity_id, known.details) == ("User", str(alice.id), {"user_id": alice.id})
+    assert unknown.details == {"username": "unknown"} and unknown.entity_id is None
+    stored = repr([(e.details, e.entity_id) for e in (known, unknown)])
+    assert "correct horse" not in stored and "wrong-password" not in stored
+
+
 def test_inactive_user_cannot_sign_in(auth, factory, session):
     user = factory.user(username="gone")
     user.active = False

@@ -110,7 +110,10 @@ def test_a_job_that_keeps_failing_lands_in_the_failed_registry(app, factory):
     run_queued_jobs(app)
     assert job_id in FailedJobRegistry(queue=queue).get_job_ids()
     assert "this job cannot succeed" in job.latest_result().exc_string
-    assert app.test_client().get("/healthz").json["jobs"]["failed"]["default"] == 1
+    factory.user(username="root", role="admin")
+    admin = app.test_client()
+    admin.post("/login", data={"username": "root", "password": "password123"})
+    assert admin.get("/healthz").json["jobs"]["failed"]["default"] == 1
 
 
 def test_webhook_answers_and_keeps_its_event_when_jobs_cannot_be_enqueued(app, client, session, caplog):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from callcenter.models import AuditEntry, Queue, QueueSkill
 from callcenter.services import acd, agent_state, reachability, routing
 from callcenter.services.auth import get_or_create_skill
+from tests.support.servers import wait_until
 from workers import ticker
 
 
@@ -71,8 +74,32 @@ def test_reconcile_frees_an_agent_left_on_a_call_that_ended(app, session, factor
     assert repair.entity_id == str(alice.id) and repair.details["call_sid"] == sid
 
 
-def test_only_one_ticker_acts_per_lease(app):
-    r = app.extensions["callcenter.redis"]
-    first = r.set(ticker.LEASE_KEY, "1", nx=True, px=900)
-    second = r.set(ticker.LEASE_KEY, "1", nx=True, px=900)
-    assert first and not second
+def test_only_one_ticker_acts_per_lease_and_another_takes_over(app, monkeypatch):
+    """Two workers' tickers run at once: passes never overlap within a lease, and when the one holding it stops,
+    the other carries on."""
+    passes: list[tuple[threading.Thread, float]] = []
+    lock = threading.Lock()
+
+    def recording_tick(_app, now=None) -> None:
+        with lock:
+            passes.append((threading.current_thread(), time.monotonic()))
+
+    monkeypatch.setattr(ticker, "tick", recording_tick)
+    first, second = ticker.Ticker(app, interval=0.2), ticker.Ticker(app, interval=0.2)
+    first.start()
+    second.start()
+    try:
+        wait_until(lambda: len(passes) >= 8, message="eight ticker passes")
+        with lock:
+            seen = list(passes)
+        gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(seen)]
+        # A lease lasts 180 ms; two tickers without one would pass within milliseconds of each other.
+        assert min(gaps) > 0.1, gaps
+        holder, other = (first, second) if seen[-1][0] is first._thread else (second, first)
+        holder.stop()  # its process dies
+        wait_until(lambda: passes[-1][0] is other._thread, message="the other ticker takes over")
+    finally:
+        first.stop()
+        second.stop()
+
+

@@ -11,6 +11,7 @@ caller page needs no sign-in only while the server is reachable from this machin
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from flask_login import current_user
 from flask_socketio import Namespace
 
 from callcenter.extensions import socketio
+from callcenter.realtime import payloads
 from callcenter.settings import public_host
 from callcenter.telephony.sim.engine import Call, Carrier
 
@@ -29,6 +31,24 @@ INVALID_TOKEN = 20101
 EXPIRED_TOKEN = 20104
 NOT_YOUR_CALL = {"ok": False, "code": 31404, "message": "no such call on this phone"}
 SIGN_IN = "sign in first: the caller page needs a signed-in user when the server is reachable from other machines"
+
+
+def expects(**spec: payloads.Types):
+    """Check the event's payload (an object with these field types) before the handler; a bad one is answered
+    with an error acknowledgement, as the Voice SDK reports a malformed request, instead of raising."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(self, data: Any = None) -> dict[str, Any]:
+            try:
+                parsed = payloads.parse(data, spec)
+            except payloads.PayloadError as exc:
+                return {"ok": False, "code": 31000, "message": exc.message, "field": exc.field}
+            return handler(self, parsed)
+
+        return wrapper
+
+    return decorate
 
 
 def caller_page_open() -> bool:
@@ -150,6 +170,7 @@ class SimNamespace(Namespace):
 
     # ---- softphone (shim) ----
 
+    @expects(token=str)
     def on_register(self, data: dict[str, Any] | None) -> dict[str, Any]:
         carrier = self._carrier()
         if carrier is None:
@@ -167,6 +188,7 @@ class SimNamespace(Namespace):
         carrier.register_client(identity, endpoint)
         return {"ok": True, "identity": identity, "expires": expires}
 
+    @expects(token=str)
     def on_update_token(self, data: dict[str, Any] | None) -> dict[str, Any]:
         carrier = self._carrier()
         if carrier is None:
@@ -177,6 +199,7 @@ class SimNamespace(Namespace):
             return {"ok": False, "code": exc.code, "message": exc.message}
         return {"ok": True, "identity": identity, "expires": expires}
 
+    @expects()
     def on_unregister(self, data: Any = None) -> dict[str, Any]:
         carrier = self._carrier()
         endpoint = self.endpoints.pop(request.sid, None)  # type: ignore[attr-defined]
@@ -184,6 +207,7 @@ class SimNamespace(Namespace):
             carrier.unregister_client(endpoint.identity, endpoint)
         return {"ok": True}
 
+    @expects(call_sid=str)
     def on_accept(self, data: dict[str, Any]) -> dict[str, Any]:
         carrier = self._carrier()
         sid = request.sid  # type: ignore[attr-defined]
@@ -199,6 +223,7 @@ class SimNamespace(Namespace):
             return {"ok": False, "code": 31404, "message": "the call is no longer ringing"}
         return {"ok": True}
 
+    @expects(call_sid=str)
     def on_reject(self, data: dict[str, Any]) -> dict[str, Any]:
         call = self._bound_call(data)
         if call is None:
@@ -206,6 +231,7 @@ class SimNamespace(Namespace):
         call.carrier.reject(call.sid)
         return {"ok": True}
 
+    @expects(call_sid=str)
     def on_hangup(self, data: dict[str, Any]) -> dict[str, Any]:
         call = self._bound_call(data)
         if call is None:
@@ -220,6 +246,7 @@ class SimNamespace(Namespace):
             return None
         return call
 
+    @expects(call_sid=str, digits=str)
     def on_digits(self, data: dict[str, Any]) -> dict[str, Any]:
         digits = str((data or {}).get("digits", ""))
         if any(c not in "0123456789*#w" for c in digits):
@@ -230,6 +257,7 @@ class SimNamespace(Namespace):
         call.carrier.send_digits(call.sid, digits.replace("w", ""))
         return {"ok": True}
 
+    @expects(call_sid=str, text=str)
     def on_speak(self, data: dict[str, Any]) -> dict[str, Any]:
         text = str((data or {}).get("text", "")).strip()
         if not text:
@@ -240,6 +268,7 @@ class SimNamespace(Namespace):
         call.carrier.speak(call.sid, text)
         return {"ok": True}
 
+    @expects(call_sid=str, muted=bool)
     def on_mute(self, data: dict[str, Any]) -> dict[str, Any]:
         call = self._connected_call(data)
         if call is None:
@@ -247,6 +276,7 @@ class SimNamespace(Namespace):
         call.carrier.set_muted(call.sid, bool((data or {}).get("muted")))
         return {"ok": True}
 
+    @expects(params=dict)
     def on_client_call(self, data: dict[str, Any] | None) -> dict[str, Any]:
         """device.connect({params}): a call from the registered identity through the TwiML app."""
         carrier = self._carrier()
@@ -264,12 +294,14 @@ class SimNamespace(Namespace):
 
     # ---- caller page ----
 
+    @expects()
     def on_numbers(self, data: Any = None) -> dict[str, Any]:
         carrier = self._carrier()
         if not caller_page_open():
             return {"ok": False, "message": SIGN_IN}
         return {"ok": True, "numbers": sorted(carrier.numbers) if carrier else []}
 
+    @expects(**{"from": str}, to=str)
     def on_caller_dial(self, data: dict[str, Any] | None) -> dict[str, Any]:
         """The caller page dials one of the carrier's numbers."""
         carrier = self._carrier()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,10 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from callcenter.telephony.sim.wsgi_http import WsgiHttpClient
+from tests.support.contracts import TWILIO_OAI
 from tests.telephony.sim.conftest import CALLER, Sim
 
-SPEC_PATH = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
+SPEC_PATH = TWILIO_OAI
 
 
 class RecordingHttpClient(WsgiHttpClient):
