@@ -12,10 +12,12 @@ from functools import wraps
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from callcenter.extensions import db
+from callcenter.i18n import translate
 from callcenter.models import Role
 from callcenter.realtime import publisher
 from callcenter.redis_conn import get_redis
@@ -31,14 +33,14 @@ def acknowledged(handler: Callable[..., dict[str, Any] | None]) -> Callable[...,
     @wraps(handler)
     def wrapper(self, data: Any = None) -> dict[str, Any]:
         if not current_user.is_authenticated:
-            return {"ok": False, "error": "Your session has ended; sign in again."}
+            return {"ok": False, "error": _("Your session has ended; sign in again.")}
         if data is not None and not isinstance(data, dict):
-            return {"ok": False, "error": "Expected an object"}
+            return {"ok": False, "error": _("Expected an object")}
         try:
             result = handler(self, data or {})
         except DomainError as exc:
             db.session.rollback()
-            return {"ok": False, "error": exc.message, "field": exc.field}
+            return {"ok": False, "error": translate(exc.message), "field": exc.field}
         return {"ok": True, **(result or {})}
 
     return wrapper

@@ -1,13 +1,14 @@
-"""Server-rendered edges of the core app: login/logout, the landing redirect, /healthz."""
+"""Server-rendered edges of the core app: login/logout, the landing redirect, the profile, /healthz."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from callcenter.web import auth, health, ivr_admin
+from callcenter.web import auth, health, ivr_admin, profile
 
 
 def init_app(app: Flask) -> None:
     auth.init_app(app)
     health.init_app(app)
     ivr_admin.init_app(app)
+    profile.init_app(app)
