@@ -105,7 +105,7 @@ def format_duration(seconds: float | timedelta | None, *, granularity: str = "se
     if seconds is None:
         return ""
     delta = seconds if isinstance(seconds, timedelta) else timedelta(seconds=seconds)
-    return format_timedelta(delta, granularity=granularity, threshold=1.0, format="long")
+    return format_timedelta(delta, granularity=granularity, threshold=1.0)
 
 
 def format_number(value: float | int | None) -> str:
