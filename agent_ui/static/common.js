@@ -90,10 +90,11 @@
     var date = new Date(iso);
     return date.toLocaleString(CC.locale, { dateStyle: "medium", timeStyle: "short", timeZone: CC.timeZone });
   };
+  CC.reasonLabels = {};  // away reason code -> label in the reader's language, from /agent/config
   CC.stateLabel = function (state, reason) {
     var labels = { available: _("Available"), away: _("Away"), offline: _("Offline"), reserved: _("Offered a call"),
       on_call: _("On a call"), wrap_up: _("Wrap-up") };
-    return (labels[state] || state) + (state === "away" && reason ? " · " + reason : "");
+    return (labels[state] || state) + (state === "away" && reason ? " · " + (CC.reasonLabels[reason] || reason) : "");
   };
 
   /* A Socket.IO connection with a visible state; socket.io reconnects by itself (with backoff). */

@@ -11,7 +11,9 @@
   var WORDS = [_("low"), _("normal"), _("high"), _("urgent"), _("open"), _("pending"), _("resolved"), _("closed"),
     _("scheduled"), _("offered"), _("dialing"), _("completed"), _("failed"), _("cancelled"), _("queued"),
     _("ringing"), _("in-progress"), _("busy"), _("no-answer"), _("canceled"), _("abandoned"), _("mobile"),
-    _("work"), _("home"), _("other"), _("main"), _("fax")];
+    _("work"), _("home"), _("other"), _("main"), _("fax"),
+    // why an offer was taken back (callcenter/realtime/publisher.py WITHDRAWN)
+    _("timed out"), _("caller hung up or the offer was taken back"), _("console did not respond")];
   var s = {
     presence: { state: "offline" }, presenceAt: Date.now(),
     offer: null,          // the offer on screen {call_sid, pop, expires_at, ...}
@@ -118,7 +120,7 @@
   socket.on("offer_withdrawn", function (data) {
     if (s.offer && s.offer.call_sid === data.call_sid) {
       clearOffer();
-      message(_("The call was taken back: %(reason)s", { reason: data.reason }), "warn");
+      message(_("The call was taken back: %(reason)s", { reason: _(data.reason) }), "warn");
     }
   });
   socket.on("call", function (data) {
@@ -143,7 +145,7 @@
     var contact = pop.contact;
     text("offer-name", contact ? contact.name : (pop.candidates && pop.candidates.length ? _("%(count)s possible contacts", { count: pop.candidates.length }) : _("New caller")));
     show("offer-vip", !!pop.vip);
-    text("offer-from", pop.from_display || pop.from || _("Unknown"));
+    text("offer-from", pop.from ? pop.from_display || pop.from : _("Unknown caller"));
     text("offer-account", contact && contact.account ? contact.account.name : "—");
     text("offer-queue", (pop.queue || "—") + (offer.callback ? " " + _("(callback)") : ""));
     text("offer-waited", pop.waited_seconds !== null && pop.waited_seconds !== undefined ? CC.durationWords(pop.waited_seconds) : "—");
@@ -523,6 +525,7 @@
   // ---------------------------------------------------------------- start
   CC.api("GET", "/agent/config").then(function (data) {
     config = data;
+    data.away_reasons.forEach(function (r) { CC.reasonLabels[r.code] = r.label; });
     data.dispositions.forEach(function (d) { $("disposition").appendChild(el("option", { value: d.code, text: d.label })); });
     data.caller_ids.forEach(function (n) { $("caller-id").appendChild(el("option", { value: n, text: n })); });
     renderStateOptions();

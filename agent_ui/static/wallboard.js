@@ -162,5 +162,9 @@
       if (current.call) { current.call.disconnect(); }
     });
   });
-  CC.api("GET", "/agent/config").then(function (data) { awayReasons = data.away_reasons; }).catch(function () {});
+  CC.api("GET", "/agent/config").then(function (data) {
+    awayReasons = data.away_reasons;
+    data.away_reasons.forEach(function (r) { CC.reasonLabels[r.code] = r.label; });
+    renderAgents();
+  }).catch(function () {});
 })();
