@@ -18,7 +18,7 @@ from typing import Any
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_babel import Babel, format_datetime, format_decimal, format_timedelta, get_locale, get_timezone, gettext
 from flask_login import current_user
 
@@ -46,9 +46,6 @@ def negotiate_language(accept: list[str]) -> str:
 
 def select_locale() -> str:
     """The user's chosen language, else the browser's best match, else English."""
-    override = g.get("locale_override")
-    if override:
-        return override
     user = current_user if _has_user() else None
     if user is not None and getattr(user, "language", None) in SUPPORTED_LANGUAGES:
         return user.language
