@@ -22,9 +22,13 @@ from callcenter.services.errors import AuthenticationFailed, TooManyAttempts
 bp = Blueprint("auth", __name__, template_folder="templates")
 
 
+REQUIRED = DataRequired(_l("This field is required."))
+AT_MOST = _l("At most %(max)d characters.")
+
+
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(_l("This field is required.")), Length(max=80)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(_l("This field is required.")), Length(max=256)])
+    username = StringField(_l("Username"), validators=[REQUIRED, Length(max=80, message=AT_MOST)])
+    password = PasswordField(_l("Password"), validators=[REQUIRED, Length(max=256, message=AT_MOST)])
     remember = BooleanField(_l("Keep me signed in"))
 
 

@@ -39,7 +39,8 @@ class UploadForm(FlaskForm):
 class EditForm(FlaskForm):
     format = SelectField(_l("Format"), choices=FORMATS, default="yaml")
     definition = TextAreaField(_l("Definition"), validators=[DataRequired(_l("The definition is empty")),
-                                                         Length(max=MAX_FLOW_BYTES)])
+                                                         Length(max=MAX_FLOW_BYTES,
+                                                                message=_l("At most %(max)d characters."))])
 
 
 class ToggleForm(FlaskForm):

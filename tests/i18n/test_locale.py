@@ -141,3 +141,31 @@ def test_the_console_embeds_the_js_catalogue_of_the_users_language(client, auth,
     assert data["locale"] == "zh-Hans" and data["timeZone"] == "Asia/Shanghai"
     assert data["messages"]["Softphone ready"] == "软电话就绪"
     assert "Sign in" not in data["messages"]  # only what the scripts use
+
+
+def test_form_validation_errors_are_in_the_readers_language(client, auth, factory):
+    factory.user(role="admin", username="root")
+    auth.login("root")
+    refused = client.post("/admin/ivr/new", data={"format": "yaml", "definition": ""},
+                          headers={"Accept-Language": "zh-CN"})
+    assert refused.status_code == 400
+    assert '<p class="field-error">定义为空</p>' in refused.get_data(as_text=True)
+
+
+def test_catalogues_compile_under_the_instance_folder_when_the_package_is_read_only(app, tmp_path, monkeypatch):
+    import shutil
+
+    from flask_babel import gettext
+
+    from callcenter import i18n
+
+    source = tmp_path / "translations"
+    shutil.copytree(i18n.TRANSLATIONS, source, ignore=shutil.ignore_patterns("*.mo"))
+    monkeypatch.setattr(i18n.os, "access", lambda path, mode: False)  # as a non-root user in site-packages
+    with app.app_context():
+        target = i18n.compile_catalogues(source)
+    assert target == tmp_path / "instance" / "translations"
+    assert (target / "zh_Hans" / "LC_MESSAGES" / "messages.mo").is_file()
+    assert not list(source.rglob("*.mo"))
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert gettext("Sign in") == "登录"
