@@ -10,7 +10,7 @@ import socketio as socketio_server
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callcenter import redis_conn
+from callcenter import i18n, redis_conn
 from callcenter.extensions import csrf, db, login_manager, socketio
 from callcenter.settings import load_settings
 
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     redis_conn.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    i18n.init_app(app)
     _init_socketio(app)
 
     from callcenter import api, config_sync, input_guard, jobs, offer_reactions, realtime, telephony, web

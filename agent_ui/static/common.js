@@ -3,6 +3,32 @@
   "use strict";
   var CC = root.CC = {};
 
+  /* The reader's language: locale, time zone and the catalogue's messages for this page, embedded by the server
+     (agent_ui/_layout.html) from the same gettext catalogue the templates use. */
+  var i18nNode = document.getElementById("i18n");
+  var i18n = i18nNode ? JSON.parse(i18nNode.textContent) : {};
+  CC.locale = i18n.locale || "en";
+  CC.timeZone = i18n.timeZone || undefined;  // none chosen: the browser's own zone
+  var catalogue = i18n.messages || {};
+
+  /* gettext for the pages: _("Consult from %(name)s", {name: n}); %(x)s placeholders as in Python. */
+  var _ = root._ = CC._ = function (msgid, params) {
+    var message = Object.prototype.hasOwnProperty.call(catalogue, msgid) && catalogue[msgid] ? catalogue[msgid] : msgid;
+    if (!params) { return message; }
+    return message.replace(/%(?:\((\w+)\))?([sdr%])/g, function (all, name, kind) {
+      if (kind === "%") { return "%"; }
+      var value = name ? params[name] : params;
+      return value === null || value === undefined ? "" : String(value);
+    });
+  };
+  CC.number = function (value) { return new Intl.NumberFormat(CC.locale).format(value || 0); };
+  CC.languageName = function (code) {
+    if (!code) { return ""; }
+    try {
+      return new Intl.DisplayNames([CC.locale], { type: "language" }).of(String(code).replace("_", "-")) || code;
+    } catch (e) { return code; }
+  };
+
   CC.csrf = function () {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -20,7 +46,7 @@
       if (response.status === 204) { return null; }
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          var error = new Error((data && data.message) || ("Request failed (" + response.status + ")"));
+          var error = new Error((data && data.message) || _("Request failed (%(status)s)", { status: response.status }));
           error.status = response.status; error.field = data && data.field;
           if (response.status === 401) { root.location.assign("/login?next=" + encodeURIComponent(root.location.pathname)); }
           throw error;
@@ -50,15 +76,25 @@
     var mm = (m < 10 ? "0" : "") + m, ss = (s < 10 ? "0" : "") + s;
     return h ? h + ":" + mm + ":" + ss : mm + ":" + ss;
   };
+  /* A duration in words for the reader's locale ("1 min 5 sec", "1分钟 5秒"). */
+  CC.durationWords = function (seconds) {
+    seconds = Math.max(0, Math.round(seconds || 0));
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    function unit(value, name) {
+      return new Intl.NumberFormat(CC.locale, { style: "unit", unit: name, unitDisplay: "short" }).format(value);
+    }
+    return m ? unit(m, "minute") + " " + unit(s, "second") : unit(s, "second");
+  };
   CC.when = function (iso) {
     if (!iso) { return ""; }
     var date = new Date(iso);
-    return date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    return date.toLocaleString(CC.locale, { dateStyle: "medium", timeStyle: "short", timeZone: CC.timeZone });
   };
+  CC.reasonLabels = {};  // away reason code -> label in the reader's language, from /agent/config
   CC.stateLabel = function (state, reason) {
-    var labels = { available: "Available", away: "Away", offline: "Offline", reserved: "Offered a call",
-      on_call: "On a call", wrap_up: "Wrap-up" };
-    return (labels[state] || state) + (state === "away" && reason ? " · " + reason : "");
+    var labels = { available: _("Available"), away: _("Away"), offline: _("Offline"), reserved: _("Offered a call"),
+      on_call: _("On a call"), wrap_up: _("Wrap-up") };
+    return (labels[state] || state) + (state === "away" && reason ? " · " + (CC.reasonLabels[reason] || reason) : "");
   };
 
   /* A Socket.IO connection with a visible state; socket.io reconnects by itself (with backoff). */
@@ -66,13 +102,13 @@
     var badge = CC.$(badgeId);
     var socket = root.io(namespace, { transports: ["websocket", "polling"], reconnectionDelayMax: 5000 });
     function set(cls, text) { badge.className = "badge " + cls; badge.textContent = text; badge.dataset.state = cls; }
-    socket.on("connect", function () { set("ok", "Connected"); });
+    socket.on("connect", function () { set("ok", _("Connected")); });
     socket.on("disconnect", function (reason) {
-      set("bad", "Disconnected");
+      set("bad", _("Disconnected"));
       if (reason === "io server disconnect") { socket.connect(); }  // the server dropped us: come back anyway
     });
-    socket.io.on("reconnect_attempt", function (attempt) { set("warn", "Reconnecting… (" + attempt + ")"); });
-    socket.on("connect_error", function () { set("bad", "Offline — retrying"); });
+    socket.io.on("reconnect_attempt", function (attempt) { set("warn", _("Reconnecting… (%(attempt)s)", { attempt: attempt })); });
+    socket.on("connect_error", function () { set("bad", _("Offline — retrying")); });
     return socket;
   };
 
@@ -90,11 +126,11 @@
       self.mode = data.mode;
       var device = new root.Twilio.Device(data.token, { closeProtection: true, codecPreferences: ["opus", "pcmu"] });
       self.device = device;
-      device.on("registered", function () { self.set("ok", "Softphone ready"); self.resolveReady(); });
-      device.on("registering", function () { self.set("warn", "Softphone connecting…"); });
-      device.on("unregistered", function () { self.set("bad", "Softphone offline"); });
+      device.on("registered", function () { self.set("ok", _("Softphone ready")); self.resolveReady(); });
+      device.on("registering", function () { self.set("warn", _("Softphone connecting…")); });
+      device.on("unregistered", function () { self.set("bad", _("Softphone offline")); });
       device.on("error", function (error) {
-        self.set("bad", "Softphone: " + (error && error.message ? error.message : "error"));
+        self.set("bad", _("Softphone: %(error)s", { error: error && error.message ? error.message : _("error") }));
         if (root.console) { root.console.warn("softphone error", error); }
       });
       device.on("tokenWillExpire", function () {
@@ -102,7 +138,7 @@
       });
       device.on("incoming", function (call) { self.onIncoming(call); });
       device.register();
-    }).catch(function (error) { self.set("bad", "Softphone unavailable: " + error.message); });
+    }).catch(function (error) { self.set("bad", _("Softphone unavailable: %(error)s", { error: error.message })); });
   };
   CC.Softphone.prototype.set = function (cls, text) {
     this.badge.className = "badge " + cls; this.badge.textContent = text; this.badge.dataset.state = cls;

@@ -1,11 +1,19 @@
 /* The agent console: live state and offers over /agent, the softphone, call control, wrap-up, contacts. */
 (function () {
   "use strict";
-  var $ = CC.$, show = CC.show, text = CC.text, el = CC.el;
+  var $ = CC.$, show = CC.show, text = CC.text, el = CC.el, _ = CC._;
   var WRAPUP_PENDING = "cc.wrapup.pending";
   function notesKey(sid) { return "cc.wrapup.notes." + sid; }
 
   var config = { dispositions: [], away_reasons: [], caller_ids: [], queues: [], colleagues: [] };
+  // Machine values the API sends and the page shows (statuses, priorities, phone labels): written out here so
+  // extraction puts them in the catalogue; shown through _(value).
+  var WORDS = [_("low"), _("normal"), _("high"), _("urgent"), _("open"), _("pending"), _("resolved"), _("closed"),
+    _("scheduled"), _("offered"), _("dialing"), _("completed"), _("failed"), _("cancelled"), _("queued"),
+    _("ringing"), _("in-progress"), _("busy"), _("no-answer"), _("canceled"), _("abandoned"), _("mobile"),
+    _("work"), _("home"), _("other"), _("main"), _("fax"),
+    // why an offer was taken back (callcenter/realtime/publisher.py WITHDRAWN)
+    _("timed out"), _("caller hung up or the offer was taken back"), _("console did not respond")];
   var s = {
     presence: { state: "offline" }, presenceAt: Date.now(),
     offer: null,          // the offer on screen {call_sid, pop, expires_at, ...}
@@ -32,22 +40,22 @@
 
   function renderStateOptions() {
     select.innerHTML = "";
-    select.appendChild(el("option", { value: "available", text: "Available" }));
-    config.away_reasons.forEach(function (r) { select.appendChild(el("option", { value: "away:" + r.code, text: "Away · " + r.label })); });
-    select.appendChild(el("option", { value: "offline", text: "Offline" }));
+    select.appendChild(el("option", { value: "available", text: _("Available") }));
+    config.away_reasons.forEach(function (r) { select.appendChild(el("option", { value: "away:" + r.code, text: _("Away · %(reason)s", { reason: r.label }) })); });
+    select.appendChild(el("option", { value: "offline", text: _("Offline") }));
     renderPresence();
   }
   function renderPresence() {
     var p = s.presence;
     var badge = $("state-badge");
     badge.className = "badge state-" + p.state;
-    badge.textContent = CC.stateLabel(p.state, p.reason) + (p.unreachable ? " (unreachable)" : "");
+    badge.textContent = CC.stateLabel(p.state, p.reason) + (p.unreachable ? " " + _("(unreachable)") : "");
     badge.dataset.state = p.state;
     var busy = p.state === "reserved" || p.state === "on_call";
     select.disabled = busy || !socket.connected;
     var value = p.state === "away" ? "away:" + p.reason : p.state;
     if (!Array.prototype.some.call(select.options, function (o) { return o.value === value; })) {
-      if (p.state === "away") { select.appendChild(el("option", { value: value, text: "Away · " + p.reason })); }
+      if (p.state === "away") { select.appendChild(el("option", { value: value, text: _("Away · %(reason)s", { reason: p.reason }) })); }
       else if (!select.querySelector('option[value="' + p.state + '"]')) {
         select.appendChild(el("option", { value: p.state, text: CC.stateLabel(p.state) }));
       }
@@ -74,7 +82,7 @@
     if (s.callStartedAt) { text("call-timer", CC.duration((Date.now() - s.callStartedAt) / 1000)); }
     if (s.offer && s.offer.expires_at) {
       var left = Math.ceil((Date.parse(s.offer.expires_at) - Date.now()) / 1000);
-      text("offer-countdown", left > 0 ? left + " s left" : "");
+      text("offer-countdown", left > 0 ? _("%(seconds)s s left", { seconds: left }) : "");
     }
   }, 500);
 
@@ -95,7 +103,7 @@
   function rejoin(sid, call) {
     s.rejoining = sid;
     if (call && call.pop) { showPop(call.pop); }
-    text("call-status", "Reconnecting your call…");
+    text("call-status", _("Reconnecting your call…"));
     phone.ready.then(function () {
       return CC.api("POST", "/calls/" + encodeURIComponent(sid) + "/rejoin", {});
     }).catch(function (e) {
@@ -112,7 +120,7 @@
   socket.on("offer_withdrawn", function (data) {
     if (s.offer && s.offer.call_sid === data.call_sid) {
       clearOffer();
-      message("The call was taken back: " + data.reason, "warn");
+      message(_("The call was taken back: %(reason)s", { reason: _(data.reason) }), "warn");
     }
   });
   socket.on("call", function (data) {
@@ -123,10 +131,10 @@
       if (s.callSid === data.call_sid || !pendingWrapUp()) { startWrapUp(data.call_sid); }
     } else if (data.status === "consult") {
       s.consult = data;
-      text("incoming-title", "Consult from " + (data.from_agent || "a colleague"));  // the softphone may ring first
-      message((data.from_agent || "A colleague") + " wants to consult you about a call", "info");
+      text("incoming-title", _("Consult from %(name)s", { name: data.from_agent || _("a colleague") }));  // the softphone may ring first
+      message(_("%(name)s wants to consult you about a call", { name: data.from_agent || _("A colleague") }), "info");
     } else if (data.status === "consult_cancelled") {
-      message("The consultation was cancelled", "warn");
+      message(_("The consultation was cancelled"), "warn");
     }
   });
 
@@ -135,18 +143,21 @@
     s.offer = offer;
     var pop = offer.pop || {};
     var contact = pop.contact;
-    text("offer-name", contact ? contact.name : (pop.candidates && pop.candidates.length ? pop.candidates.length + " possible contacts" : "New caller"));
+    text("offer-name", contact ? contact.name : (pop.candidates && pop.candidates.length ? _("%(count)s possible contacts", { count: pop.candidates.length }) : _("New caller")));
     show("offer-vip", !!pop.vip);
-    text("offer-from", pop.from_display || pop.from || "Unknown");
+    text("offer-from", pop.from ? pop.from_display || pop.from : _("Unknown caller"));
     text("offer-account", contact && contact.account ? contact.account.name : "—");
-    text("offer-queue", (pop.queue || "—") + (offer.callback ? " (callback)" : ""));
-    text("offer-waited", pop.waited_seconds !== null && pop.waited_seconds !== undefined ? CC.duration(pop.waited_seconds) : "—");
+    text("offer-queue", (pop.queue || "—") + (offer.callback ? " " + _("(callback)") : ""));
+    text("offer-waited", pop.waited_seconds !== null && pop.waited_seconds !== undefined ? CC.durationWords(pop.waited_seconds) : "—");
     text("offer-ivr", (pop.ivr_path || []).map(function (step) { return step.label || step.input || step.node; }).join(" › ") || "—");
     var tickets = pop.open_tickets || [];
-    text("offer-tickets", tickets.length ? tickets.map(function (t) { return "#" + t.id + " " + t.subject; }).join("; ") : "None");
+    text("offer-tickets", tickets.length ? tickets.map(function (t) { return "#" + t.id + " " + t.subject; }).join("; ") : _("None"));
+    // The caller's language (chosen in the IVR), named in the reader's language.
+    text("offer-language", CC.languageName(pop.caller_language));
+    show("offer-language", !!pop.caller_language); show("offer-language-label", !!pop.caller_language);
     $("accept").disabled = !s.ringing;
     show("offer-card", true);
-    text("call-status", offer.callback ? "Callback offered" : "Incoming call");
+    text("call-status", offer.callback ? _("Callback offered") : _("Incoming call"));
     showPop(pop);
     // The pop is on screen: tell the server, which only now rings the softphone.
     socket.emit("offer_ack", { call_sid: offer.call_sid }, function (answer) {
@@ -157,7 +168,7 @@
     s.offer = null;
     show("offer-card", false);
     if (s.ringing && !s.call) { s.ringing = null; }
-    if (!s.call) { text("call-status", "Idle"); }
+    if (!s.call) { text("call-status", _("Idle")); }
   }
   function popHistory(pop) {
     return (pop.history || []).map(function (h) {
@@ -171,7 +182,7 @@
       s.contact = null;
       show("customer-card", false);
       show("customer-empty", true);
-      text("customer-empty", pop.new_contact ? "New caller " + (pop.new_contact.phone_display || "") + " — no contact has this number." : "");
+      text("customer-empty", pop.new_contact ? _("New caller %(number)s — no contact has this number.", { number: pop.new_contact.phone_display || "" }) : "");
       renderTickets(pop.open_tickets || []);
       renderTimeline(popHistory(pop));
     }
@@ -186,7 +197,7 @@
   function showScript(queueName) {
     var queue = config.queues.filter(function (q) { return q.name === queueName; })[0];
     var box = $("script");
-    box.textContent = queue && queue.script ? queue.script : (queueName ? "No script for " + queueName + "." : "The script of the call's queue shows here.");
+    box.textContent = queue && queue.script ? queue.script : (queueName ? _("No script for %(queue)s.", { queue: queueName }) : _("The script of the call's queue shows here."));
     box.classList.toggle("muted", !(queue && queue.script));
   }
 
@@ -205,7 +216,7 @@
       return;
     }
     if (s.offer) { $("accept").disabled = false; $("accept").focus(); return; }
-    text("incoming-title", s.consult ? "Consult from " + (s.consult.from_agent || "a colleague") : "Incoming call from " + (call.parameters.From || "unknown"));
+    text("incoming-title", s.consult ? _("Consult from %(name)s", { name: s.consult.from_agent || _("a colleague") }) : _("Incoming call from %(number)s", { number: call.parameters.From || _("unknown") }));
     show("incoming-card", true);
   });
 
@@ -220,14 +231,14 @@
     call.on("accept", function () {
       s.callStartedAt = Date.now();
       show("call-timer", true);
-      text("call-status", "On call");
+      text("call-status", _("On call"));
     });
     call.on("disconnect", function () { callFinished(); });
     call.on("mute", function (muted) { s.muted = muted; renderCall(); });
     call.accept();
     show("offer-card", false); show("incoming-card", false);
     s.offer = null;
-    text("call-status", "Connecting…");
+    text("call-status", _("Connecting…"));
     renderCall();
   }
   function reject() {
@@ -267,17 +278,17 @@
     show("call-timer", false);
     show("in-call", false);
     show("transfer-progress", false);
-    text("call-status", "Idle");
+    text("call-status", _("Idle"));
     if (sid && s.presence.state === "wrap_up" && !pendingWrapUp()) { startWrapUp(sid); }
   }
   function renderCall() {
     show("in-call", !!s.call);
     var mute = $("mute"), hold = $("hold");
     mute.classList.toggle("active", s.muted);
-    mute.firstChild.textContent = s.muted ? "Unmute " : "Mute ";
+    mute.firstChild.textContent = (s.muted ? _("Unmute") : _("Mute")) + " ";
     hold.classList.toggle("active", s.held);
-    hold.firstChild.textContent = s.held ? "Resume " : "Hold ";
-    if (s.call && s.callStartedAt) { text("call-status", s.held ? "On hold" : (s.muted ? "On call (muted)" : "On call")); }
+    hold.firstChild.textContent = (s.held ? _("Resume") : _("Hold")) + " ";
+    if (s.call && s.callStartedAt) { text("call-status", s.held ? _("On hold") : (s.muted ? _("On call (muted)") : _("On call"))); }
     renderTransferTargets();
   }
 
@@ -318,14 +329,14 @@
     CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer", { kind: "warm", target_agent_id: Number($("transfer-agent").value) })
       .then(function () {
         s.held = true; renderCall();
-        text("transfer-text", "Consulting " + $("transfer-agent").selectedOptions[0].textContent + " — the caller is on hold.");
+        text("transfer-text", _("Consulting %(name)s — the caller is on hold.", { name: $("transfer-agent").selectedOptions[0].textContent }));
         show("transfer-progress", true);
       }).catch(failed);
   });
   $("transfer-complete").addEventListener("click", function () {
     CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer/complete").then(function () {
       show("transfer-progress", false);
-      message("Transferred. Your leg ends now.", "info");
+      message(_("Transferred. Your leg ends now."), "info");
     }).catch(failed);
   });
   $("transfer-cancel").addEventListener("click", function () {
@@ -335,7 +346,7 @@
   });
   $("cold-transfer").addEventListener("click", function () {
     CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/transfer", { kind: "cold", queue_id: Number($("transfer-queue").value) })
-      .then(function () { message("The caller is waiting in " + $("transfer-queue").selectedOptions[0].textContent, "info"); })
+      .then(function () { message(_("The caller is waiting in %(queue)s", { queue: $("transfer-queue").selectedOptions[0].textContent }), "info"); })
       .catch(failed);
   });
   function refreshColleagues() {
@@ -377,16 +388,16 @@
     var sid = this.dataset.callSid;
     var error = $("wrapup-error");
     function fail(textValue) { error.textContent = textValue; show(error, true); }
-    if (!$("disposition").value) { fail("Choose a disposition first."); $("disposition").focus(); return; }
+    if (!$("disposition").value) { fail(_("Choose a disposition first.")); $("disposition").focus(); return; }
     var body = { disposition: $("disposition").value, notes: $("wrapup-notes").value };
     if ($("want-callback").checked) {
       var at = new Date($("callback-at").value);
-      if (isNaN(at.getTime())) { fail("Give the callback date and time."); return; }
+      if (isNaN(at.getTime())) { fail(_("Give the callback date and time.")); return; }
       body.callback = { due_at: at.toISOString() };
       if ($("callback-phone").value.trim()) { body.callback.phone = $("callback-phone").value.trim(); }
     }
     if ($("want-ticket").checked) {
-      if (!$("ticket-subject").value.trim()) { fail("A ticket needs a subject."); return; }
+      if (!$("ticket-subject").value.trim()) { fail(_("A ticket needs a subject.")); return; }
       body.ticket = { subject: $("ticket-subject").value.trim(), priority: $("ticket-priority").value };
     }
     CC.api("POST", "/calls/" + encodeURIComponent(sid) + "/wrap-up", body).then(function (result) {
@@ -395,9 +406,9 @@
       $("wrapup-form").reset();
       show("callback-fields", false); show("ticket-fields", false);
       show("wrapup", false);
-      var done = "Wrap-up saved";
-      if (result.callback_id) { done += " · callback booked for " + CC.when(result.callback_due_at); }
-      if (result.ticket_id) { done += " · ticket #" + result.ticket_id; }
+      var done = _("Wrap-up saved");
+      if (result.callback_id) { done += " · " + _("callback booked for %(when)s", { when: CC.when(result.callback_due_at) }); }
+      if (result.ticket_id) { done += " · " + _("ticket #%(id)s", { id: result.ticket_id }); }
       message(done, "info");
       if (s.contact) { openContact(s.contact.id); }
     }).catch(function (e) {
@@ -416,13 +427,13 @@
     show("contact-form", false);
     text("customer-name", contact.name || contact.display_name);
     show("customer-vip", !!contact.vip);
-    text("customer-account", contact.account ? "Account: " + contact.account.name + (contact.account.vip ? " (VIP)" : "") : "No account");
+    text("customer-account", contact.account ? _("Account: %(name)s", { name: contact.account.name }) + (contact.account.vip ? " (VIP)" : "") : _("No account"));
     var phones = $("customer-phones");
     phones.innerHTML = "";
     (contact.phones || []).forEach(function (p) {
       phones.appendChild(el("li", {}, [
-        el("span", { text: (p.display || p.e164) + " " }), el("span", { className: "tag", text: p.label }), el("span", { text: " " }),
-        el("button", { className: "small secondary", text: "Call", "data-number": p.e164, onclick: function () { dial(p.e164, contact.id); } }),
+        el("span", { text: (p.display || p.e164) + " " }), el("span", { className: "tag", text: _(p.label) }), el("span", { text: " " }),
+        el("button", { className: "small secondary", text: _("Call"), "data-number": p.e164, onclick: function () { dial(p.e164, contact.id); } }),
       ]));
     });
     text("customer-email", contact.email || "");
@@ -445,24 +456,24 @@
   function renderTickets(tickets) {
     var list = $("open-tickets");
     list.innerHTML = "";
-    if (!tickets.length) { list.appendChild(el("li", { className: "muted", text: "None" })); return; }
+    if (!tickets.length) { list.appendChild(el("li", { className: "muted", text: _("None") })); return; }
     tickets.forEach(function (t) {
       list.appendChild(el("li", {}, [el("strong", { text: "#" + t.id + " " + t.subject + " " }),
-        el("span", { className: "tag " + t.priority, text: t.priority }), el("span", { className: "muted", text: " " + t.status + (t.due_at ? " · due " + CC.when(t.due_at) : "") })]));
+        el("span", { className: "tag " + t.priority, text: _(t.priority) }), el("span", { className: "muted", text: " " + _(t.status) + (t.due_at ? " · " + _("due %(when)s", { when: CC.when(t.due_at) }) : "") })]));
     });
   }
   function renderTimeline(items) {
     var list = $("timeline");
     list.innerHTML = "";
-    if (!items.length) { list.appendChild(el("li", { className: "muted", text: "No history yet" })); return; }
+    if (!items.length) { list.appendChild(el("li", { className: "muted", text: _("No history yet") })); return; }
     items.forEach(function (i) {
       var what;
       if (i.kind === "call") {
-        what = (i.direction === "inbound" ? "Call in" : "Call out") + (i.queue ? " · " + i.queue : "") + (i.agent ? " · " + i.agent : "") +
-          (i.disposition ? " · " + i.disposition : "") + (i.status ? " (" + i.status + ")" : "");
-      } else if (i.kind === "note") { what = "Note: " + i.text; }
-      else if (i.kind === "ticket") { what = "Ticket #" + i.id + " " + i.subject + " (" + i.status + ")"; }
-      else { what = "Callback " + i.status + " · due " + CC.when(i.due_at) + (i.notes ? " · " + i.notes : ""); }
+        what = (i.direction === "inbound" ? _("Call in") : _("Call out")) + (i.queue ? " · " + i.queue : "") + (i.agent ? " · " + i.agent : "") +
+          (i.disposition ? " · " + i.disposition : "") + (i.status ? " (" + _(i.status) + ")" : "");
+      } else if (i.kind === "note") { what = _("Note: %(text)s", { text: i.text }); }
+      else if (i.kind === "ticket") { what = _("Ticket #%(id)s %(subject)s (%(status)s)", { id: i.id, subject: i.subject, status: _(i.status) }); }
+      else { what = _("Callback %(status)s · due %(when)s", { status: _(i.status), when: CC.when(i.due_at) }) + (i.notes ? " · " + i.notes : ""); }
       list.appendChild(el("li", {}, [el("div", { className: "when", text: CC.when(i.at) }), el("div", { text: what })]));
     });
   }
@@ -474,7 +485,7 @@
       CC.api("GET", "/contacts?per_page=20&q=" + encodeURIComponent(q)).then(function (page) {
         var list = $("contact-results");
         list.innerHTML = "";
-        if (!page.items.length) { list.appendChild(el("li", { className: "muted", text: "No contact found" })); }
+        if (!page.items.length) { list.appendChild(el("li", { className: "muted", text: _("No contact found") })); }
         page.items.forEach(function (c) {
           var first = (c.phones || [])[0];
           list.appendChild(el("li", { className: "clickable", onclick: function () { showContact(Object.assign({}, c, { name: c.display_name })); } }, [
@@ -499,21 +510,22 @@
     var c = s.contact;
     CC.api("PATCH", "/contacts/" + c.id, { first_name: $("cf-first").value, last_name: $("cf-last").value,
       email: $("cf-email").value.trim() || null, notes: $("cf-notes").value, vip: $("cf-vip").checked })
-      .then(function (saved) { showContact(Object.assign({}, saved, { name: saved.display_name })); message("Contact saved", "info"); })
+      .then(function (saved) { showContact(Object.assign({}, saved, { name: saved.display_name })); message(_("Contact saved"), "info"); })
       .catch(failed);
   });
   function dial(number, contactId) {
-    if (s.call || s.offer) { message("Finish the current call first", "warn"); return; }
+    if (s.call || s.offer) { message(_("Finish the current call first"), "warn"); return; }
     s.outbound = { to: number };
     CC.api("POST", "/calls", { to: number, caller_id: $("caller-id").value, contact_id: contactId || null }).then(function (data) {
       s.callSid = null;
-      text("call-status", "Calling " + data.to + "…");
+      text("call-status", _("Calling %(number)s…", { number: data.to }));
     }).catch(function (e) { s.outbound = null; failed(e); });
   }
 
   // ---------------------------------------------------------------- start
   CC.api("GET", "/agent/config").then(function (data) {
     config = data;
+    data.away_reasons.forEach(function (r) { CC.reasonLabels[r.code] = r.label; });
     data.dispositions.forEach(function (d) { $("disposition").appendChild(el("option", { value: d.code, text: d.label })); });
     data.caller_ids.forEach(function (n) { $("caller-id").appendChild(el("option", { value: n, text: n })); });
     renderStateOptions();

@@ -1,10 +1,11 @@
 /* The supervisor wallboard: live queues and agents over /supervisor, monitoring through the softphone. */
 (function () {
   "use strict";
-  var $ = CC.$, el = CC.el, show = CC.show;
+  var $ = CC.$, el = CC.el, show = CC.show, _ = CC._, num = CC.number;
   var queues = {}, agents = {}, alerts = {};
-  var awayReasons = [{ code: "break", label: "Break" }];
+  var awayReasons = [{ code: "break", label: _("Break") }];
   var monitor = null;      // {call_sid, mode, call}
+  var MODES = { listen: _("Listen"), whisper: _("Whisper"), barge: _("Barge") };
   var pendingMonitor = false;
 
   var socket = CC.connect("/supervisor", "connection");
@@ -54,12 +55,12 @@
       var below = q.below_target || !!alerts[q.queue_id];
       body.appendChild(el("tr", { className: below ? "below" : "", "data-queue": q.name }, [
         el("td", { text: q.name }),
-        el("td", { className: "big", "data-field": "waiting", text: String(q.waiting || 0) }),
-        el("td", { "data-field": "in_queue", text: String(Math.max(0, (q.in_queue || 0) - (q.waiting || 0))) }),
+        el("td", { className: "big", "data-field": "waiting", text: num(q.waiting || 0) }),
+        el("td", { "data-field": "in_queue", text: num(Math.max(0, (q.in_queue || 0) - (q.waiting || 0))) }),
         el("td", { "data-field": "longest_wait", text: CC.duration(longest(q)) }),
-        el("td", { "data-field": "service_level", text: pct(q.service_level) + " (" + (q.target || q.service_level_target) + "% in " + q.service_level_seconds + " s)" }),
-        el("td", { "data-field": "abandon_rate", text: pct(q.abandon_rate) + (q.abandoned ? " · " + q.abandoned : "") }),
-        el("td", { text: (q.offered || 0) + " / " + (q.answered || 0) }),
+        el("td", { "data-field": "service_level", text: pct(q.service_level) + " " + _("(%(target)s%% in %(seconds)s s)", { target: q.target || q.service_level_target, seconds: q.service_level_seconds }) }),
+        el("td", { "data-field": "abandon_rate", text: pct(q.abandon_rate) + (q.abandoned ? " · " + num(q.abandoned) : "") }),
+        el("td", { text: num(q.offered || 0) + " / " + num(q.answered || 0) }),
       ]));
     });
   }
@@ -71,13 +72,17 @@
     var box = $("alerts");
     box.innerHTML = "";
     Object.keys(alerts).forEach(function (id) {
-      box.appendChild(el("div", { className: "notice error", role: "alert", text: "⚠ " + alerts[id].message }));
+      var alert = alerts[id], queue = queues[id];
+      var words = alert.service_level !== undefined && alert.service_level !== null
+        ? _("%(queue)s: service level %(level)s%% is below the %(target)s%% target", { queue: alert.name || (queue ? queue.name : ""), level: alert.service_level, target: alert.target })
+        : alert.message;
+      box.appendChild(el("div", { className: "notice error", role: "alert", text: "⚠ " + words }));
     });
     Object.keys(queues).forEach(function (id) {
       var q = queues[id];
       if (q.below_target && !alerts[id]) {
         box.appendChild(el("div", { className: "notice error", role: "alert",
-          text: "⚠ " + q.name + ": service level " + q.service_level + "% is below the " + q.target + "% target" }));
+          text: "⚠ " + _("%(queue)s: service level %(level)s%% is below the %(target)s%% target", { queue: q.name, level: q.service_level, target: q.target }) }));
       }
     });
     renderQueues();
@@ -89,8 +94,8 @@
       var card = grid.querySelector('[data-agent="' + a.agent_id + '"]');
       if (!card) { card = buildCard(a); grid.appendChild(card); }
       card.className = "agent-card state-" + a.state;
-      card.querySelector(".st").textContent = CC.stateLabel(a.state, a.reason) + (a.unreachable ? " · unreachable" : "") + (a.disconnected ? " · disconnected" : "");
-      card.querySelector(".call").textContent = a.current_call ? "Call " + a.current_call.slice(-8) : "";
+      card.querySelector(".st").textContent = CC.stateLabel(a.state, a.reason) + (a.unreachable ? " · " + _("unreachable") : "") + (a.disconnected ? " · " + _("disconnected") : "");
+      card.querySelector(".call").textContent = a.current_call ? _("Call %(id)s", { id: a.current_call.slice(-8) }) : "";
       var live = a.state === "on_call" && a.current_call;
       Array.prototype.forEach.call(card.querySelectorAll("button[data-mode]"), function (b) { b.disabled = !live; });
     });
@@ -102,9 +107,9 @@
     tick();
   }
   function buildCard(a) {
-    var force = el("select", { "aria-label": "Set state of " + a.name }, [el("option", { value: "", text: "Set state…" }), el("option", { value: "available", text: "Available" })]
-      .concat(awayReasons.map(function (r) { return el("option", { value: "away:" + r.code, text: "Away · " + r.label }); }))
-      .concat([el("option", { value: "offline", text: "Offline" })]));
+    var force = el("select", { "aria-label": _("Set state of %(name)s", { name: a.name }) }, [el("option", { value: "", text: _("Set state…") }), el("option", { value: "available", text: _("Available") })]
+      .concat(awayReasons.map(function (r) { return el("option", { value: "away:" + r.code, text: _("Away · %(reason)s", { reason: r.label }) }); }))
+      .concat([el("option", { value: "offline", text: _("Offline") })]));
     force.addEventListener("change", function () {
       var value = force.value; if (!value) { return; }
       var body = value.indexOf("away:") === 0 ? { state: "away", reason: value.slice(5) } : { state: value };
@@ -114,7 +119,7 @@
       el("div", { className: "row", style: "justify-content:space-between" }, [el("span", { className: "name", text: a.name }), el("span", { className: "time muted" })]),
       el("div", { className: "st" }), el("div", { className: "call muted" }),
       el("div", { className: "actions" }, ["listen", "whisper", "barge"].map(function (mode) {
-        return el("button", { className: "small secondary", "data-mode": mode, text: mode[0].toUpperCase() + mode.slice(1),
+        return el("button", { className: "small secondary", "data-mode": mode, text: MODES[mode],
           onclick: function () { startMonitor(agents[a.agent_id], mode); } });
       }).concat([force])),
     ]);
@@ -139,16 +144,16 @@
     pendingMonitor = !monitor || monitor.call_sid !== agent.current_call;
     CC.api("POST", "/calls/" + encodeURIComponent(agent.current_call) + "/monitor", { mode: mode }).then(function (data) {
       monitor = Object.assign(monitor && monitor.call_sid === data.call_sid ? monitor : {}, { call_sid: data.call_sid, mode: mode, agent: agent.name });
-      status("Monitoring " + agent.name + " · " + mode + (monitor.call ? "" : " · connecting…"));
+      status(_("Monitoring %(name)s · %(mode)s", { name: agent.name, mode: MODES[mode] }) + (monitor.call ? "" : " · " + _("connecting…")));
       show("monitor-leave", true);
     }).catch(function (e) { pendingMonitor = false; status(e.message, true); });
   }
   new CC.Softphone("softphone-state", function (call) {
     if (!pendingMonitor) { call.reject(); return; }  // only calls we asked for ring a supervisor here
     pendingMonitor = false;
-    call.on("disconnect", function () { monitor = null; status("Left the call."); show("monitor-leave", false); });
+    call.on("disconnect", function () { monitor = null; status(_("Left the call.")); show("monitor-leave", false); });
     call.accept();
-    if (monitor) { monitor.call = call; status("Monitoring " + monitor.agent + " · " + monitor.mode); }
+    if (monitor) { monitor.call = call; status(_("Monitoring %(name)s · %(mode)s", { name: monitor.agent, mode: MODES[monitor.mode] })); }
   });
   $("monitor-leave").addEventListener("click", function () {
     if (!monitor) { return; }
@@ -157,5 +162,9 @@
       if (current.call) { current.call.disconnect(); }
     });
   });
-  CC.api("GET", "/agent/config").then(function (data) { awayReasons = data.away_reasons; }).catch(function () {});
+  CC.api("GET", "/agent/config").then(function (data) {
+    awayReasons = data.away_reasons;
+    data.away_reasons.forEach(function (r) { CC.reasonLabels[r.code] = r.label; });
+    renderAgents();
+  }).catch(function () {});
 })();

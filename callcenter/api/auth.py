@@ -18,6 +18,7 @@ from callcenter.extensions import csrf, db
 from callcenter.models import User
 from callcenter.services import auth as auth_service
 from callcenter.services.errors import AuthenticationFailed, DomainError
+from callcenter.services.messages import t
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -62,7 +63,7 @@ def _check_token_matches_session(token: str) -> None:
         return  # the user came from the request_loader, i.e. from this very token
     token_user = auth_service.user_for_token(db.session, token)
     if token_user is None or token_user.id != current_actor().id:
-        raise AuthenticationFailed("Invalid or revoked API token")
+        raise AuthenticationFailed(t('Invalid or revoked API token'))
     db.session.commit()  # last_used_at
 
 
@@ -83,8 +84,8 @@ def require_authentication() -> None:
     token = bearer_token()
     if not current_user.is_authenticated:
         if token:
-            raise AuthenticationFailed("Invalid or revoked API token")
-        raise AuthenticationFailed("Sign in, or send an API token as Authorization: Bearer <token>")
+            raise AuthenticationFailed(t('Invalid or revoked API token'))
+        raise AuthenticationFailed(t('Sign in, or send an API token as Authorization: Bearer <token>'))
     if token:
         _check_token_matches_session(token)
     else:

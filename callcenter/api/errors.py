@@ -11,13 +11,29 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from callcenter.i18n import translate
 from callcenter.services.errors import DomainError, TooManyAttempts
+from callcenter.services.messages import t as N_
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+
+# marshmallow's and webargs' own messages, listed so they are extracted into the catalogue and shown translated.
+LIBRARY_MESSAGES = (
+    N_("Missing data for required field."), N_("Field may not be null."), N_("Not a valid string."),
+    N_("Not a valid integer."), N_("Not a valid number."), N_("Not a valid boolean."), N_("Not a valid datetime."),
+    N_("Not a valid date."), N_("Not a valid email address."), N_("Not a valid list."), N_("Not a valid mapping type."),
+    N_("Unknown field."), N_("Invalid value."), N_("Invalid input type."), N_("Must be one of: %(choices)s."),
+    N_("Length must be between %(min)s and %(max)s."), N_("Shorter than minimum length %(min)s."),
+    N_("Longer than maximum length %(max)s."), N_("Must be greater than or equal to %(min)s."),
+    N_("Must be less than or equal to %(max)s."),
+    N_("The CSRF token is missing."), N_("The CSRF session token is missing."), N_("The CSRF token has expired."),
+    N_("The CSRF token is invalid."), N_("The CSRF tokens do not match."),
+)
 
 
 class ErrorSchema(ma.Schema):
@@ -76,12 +92,13 @@ def _validation_error(status: int, messages: dict[str, Any], headers: dict[str, 
     for location_errors in messages.values():
         by_field.update(flatten_messages(location_errors))
     if not by_field:
-        return error_response(status, "The request is not valid", headers=headers)
+        return error_response(status, _("The request is not valid"), headers=headers)
+    by_field = {field: [translate(text) for text in texts] for field, texts in by_field.items()}
     first_field, first_messages = next(iter(by_field.items()))
-    text = first_messages[0] if first_messages else "Invalid value."
+    text = first_messages[0] if first_messages else _("Invalid value.")
     if first_field == "_schema":
-        if text == "Invalid input type.":
-            text = "The body must be a JSON object."
+        if text == _("Invalid input type."):
+            text = _("The body must be a JSON object.")
         return error_response(status, text, None, by_field, headers)
     return error_response(status, f"{first_field}: {text}", first_field, by_field, headers)
 
@@ -89,8 +106,9 @@ def _validation_error(status: int, messages: dict[str, Any], headers: dict[str, 
 def handle_domain_error(error: DomainError) -> Response:
     """The one mapping from domain errors to HTTP: their own status, message and field."""
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else None
-    errors = {error.field: [error.message]} if error.field else None
-    return error_response(error.status, error.message, error.field, errors, headers)
+    message = translate(error.message)
+    errors = {error.field: [message]} if error.field else None
+    return error_response(error.status, message, error.field, errors, headers)
 
 
 def handle_http_error(error: HTTPException) -> Response:
@@ -102,18 +120,34 @@ def handle_http_error(error: HTTPException) -> Response:
         headers["Allow"] = ", ".join(error.valid_methods)
     messages = data.get("messages")
     if code == 400 and messages == {"json": ["Invalid JSON body."]}:
-        return error_response(400, "The body is not valid JSON", headers=headers)
+        return error_response(400, _("The body is not valid JSON"), headers=headers)
     if code == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        return error_response(413, f"The request body is larger than the limit of {limit} bytes", headers=headers)
+        return error_response(413, _("The request body is larger than the limit of %(limit)s bytes", limit=limit),
+                              headers=headers)
     if isinstance(messages, dict) and code == 422:
         return _validation_error(code, messages, headers)
     if isinstance(error, InternalServerError):
         original = getattr(error, "original_exception", None)
         if original is not None:
             log.error("unhandled error in %s %s", request.method, request.path, exc_info=original)
-        return error_response(500, "Internal server error; it has been logged", headers=headers)
-    return error_response(code, data.get("message") or error.description or error.name, headers=headers)
+        return error_response(500, _("Internal server error; it has been logged"), headers=headers)
+    return error_response(code, translate(data.get("message")) or _http_text(error), headers=headers)
+
+
+HTTP_TEXTS = {
+    400: N_("The request is not valid"), 401: N_("Sign in first"), 403: N_("You may not do this"),
+    404: N_("Not found"), 405: N_("This method is not allowed here"), 409: N_("Conflict"),
+    415: N_("Unsupported media type"), 429: N_("Too many requests; try again later"),
+}
+
+
+def _http_text(error: HTTPException) -> str:
+    """Werkzeug's English descriptions, replaced by a short translated sentence for the common statuses."""
+    known = HTTP_TEXTS.get(error.code or 0)
+    if known is not None and error.description == type(error).description:
+        return translate(known)
+    return translate(error.description or error.name)
 
 
 def install(blueprint: Blueprint) -> None:

@@ -207,6 +207,10 @@ class UserUpdate(StrictSchema):
         values=fields.Integer(validate=validate.Range(min=1, max=10)),
         metadata={"description": "Replaces the whole set"},
     )
+    language = fields.String(allow_none=True, validate=validate.Length(max=16),
+                             metadata={"description": "Locale of the person's screens (en, zh_Hans); null: browser"})
+    time_zone = fields.String(allow_none=True, validate=validate.Length(max=64),
+                              metadata={"description": "IANA time zone (Asia/Shanghai); null: UTC / the browser's"})
 
 
 class UserOut(ma.Schema):
@@ -223,6 +227,8 @@ class UserOut(ma.Schema):
     )
     last_login_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
+    language = fields.String(allow_none=True)
+    time_zone = fields.String(allow_none=True)
 
 
 class UserPage(PageSchema):

@@ -40,6 +40,10 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    # The person's screens: a locale code (en, zh_Hans) or None for the browser's Accept-Language, and an IANA
+    # time zone or None for UTC on the server (the browser's own zone in the pages).
+    language: Mapped[str | None] = mapped_column(String(16))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     team: Mapped[Team | None] = relationship(back_populates="members")
     skills: Mapped[list[UserSkill]] = relationship(back_populates="user", cascade="all, delete-orphan")

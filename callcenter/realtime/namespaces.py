@@ -12,10 +12,12 @@ from functools import wraps
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from callcenter.extensions import db
+from callcenter.i18n import translate
 from callcenter.models import Role
 from callcenter.realtime import payloads, publisher
 from callcenter.redis_conn import get_redis
@@ -36,14 +38,14 @@ def acknowledged(**spec: payloads.Types) -> Callable[[Handler], Callable[..., di
         @wraps(handler)
         def wrapper(self, data: Any = None) -> dict[str, Any]:
             if not current_user.is_authenticated:
-                return {"ok": False, "error": "Your session has ended; sign in again."}
+                return {"ok": False, "error": _("Your session has ended; sign in again.")}
             try:
                 result = handler(self, payloads.parse(data, spec))
             except payloads.PayloadError as exc:
-                return {"ok": False, "error": exc.message, "field": exc.field}
+                return {"ok": False, "error": translate(exc.message), "field": exc.field}
             except DomainError as exc:
                 db.session.rollback()
-                return {"ok": False, "error": exc.message, "field": exc.field}
+                return {"ok": False, "error": translate(exc.message), "field": exc.field}
             return {"ok": True, **(result or {})}
 
         return wrapper
@@ -67,13 +69,13 @@ def connected_agent(**spec: payloads.Types) -> Callable[[Handler], Callable[...,
         def wrapper(self, data: Any = None) -> dict[str, Any]:
             agent_id = _socket_agents.get(request.sid)
             if agent_id is None:
-                return {"ok": False, "error": "Your session has ended; sign in again."}
+                return {"ok": False, "error": _("Your session has ended; sign in again.")}
             try:
                 result = handler(self, agent_id, payloads.parse(data, spec))
             except payloads.PayloadError as exc:
-                return {"ok": False, "error": exc.message, "field": exc.field}
+                return {"ok": False, "error": translate(exc.message), "field": exc.field}
             except DomainError as exc:
-                return {"ok": False, "error": exc.message, "field": exc.field}
+                return {"ok": False, "error": translate(exc.message), "field": exc.field}
             return {"ok": True, **(result or {})}
 
         return wrapper

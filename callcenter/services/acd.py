@@ -55,6 +55,7 @@ import redis
 from redis.commands.core import Script
 
 from callcenter.services.errors import Conflict, NotFound
+from callcenter.services.messages import t
 
 PRIORITY_LIMIT = 400  # |priority| * 1e13 + epoch ms must stay an exact double (< 2**53)
 PRIORITY_WEIGHT = 10**13
@@ -862,7 +863,8 @@ def enqueue(
         r, "enqueue", entry_id, queue_id, priority_score(priority, enqueued_at), enqueued_at, lock, *pairs
     )
     if answer.startswith("duplicate:"):
-        raise Conflict(f"{callback_phone} already has an open callback in this queue ({answer[10:]})",
+        raise Conflict(t('%(callback_phone)s already has an open callback in this queue (%(value)s)',
+                         callback_phone=callback_phone, value=answer[10:]),
                        field="phone")
     return answer == "ok"
 
@@ -933,15 +935,17 @@ def convert_to_callback(
     """Replace a waiting entry by a callback entry with the same place (score, enqueue time, priority)."""
     queue_id = _text(r.hget(call_key(entry_id), "queue_id"))
     if queue_id is None:
-        raise NotFound(f"Call {entry_id} is not in a queue")
+        raise NotFound(t('Call %(entry_id)s is not in a queue', entry_id=entry_id))
     lock = callback_lock_key(int(queue_id), phone_e164)
     answer = _run(r, "convert_to_callback", entry_id, new_entry_id, lock, json.dumps(payload), now)
     if answer == "not_found":
-        raise NotFound(f"Call {entry_id} is not in a queue")
+        raise NotFound(t('Call %(entry_id)s is not in a queue', entry_id=entry_id))
     if answer.startswith("not_waiting:"):
-        raise Conflict(f"Call {entry_id} is already {answer[12:]}; it can no longer become a callback")
+        raise Conflict(t('Call %(entry_id)s is already %(value)s; it can no longer become a callback',
+                         entry_id=entry_id, value=answer[12:]))
     if answer.startswith("duplicate:"):
-        raise Conflict(f"{phone_e164} already has an open callback in this queue ({answer[10:]})", field="phone")
+        raise Conflict(t('%(phone_e164)s already has an open callback in this queue (%(value)s)',
+                         phone_e164=phone_e164, value=answer[10:]), field="phone")
     entry = get_entry(r, new_entry_id)
     assert entry is not None
     return entry

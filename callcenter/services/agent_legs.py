@@ -31,6 +31,7 @@ from callcenter.services.interactions import (
     interaction_key,
     set_interaction,
 )
+from callcenter.services.messages import t
 from callcenter.telephony.base import Provider, TelephonyError
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def owned_call(r: redis.Redis, agent_id: int, entry_id: str) -> dict[str, Any]:
     presence = agent_state.get_presence(r, agent_id)
     data = interaction(r, entry_id)
     if presence.current_call != entry_id or data is None:
-        raise Conflict("This call is not yours (or it has ended)", field="call_sid")
+        raise Conflict(t('This call is not yours (or it has ended)'), field="call_sid")
     return data
 
 
@@ -200,7 +201,7 @@ def rejoin_answered(r: redis.Redis, *, agent_id: int, entry_id: str, leg_sid: st
     """The agent's softphone is back for a call it dropped: it joins the same conference again."""
     presence = agent_state.get_presence(r, agent_id)
     if presence.state != agent_state.ON_CALL or presence.current_call != entry_id:
-        raise Conflict("This call is no longer yours", field="call_sid")
+        raise Conflict(t('This call is no longer yours'), field="call_sid")
     set_interaction(r, entry_id, agent_sid=leg_sid)
     r.zrem(ORPHANS, entry_id)
     publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", rejoined=True)

@@ -37,6 +37,7 @@ from callcenter.models import AgentStateChange, User, UserSkill
 from callcenter.services import acd, jobs
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish
+from callcenter.services.messages import t
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def refresh_agent(session: Session, r: redis.Redis, agent_id: int) -> dict[int, 
     """Cache the agent's skill levels in Redis (on login, and whenever an admin edits them)."""
     user = session.get(User, agent_id)
     if user is None:
-        raise NotFound(f"Agent {agent_id} not found", field="agent_id")
+        raise NotFound(t('Agent %(agent_id)s not found', agent_id=agent_id), field="agent_id")
     skills = {
         skill_id: level
         for skill_id, level in session.execute(
@@ -141,11 +142,11 @@ def refresh_agent(session: Session, r: redis.Redis, agent_id: int) -> dict[int, 
 def _check_reason(reason: str | None, required: bool) -> str | None:
     if reason is None or reason == "":
         if required:
-            raise ValidationFailed("Away needs a reason code (e.g. break, lunch, meeting)", field="reason")
+            raise ValidationFailed(t('Away needs a reason code (e.g. break, lunch, meeting)'), field="reason")
         return None
     if not REASON_PATTERN.match(reason):
         raise ValidationFailed(
-            "A reason code is 1-60 lowercase letters, digits, '_', '-' or '.'", field="reason"
+            t("A reason code is 1-60 lowercase letters, digits, '_', '-' or '.'"), field="reason"
         )
     return reason
 
@@ -181,13 +182,13 @@ def login(
     """
     now = _now(now)
     if state not in (AVAILABLE, AWAY):
-        raise ValidationFailed("An agent logs in as available or away", field="state")
+        raise ValidationFailed(t('An agent logs in as available or away'), field="state")
     reason = _check_reason(reason, required=state == AWAY)
     user = session.get(User, agent_id)
     if user is None:
-        raise NotFound(f"Agent {agent_id} not found", field="agent_id")
+        raise NotFound(t('Agent %(agent_id)s not found', agent_id=agent_id), field="agent_id")
     if not user.active:
-        raise Conflict(f"User {user.username} is deactivated", field="agent_id")
+        raise Conflict(t('User %(username)s is deactivated', username=user.username), field="agent_id")
     refresh_agent(session, r, agent_id)
     reconnected(session, r, agent_id, now)
     if get_presence(r, agent_id).state == OFFLINE:
@@ -205,7 +206,7 @@ def change_state(
     """
     now = _now(now)
     if to_state not in REQUESTABLE:
-        raise ValidationFailed(f"State must be one of {', '.join(REQUESTABLE)}", field="state")
+        raise ValidationFailed(t('State must be one of %(value)s', value=', '.join(REQUESTABLE)), field="state")
     reason = _check_reason(reason, required=to_state == AWAY)
     _apply(session, r, agent_id, to_state, reason, now, allowed_from=REQUESTABLE[to_state])
     return get_presence(r, agent_id)

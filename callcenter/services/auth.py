@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from callcenter.models import ApiToken, Role, Skill, Team, User, UserSkill, utcnow
 from callcenter.services import audit
 from callcenter.services.errors import AuthenticationFailed, Conflict, TooManyAttempts, ValidationFailed
+from callcenter.services.messages import t
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,14 @@ _hasher = PasswordHasher()  # argon2id with the library's recommended memory/tim
 # Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
 
-INVALID_CREDENTIALS = "Invalid username or password."
+INVALID_CREDENTIALS = t("Invalid username or password.")
 MIN_PASSWORD_LENGTH = 8
 
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"Password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise ValidationFailed(t('Password must be at least %(min_password_length)s characters',
+                                 min_password_length=MIN_PASSWORD_LENGTH), field="password")
     return _hasher.hash(password)
 
 
@@ -82,7 +84,8 @@ class LoginThrottle:
 
     @staticmethod
     def _refuse(retry_after: int) -> None:
-        raise TooManyAttempts(f"Too many failed logins. Try again in {retry_after} seconds.", retry_after=retry_after)
+        raise TooManyAttempts(t("Too many failed logins. Try again in %(retry_after)s seconds.",
+                                retry_after=retry_after), retry_after=retry_after)
 
     def failed(self, username: str, ip_address: str | None) -> None:
         """Count the failure; at the limit and past it, the pair waits a back-off that doubles each time."""
@@ -167,11 +170,12 @@ def create_user(
     """Create a user (flushed, not committed); skills map a skill name to a level 1..10."""
     username = username.strip()
     if not username:
-        raise ValidationFailed("Username is required", field="username")
+        raise ValidationFailed(t('Username is required'), field="username")
     if role not in {r.value for r in Role}:
-        raise ValidationFailed(f"Role must be one of agent, supervisor, admin (got {role!r})", field="role")
+        raise ValidationFailed(t('Role must be one of agent, supervisor, admin (got %(role)r)',
+                                 role=role), field="role")
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        raise Conflict(f"Username {username!r} is taken", field="username")
+        raise Conflict(t('Username %(username)r is taken', username=username), field="username")
     user = User(
         username=username,
         full_name=full_name.strip() or username,
@@ -183,7 +187,7 @@ def create_user(
     session.add(user)
     for name, level in (skills or {}).items():
         if not 1 <= level <= 10:
-            raise ValidationFailed(f"Skill level for {name!r} must be 1..10", field="skills")
+            raise ValidationFailed(t('Skill level for %(name)r must be 1..10', name=name), field="skills")
         user.skills.append(UserSkill(skill=get_or_create_skill(session, name), level=level))
     session.flush()
     audit.record(session, "user.created", actor_id=actor_id, entity=user, role=role)

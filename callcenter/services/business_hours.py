@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.models import Queue
 from callcenter.services.errors import ValidationFailed
+from callcenter.services.messages import t
 
 if TYPE_CHECKING:
     from callcenter.services.queues import QueueSnapshot
@@ -43,32 +44,34 @@ def parse_clock(text: Any, field: str) -> int:
     match = _CLOCK.match(text) if isinstance(text, str) else None
     minutes = int(match.group(1)) * 60 + int(match.group(2)) if match else -1
     if not match or minutes > END_OF_DAY:
-        raise ValidationFailed(f"{text!r} is not a time of day (use HH:MM, 00:00 to 24:00)", field=field)
+        raise ValidationFailed(t('%(text)r is not a time of day (use HH:MM, 00:00 to 24:00)', text=text), field=field)
     return minutes
 
 
 def parse_hours(business_hours: Any) -> WeeklyHours:
     """Check and parse a queue's `business_hours` JSON; a missing day is a closed day."""
     if not isinstance(business_hours, dict):
-        raise ValidationFailed("Business hours must map days (mon..sun) to lists of [open, close]",
+        raise ValidationFailed(t('Business hours must map days (mon..sun) to lists of [open, close]'),
                                field="business_hours")
     unknown = sorted(set(business_hours) - set(DAYS))
     if unknown:
-        raise ValidationFailed(f"Unknown day {unknown[0]!r} in business hours (use {', '.join(DAYS)})",
+        raise ValidationFailed(t('Unknown day %(value)r in business hours (use %(value2)s)',
+                                 value=unknown[0], value2=', '.join(DAYS)),
                                field=f"business_hours.{unknown[0]}")
     days: list[tuple[tuple[int, int], ...]] = []
     for day in DAYS:
         raw = business_hours.get(day) or []
         if not isinstance(raw, list):
-            raise ValidationFailed("A day's hours must be a list of [open, close] pairs", field=f"business_hours.{day}")
+            raise ValidationFailed(t("A day's hours must be a list of [open, close] pairs"),
+                                   field=f"business_hours.{day}")
         intervals = []
         for index, pair in enumerate(raw):
             field = f"business_hours.{day}[{index}]"
             if not (isinstance(pair, list | tuple) and len(pair) == 2):
-                raise ValidationFailed("Each interval is a pair [open, close]", field=field)
+                raise ValidationFailed(t('Each interval is a pair [open, close]'), field=field)
             opens, closes = parse_clock(pair[0], field), parse_clock(pair[1], field)
             if opens == END_OF_DAY:
-                raise ValidationFailed("An interval cannot open at 24:00 (use 00:00 of the next day)", field=field)
+                raise ValidationFailed(t('An interval cannot open at 24:00 (use 00:00 of the next day)'), field=field)
             intervals.append((opens, closes))
         days.append(tuple(intervals))
     return WeeklyHours(tuple(days))
@@ -79,7 +82,8 @@ def zone_of(queue: Queue | QueueSnapshot) -> ZoneInfo:
     try:
         return ZoneInfo(queue.time_zone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(f"Unknown time zone {queue.time_zone!r} on queue {queue.name!r}",
+        raise ValidationFailed(t('Unknown time zone %(time_zone)r on queue %(name)r',
+                                 time_zone=queue.time_zone, name=queue.name),
                                field="time_zone") from None
 
 

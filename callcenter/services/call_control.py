@@ -33,6 +33,7 @@ from callcenter.services import agent_state, audit, calls, routing, scope
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.events import publish
 from callcenter.services.interactions import agent_identity, interaction, set_interaction
+from callcenter.services.messages import t
 from callcenter.services.phones import to_e164
 from callcenter.services.wrapup import caller_sid
 from callcenter.telephony.base import Provider, TelephonyError
@@ -57,7 +58,7 @@ def carrier_action(action: str) -> Iterator[None]:
     try:
         yield
     except TelephonyError as exc:
-        raise Conflict(f"{action} failed: {exc.message}") from exc
+        raise Conflict(t('%(action)s failed: %(message)s', action=action, message=exc.message)) from exc
 
 
 @dataclass(frozen=True)
@@ -82,18 +83,18 @@ def live(r: redis.Redis, provider: Provider, call_sid: str) -> Live:
     """The interaction of `call_sid` (entry id or caller CallSid) while it is bridged; Conflict when it is not."""
     data = interaction(r, call_sid) or interaction(r, caller_sid(call_sid))
     if not data or not data.get("agent_sid"):
-        raise Conflict("This call is not connected to an agent", field="call_sid")
+        raise Conflict(t('This call is not connected to an agent'), field="call_sid")
     with carrier_action("Finding the call's conference"):
         conference = provider.find_conference(data["conference_name"])
     if conference is None:
-        raise Conflict("This call has ended", field="call_sid")
+        raise Conflict(t('This call has ended'), field="call_sid")
     return Live(entry_id=call_sid, data=data, conference_sid=conference.sid)
 
 
 def _own(r: redis.Redis, provider: Provider, agent_id: int, call_sid: str) -> Live:
     found = live(r, provider, call_sid)
     if found.data.get("agent_id") != agent_id:
-        raise Forbidden("This is not your call", field="call_sid")
+        raise Forbidden(t('This is not your call'), field="call_sid")
     return found
 
 
@@ -124,14 +125,14 @@ def mute(r: redis.Redis, provider: Provider, *, agent_id: int, call_sid: str, on
 def _require_supervisor(user: User) -> None:
     """The role check comes first: an agent learns nothing about a call (live or not) from a refusal."""
     if user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
-        raise Forbidden("Supervisors only")
+        raise Forbidden(t("Supervisors only"))
 
 
 def _supervised_agent(session: Session, supervisor: User, agent_id: int) -> User:
     _require_supervisor(supervisor)
     agent = session.scalar(select(User).where(User.id == agent_id, scope.users(supervisor)))
     if agent is None:
-        raise NotFound(f"Agent {agent_id} not found", field="agent_id")
+        raise NotFound(t('Agent %(agent_id)s not found', agent_id=agent_id), field="agent_id")
     return agent
 
 
@@ -141,7 +142,7 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
     softphone into the conference, later ones change their mode."""
     _require_supervisor(supervisor)
     if mode not in MONITOR_MODES:
-        raise ValidationFailed(f"Mode is one of {', '.join(MONITOR_MODES)}", field="mode")
+        raise ValidationFailed(t('Mode is one of %(value)s', value=', '.join(MONITOR_MODES)), field="mode")
     found = live(r, provider, call_sid)
     _supervised_agent(session, supervisor, int(found.data["agent_id"]))
     key = monitor_key(found.data["caller_sid"])
@@ -208,11 +209,11 @@ def force_state(session: Session, r: redis.Redis, *, supervisor: User, agent_id:
 def _available_agent(session: Session, r: redis.Redis, agent_id: int, exclude: int) -> User:
     target = session.get(User, agent_id)
     if target is None or not target.active:
-        raise NotFound(f"Agent {agent_id} not found", field="target_agent_id")
+        raise NotFound(t('Agent %(agent_id)s not found', agent_id=agent_id), field="target_agent_id")
     if target.id == exclude:
-        raise ValidationFailed("Choose another agent", field="target_agent_id")
+        raise ValidationFailed(t('Choose another agent'), field="target_agent_id")
     if not agent_state.get_presence(r, target.id).offerable:
-        raise Conflict(f"{target.full_name} is not available", field="target_agent_id")
+        raise Conflict(t('%(full_name)s is not available', full_name=target.full_name), field="target_agent_id")
     return target
 
 
@@ -230,7 +231,7 @@ def consult(session: Session, r: redis.Redis, provider: Provider, *, agent_id: i
     """
     found = _own(r, provider, agent_id, call_sid)
     if transfer_state(r, call_sid):
-        raise Conflict("A transfer is already in progress", field="call_sid")
+        raise Conflict(t('A transfer is already in progress'), field="call_sid")
     target = _available_agent(session, r, target_agent_id, agent_id)
     agent_state.change_state(session, r, target.id, agent_state.AWAY, reason="consult")
     with carrier_action("Calling the other agent"):
@@ -261,7 +262,7 @@ def cancel_transfer(session: Session, r: redis.Redis, provider: Provider, *, age
     found = _own(r, provider, agent_id, call_sid)
     state = transfer_state(r, call_sid)
     if state is None:
-        raise Conflict("No transfer in progress", field="call_sid")
+        raise Conflict(t('No transfer in progress'), field="call_sid")
     r.delete(transfer_key(found.data["caller_sid"]))
     with carrier_action("Cancelling the transfer"):
         with contextlib.suppress(TelephonyError):  # they hung up already
@@ -284,10 +285,10 @@ def complete_transfer(session: Session, r: redis.Redis, provider: Provider, *, a
     found = _own(r, provider, agent_id, call_sid)
     state = transfer_state(r, call_sid)
     if state is None:
-        raise Conflict("No transfer in progress", field="call_sid")
+        raise Conflict(t('No transfer in progress'), field="call_sid")
     customer_sid = found.data["caller_sid"]
     if found.data.get("callback_phone"):
-        raise Conflict("A callback's customer leg cannot be transferred yet", field="call_sid")
+        raise Conflict(t("A callback's customer leg cannot be transferred yet"), field="call_sid")
     new_name = f"interaction-{customer_sid}-t{uuid.uuid4().hex[:8]}"
     with carrier_action("Completing the transfer"):
         # The consulted agent moves first (the old conference keeps running: they do not end it), then the
@@ -320,14 +321,14 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
     """Send the customer to another queue: they wait there (wait loop at `wait_url`), the agent goes to wrap-up."""
     found = _own(r, provider, agent_id, call_sid)
     if found.data.get("callback_phone"):
-        raise Conflict("A callback's customer leg cannot be transferred to a queue", field="call_sid")
+        raise Conflict(t("A callback's customer leg cannot be transferred to a queue"), field="call_sid")
     queue = session.get(Queue, queue_id)
     if queue is None or not queue.active:
-        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+        raise NotFound(t('Queue %(queue_id)s not found', queue_id=queue_id), field="queue_id")
     customer_sid = found.data["caller_sid"]
     call = calls.get_call(session, customer_sid)
     if call is None:
-        raise Conflict("This call has no record", field="call_sid")
+        raise Conflict(t('This call has no record'), field="call_sid")
     routing.finish_call(session, r, call_sid)  # the agent's part is over: wrap-up
     routing.enqueue_call(session, r, call_sid=customer_sid, queue_id=queue.id, from_number=call.from_number,
                          language=call.language,
@@ -352,15 +353,15 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
     The agent is set away (reason "outbound") first, so the ACD offers them no queue call during it.
     """
     if caller_id not in allowed_caller_ids:
-        raise ValidationFailed("Choose one of the company's numbers as caller ID", field="caller_id")
+        raise ValidationFailed(t("Choose one of the company's numbers as caller ID"), field="caller_id")
     number = to_e164(to, region, field="to")
     if contact_id is not None:
         contact = session.scalar(select(Contact).where(Contact.id == contact_id, scope.contacts(agent)))
         if contact is None:
-            raise NotFound(f"Contact {contact_id} not found", field="contact_id")
+            raise NotFound(t('Contact %(contact_id)s not found', contact_id=contact_id), field="contact_id")
     presence = agent_state.get_presence(r, agent.id)
     if presence.state in (agent_state.RESERVED, agent_state.ON_CALL) or presence.current_call:
-        raise Conflict("Finish the current call first", field="state")
+        raise Conflict(t('Finish the current call first'), field="state")
     if presence.state != agent_state.AWAY or presence.reason != "outbound":
         if presence.state == agent_state.OFFLINE:
             agent_state.login(session, r, agent.id, state=agent_state.AWAY, reason="outbound")

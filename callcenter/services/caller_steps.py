@@ -36,6 +36,7 @@ from callcenter.services import (
 from callcenter.services.errors import Conflict, NotFound
 from callcenter.services.events import publish
 from callcenter.services.interactions import ORPHANS
+from callcenter.services.messages import t
 from callcenter.services.phones import display, try_e164
 
 DEFAULT_HANDLE_SECONDS = 180  # until the queue has handled calls today
@@ -160,13 +161,13 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
-        raise NotFound(f"Queue {queue_name!r} is not taking calls", field="queue")
+        raise NotFound(t('Queue %(queue_name)r is not taking calls', queue_name=queue_name), field="queue")
     when = datetime.fromtimestamp(now, UTC)
     if not business_hours.is_open(queue, when):
         return QueueClosed(queue.name, business_hours.opening_message(queue, when))
     call = call if call is not None and call.call_sid == call_sid else calls.get_call(session, call_sid)
     if call is None:
-        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+        raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
     from_e164 = try_e164(call.from_number)
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
@@ -266,10 +267,10 @@ def request_callback(session: Session, r: redis.Redis, call_sid: str, now: float
     entry = acd.get_entry(r, call_sid)
     call = calls.get_call(session, call_sid)
     if entry is None or call is None:
-        raise Conflict("The caller is no longer waiting", field="CallSid")
+        raise Conflict(t('The caller is no longer waiting'), field="CallSid")
     phone = try_e164(call.from_number)
     if phone is None:
-        raise Conflict("We cannot call back a withheld number", field="From")
+        raise Conflict(t('We cannot call back a withheld number'), field="From")
     open_one = callbacks.open_callback(session, phone, entry.queue_id)
     if open_one is not None:
         leave_queue(session, r, call_sid, "callback already booked", now)
@@ -319,7 +320,7 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
     """A message was left: keep the recording on the call and open a ticket for it (once per call)."""
     call = calls.get_call(session, call_sid)
     if call is None:
-        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+        raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
     if not recording_url:
         return None
     call.recording_url, call.recording_sid = recording_url, recording_sid
@@ -358,10 +359,10 @@ def requeue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_id:
     """Put a customer whose agent vanished back in line, ahead of new callers."""
     call = calls.get_call(session, call_sid)
     if call is None:
-        raise NotFound(f"Call {call_sid} is not known", field="CallSid")
+        raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
     queue = session.get(Queue, queue_id)
     if queue is None:
-        raise NotFound(f"Queue {queue_id} not found", field="queue")
+        raise NotFound(t('Queue %(queue_id)s not found', queue_id=queue_id), field="queue")
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=try_e164(call.from_number), now=now,
         priority_boost=REQUEUE_PRIORITY_BOOST, language=call.language,

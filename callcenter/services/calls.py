@@ -34,6 +34,7 @@ from callcenter.models.calls import CALL_DIRECTIONS
 from callcenter.services import jobs
 from callcenter.services.errors import ValidationFailed
 from callcenter.services.events import publish_after_commit
+from callcenter.services.messages import t
 from callcenter.services.phones import try_e164
 
 TERMINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -71,7 +72,7 @@ def normalise_status(raw: str | None) -> str:
     status = (raw or "").strip().lower()
     status = STATUS_ALIASES.get(status, status)
     if status not in STATUS_RANK:
-        raise ValidationFailed(f"Unknown call status {raw!r}", field="CallStatus")
+        raise ValidationFailed(t('Unknown call status %(raw)r', raw=raw), field="CallStatus")
     return status
 
 
@@ -152,7 +153,7 @@ def record_event(
     the new event's id, None when `dedupe_key` was already recorded. Not committed: the caller's service owns the
     transaction; the call is re-derived by a job once it commits, which then publishes "call.updated"."""
     if not kind or len(kind) > 40:
-        raise ValidationFailed("An event kind is 1 to 40 characters", field="kind")
+        raise ValidationFailed(t('An event kind is 1 to 40 characters'), field="kind")
     _, added = _append(
         session, call.call_sid, None, kind, dict(data or {}), dedupe_key=dedupe_key,
         occurred_at=occurred_at or utcnow(), call=call,
@@ -319,7 +320,7 @@ def _int(value: Any) -> int | None:
 def _required_sid(value: str | None) -> str:
     sid = (value or "").strip()
     if not sid or len(sid) > 64:
-        raise ValidationFailed("A CallSid is required", field="CallSid")
+        raise ValidationFailed(t('A CallSid is required'), field="CallSid")
     return sid
 
 
@@ -401,7 +402,7 @@ def _append(
         call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
     if call is None:
         if new_call is None:
-            raise ValidationFailed(f"No call {call_sid}", field="call_sid")
+            raise ValidationFailed(t('No call %(call_sid)s', call_sid=call_sid), field="call_sid")
         _insert_ignoring_conflict(session, Call.__table__, new_call(), "call_sid")
         call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
         assert call is not None  # inserted above, or by a concurrent request that has committed

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from callcenter.models import Account, Contact, ContactPhone, User
 from callcenter.services import audit, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
+from callcenter.services.messages import t
 from callcenter.services.phones import to_e164, try_e164
 
 CONTACT_FIELDS = ("first_name", "last_name", "full_name", "email", "account_id", "vip", "owner_id", "time_zone",
@@ -43,7 +44,7 @@ def _check_email(email: str | None) -> str | None:
     if not email:
         return None
     if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise ValidationFailed(f"{email!r} is not an email address", field="email")
+        raise ValidationFailed(t('%(email)r is not an email address', email=email), field="email")
     return email.lower()
 
 
@@ -53,15 +54,15 @@ def _check_refs(session: Session, actor: User, values: dict[str, Any], current_o
     account_id = values.get("account_id")
     if account_id is not None and session.scalar(
             select(Account.id).where(Account.id == account_id, scope.accounts(actor))) is None:
-        raise ValidationFailed(f"Account {account_id} not found", field="account_id")
+        raise ValidationFailed(t('Account %(account_id)s not found', account_id=account_id), field="account_id")
     if "owner_id" not in values or values["owner_id"] == current_owner_id:
         return
     if not scope.assigns_owners(actor):
-        raise Forbidden("Only supervisors and admins give a record to another owner", field="owner_id")
+        raise Forbidden(t('Only supervisors and admins give a record to another owner'), field="owner_id")
     owner_id = values["owner_id"]
     if owner_id is not None and session.scalar(
             select(User.id).where(User.id == owner_id, scope.users(actor))) is None:
-        raise ValidationFailed(f"User {owner_id} not found", field="owner_id")
+        raise ValidationFailed(t('User %(owner_id)s not found', owner_id=owner_id), field="owner_id")
 
 
 def create_contact(
@@ -74,7 +75,7 @@ def create_contact(
     _check_refs(session, actor, values, current_owner_id=actor.id)
     if not (values.get("first_name") or values.get("last_name") or values.get("full_name") or values.get("email")
             or phones):
-        raise ValidationFailed("A contact needs a name, an email or a phone number", field="last_name")
+        raise ValidationFailed(t('A contact needs a name, an email or a phone number'), field="last_name")
     contact = Contact(**values)
     contact.phones = _normalise_phones(phones, region)
     session.add(contact)
@@ -92,7 +93,7 @@ def get_contact(session: Session, actor: User, contact_id: int) -> Contact:
         .options(selectinload(Contact.phones), selectinload(Contact.account))
     )
     if contact is None:
-        raise NotFound(f"Contact {contact_id} not found")
+        raise NotFound(t('Contact %(contact_id)s not found', contact_id=contact_id))
     return contact
 
 
@@ -181,7 +182,7 @@ ACCOUNT_FIELDS = ("name", "vip", "owner_id")
 def create_account(session: Session, actor: User, values: dict[str, Any]) -> Account:
     values = {k: v for k, v in values.items() if k in ACCOUNT_FIELDS}
     if not (values.get("name") or "").strip():
-        raise ValidationFailed("Account name is required", field="name")
+        raise ValidationFailed(t('Account name is required'), field="name")
     values.setdefault("owner_id", actor.id)
     _check_refs(session, actor, values, current_owner_id=actor.id)
     account = Account(**values)
@@ -195,7 +196,7 @@ def create_account(session: Session, actor: User, values: dict[str, Any]) -> Acc
 def get_account(session: Session, actor: User, account_id: int) -> Account:
     account = session.scalar(select(Account).where(Account.id == account_id, scope.accounts(actor)))
     if account is None:
-        raise NotFound(f"Account {account_id} not found")
+        raise NotFound(t('Account %(account_id)s not found', account_id=account_id))
     return account
 
 
@@ -203,10 +204,11 @@ def update_account(session: Session, actor: User, account_id: int, values: dict[
     """Change an account the actor's people own; one only seen through a contact answers 403."""
     account = get_account(session, actor, account_id)
     if session.scalar(select(Account.id).where(Account.id == account.id, scope.owned_accounts(actor))) is None:
-        raise Forbidden(f"Account {account_id} belongs to another team; ask its owner or a supervisor")
+        raise Forbidden(t('Account %(account_id)s belongs to another team; ask its owner or a supervisor',
+                          account_id=account_id))
     values = {k: v for k, v in values.items() if k in ACCOUNT_FIELDS}
     if "name" in values and not (values["name"] or "").strip():
-        raise ValidationFailed("Account name is required", field="name")
+        raise ValidationFailed(t('Account name is required'), field="name")
     _check_refs(session, actor, values, current_owner_id=account.owner_id)
     for key, value in values.items():
         setattr(account, key, value)

@@ -60,6 +60,7 @@ from callcenter.i18n_caller import caller_locale
 from callcenter.models import IvrFlow, Queue
 from callcenter.services import audit, business_hours, config_cache, queues
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
+from callcenter.services.messages import t
 from callcenter.services.phones import to_e164
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,8 @@ def _format_of(filename_or_format: str) -> str:
         return "json"
     if suffix in ("yaml", "yml"):
         return "yaml"
-    raise ValidationFailed(f"Unknown flow format {filename_or_format!r}: use a .json, .yaml or .yml file",
+    raise ValidationFailed(t('Unknown flow format %(filename_or_format)r: use a .json, .yaml or .yml file',
+                             filename_or_format=filename_or_format),
                            field="file")
 
 
@@ -195,12 +197,13 @@ def parse_definition(text: str, filename_or_format: str) -> dict[str, Any]:
     """Parse JSON or YAML text into a flow mapping; a syntax error names its line and column."""
     kind = _format_of(filename_or_format)
     if not text or not text.strip():
-        raise ValidationFailed("The flow file is empty", field="file")
+        raise ValidationFailed(t('The flow file is empty'), field="file")
     if kind == "json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValidationFailed(f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            raise ValidationFailed(t('Invalid JSON at line %(lineno)s, column %(colno)s: %(msg)s',
+                                     lineno=exc.lineno, colno=exc.colno, msg=exc.msg),
                                    field="file") from None
     else:
         try:
@@ -213,9 +216,11 @@ def parse_definition(text: str, filename_or_format: str) -> dict[str, Any]:
             about = f"{problem} {context or ''}"
             hint = " (quote * and # keys in YAML: key: \"*\")" if "alias" in about or "anchor" in about else ""
             started = f" ({context} started at line {context_mark.line + 1})" if context and context_mark else ""
-            raise ValidationFailed(f"Invalid YAML{where}: {problem}{started}{hint}", field="file") from None
+            raise ValidationFailed(t('Invalid YAML%(where)s: %(problem)s%(started)s%(hint)s',
+                                     where=where, problem=problem, started=started, hint=hint), field="file") from None
     if not isinstance(data, dict):
-        raise ValidationFailed("A flow must be a mapping with number, start and nodes at the top level", field="file")
+        raise ValidationFailed(t('A flow must be a mapping with number, start and nodes at the top level'),
+                               field="file")
     return data
 
 
@@ -516,7 +521,7 @@ def _gotos(node: Any) -> list[str]:
     targets = [c for c in node.get("choices") or [] if isinstance(c, dict)]
     if isinstance(node.get("default"), dict):
         targets.append(node["default"])
-    return [t["goto"] for t in targets if isinstance(t.get("goto"), str)]
+    return [target["goto"] for target in targets if isinstance(target.get("goto"), str)]
 
 
 def queue_names(session: Session) -> set[str]:
@@ -566,7 +571,7 @@ def list_flows(session: Session) -> list[IvrFlow]:
 def get_flow(session: Session, flow_id: int) -> IvrFlow:
     flow = session.get(IvrFlow, flow_id)
     if flow is None:
-        raise NotFound(f"IVR flow {flow_id} does not exist")
+        raise NotFound(t('IVR flow %(flow_id)s does not exist', flow_id=flow_id))
     return flow
 
 
@@ -586,7 +591,8 @@ def save_flow(session: Session, actor_id: int | None, definition: Any, *, flow_i
     if flow_id is not None:
         flow = get_flow(session, flow_id)
         if holder is not None and holder.id != flow.id:
-            raise Conflict(f"{number} already has its own flow ({holder.name!r}); edit that one instead",
+            raise Conflict(t('%(number)s already has its own flow (%(name)r); edit that one instead',
+                             number=number, name=holder.name),
                            field="number")
     else:
         flow = holder

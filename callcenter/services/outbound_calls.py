@@ -10,6 +10,7 @@ from callcenter.models import Call, User, utcnow
 from callcenter.services import calls
 from callcenter.services.contacts import contacts_for_number
 from callcenter.services.errors import Forbidden, ValidationFailed
+from callcenter.services.messages import t
 from callcenter.services.phones import to_e164
 
 AGENT_IDENTITY_PREFIX = "client:agent-"
@@ -36,11 +37,11 @@ def start_agent_call(session: Session, *, call_sid: str, from_identity: str, to_
     agent_id = agent_id_from_identity(from_identity)
     agent = session.get(User, agent_id) if agent_id is not None else None
     if agent is None or not agent.active:
-        raise Forbidden("Calls may only be placed from an active agent's softphone", field="From")
+        raise Forbidden(t("Calls may only be placed from an active agent's softphone"), field="From")
     target = to_e164(to_raw, region, field="To")
     chosen = caller_id or (allowed_caller_ids[0] if allowed_caller_ids else None)
     if chosen not in allowed_caller_ids:
-        raise ValidationFailed(f"{chosen!r} is not one of our caller IDs", field="CallerId")
+        raise ValidationFailed(t('%(chosen)r is not one of our caller IDs', chosen=chosen), field="CallerId")
     call = calls.open_call(session, call_sid=call_sid, direction="outbound-dial", from_number=chosen,
                            to_number=target, occurred_at=utcnow())
     matches = contacts_for_number(session, target)

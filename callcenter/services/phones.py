@@ -6,19 +6,20 @@ import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 from callcenter.services.errors import ValidationFailed
+from callcenter.services.messages import t
 
 
 def to_e164(raw: str, default_region: str = "US", field: str = "phone") -> str:
     """Normalise `raw` ("(415) 555-0100", "+44 20 7946 0958", "0044...") to E.164, or raise ValidationFailed."""
     text = (raw or "").strip()
     if not text:
-        raise ValidationFailed("A phone number is required", field=field)
+        raise ValidationFailed(t('A phone number is required'), field=field)
     parsed = _parse(text, default_region)
     if parsed is None and text.startswith("00"):
         # "00" is the international prefix in most of the world, though not in the default region (US: 011).
         parsed = _parse("+" + text[2:], None)
     if parsed is None:
-        raise ValidationFailed(f"{raw!r} is not a possible phone number", field=field)
+        raise ValidationFailed(t('%(raw)r is not a possible phone number', raw=raw), field=field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -40,6 +40,7 @@ from callcenter.services import acd, agent_state, config_cache, queues
 from callcenter.services.acd import Finished, QueueConfig, QueueEntry
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish, publish_after_commit
+from callcenter.services.messages import t
 from callcenter.services.phones import to_e164
 from callcenter.services.priority import (
     CallerFacts,
@@ -96,7 +97,7 @@ def sync_queue(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig:
     """Store a queue's requirements and timers in Redis, where the ACD's scripts read them."""
     queue = queues.queue_snapshot(session, queue_id)
     if queue is None:
-        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+        raise NotFound(t('Queue %(queue_id)s not found', queue_id=queue_id), field="queue_id")
     config = _config_of(queue)
     acd.store_queue_config(r, config)
     return config
@@ -121,7 +122,7 @@ def queue_config(session: Session, r: redis.Redis, queue_id: int) -> QueueConfig
     """
     queue = queues.queue_snapshot(session, queue_id)
     if queue is None:
-        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+        raise NotFound(t('Queue %(queue_id)s not found', queue_id=queue_id), field="queue_id")
     config = _config_of(queue)
     if acd.load_queue_config(r, queue_id) != config:
         acd.store_queue_config(r, config)
@@ -230,9 +231,9 @@ def enqueue_call(
     payload = {**(payload or {}), "caller_language": locale}
     queue = queues.queue_snapshot(session, queue_id)
     if queue is None:
-        raise NotFound(f"Queue {queue_id} not found", field="queue_id")
+        raise NotFound(t('Queue %(queue_id)s not found', queue_id=queue_id), field="queue_id")
     if not queue.active:
-        raise Conflict(f"Queue {queue.name} is not taking calls", field="queue_id")
+        raise Conflict(t('Queue %(name)s is not taking calls', name=queue.name), field="queue_id")
     config = queue_config(session, r, queue_id)
     when = datetime.fromtimestamp(now, UTC)
     if contact_ids is None:
@@ -264,7 +265,7 @@ def enqueue_call(
             _queue_changed(r, queue_id, now)
     entry, position = acd.entry_with_position(r, call_sid, queue_id)
     if entry is None:  # ended by a concurrent finish_call between the two steps
-        raise Conflict(f"Call {call_sid} left the queue", field="call_sid")
+        raise Conflict(t('Call %(call_sid)s left the queue', call_sid=call_sid), field="call_sid")
     return Enqueued(entry=entry, decision=decision, position=position, created=created, offers=offers)
 
 
@@ -311,7 +312,7 @@ def enqueue_callback(
     locale = caller_locale(language)
     e164 = to_e164(phone)
     if enqueued_at > now:
-        raise ValidationFailed("A callback cannot be enqueued in the future", field="enqueued_at")
+        raise ValidationFailed(t('A callback cannot be enqueued in the future'), field="enqueued_at")
     queue_config(session, r, queue_id)
     created = acd.enqueue(
         r, entry_id=entry_id, queue_id=queue_id, priority=priority, enqueued_at=enqueued_at, from_number=e164,
@@ -371,7 +372,7 @@ def accept_offer(
     """The agent takes the offered call: agent on call, call out of the queue. Conflict if the offer is gone."""
     now = _now(now)
     if not acd.accept(r, agent_id, call_sid, now):
-        raise Conflict("This offer is no longer valid (timed out, taken back or the caller hung up)",
+        raise Conflict(t('This offer is no longer valid (timed out, taken back or the caller hung up)'),
                        field="call_sid")
     _state_changed(session, r)
     entry = acd.get_entry(r, call_sid)
@@ -388,7 +389,7 @@ def reject_offer(
     now = _now(now)
     released = acd.release(r, call_sid, now, "rejected", agent_id=agent_id)
     if released is None:
-        raise Conflict("This offer is no longer valid (timed out, taken back or the caller hung up)",
+        raise Conflict(t('This offer is no longer valid (timed out, taken back or the caller hung up)'),
                        field="call_sid")
     _state_changed(session, r)
     publish("offer.rejected", agent_id=agent_id, call_sid=call_sid, queue_id=released.queue_id, at=_iso(now))
@@ -450,9 +451,9 @@ def transfer_call(session: Session, r: redis.Redis, call_sid: str, from_agent_id
     now = _now(now)
     outcome = acd.transfer(r, call_sid, from_agent_id, to_agent_id, now)
     if outcome == "not_connected":
-        raise Conflict("The call is not connected to the transferring agent", field="call_sid")
+        raise Conflict(t('The call is not connected to the transferring agent'), field="call_sid")
     if outcome == "busy":
-        raise Conflict("The target agent is busy with another call", field="agent_id")
+        raise Conflict(t('The target agent is busy with another call'), field="agent_id")
     _state_changed(session, r)
     publish("call.transferred", call_sid=call_sid, from_agent_id=from_agent_id, to_agent_id=to_agent_id,
             at=_iso(now))

@@ -9,16 +9,17 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import ApiToken, Role, User, UserSkill, utcnow
-from callcenter.services import agent_state, audit, auth, scope
+from callcenter.services import agent_state, audit, auth, locales, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
+from callcenter.services.messages import Message, t
 
-USER_FIELDS = ("full_name", "email", "role", "team", "active", "password", "skills")
+USER_FIELDS = ("full_name", "email", "role", "team", "active", "password", "skills", "language", "time_zone")
 
 
-def _require_admin(actor: User, doing: str) -> None:
+def _require_admin(actor: User, doing: Message) -> None:
     """Managing people and credentials is an admin's job; everyone else gets a clear 403."""
     if actor.role != Role.ADMIN.value:
-        raise Forbidden(f"Only an admin may {doing}")
+        raise Forbidden(t('Only an admin may %(doing)s', doing=doing))
 
 
 def list_users(
@@ -50,13 +51,13 @@ def get_user(session: Session, actor: User, user_id: int) -> User:
     """A user the actor may see; out of scope reads as not found."""
     user = session.scalar(select(User).where(User.id == user_id, scope.users(actor)))
     if user is None:
-        raise NotFound(f"User {user_id} not found")
+        raise NotFound(t('User %(user_id)s not found', user_id=user_id))
     return user
 
 
 def create_user(session: Session, actor: User, values: dict[str, Any]) -> User:
     """Create a user (admins only); committed, audited by services.auth.create_user."""
-    _require_admin(actor, "create users")
+    _require_admin(actor, t("create users"))
     user = auth.create_user(
         session,
         username=values.get("username") or "",
@@ -82,19 +83,19 @@ def update_user(
     With `r`, new skills reach routing at once (the agent's cached skills and the ACD's skill index), not at
     the agent's next login.
     """
-    _require_admin(actor, "change users")
+    _require_admin(actor, t("change users"))
     user = get_user(session, actor, user_id)
     values = {k: v for k, v in values.items() if k in USER_FIELDS}
     if user.id == actor.id:
         if values.get("active") is False:
-            raise ValidationFailed("You cannot deactivate your own account", field="active")
+            raise ValidationFailed(t('You cannot deactivate your own account'), field="active")
         if "role" in values and values["role"] != Role.ADMIN.value:
-            raise ValidationFailed("You cannot remove your own admin role", field="role")
+            raise ValidationFailed(t('You cannot remove your own admin role'), field="role")
     changed: list[str] = []
     if "role" in values:
         if values["role"] not in {r.value for r in Role}:
             raise ValidationFailed(
-                f"Role must be one of agent, supervisor, admin (got {values['role']!r})", field="role"
+                t('Role must be one of agent, supervisor, admin (got %(role)r)', role=values['role']), field="role"
             )
         if user.role != values["role"]:
             user.role = values["role"]
@@ -121,6 +122,7 @@ def update_user(
     if "skills" in values:
         _replace_skills(session, user, values["skills"] or {})
         changed.append("skills")
+    changed += _apply_locale(user, values)
     audit.record(
         session, "user.updated", actor_id=actor.id, entity=user, ip_address=ip_address, fields=sorted(changed)
     )
@@ -130,11 +132,39 @@ def update_user(
     return user
 
 
+def _apply_locale(user: User, values: dict[str, Any]) -> list[str]:
+    """Set `language` / `time_zone` when given (None or "" resets to the default); returns the fields changed."""
+    changed = []
+    if "language" in values:
+        language = locales.check_language(values["language"])
+        if language != user.language:
+            user.language = language
+            changed.append("language")
+    if "time_zone" in values:
+        zone = locales.check_time_zone(values["time_zone"])
+        if zone != user.time_zone:
+            user.time_zone = zone
+            changed.append("time_zone")
+    return changed
+
+
+def update_own_locale(
+    session: Session, user: User, language: str | None, time_zone: str | None, *, ip_address: str | None = None
+) -> User:
+    """Anyone chooses the language and time zone of their own screens (the profile page). Committed, audited."""
+    changed = _apply_locale(user, {"language": language, "time_zone": time_zone})
+    if changed:
+        audit.record(session, "user.updated", actor_id=user.id, entity=user, ip_address=ip_address,
+                     fields=sorted(changed))
+    session.commit()
+    return user
+
+
 def _replace_skills(session: Session, user: User, skills: dict[str, int]) -> None:
     """Set the user's skills to exactly `skills` (name -> level 1..10), keeping rows whose skill stays."""
     for name, level in skills.items():
         if not 1 <= level <= 10:
-            raise ValidationFailed(f"Skill level for {name!r} must be 1..10", field="skills")
+            raise ValidationFailed(t('Skill level for %(name)r must be 1..10', name=name), field="skills")
     wanted = {auth.get_or_create_skill(session, name).id: level for name, level in skills.items()}
     user.skills = [s for s in user.skills if s.skill_id in wanted]
     for row in user.skills:
@@ -148,13 +178,14 @@ def issue_token(
     session: Session, actor: User, user_id: int, name: str, *, ip_address: str | None = None
 ) -> tuple[ApiToken, str]:
     """Issue an API token for a user (admins only); returns the stored record and the plain token, shown once."""
-    _require_admin(actor, "issue API tokens")
+    _require_admin(actor, t("issue API tokens"))
     user = get_user(session, actor, user_id)
     name = name.strip()
     if not name:
-        raise ValidationFailed("A token needs a name that says what it is for", field="name")
+        raise ValidationFailed(t('A token needs a name that says what it is for'), field="name")
     if not user.active:
-        raise ValidationFailed(f"User {user.username!r} is inactive; a token for them would not work", field="user_id")
+        raise ValidationFailed(t('User %(username)r is inactive; a token for them would not work',
+                                 username=user.username), field="user_id")
     plain = auth.issue_api_token(session, user, name, actor_id=actor.id)
     session.flush()
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == auth.token_digest(plain)))
@@ -166,7 +197,7 @@ def issue_token(
 
 def list_tokens(session: Session, actor: User, user_id: int) -> list[ApiToken]:
     """A user's tokens, newest first, revoked ones included (admins only); never the secret."""
-    _require_admin(actor, "list API tokens")
+    _require_admin(actor, t("list API tokens"))
     user = get_user(session, actor, user_id)
     return list(
         session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())).all()
@@ -175,10 +206,10 @@ def list_tokens(session: Session, actor: User, user_id: int) -> list[ApiToken]:
 
 def revoke_token(session: Session, actor: User, token_id: int, *, ip_address: str | None = None) -> ApiToken:
     """Revoke a token (admins only); revoking twice is a no-op, audited once."""
-    _require_admin(actor, "revoke API tokens")
+    _require_admin(actor, t("revoke API tokens"))
     record = session.get(ApiToken, token_id)
     if record is None:
-        raise NotFound(f"API token {token_id} not found")
+        raise NotFound(t('API token %(token_id)s not found', token_id=token_id))
     if record.revoked_at is None:
         record.revoked_at = utcnow()
         audit.record(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from callcenter.models import Call, Callback, Contact, Disposition, Ticket, User, utcnow
 from callcenter.services import agent_state, calls
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from callcenter.services.messages import t
 from callcenter.services.phones import to_e164, try_e164
 
 MAX_NOTES = 10_000
@@ -64,18 +65,18 @@ def active_dispositions(session: Session) -> list[Disposition]:
 def _call_for_agent(session: Session, agent_id: int, call_sid: str) -> Call:
     call = calls.get_call(session, caller_sid(call_sid))
     if call is None:
-        raise NotFound(f"Call {call_sid} is not known", field="call_sid")
+        raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="call_sid")
     if call.agent_id != agent_id:
-        raise Forbidden("Only the agent who handled this call can wrap it up", field="call_sid")
+        raise Forbidden(t('Only the agent who handled this call can wrap it up'), field="call_sid")
     return call
 
 
 def _disposition(session: Session, code: str) -> Disposition:
     if not code:
-        raise ValidationFailed("Choose a disposition", field="disposition")
+        raise ValidationFailed(t('Choose a disposition'), field="disposition")
     found = session.scalar(select(Disposition).where(Disposition.code == code, Disposition.active.is_(True)))
     if found is None:
-        raise ValidationFailed(f"Unknown disposition {code!r}", field="disposition")
+        raise ValidationFailed(t('Unknown disposition %(code)r', code=code), field="disposition")
     return found
 
 
@@ -83,17 +84,17 @@ def _callback(session: Session, call: Call, agent_id: int, request: CallbackRequ
               region: str) -> Callback:
     due = request.due_at
     if due.tzinfo is None:
-        raise ValidationFailed("The callback time needs a time zone", field="callback.due_at")
+        raise ValidationFailed(t('The callback time needs a time zone'), field="callback.due_at")
     if due < now - CALLBACK_CLOCK_SKEW:
-        raise ValidationFailed("The callback time is in the past", field="callback.due_at")
+        raise ValidationFailed(t('The callback time is in the past'), field="callback.due_at")
     if due > now + CALLBACK_HORIZON:
-        raise ValidationFailed("A callback is at most a year ahead", field="callback.due_at")
+        raise ValidationFailed(t('A callback is at most a year ahead'), field="callback.due_at")
     if request.phone:
         phone = to_e164(request.phone, region, field="callback.phone")
     else:
         phone = try_e164(call.from_number if call.direction == "inbound" else call.to_number, region)
         if phone is None:
-            raise ValidationFailed("The caller's number is withheld; give the number to call back",
+            raise ValidationFailed(t("The caller's number is withheld; give the number to call back"),
                                    field="callback.phone")
     callback = Callback(
         contact_id=call.contact_id, phone_e164=phone, queue_id=call.queue_id, call_id=call.id, agent_id=agent_id,
@@ -105,11 +106,12 @@ def _callback(session: Session, call: Call, agent_id: int, request: CallbackRequ
 def _ticket(session: Session, call: Call, agent_id: int, request: TicketRequest) -> Ticket:
     subject = request.subject.strip()
     if not subject:
-        raise ValidationFailed("A ticket needs a subject", field="ticket.subject")
+        raise ValidationFailed(t('A ticket needs a subject'), field="ticket.subject")
     if len(subject) > 200:
-        raise ValidationFailed("A ticket subject is at most 200 characters", field="ticket.subject")
+        raise ValidationFailed(t('A ticket subject is at most 200 characters'), field="ticket.subject")
     if request.priority not in TICKET_PRIORITIES:
-        raise ValidationFailed(f"Priority is one of {', '.join(TICKET_PRIORITIES)}", field="ticket.priority")
+        raise ValidationFailed(t('Priority is one of %(value)s',
+                                 value=', '.join(TICKET_PRIORITIES)), field="ticket.priority")
     contact = session.get(Contact, call.contact_id) if call.contact_id else None
     agent = session.get(User, agent_id)
     ticket = Ticket(
@@ -137,9 +139,9 @@ def complete(
     now = now or utcnow()
     call = _call_for_agent(session, agent_id, call_sid)
     if call.disposition_id is not None:
-        raise Conflict("This call is already wrapped up", field="call_sid")
+        raise Conflict(t('This call is already wrapped up'), field="call_sid")
     if len(notes) > MAX_NOTES:
-        raise ValidationFailed(f"Notes are at most {MAX_NOTES} characters", field="notes")
+        raise ValidationFailed(t('Notes are at most %(max_notes)s characters', max_notes=MAX_NOTES), field="notes")
     # Everything is validated before anything changes, so a refused wrap-up leaves no half-saved call.
     chosen = _disposition(session, disposition)
     booked = _callback(session, call, agent_id, callback, now, region) if callback else None

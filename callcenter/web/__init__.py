@@ -1,10 +1,11 @@
-"""Server-rendered edges of the core app: login/logout, the landing redirect, /healthz, security headers."""
+"""Server-rendered edges of the core app: login/logout, the landing redirect, the profile, /healthz, security
+headers."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from callcenter.web import auth, health, ivr_admin, security_headers
+from callcenter.web import auth, health, ivr_admin, profile, security_headers
 
 
 def init_app(app: Flask) -> None:
@@ -12,3 +13,4 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     health.init_app(app)
     ivr_admin.init_app(app)
+    profile.init_app(app)

@@ -6,12 +6,15 @@ import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from callcenter.extensions import db, login_manager
+from callcenter.i18n import translate
 from callcenter.models import Role, User
 from callcenter.redis_conn import get_redis
 from callcenter.services import auth as auth_service
@@ -20,10 +23,14 @@ from callcenter.services.errors import AuthenticationFailed, TooManyAttempts
 bp = Blueprint("auth", __name__, template_folder="templates")
 
 
+REQUIRED = DataRequired(_l("This field is required."))
+AT_MOST = _l("At most %(max)d characters.")
+
+
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
-    remember = BooleanField("Keep me signed in")
+    username = StringField(_l("Username"), validators=[REQUIRED, Length(max=80, message=AT_MOST)])
+    password = PasswordField(_l("Password"), validators=[REQUIRED, Length(max=256, message=AT_MOST)])
+    remember = BooleanField(_l("Keep me signed in"))
 
 
 def login_throttle() -> auth_service.LoginThrottle:
@@ -77,10 +84,10 @@ def login():
                 db.session, login_throttle(), form.username.data, form.password.data, request.remote_addr
             )
         except TooManyAttempts as exc:
-            flash(exc.message, "error")
+            flash(translate(exc.message), "error")
             status = 429
         except AuthenticationFailed as exc:
-            flash(exc.message, "error")
+            flash(translate(exc.message), "error")
             status = 401
         else:
             login_user(user, remember=form.remember.data)
@@ -96,14 +103,14 @@ def _demo_refused(password: str) -> str | None:
 
     if password != DEMO_PASSWORD or demo_refused(current_app.config) is None:
         return None
-    return "The demo password is refused on a server other machines can reach; ask an admin to set a real one."
+    return _("The demo password is refused on a server other machines can reach; ask an admin to set a real one.")
 
 
 @bp.post("/logout")
 @login_required
 def logout():
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 

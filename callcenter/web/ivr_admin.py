@@ -10,6 +10,8 @@ from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -17,10 +19,12 @@ from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from callcenter.extensions import db, login_manager
+from callcenter.i18n import translate
 from callcenter.models import Role
 from callcenter.services import ivr_flows
 from callcenter.services.errors import DomainError
 from callcenter.services.ivr_flows import FlowProblem, FlowValidationFailed
+from callcenter.services.messages import t
 
 bp = Blueprint("ivr_admin", __name__, url_prefix="/admin/ivr", template_folder="templates")
 
@@ -29,13 +33,14 @@ FORMATS = ["yaml", "json"]
 
 
 class UploadForm(FlaskForm):
-    file = FileField("Flow file (.yaml, .yml or .json)", validators=[FileRequired("Choose a file to upload")])
+    file = FileField(_l("Flow file (.yaml, .yml or .json)"), validators=[FileRequired(_l("Choose a file to upload"))])
 
 
 class EditForm(FlaskForm):
-    format = SelectField("Format", choices=FORMATS, default="yaml")
-    definition = TextAreaField("Definition", validators=[DataRequired("The definition is empty"),
-                                                         Length(max=MAX_FLOW_BYTES)])
+    format = SelectField(_l("Format"), choices=FORMATS, default="yaml")
+    definition = TextAreaField(_l("Definition"), validators=[DataRequired(_l("The definition is empty")),
+                                                         Length(max=MAX_FLOW_BYTES,
+                                                                message=_l("At most %(max)d characters."))])
 
 
 class ToggleForm(FlaskForm):
@@ -63,7 +68,7 @@ def _grouped(problems: list[FlowProblem]) -> dict[str, list[FlowProblem]]:
 def _problems_of(exc: DomainError) -> list[FlowProblem]:
     if isinstance(exc, FlowValidationFailed):
         return exc.problems
-    return [FlowProblem(exc.field or "", exc.message)]
+    return [FlowProblem(exc.field or "", translate(exc.message))]
 
 
 def _render_index(upload: UploadForm, problems: list[FlowProblem] | None = None, filename: str | None = None,
@@ -88,18 +93,19 @@ def upload():
     raw = storage.read(MAX_FLOW_BYTES + 1)
     try:
         if len(raw) > MAX_FLOW_BYTES:
-            raise DomainError(f"The file is larger than {MAX_FLOW_BYTES // 1024} KB", field="file")
+            raise DomainError(t("The file is larger than %(size)s KB", size=MAX_FLOW_BYTES // 1024), field="file")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise DomainError("The file is not UTF-8 text", field="file") from None
+            raise DomainError(t("The file is not UTF-8 text"), field="file") from None
         definition = ivr_flows.parse_definition(text, filename)
         flow = ivr_flows.save_flow(db.session, current_user.id, definition, ip_address=request.remote_addr)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
         return _render_index(form, _problems_of(exc), filename, status=exc.status if exc.status != 400 else 422)
-    flash(f"Saved {flow.name} ({flow.phone_number}), version {flow.version}.", "info")
+    flash(_("Saved %(name)s (%(number)s), version %(version)s.", name=flow.name, number=flow.phone_number,
+            version=flow.version), "info")
     return redirect(url_for("ivr_admin.edit", flow_id=flow.id))
 
 
@@ -147,7 +153,8 @@ def _save(flow: Any):
     except DomainError as exc:
         db.session.rollback()
         return _render_edit(flow, form, _problems_of(exc), status=exc.status if exc.status != 400 else 422)
-    flash(f"Saved {saved.name} ({saved.phone_number}), version {saved.version}.", "info")
+    flash(_("Saved %(name)s (%(number)s), version %(version)s.", name=saved.name, number=saved.phone_number,
+            version=saved.version), "info")
     return redirect(url_for("ivr_admin.edit", flow_id=saved.id, format=form.format.data))
 
 
@@ -158,7 +165,10 @@ def toggle(flow_id: int):
         abort(400)
     ivr_flows.set_active(db.session, current_user.id, flow.id, not flow.active, ip_address=request.remote_addr)
     db.session.commit()
-    flash(f"{flow.name} ({flow.phone_number}) is now {'active' if flow.active else 'inactive'}.", "info")
+    if flow.active:
+        flash(_("%(name)s (%(number)s) is now active.", name=flow.name, number=flow.phone_number), "info")
+    else:
+        flash(_("%(name)s (%(number)s) is now inactive.", name=flow.name, number=flow.phone_number), "info")
     return redirect(url_for("ivr_admin.index"))
 
 

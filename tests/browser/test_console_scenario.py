@@ -46,7 +46,7 @@ def test_agent_takes_a_call_end_to_end_while_the_supervisor_watches_and_barges(
     expect(console.locator("#connection")).to_have_text("Connected")
     expect(console.locator("#softphone-state")).to_have_text("Softphone ready")
     console.select_option("#state-select", "away:break")
-    expect(console.locator("#state-badge")).to_have_text("Away · break")
+    expect(console.locator("#state-badge")).to_have_text("Away · Break")
     shot(console, request, "01-away")
 
     # A caller dials in and picks support > "not working"; nobody is available yet, so they wait.

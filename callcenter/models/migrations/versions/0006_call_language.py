@@ -1,7 +1,7 @@
 """the caller's chosen language on calls; contacts' one-piece full name
 
 Revision ID: 0006_call_language
-Revises: 0004
+Revises: 0005_user_locale
 Create Date: 2026-12-01 17:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_call_language"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005_user_locale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
