@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
-from callcenter.services import offers
+from callcenter.services.ivr_flows import BILINGUAL_NUMBER, ensure_bilingual_flow
 from tests.browser.conftest import NUMBER, login, shot
 
 DANA = "+14155550100"
@@ -29,19 +30,16 @@ def _english_leftovers(page: Page) -> list[str]:
     return sorted({w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in PROPER_NAMES})
 
 
-def _with_caller_language(monkeypatch, language: str) -> None:
-    """The pop as the IVR language choice will fill it (issue 15, part 3): `caller_language` set."""
-    original = offers.build_screen_pop
-
-    def build(*args, **kwargs):
-        return {**original(*args, **kwargs), "caller_language": language}
-
-    monkeypatch.setattr(offers, "build_screen_pop", build)
+@pytest.fixture
+def app_config(app_config):
+    app_config.update(SIM_PHONE_NUMBERS=[NUMBER, BILINGUAL_NUMBER])
+    return app_config
 
 
 def test_a_chinese_agent_and_supervisor_see_chinese_and_an_english_agent_sees_english(
-        app, session, factory, carrier, open_page, dispositions, monkeypatch, request):
+        app, session, factory, carrier, open_page, dispositions, request):
     factory.demo_line()
+    ensure_bilingual_flow(session)
     li = factory.user(skills={"support": 5}, username="li", team="Tier 1")
     li.full_name, li.language, li.time_zone = "Li Wei", "zh_Hans", "Asia/Shanghai"
     zhang = factory.user(role="supervisor", username="zhang", team="Tier 1")
@@ -50,7 +48,6 @@ def test_a_chinese_agent_and_supervisor_see_chinese_and_an_english_agent_sees_en
     ann.full_name, ann.time_zone = "Ann Smith", "America/New_York"
     session.commit()
     factory.contact(phones=(DANA,), first_name="Dana", last_name="Lee")
-    _with_caller_language(monkeypatch, "zh_Hans")
 
     board = open_page("zh-supervisor")
     login(board, "zhang")
@@ -85,12 +82,13 @@ def test_a_chinese_agent_and_supervisor_see_chinese_and_an_english_agent_sees_en
     assert english.evaluate("CC.when('2026-03-05T14:07:00Z')").replace("\u202f", " ") == "Mar 5, 2026, 9:07 AM"
     assert english.evaluate("CC.durationWords(65)") == "1 min 5 sec"
 
-    # A call waits in Support; the English agent is offered it first, then the Chinese agent after a reject.
-    caller = carrier.dial(DANA, NUMBER)
-    caller.wait_for_say("For sales, press 1")
+    # A caller chooses Chinese on the bilingual line and waits in Support (nobody on this floor has a language
+    # skill, so anyone may take it); the English agent is offered it first, then the Chinese agent after a reject.
+    caller = carrier.dial(DANA, BILINGUAL_NUMBER)
+    caller.wait_for_say("中文服务请按2")
     caller.press("2")
-    caller.wait_for_say("If something is not working")
-    caller.press("1")
+    caller.wait_for_say("技术支持请按2")
+    caller.press("2")
     english.select_option("#state-select", "available")
     expect(english.locator("#offer-card")).to_be_visible()
     expect(english.locator("#offer-language")).to_have_text("Simplified Chinese")
