@@ -54,6 +54,11 @@ def _said(msgid: str, language: str, **params: int) -> str:
     return caller_text(msgid, language, **params)
 
 
+def _sentences(language: str, *parts: str | None) -> str:
+    """Sentences said one after the other; Chinese sentences are not separated by spaces."""
+    return ("" if language.lower().startswith(("zh", "cmn", "yue")) else " ").join(p for p in parts if p)
+
+
 def speech_of(definition: dict[str, Any]) -> tuple[str, str | None]:
     """(language, voice) of a flow, for the builders that take them separately."""
     return ivr_flows.language_of(definition), ivr_flows.voice_of(definition)
@@ -154,8 +159,7 @@ def after_hours(definition: dict[str, Any], *, opening_message: str | None, reco
     goodbye, as `after_hours.action` says."""
     language, voice = speech_of(definition)
     settings = definition.get("after_hours") or {}
-    message = " ".join(part for part in (settings.get("message") or _said(CLOSED, language), opening_message)
-                       if part)
+    message = _sentences(language, settings.get("message") or _said(CLOSED, language), opening_message)
     action = settings.get("action") or "voicemail"
     if action == "callback":
         return callback_offer(callback_choice_url, message=message, language=language, voice=voice, closed=True)
@@ -180,8 +184,7 @@ def wait_announcement(position: int | None, estimated_wait_seconds: int | None,
             parts.append(_said(WAIT_ONE_MINUTE, language))
         else:
             parts.append(_said(WAIT_MINUTES, language, minutes=minutes))
-    # Chinese sentences are not separated by spaces.
-    return ("" if language.lower().startswith(("zh", "cmn", "yue")) else " ").join(parts)
+    return _sentences(language, *parts)
 
 
 def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, estimated_wait_seconds: int | None,
@@ -262,4 +265,4 @@ def fallback(message: str = FALLBACK, *, language: str = DEFAULT_LANGUAGE, voice
 
 def closed_now(opening_message: str | None, language: str = DEFAULT_LANGUAGE) -> str:
     """The chosen queue is closed: say so (and when it opens, when known)."""
-    return " ".join(m for m in (_said(CLOSED_NOW, language), opening_message) if m)
+    return _sentences(language, _said(CLOSED_NOW, language), opening_message)

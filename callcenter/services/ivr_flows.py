@@ -793,7 +793,7 @@ def greeting_state(session: Session, definition: dict[str, Any], now: datetime) 
     try:
         if business_hours.is_open(queue, now):
             return GreetingState(True, name, None, after)
-        return GreetingState(False, name, business_hours.opening_message(queue, now), after)
+        return GreetingState(False, name, business_hours.opening_message(queue, now, language_of(definition)), after)
     except ValidationFailed as exc:
         # Broken hours must not turn callers away: answer as open and leave the admin a trail.
         log.warning("IVR flow %s: hours of queue %r are unusable (%s); treating the line as open",
