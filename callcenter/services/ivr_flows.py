@@ -186,6 +186,9 @@ class GreetingState:
     hours_queue: str | None
     opening_message: str | None = None
     after_hours: dict[str, Any] = field(default_factory=dict)
+    # The other languages the greeting speaks (a bilingual line), as (language, voice, opening sentence in it):
+    # a caller who has not chosen yet still hears that the line is closed, and until when, in their language.
+    other_openings: tuple[tuple[str, str | None, str | None], ...] = ()
 
 
 # --- Parsing -------------------------------------------------------------------------------------------------------
@@ -783,6 +786,18 @@ def hours_queue_name(definition: dict[str, Any]) -> str | None:
     return None
 
 
+def greeting_languages(definition: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(language, voice) of each language the greeting speaks, the flow's own first, one per caller locale."""
+    found = [(language_of(definition), voice_of(definition))]
+    seen = {caller_locale(found[0][0])}
+    greeting = definition.get("greeting")
+    for _text, language, voice in segments(greeting, *found[0], definition) if greeting else []:
+        if caller_locale(language) not in seen:
+            seen.add(caller_locale(language))
+            found.append((language, voice))
+    return found
+
+
 def greeting_state(session: Session, definition: dict[str, Any], now: datetime) -> GreetingState:
     """Open or closed at `now` by the hours queue's clock and holidays; a flow with no queue is always open."""
     name = hours_queue_name(definition)
@@ -793,7 +808,10 @@ def greeting_state(session: Session, definition: dict[str, Any], now: datetime) 
     try:
         if business_hours.is_open(queue, now):
             return GreetingState(True, name, None, after)
-        return GreetingState(False, name, business_hours.opening_message(queue, now, language_of(definition)), after)
+        others = tuple((language, voice, business_hours.opening_message(queue, now, language))
+                       for language, voice in greeting_languages(definition)[1:])
+        return GreetingState(False, name, business_hours.opening_message(queue, now, language_of(definition)), after,
+                             others)
     except ValidationFailed as exc:
         # Broken hours must not turn callers away: answer as open and leave the admin a trail.
         log.warning("IVR flow %s: hours of queue %r are unusable (%s); treating the line as open",

@@ -141,6 +141,26 @@ def test_a_chinese_caller_choosing_a_closed_queue_hears_when_it_opens_in_chinese
     english.hangup()
 
 
+
+def test_a_closed_bilingual_line_says_when_it_opens_in_each_language_of_its_greeting(
+        session, sim_carrier, bilingual_line):
+    opens = datetime.now(UTC).date() + timedelta(days=2)
+    support = bilingual_line["Support"]  # the bilingual line's hours queue
+    support.time_zone = "UTC"
+    support.business_hours = {DAYS[opens.weekday()]: [["14:30", "16:00"]]}
+    session.commit()
+    weekday = "星期" + "一二三四五六日"[opens.weekday()]
+
+    caller = sim_carrier.dial(WANG, BILINGUAL_NUMBER)
+    english = caller.wait_for_say("Our office is closed right now.")
+    assert english["text"] == f"Our office is closed right now. We open {opens.strftime('%A')} at 2:30 PM."
+    assert english["language"] == "en-US"
+    chinese = caller.wait_for_say("我们将于")
+    assert chinese["text"] == f"我们现在已下班。我们将于{weekday}下午2:30开始营业。"
+    assert (chinese["language"], chinese["voice"]) == ("zh-CN", None)
+    caller.hangup()
+
+
 def test_english_caller_still_reaches_an_agent_without_language_skills(
         session, factory, console, sim_carrier, redis_client, bilingual_line):
     alice = factory.user(skills={"sales": 5}, username="alice")
