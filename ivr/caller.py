@@ -71,7 +71,7 @@ def voice() -> Response:
     if not state.open:
         return twiml_response(flow_twiml.after_hours(
             definition, opening_message=state.opening_message, record_action_url=webhook_url("/voicemail"),
-            callback_choice_url=webhook_url("/after-hours/choice")))
+            callback_choice_url=webhook_url("/after-hours/choice"), other_openings=state.other_openings))
     return twiml_response(flow_twiml.menu(definition, definition["start"], webhook_url("/menu"), greeting=True))
 
 

@@ -44,14 +44,25 @@ CALLER_TEXTS = (SORRY, FALLBACK, CLOSED, CLOSED_NOW, VOICEMAIL_PROMPT, NO_RECORD
 DEFAULT_LANGUAGE = ivr_flows.DEFAULT_LANGUAGE
 
 
-def _say(target: VoiceResponse | Gather, text: str | None, language: str, voice: str | None) -> None:
-    if text:
+Spoken = str | list[tuple[str, str, str | None]] | None  # one text, or (text, language, voice) parts
+
+
+def _say(target: VoiceResponse | Gather, text: Spoken, language: str, voice: str | None) -> None:
+    if isinstance(text, list):
+        for part, own_language, own_voice in text:
+            _say(target, part, own_language, own_voice)
+    elif text:
         target.say(text, language=language, **({"voice": voice} if voice else {}))
 
 
 def _said(msgid: str, language: str, **params: int) -> str:
     """A built-in text in the screen's language."""
     return caller_text(msgid, language, **params)
+
+
+def _sentences(language: str, *parts: str | None) -> str:
+    """Sentences said one after the other; Chinese sentences are not separated by spaces."""
+    return ("" if language.lower().startswith(("zh", "cmn", "yue")) else " ").join(p for p in parts if p)
 
 
 def speech_of(definition: dict[str, Any]) -> tuple[str, str | None]:
@@ -124,7 +135,7 @@ def record_message(response: VoiceResponse, record_action_url: str, *, language:
     return response
 
 
-def voicemail(record_action_url: str, *, message: str | None = None, language: str = DEFAULT_LANGUAGE,
+def voicemail(record_action_url: str, *, message: Spoken = None, language: str = DEFAULT_LANGUAGE,
               voice: str | None = None, max_length: int = 120, transcribe: bool = True,
               transcribe_callback_url: str | None = None) -> VoiceResponse:
     """The voicemail screen: an optional message, then the prompt and the recording."""
@@ -134,7 +145,7 @@ def voicemail(record_action_url: str, *, message: str | None = None, language: s
                           transcribe=transcribe, transcribe_callback_url=transcribe_callback_url)
 
 
-def callback_offer(choice_url: str, *, message: str | None = None, language: str = DEFAULT_LANGUAGE,
+def callback_offer(choice_url: str, *, message: Spoken = None, language: str = DEFAULT_LANGUAGE,
                    voice: str | None = None, closed: bool = False) -> VoiceResponse:
     """Offer a call back (1) or a message (2); the choice posts to `choice_url` (no input posts nothing: goodbye)."""
     response = VoiceResponse()
@@ -148,14 +159,18 @@ def callback_offer(choice_url: str, *, message: str | None = None, language: str
 
 
 def after_hours(definition: dict[str, Any], *, opening_message: str | None, record_action_url: str,
-                callback_choice_url: str, transcribe_callback_url: str | None = None,
-                max_length: int = 120) -> VoiceResponse:
+                callback_choice_url: str, transcribe_callback_url: str | None = None, max_length: int = 120,
+                other_openings: tuple[tuple[str, str | None, str | None], ...] = ()) -> VoiceResponse:
     """The closed line: the flow's after-hours message and when we open, then voicemail, a callback offer, or
-    goodbye, as `after_hours.action` says."""
+    goodbye, as `after_hours.action` says. On a bilingual line (`other_openings`: language, voice, opening
+    sentence) the closed notice is said again in each other language the greeting speaks."""
     language, voice = speech_of(definition)
     settings = definition.get("after_hours") or {}
-    message = " ".join(part for part in (settings.get("message") or _said(CLOSED, language), opening_message)
-                       if part)
+    message: Spoken = _sentences(language, settings.get("message") or _said(CLOSED, language), opening_message)
+    if other_openings:
+        message = [(str(message), language, voice)] + [
+            (_sentences(other, _said(CLOSED, other), opening), other, other_voice)
+            for other, other_voice, opening in other_openings]
     action = settings.get("action") or "voicemail"
     if action == "callback":
         return callback_offer(callback_choice_url, message=message, language=language, voice=voice, closed=True)
@@ -180,8 +195,7 @@ def wait_announcement(position: int | None, estimated_wait_seconds: int | None,
             parts.append(_said(WAIT_ONE_MINUTE, language))
         else:
             parts.append(_said(WAIT_MINUTES, language, minutes=minutes))
-    # Chinese sentences are not separated by spaces.
-    return ("" if language.lower().startswith(("zh", "cmn", "yue")) else " ").join(parts)
+    return _sentences(language, *parts)
 
 
 def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, estimated_wait_seconds: int | None,
@@ -247,7 +261,7 @@ def recording_saved(*, language: str = DEFAULT_LANGUAGE, voice: str | None = Non
     return hangup(_said(RECORDING_SAVED, language), language=language, voice=voice)
 
 
-def hangup(message: str | None = None, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
+def hangup(message: Spoken = None, *, language: str = DEFAULT_LANGUAGE, voice: str | None = None) -> VoiceResponse:
     """Say `message` (or goodbye) and end the call."""
     response = VoiceResponse()
     _say(response, message or _said(GOODBYE, language), language, voice)
@@ -262,4 +276,4 @@ def fallback(message: str = FALLBACK, *, language: str = DEFAULT_LANGUAGE, voice
 
 def closed_now(opening_message: str | None, language: str = DEFAULT_LANGUAGE) -> str:
     """The chosen queue is closed: say so (and when it opens, when known)."""
-    return " ".join(m for m in (_said(CLOSED_NOW, language), opening_message) if m)
+    return _sentences(language, _said(CLOSED_NOW, language), opening_message)

@@ -14,6 +14,9 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_skeleton
+
+from callcenter.i18n_caller import DEFAULT_LOCALE, N_, caller_locale, caller_text
 from callcenter.models import Queue
 from callcenter.services.errors import ValidationFailed
 from callcenter.services.messages import t
@@ -22,7 +25,6 @@ if TYPE_CHECKING:
     from callcenter.services.queues import QueueSnapshot
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 END_OF_DAY = 24 * 60
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 # Far enough to step over a year of holidays, short enough to stay instant.
@@ -141,31 +143,50 @@ def next_opening(queue: Queue | QueueSnapshot, now: datetime) -> datetime | None
     return None
 
 
-def spoken_time(moment: datetime) -> str:
-    """"8 AM", "8:30 AM", "12 PM": how a person says a time of day."""
-    hour = moment.hour % 12 or 12
-    suffix = "AM" if moment.hour < 12 else "PM"
-    return f"{hour} {suffix}" if moment.minute == 0 else f"{hour}:{moment.minute:02d} {suffix}"
+OPENS_TODAY = N_("We open today at %(time)s.")
+OPENS_TOMORROW = N_("We open tomorrow at %(time)s.")
+OPENS_ON_DAY = N_("We open %(day)s at %(time)s.")
+OPENS_ON_DATE = N_("We open %(day)s, %(date)s at %(time)s.")
+OPENING_TEXTS = (OPENS_TODAY, OPENS_TOMORROW, OPENS_ON_DAY, OPENS_ON_DATE)
 
 
-def describe_opening(opening: datetime, now: datetime) -> str:
-    """"We open today at 1 PM." / "tomorrow at 8 AM" / "Monday at 8 AM" / "Monday, January 5 at 8 AM"."""
+def _spoken_locale(language: str | None) -> str:
+    """The Babel locale a caller's language tag or locale code ("zh-CN", "zh_Hans", None) is spoken in."""
+    return caller_locale(language) or DEFAULT_LOCALE
+
+
+def _plain(text: str) -> str:
+    # CLDR puts narrow no-break spaces in "8 AM"; text-to-speech and the transcript want an ordinary space.
+    return text.replace("\u202f", " ").replace("\xa0", " ")
+
+
+def spoken_time(moment: datetime, language: str | None = None) -> str:
+    """How a person says a time of day in the caller's language: "8 AM", "8:30 AM" / "上午8时", "下午1:30"."""
+    skeleton = "h" if moment.minute == 0 else "hm"
+    return _plain(format_skeleton(skeleton, moment, locale=_spoken_locale(language)))
+
+
+def describe_opening(opening: datetime, now: datetime, language: str | None = None) -> str:
+    """"We open today at 1 PM." / "tomorrow at 8 AM" / "Monday at 8 AM" / "Monday, January 5 at 8 AM", in the
+    caller's `language` (a tag like "zh-CN" or a locale code; English when None), days and dates by Babel."""
     _require_aware(now)
     local_now = now.astimezone(opening.tzinfo)
     days_ahead = (opening.date() - local_now.date()).days
-    at = spoken_time(opening)
+    locale = _spoken_locale(language)
+    at = spoken_time(opening, locale)
+    day = format_date(opening, "EEEE", locale=locale)
     if days_ahead <= 0:
-        when = f"today at {at}"
-    elif days_ahead == 1:
-        when = f"tomorrow at {at}"
-    elif days_ahead < 7:
-        when = f"{DAY_NAMES[opening.weekday()]} at {at}"
-    else:
-        when = f"{DAY_NAMES[opening.weekday()]}, {opening.strftime('%B')} {opening.day} at {at}"
-    return f"We open {when}."
+        return caller_text(OPENS_TODAY, locale, time=at)
+    if days_ahead == 1:
+        return caller_text(OPENS_TOMORROW, locale, time=at)
+    if days_ahead < 7:
+        return caller_text(OPENS_ON_DAY, locale, day=day, time=at)
+    on = _plain(format_skeleton("MMMMd", opening, locale=locale))
+    return caller_text(OPENS_ON_DATE, locale, day=day, date=on, time=at)
 
 
-def opening_message(queue: Queue | QueueSnapshot, now: datetime) -> str | None:
-    """The sentence a closed line says about when it opens, or None when the queue never opens."""
+def opening_message(queue: Queue | QueueSnapshot, now: datetime, language: str | None = None) -> str | None:
+    """The sentence a closed line says about when it opens (in the caller's `language`), or None when the queue
+    never opens."""
     opening = next_opening(queue, now)
-    return describe_opening(opening, now) if opening is not None else None
+    return describe_opening(opening, now, language) if opening is not None else None

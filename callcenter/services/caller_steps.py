@@ -142,20 +142,22 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     call = record_ivr_step(session, call_sid, decision.step, attempt, commit=False)
     if call is not None and chosen and call.language != chosen:
         call.language = chosen  # committed with the step
-    placed = None
-    if isinstance(decision, ivr_flows.RouteToQueue):
-        placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
-                              priority_boost=decision.priority_boost, call=call)
-    session.commit()
     node = ivr_flows.node_of(definition, answered)
     language = (call.language if call is not None else None) or chosen or (
         caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
+    placed = None
+    if isinstance(decision, ivr_flows.RouteToQueue):
+        placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
+                              priority_boost=decision.priority_boost, call=call, language=language)
+    session.commit()
     return MenuChoice(definition, decision, placed, language)
 
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
-                 now: float | None = None, call: Call | None = None) -> Queued | QueueClosed:
-    """Put the caller in the queue the IVR chose (closed queues answer with their next opening).
+                 now: float | None = None, call: Call | None = None,
+                 language: str | None = None) -> Queued | QueueClosed:
+    """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
+    caller's `language`).
 
     `call` is the call's record when the step already holds it (saves reading it again)."""
     now = time.time() if now is None else now
@@ -164,7 +166,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
         raise NotFound(t('Queue %(queue_name)r is not taking calls', queue_name=queue_name), field="queue")
     when = datetime.fromtimestamp(now, UTC)
     if not business_hours.is_open(queue, when):
-        return QueueClosed(queue.name, business_hours.opening_message(queue, when))
+        return QueueClosed(queue.name, business_hours.opening_message(queue, when, language))
     call = call if call is not None and call.call_sid == call_sid else calls.get_call(session, call_sid)
     if call is None:
         raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")

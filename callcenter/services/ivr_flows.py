@@ -60,7 +60,7 @@ from callcenter.i18n_caller import caller_locale
 from callcenter.models import IvrFlow, Queue
 from callcenter.services import audit, business_hours, config_cache, queues
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
-from callcenter.services.messages import t
+from callcenter.services.messages import Message, t
 from callcenter.services.phones import to_e164
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,13 @@ class FlowValidationFailed(ValidationFailed):
 
     def __init__(self, problems: list[FlowProblem]) -> None:
         count = len(problems)
-        summary = "; ".join(str(p) for p in problems[:5]) + ("; ..." if count > 5 else "")
-        super().__init__(f"The flow has {count} problem{'s' if count != 1 else ''}: {summary}",
-                         field=problems[0].path if problems else None)
+        shown = [p.described() for p in problems[:5]] + (["..."] if count > 5 else [])
+        summary: Message | str = shown[0] if shown else ""
+        for more in shown[1:]:
+            summary = t("%(first)s; %(then)s", first=summary, then=more)
+        message = (t("The flow has 1 problem: %(summary)s", summary=summary) if count == 1
+                   else t("The flow has %(count)s problems: %(summary)s", count=count, summary=summary))
+        super().__init__(message, field=problems[0].path if problems else None)
         self.problems = problems
 
 
@@ -122,7 +126,13 @@ class FlowProblem:
         return match.group(1) if match else None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        return str(self.described())
+
+    def described(self) -> Message | str:
+        """"path: message" as a translatable message (the message stays in the reader's language at the edge)."""
+        if not self.path:
+            return self.message
+        return t("%(path)s: %(message)s", path=self.path, message=self.message)
 
 
 # --- Decisions returned by the navigator ---------------------------------------------------------------------------
@@ -176,6 +186,9 @@ class GreetingState:
     hours_queue: str | None
     opening_message: str | None = None
     after_hours: dict[str, Any] = field(default_factory=dict)
+    # The other languages the greeting speaks (a bilingual line), as (language, voice, opening sentence in it):
+    # a caller who has not chosen yet still hears that the line is closed, and until when, in their language.
+    other_openings: tuple[tuple[str, str | None, str | None], ...] = ()
 
 
 # --- Parsing -------------------------------------------------------------------------------------------------------
@@ -210,12 +223,14 @@ def parse_definition(text: str, filename_or_format: str) -> dict[str, Any]:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            where = t(" at line %(line)s, column %(column)s", line=mark.line + 1, column=mark.column + 1) \
+                if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc)
             context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
             about = f"{problem} {context or ''}"
-            hint = " (quote * and # keys in YAML: key: \"*\")" if "alias" in about or "anchor" in about else ""
-            started = f" ({context} started at line {context_mark.line + 1})" if context and context_mark else ""
+            hint = t(' (quote * and # keys in YAML: key: "*")') if "alias" in about or "anchor" in about else ""
+            started = (t(" (%(context)s started at line %(line)s)", context=context, line=context_mark.line + 1)
+                       if context and context_mark else "")
             raise ValidationFailed(t('Invalid YAML%(where)s: %(problem)s%(started)s%(hint)s',
                                      where=where, problem=problem, started=started, hint=hint), field="file") from None
     if not isinstance(data, dict):
@@ -261,43 +276,45 @@ class _Validator:
         self.queue_names = queue_names
         self.problems: list[FlowProblem] = []
 
-    def add(self, path: str, message: str) -> None:
+    def add(self, path: str, message: Message | str) -> None:
         self.problems.append(FlowProblem(path, message))
 
     def unknown_fields(self, mapping: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
         for name in mapping:
             if name not in allowed:
-                self.add(f"{prefix}{name}", f"unknown field {name!r} (allowed: {', '.join(allowed)})")
+                self.add(f"{prefix}{name}", t("unknown field %(name)r (allowed: %(allowed)s)",
+                                              name=name, allowed=", ".join(allowed)))
 
     def text(self, mapping: dict[str, Any], name: str, prefix: str, required: bool = False,
              limit: int = MAX_TEXT) -> str | None:
         value = mapping.get(name)
         if value is None:
             if required:
-                self.add(f"{prefix}{name}", f"{name} is required")
+                self.add(f"{prefix}{name}", t("%(name)s is required", name=name))
             return None
         if not isinstance(value, str) or not value.strip():
-            self.add(f"{prefix}{name}", f"{name} must be non-empty text")
+            self.add(f"{prefix}{name}", t("%(name)s must be non-empty text", name=name))
             return None
         if len(value) > limit:
-            self.add(f"{prefix}{name}", f"{name} is longer than {limit} characters")
+            self.add(f"{prefix}{name}", t("%(name)s is longer than %(limit)s characters", name=name, limit=limit))
         return value
 
     def queue(self, name: Any, path: str) -> None:
         if not isinstance(name, str) or not name.strip():
-            self.add(path, "queue must be a queue name")
+            self.add(path, t("queue must be a queue name"))
             return
         if name in self.queue_names:
             return
         close = [q for q in self.queue_names if q.lower() == name.strip().lower()]
-        hint = f"; did you mean {close[0]!r}?" if close else (
-            f" (known queues: {', '.join(sorted(self.queue_names))})" if self.queue_names else " (no queues exist)")
-        self.add(path, f"unknown queue {name!r}{hint}")
+        hint = t("; did you mean %(queue)r?", queue=close[0]) if close else (
+            t(" (known queues: %(queues)s)", queues=", ".join(sorted(self.queue_names))) if self.queue_names
+            else t(" (no queues exist)"))
+        self.add(path, t("unknown queue %(name)r%(hint)s", name=name, hint=hint))
 
     def run(self) -> list[FlowProblem]:
         d = self.definition
         if not isinstance(d, dict):
-            self.add("", "a flow must be a mapping with number, start and nodes")
+            self.add("", t("a flow must be a mapping with number, start and nodes"))
             return self.problems
         self.unknown_fields(d, TOP_FIELDS, "")
         self.number(d)
@@ -310,16 +327,16 @@ class _Validator:
         self.after_hours(d.get("after_hours"))
         nodes = d.get("nodes")
         if nodes is None:
-            self.add("nodes", "nodes is required (a mapping of node id to menu)")
+            self.add("nodes", t("nodes is required (a mapping of node id to menu)"))
             nodes = {}
         elif not isinstance(nodes, dict) or not nodes:
-            self.add("nodes", "nodes must be a non-empty mapping of node id to menu")
+            self.add("nodes", t("nodes must be a non-empty mapping of node id to menu"))
             nodes = {}
         start = d.get("start")
         if start is None:
-            self.add("start", "start is required: the id of the first menu")
+            self.add("start", t("start is required: the id of the first menu"))
         elif not isinstance(start, str) or start not in nodes:
-            self.add("start", f"start node {start!r} does not exist" + self._known(nodes))
+            self.add("start", t("start node %(start)r does not exist%(known)s", start=start, known=self._known(nodes)))
         for node_id, node in nodes.items():
             self.node(str(node_id), node, nodes)
         if isinstance(start, str) and start in nodes:
@@ -333,8 +350,8 @@ class _Validator:
         if value is None:
             return
         if not isinstance(value, str) or value.strip().lower() not in KNOWN_LANGUAGES:
-            self.add(f"{prefix}{name}", f"unknown language {value!r}: use a language tag Twilio speaks, such as "
-                                        "en-US, es-MX, zh-CN or cmn-CN")
+            self.add(f"{prefix}{name}", t("unknown language %(value)r: use a language tag Twilio speaks, such as "
+                                          "en-US, es-MX, zh-CN or cmn-CN", value=value))
 
     def spoken(self, mapping: dict[str, Any], name: str, prefix: str, required: bool = False) -> None:
         """Text to say: one text, or a list of segments, each text or {text, language, voice}."""
@@ -343,7 +360,7 @@ class _Validator:
             self.text(mapping, name, prefix, required=required)
             return
         if not value:
-            self.add(f"{prefix}{name}", f"{name} must be non-empty text or a list of segments")
+            self.add(f"{prefix}{name}", t("%(name)s must be non-empty text or a list of segments", name=name))
         for index, segment in enumerate(value):
             path = f"{prefix}{name}[{index}]"
             if isinstance(segment, str):
@@ -354,18 +371,18 @@ class _Validator:
                 self.language(segment, "language", f"{path}.")
                 self.text(segment, "voice", f"{path}.", limit=60)
             else:
-                self.add(path, "a segment is text or a mapping {text, language, voice}")
+                self.add(path, t("a segment is text or a mapping {text, language, voice}"))
 
     @staticmethod
-    def _known(nodes: dict[str, Any]) -> str:
-        return f" (nodes: {', '.join(map(str, nodes))})" if nodes else ""
+    def _known(nodes: dict[str, Any]) -> Message | str:
+        return t(" (nodes: %(nodes)s)", nodes=", ".join(map(str, nodes))) if nodes else ""
 
     def number(self, d: dict[str, Any]) -> None:
         raw = d.get("number")
         if raw is None:
-            self.add("number", "number is required: the phone number this flow answers, e.g. \"+18005550100\"")
+            self.add("number", t('number is required: the phone number this flow answers, e.g. "+18005550100"'))
         elif not isinstance(raw, str):
-            self.add("number", f"number must be quoted text like \"+18005550100\" (got {raw!r})")
+            self.add("number", t('number must be quoted text like "+18005550100" (got %(raw)r)', raw=raw))
         else:
             try:
                 to_e164(raw)
@@ -376,22 +393,25 @@ class _Validator:
         if value is None:
             return
         if not isinstance(value, dict):
-            self.add("after_hours", "after_hours must be a mapping like {action: voicemail, message: ...}")
+            self.add("after_hours", t("after_hours must be a mapping like {action: voicemail, message: ...}"))
             return
         self.unknown_fields(value, AFTER_HOURS_FIELDS, "after_hours.")
         action = value.get("action")
         if action is None:
-            self.add("after_hours.action", f"after_hours.action is required ({' or '.join(ACTIONS)})")
+            self.add("after_hours.action", t("after_hours.action is required (%(actions)s)",
+                                             actions=" or ".join(ACTIONS)))
         elif action not in ACTIONS:
-            self.add("after_hours.action", f"unknown after-hours action {action!r} (use {', '.join(ACTIONS)})")
+            self.add("after_hours.action", t("unknown after-hours action %(action)r (use %(actions)s)", action=action,
+                                                   actions=", ".join(ACTIONS)))
         self.text(value, "message", "after_hours.")
 
     def node(self, node_id: str, node: Any, nodes: dict[str, Any]) -> None:
         prefix = f"nodes.{node_id}"
         if not NODE_ID.match(node_id):
-            self.add(prefix, f"node id {node_id!r} may only use letters, digits, _ and - (at most 60)")
+            self.add(prefix, t("node id %(node_id)r may only use letters, digits, _ and - (at most 60)",
+                               node_id=node_id))
         if not isinstance(node, dict):
-            self.add(prefix, "a node must be a mapping with prompt, choices and default")
+            self.add(prefix, t("a node must be a mapping with prompt, choices and default"))
             return
         self.unknown_fields(node, NODE_FIELDS, f"{prefix}.")
         self.spoken(node, "prompt", f"{prefix}.", required=True)
@@ -401,63 +421,67 @@ class _Validator:
         timeout = node.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)
                                     or not 1 <= timeout <= 60):
-            self.add(f"{prefix}.timeout", "timeout must be a whole number of seconds from 1 to 60")
+            self.add(f"{prefix}.timeout", t("timeout must be a whole number of seconds from 1 to 60"))
         choices = node.get("choices")
         if choices is None or (isinstance(choices, list) and not choices):
-            self.add(f"{prefix}.choices", "a menu needs at least one choice")
+            self.add(f"{prefix}.choices", t("a menu needs at least one choice"))
             choices = []
         elif not isinstance(choices, list):
-            self.add(f"{prefix}.choices", "choices must be a list")
+            self.add(f"{prefix}.choices", t("choices must be a list"))
             choices = []
         keys: dict[str, int] = {}
         words: dict[tuple[str, ...], int] = {}
         for index, choice in enumerate(choices):
             self.choice(f"{prefix}.choices[{index}]", index, choice, nodes, keys, words)
         if "default" not in node or node.get("default") is None:
-            self.add(f"{prefix}.default", "default is required: where to go after two re-prompts")
+            self.add(f"{prefix}.default", t("default is required: where to go after two re-prompts"))
         else:
             self.target(f"{prefix}.default", node["default"], nodes, allowed=TARGET_FIELDS)
 
     def choice(self, path: str, index: int, choice: Any, nodes: dict[str, Any], keys: dict[str, int],
                words: dict[tuple[str, ...], int]) -> None:
         if not isinstance(choice, dict):
-            self.add(path, "a choice must be a mapping with key and/or speech and a target")
+            self.add(path, t("a choice must be a mapping with key and/or speech and a target"))
             return
         if "key" in choice:
             key = _key_text(choice["key"])
             if key is None or key not in KEYS:
                 shown = choice["key"]
-                hint = " (in YAML write key: \"#\" or key: \"*\" in quotes)" if shown is None else ""
-                self.add(f"{path}.key", f"invalid key {shown!r}: use one of 0-9, * or #{hint}")
+                hint = t(' (in YAML write key: "#" or key: "*" in quotes)') if shown is None else ""
+                self.add(f"{path}.key", t("invalid key %(key)r: use one of 0-9, * or #%(hint)s", key=shown, hint=hint))
             elif key in keys:
-                self.add(f"{path}.key", f"duplicate key {key!r} (also used by choices[{keys[key]}])")
+                self.add(f"{path}.key", t("duplicate key %(key)r (also used by choices[%(index)s])",
+                                          key=key, index=keys[key]))
             else:
                 keys[key] = index
         speech = _speech_list(choice.get("speech"))
         for n, entry in enumerate(speech):
             entry_path = f"{path}.speech[{n}]" if isinstance(choice.get("speech"), list) else f"{path}.speech"
             if not isinstance(entry, str) or not _words(entry):
-                self.add(entry_path, f"speech words must be text (got {entry!r}; quote yes/no/on/off in YAML)")
+                self.add(entry_path, t("speech words must be text (got %(entry)r; quote yes/no/on/off in YAML)",
+                                       entry=entry))
                 continue
             phrase = _words(entry)
             if phrase in words and words[phrase] != index:
-                self.add(entry_path, f"duplicate speech word {entry!r} (also used by choices[{words[phrase]}])")
+                self.add(entry_path, t("duplicate speech word %(entry)r (also used by choices[%(index)s])", entry=entry,
+                                               index=words[phrase]))
             words.setdefault(phrase, index)
         if "key" not in choice and not speech:
-            self.add(path, "a choice needs a key, speech words, or both")
+            self.add(path, t("a choice needs a key, speech words, or both"))
         self.target(path, choice, nodes, allowed=CHOICE_FIELDS)
 
     def target(self, path: str, target: Any, nodes: dict[str, Any], allowed: tuple[str, ...]) -> None:
         if not isinstance(target, dict):
-            self.add(path, "a route must be a mapping with one of queue, goto or action")
+            self.add(path, t("a route must be a mapping with one of queue, goto or action"))
             return
         self.unknown_fields(target, allowed, f"{path}.")
         kinds = [k for k in ("queue", "goto", "action") if k in target]
         if not kinds:
-            self.add(path, "says where to go with none of queue, goto or action")
+            self.add(path, t("says where to go with none of queue, goto or action"))
             return
         if len(kinds) > 1:
-            self.add(path, f"has both {kinds[0]} and {kinds[1]}: use exactly one of queue, goto or action")
+            self.add(path, t("has both %(first)s and %(second)s: use exactly one of queue, goto or action",
+                                 first=kinds[0], second=kinds[1]))
             return
         kind = kinds[0]
         if kind == "queue":
@@ -465,19 +489,21 @@ class _Validator:
         elif kind == "goto":
             goto = target["goto"]
             if not isinstance(goto, str) or goto not in nodes:
-                self.add(f"{path}.goto", f"goto node {goto!r} does not exist" + self._known(nodes))
+                self.add(f"{path}.goto", t("goto node %(goto)r does not exist%(known)s", goto=goto,
+                                                      known=self._known(nodes)))
         elif target["action"] not in ACTIONS:
-            self.add(f"{path}.action", f"unknown action {target['action']!r} (use {', '.join(ACTIONS)})")
+            self.add(f"{path}.action", t("unknown action %(action)r (use %(actions)s)", action=target["action"],
+                                                    actions=", ".join(ACTIONS)))
         boost = target.get("priority_boost")
         if boost is not None:
             if kind != "queue":
-                self.add(f"{path}.priority_boost", "priority_boost only applies to a queue route")
+                self.add(f"{path}.priority_boost", t("priority_boost only applies to a queue route"))
             elif isinstance(boost, bool) or not isinstance(boost, int) or not -100 <= boost <= 100:
-                self.add(f"{path}.priority_boost", "priority_boost must be a whole number from -100 to 100")
+                self.add(f"{path}.priority_boost", t("priority_boost must be a whole number from -100 to 100"))
         self.language(target, "set_language", f"{path}.")
         if "message" in target:
             if kind != "action":
-                self.add(f"{path}.message", "message only applies to an action route")
+                self.add(f"{path}.message", t("message only applies to an action route"))
             else:
                 self.text(target, "message", f"{path}.")
 
@@ -491,7 +517,8 @@ class _Validator:
                     pending.append(goto)
         for node_id in nodes:
             if node_id not in seen:
-                self.add(f"nodes.{node_id}", f"unreachable node: no choice or default leads here from {start!r}")
+                self.add(f"nodes.{node_id}", t("unreachable node: no choice or default leads here from %(start)r",
+                                               start=start))
 
     def default_loops(self, nodes: dict[str, Any]) -> None:
         """A caller who never answers follows defaults only; a loop of them would keep the call forever."""
@@ -509,8 +536,8 @@ class _Validator:
                     if not reported.intersection(loop):
                         reported.update(loop)
                         self.add(f"nodes.{goto}.default",
-                                 f"defaults loop ({' -> '.join([*loop, goto])}): a silent caller would never "
-                                 "leave; end one default in a queue or an action")
+                                 t("defaults loop (%(loop)s): a silent caller would never leave; end one default "
+                                   "in a queue or an action", loop=" -> ".join([*loop, goto])))
                     break
                 chain.append(goto)
 
@@ -759,6 +786,18 @@ def hours_queue_name(definition: dict[str, Any]) -> str | None:
     return None
 
 
+def greeting_languages(definition: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(language, voice) of each language the greeting speaks, the flow's own first, one per caller locale."""
+    found = [(language_of(definition), voice_of(definition))]
+    seen = {caller_locale(found[0][0])}
+    greeting = definition.get("greeting")
+    for _text, language, voice in segments(greeting, *found[0], definition) if greeting else []:
+        if caller_locale(language) not in seen:
+            seen.add(caller_locale(language))
+            found.append((language, voice))
+    return found
+
+
 def greeting_state(session: Session, definition: dict[str, Any], now: datetime) -> GreetingState:
     """Open or closed at `now` by the hours queue's clock and holidays; a flow with no queue is always open."""
     name = hours_queue_name(definition)
@@ -769,7 +808,10 @@ def greeting_state(session: Session, definition: dict[str, Any], now: datetime) 
     try:
         if business_hours.is_open(queue, now):
             return GreetingState(True, name, None, after)
-        return GreetingState(False, name, business_hours.opening_message(queue, now), after)
+        others = tuple((language, voice, business_hours.opening_message(queue, now, language))
+                       for language, voice in greeting_languages(definition)[1:])
+        return GreetingState(False, name, business_hours.opening_message(queue, now, language_of(definition)), after,
+                             others)
     except ValidationFailed as exc:
         # Broken hours must not turn callers away: answer as open and leave the admin a trail.
         log.warning("IVR flow %s: hours of queue %r are unusable (%s); treating the line as open",

@@ -7,6 +7,7 @@ their paths, grouped per node) as the CLI import.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
@@ -61,14 +62,14 @@ def _grouped(problems: list[FlowProblem]) -> dict[str, list[FlowProblem]]:
     """Problems per section: "" for the flow's own settings, else the node id, in the order found."""
     groups: dict[str, list[FlowProblem]] = defaultdict(list)
     for problem in problems:
-        groups[problem.node or ""].append(problem)
+        groups[problem.node or ""].append(replace(problem, message=translate(problem.message)))
     return dict(groups)
 
 
 def _problems_of(exc: DomainError) -> list[FlowProblem]:
     if isinstance(exc, FlowValidationFailed):
         return exc.problems
-    return [FlowProblem(exc.field or "", translate(exc.message))]
+    return [FlowProblem(exc.field or "", exc.message)]
 
 
 def _render_index(upload: UploadForm, problems: list[FlowProblem] | None = None, filename: str | None = None,

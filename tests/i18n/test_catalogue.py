@@ -19,7 +19,8 @@ from jinja2 import Environment
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIRS = ["callcenter/web/templates", "agent_ui/templates", "callcenter/telephony/sim/templates"]
-JS_FILES = ["agent_ui/static/common.js", "agent_ui/static/console.js", "agent_ui/static/wallboard.js"]
+JS_FILES = ["agent_ui/static/common.js", "agent_ui/static/console.js", "agent_ui/static/wallboard.js",
+            "callcenter/telephony/sim/static/caller.js"]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "t": None, "N_": None, "_l": None}
 
 # Proper names, key names and product terms shown as they are in every language.
@@ -28,7 +29,8 @@ ALLOWED_WORDS = {"callcenter", "Alt", "VIP", "YAML", "JSON", "UTC"}
 JS_MACHINE = re.compile(r"^(?:[a-z0-9_.:\-]*|[a-z][a-zA-Z]*|.*[\[\]=#/?].*)$")
 JS_ALLOWED = {"Content-Type", "X-CSRFToken", "Accept", "GET", "POST", "PATCH", "DELETE", "KeyA", "KeyH", "KeyM",
               "KeyK", "Twilio", "io server disconnect", "offer_ack refused", "softphone error", "use strict",
-              "time muted", "call muted"}
+              "time muted", "call muted",
+              "zh-CN", "zh-TW", "zh-HK"}  # language tags the caller page gives the browser's speech
 # Class names the stylesheet defines: a literal made only of these (or of a "state-" style prefix) is a className.
 CSS_CLASSES = set(re.findall(r"\.([a-z][a-z0-9\-]*)", (ROOT / "agent_ui/static/app.css").read_text()))
 

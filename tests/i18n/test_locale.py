@@ -169,3 +169,24 @@ def test_catalogues_compile_under_the_instance_folder_when_the_package_is_read_o
     assert not list(source.rglob("*.mo"))
     with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
         assert gettext("Sign in") == "登录"
+
+
+def test_the_emulators_caller_page_speaks_the_readers_language(app, client, auth, factory, session):
+    from callcenter.extensions import socketio
+
+    user = factory.user(username="li")
+    user.language = "zh_Hans"
+    session.commit()
+    auth.login("li")
+    page = client.get("/sim/caller").get_data(as_text=True)
+    data = json.loads(re.search(r'<script id="i18n" type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert data["locale"] == "zh-Hans"
+    assert data["messages"]["you pressed %(digit)s"] == "您按了 %(digit)s"
+    assert data["messages"]["in progress"] == "通话中"
+    # caller.js uses the console's `_()`: common.js comes before it.
+    assert page.index("/agent-ui/static/common.js") < page.index("caller.js")
+
+    sock = socketio.test_client(app, namespace="/sim", flask_test_client=client)
+    refused = sock.emit("caller_dial", {"from": " ", "to": "+18005550100"}, namespace="/sim", callback=True)
+    assert refused == {"ok": False, "message": "请输入您的主叫号码"}
+    sock.disconnect(namespace="/sim")

@@ -3,10 +3,13 @@ only an agent who speaks it is offered the call (an English-only floor still ans
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from callcenter.models import User
 from callcenter.services import acd, calls, contacts
+from callcenter.services.business_hours import DAYS
 from callcenter.services.contacts import PhoneInput
 from callcenter.services.interactions import agent_identity
 from callcenter.services.ivr_flows import BILINGUAL_NUMBER, ensure_bilingual_flow
@@ -107,6 +110,55 @@ def test_a_waiting_chinese_caller_hears_the_wait_and_the_callback_confirmation_i
     [offer] = _offers(mei_sock)
     assert offer["callback"] is True and offer["pop"]["caller_language"] == "zh_Hans"
     assert received(alice_sock, "offer") == []
+
+
+
+def test_a_chinese_caller_choosing_a_closed_queue_hears_when_it_opens_in_chinese(
+        session, sim_carrier, bilingual_line):
+    # Sales opens only at 09:00 UTC the day after tomorrow: closed now, and the sentence names that weekday.
+    opens = datetime.now(UTC).date() + timedelta(days=2)
+    sales = bilingual_line["Sales"]
+    sales.time_zone = "UTC"
+    sales.business_hours = {DAYS[opens.weekday()]: [["09:00", "10:00"]]}
+    session.commit()
+    weekday = "星期" + "一二三四五六日"[opens.weekday()]
+
+    caller = sim_carrier.dial(WANG, BILINGUAL_NUMBER)
+    caller.press("2")
+    caller.wait_for_say("销售请按1")
+    caller.press("1")
+    closed = caller.wait_for_say("我们目前不在服务时间")
+    assert closed["text"] == f"我们目前不在服务时间。我们将于{weekday}上午9时开始营业。"
+    assert closed["language"] == "zh-CN"
+    caller.hangup()
+
+    english = sim_carrier.dial("+14155550123", BILINGUAL_NUMBER)
+    english.press("1")
+    english.wait_for_say("For sales, press 1")
+    english.press("1")
+    said = english.wait_for_say("We are closed at the moment.")
+    assert said["text"] == f"We are closed at the moment. We open {opens.strftime('%A')} at 9 AM."
+    english.hangup()
+
+
+
+def test_a_closed_bilingual_line_says_when_it_opens_in_each_language_of_its_greeting(
+        session, sim_carrier, bilingual_line):
+    opens = datetime.now(UTC).date() + timedelta(days=2)
+    support = bilingual_line["Support"]  # the bilingual line's hours queue
+    support.time_zone = "UTC"
+    support.business_hours = {DAYS[opens.weekday()]: [["14:30", "16:00"]]}
+    session.commit()
+    weekday = "星期" + "一二三四五六日"[opens.weekday()]
+
+    caller = sim_carrier.dial(WANG, BILINGUAL_NUMBER)
+    english = caller.wait_for_say("Our office is closed right now.")
+    assert english["text"] == f"Our office is closed right now. We open {opens.strftime('%A')} at 2:30 PM."
+    assert english["language"] == "en-US"
+    chinese = caller.wait_for_say("我们将于")
+    assert chinese["text"] == f"我们现在已下班。我们将于{weekday}下午2:30开始营业。"
+    assert (chinese["language"], chinese["voice"]) == ("zh-CN", None)
+    caller.hangup()
 
 
 def test_english_caller_still_reaches_an_agent_without_language_skills(

@@ -165,3 +165,38 @@ def test_admin_writes_a_new_flow_from_the_example(client, auth, factory, queues,
 
     assert created.status_code == 302
     assert session.scalar(select(IvrFlow.phone_number)) == "+18005550123"
+
+
+
+def test_flow_problems_are_shown_in_the_admins_language(client, auth, factory, queues, session):
+    chinese = factory.user(role="admin", username="wang")
+    chinese.language = "zh_Hans"
+    factory.user(role="admin", username="root")
+    session.commit()
+
+    auth.login("wang")
+    shown = problems_in(upload(client, BROKEN, "broken.yaml").get_data(as_text=True))
+    key, queue = "nodes.main.choices[1].key", "nodes.main.choices[0].queue"
+    assert shown[key] == f"{key} : 按键 '1' 重复（choices[0] 已使用）"
+    assert shown[queue] == f"{queue} : 未知队列 'Salez'（现有队列：Billing, Sales, Support）"
+    assert shown["nodes.orphan"] == "nodes.orphan : 无法到达的节点：从 'main' 出发没有任何选项或默认去向通往此处"
+    auth.logout()
+
+    auth.login("root")
+    shown = problems_in(upload(client, BROKEN, "broken.yaml").get_data(as_text=True))
+    assert shown[key] == f"{key} : duplicate key '1' (also used by choices[0])"
+
+
+def test_a_flow_validation_error_message_reads_in_the_readers_language(app):
+    """The summary the API and logs carry nests every problem; the edge translates all of them at once."""
+    from flask_babel import force_locale
+
+    from callcenter.i18n import translate
+
+    failed = ivr_flows.FlowValidationFailed([
+        ivr_flows.FlowProblem("start", ivr_flows.t("choices must be a list")),
+        ivr_flows.FlowProblem("", ivr_flows.t("a menu needs at least one choice"))])
+    assert str(failed.message) == ("The flow has 2 problems: start: choices must be a list; "
+                                   "a menu needs at least one choice")
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert translate(failed.message) == "流程有 2 个问题：start：choices 必须是列表\uff1b菜单至少需要一个选项"

@@ -78,6 +78,19 @@ def test_describe_opening_today_tomorrow_and_far_away():
     assert describe_opening(later, utc(2025, 1, 13, 10, 0)) == "We open Monday, January 27 at 8 AM."
 
 
+
+def test_a_chinese_caller_hears_when_we_open_in_chinese_with_babels_day_names_and_times():
+    support = queue(hours={"mon": [["08:30", "12:00"]], "tue": [["13:00", "17:00"]]}, tz="UTC")
+    assert opening_message(support, utc(2025, 1, 13, 6, 0), "zh_Hans") == "我们今天上午8:30开始营业。"
+    assert opening_message(support, utc(2025, 1, 13, 12, 0), "zh-CN") == "我们明天下午1时开始营业。"
+    assert opening_message(support, utc(2025, 1, 9, 12, 0), "cmn-Hans-CN") == "我们将于星期一上午8:30开始营业。"
+    later = next_opening(queue(hours={"mon": [["08:00", "09:00"]]}, tz="UTC",
+                               holidays=[date(2025, 1, 20)]), utc(2025, 1, 13, 10, 0))
+    assert describe_opening(later, utc(2025, 1, 13, 10, 0), "zh_Hans") == "我们将于1月27日星期一上午8时开始营业。"
+    # An English tag, or a language without a catalogue, keeps the English sentence.
+    assert opening_message(support, utc(2025, 1, 13, 12, 0), "en-US") == "We open tomorrow at 1 PM."
+
+
 def test_open_now_means_the_next_opening_is_now_and_never_open_is_none():
     now = utc(2025, 1, 13, 15, 0)
     assert next_opening(queue(), now) == now

@@ -17,10 +17,12 @@ from typing import Any
 
 import jwt
 from flask import current_app, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import Namespace
 
 from callcenter.extensions import socketio
+from callcenter.i18n_caller import N_
 from callcenter.realtime import payloads
 from callcenter.settings import public_host
 from callcenter.telephony.sim.engine import Call, Carrier
@@ -30,7 +32,7 @@ NAMESPACE = "/sim"
 INVALID_TOKEN = 20101
 EXPIRED_TOKEN = 20104
 NOT_YOUR_CALL = {"ok": False, "code": 31404, "message": "no such call on this phone"}
-SIGN_IN = "sign in first: the caller page needs a signed-in user when the server is reachable from other machines"
+SIGN_IN = N_("sign in first: the caller page needs a signed-in user when the server is reachable from other machines")
 
 
 def expects(**spec: payloads.Types):
@@ -174,7 +176,7 @@ class SimNamespace(Namespace):
     def on_register(self, data: dict[str, Any] | None) -> dict[str, Any]:
         carrier = self._carrier()
         if carrier is None:
-            return {"ok": False, "code": 31000, "message": "no carrier emulator in this app"}
+            return {"ok": False, "code": 31000, "message": _("no carrier emulator in this app")}
         try:
             identity, expires = verify_token(carrier, (data or {}).get("token", ""))
         except TokenError as exc:
@@ -192,7 +194,7 @@ class SimNamespace(Namespace):
     def on_update_token(self, data: dict[str, Any] | None) -> dict[str, Any]:
         carrier = self._carrier()
         if carrier is None:
-            return {"ok": False, "code": 31000, "message": "no carrier emulator in this app"}
+            return {"ok": False, "code": 31000, "message": _("no carrier emulator in this app")}
         try:
             identity, expires = verify_token(carrier, (data or {}).get("token", ""))
         except TokenError as exc:
@@ -298,7 +300,7 @@ class SimNamespace(Namespace):
     def on_numbers(self, data: Any = None) -> dict[str, Any]:
         carrier = self._carrier()
         if not caller_page_open():
-            return {"ok": False, "message": SIGN_IN}
+            return {"ok": False, "message": _(SIGN_IN)}
         return {"ok": True, "numbers": sorted(carrier.numbers) if carrier else []}
 
     @expects(**{"from": str}, to=str)
@@ -308,13 +310,13 @@ class SimNamespace(Namespace):
         sid = request.sid  # type: ignore[attr-defined]
         data = data or {}
         if carrier is None:
-            return {"ok": False, "message": "no carrier emulator in this app"}
+            return {"ok": False, "message": _("no carrier emulator in this app")}
         if not caller_page_open():
-            return {"ok": False, "message": SIGN_IN}
+            return {"ok": False, "message": _(SIGN_IN)}
         from_ = str(data.get("from") or "").strip()
         to = str(data.get("to") or "").strip()
         if not from_:
-            return {"ok": False, "message": "enter the number you are calling from"}
+            return {"ok": False, "message": _("enter the number you are calling from")}
         try:
             call = carrier.start_inbound(from_, to, listener=_forwarder(sid))
         except (ValueError, RuntimeError) as exc:

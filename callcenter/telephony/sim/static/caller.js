@@ -1,13 +1,22 @@
-/* The emulator's caller page: dial a number over Socket.IO /sim and follow the call as text (and speech). */
+/* The emulator's caller page: dial a number over Socket.IO /sim and follow the call as text (and speech).
+   Its own words go through `_()` from agent_ui/static/common.js (the catalogue the page embeds); what the line
+   says (Say, the other party) is shown as it is said. */
 (function () {
   "use strict";
+  var _ = window._;
+  // The call's status as the page shows it; data-status keeps the carrier's word for scripts and tests.
+  var STATUS = {
+    "idle": _("idle"), "dialing": _("dialing"), "ringing": _("ringing"), "in-progress": _("in progress"),
+    "completed": _("completed"), "busy": _("busy"), "no-answer": _("no answer"), "failed": _("failed"),
+    "canceled": _("canceled")
+  };
   var socket = window.io("/sim", { transports: ["websocket", "polling"] });
   var callSid = null;
   var $ = function (id) { return document.getElementById(id); };
   var controls = Array.prototype.slice.call(document.querySelectorAll("#keypad button, #speech button"));
 
   function setStatus(status) {
-    $("status").textContent = status;
+    $("status").textContent = STATUS[status] || status;
     $("status").dataset.status = status;
     var live = callSid !== null;
     $("dial").disabled = live;
@@ -77,16 +86,16 @@
     var event = payload.event;
     switch (event.type) {
       case "say": line(event.text, "say"); speak(event.text, event.language); break;
-      case "heard": line("Other party: " + event.text, "say"); speak(event.text); break;
-      case "play": line(event.url ? "♪ " + event.url : "tones " + event.digits, "info"); break;
-      case "beep": line("beep — recording", "info"); break;
+      case "heard": line(_("Other party: %(text)s", { text: event.text }), "say"); speak(event.text); break;
+      case "play": line(event.url ? "♪ " + event.url : _("tones %(digits)s", { digits: event.digits }), "info"); break;
+      case "beep": line(_("beep — recording"), "info"); break;
       case "ringing": setStatus("ringing"); break;
       case "answered": setStatus("in-progress"); break;
-      case "bridged": line("connected", "info"); break;
-      case "conference": line(event.event + " conference", "info"); break;
-      case "rejected": line("call rejected (" + event.reason + ")", "info"); break;
+      case "bridged": line(_("connected"), "info"); break;
+      case "conference": line(_("conference: %(event)s", { event: event.event }), "info"); break;
+      case "rejected": line(_("call rejected (%(reason)s)", { reason: event.reason }), "info"); break;
       case "ended":
-        line("call ended: " + event.status, "info");
+        line(_("call ended: %(status)s", { status: STATUS[event.status] || event.status }), "info");
         callSid = null;
         setStatus(event.status);
         if (window.speechSynthesis) { window.speechSynthesis.cancel(); }
@@ -99,7 +108,7 @@
     $("transcript").innerHTML = "";
     socket.emit("caller_dial", { from: $("from").value, to: $("to").value }, function (answer) {
       if (!answer || !answer.ok) {
-        line((answer && answer.message) || "the call could not be placed", "info");
+        line((answer && answer.message) || _("the call could not be placed"), "info");
         return;
       }
       callSid = answer.call_sid;
@@ -115,7 +124,7 @@
     var digit = event.target.dataset && event.target.dataset.digit;
     if (digit && callSid) {
       socket.emit("digits", { call_sid: callSid, digits: digit });
-      line("you pressed " + digit, "info");
+      line(_("you pressed %(digit)s", { digit: digit }), "info");
     }
   });
 
@@ -124,7 +133,7 @@
     var phrase = $("phrase").value.trim();
     if (phrase && callSid) {
       socket.emit("speak", { call_sid: callSid, text: phrase });
-      line("you said: " + phrase, "info");
+      line(_("you said: %(phrase)s", { phrase: phrase }), "info");
       $("phrase").value = "";
     }
   });
