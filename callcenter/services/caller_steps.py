@@ -63,7 +63,8 @@ def start_call(session: Session, *, call_sid: str, from_number: str, to_number: 
 
     While the caller listens to the menu, a job works out what the CRM says about them (learn_caller), so that
     joining a queue needs no CRM query."""
-    jobs.defer(session, "workers.calls.learn_caller", call_sid, key=f"learn-caller-{call_sid}")
+    # On the "realtime" queue, which the worker takes first: it must be done before the caller presses a key.
+    jobs.defer(session, "workers.calls.learn_caller", call_sid, key=f"learn-caller-{call_sid}", queue="realtime")
     call = calls.open_call(session, call_sid=call_sid, direction="inbound", from_number=from_number,
                            to_number=to_number, occurred_at=utcnow(), status=status)
     definition = flow_definition(session, to_number, region)
