@@ -757,6 +757,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             "SECRET_KEY": "bench-secret-key", "HOST": "127.0.0.1", "PORT": str(port), "PUBLIC_BASE_URL": base,
             "TELEPHONY_PROVIDER": "sim", "SIM_ACCOUNT_SID": SIM_ACCOUNT_SID, "SIM_AUTH_TOKEN": SIM_AUTH_TOKEN,
             "SIM_REST_URL": f"http://127.0.0.1:{server.server_port}/sim", "SIM_PHONE_NUMBERS": NUMBER,
+            "WEB_ACCESS_LOG": str(root / "access.log"),
             "SOCKETIO_MESSAGE_QUEUE": "true", "HOLD_SECONDS": "20", "OFFER_ACK_SECONDS": "5", "SEED_DEMO": "false",
             # With a threaded server, each agent's websocket holds one of its threads for as long as it is open.
             "WEB_THREADS": str(agents + 64),
@@ -785,6 +786,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         cpu_before, wall_before = _own_cpu(), time.monotonic()
         ticks_before, machine_before = sampler.cpu_ticks(), _machine_ticks()
         loaded_start = time.monotonic()
+        access_from = _size(root / "access.log")
         elapsed, peak = _start_callers(carrier, calls, talk_seconds, arrival_seconds, seed, results,
                                        watch=processes.check)
         loaded_end = time.monotonic()
@@ -798,6 +800,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         lag = list(agents_harness.loop_lag)
         agents_harness.close()
 
+        server_side = _server_side(root / "access.log", access_from)
         figures = _figures(
             calls=calls, agents=agents, elapsed=elapsed, peak=peak, carrier=carrier, results=results,
             pops=agents_harness.pops, pings=within(pinger.samples, loaded_start, loaded_end),
@@ -807,6 +810,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             machine=(machine_before, machine_after), lag=lag,
             database="PostgreSQL" if database_url.startswith("postgresql") else database_url.split(":")[0],
         )
+        figures["server_side_ms"] = server_side
         echo(_report(figures, results.errors, carrier.errors))
         return figures
     finally:
@@ -829,9 +833,28 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _server_side(access_log: Path, start: int) -> dict[str, dict[str, Any]]:
+    """Per path, the time the web process itself spent on each request of the loaded phase (its access log, from
+    byte `start`): set beside the harness's figures, the difference is time spent before the request reached the
+    server's code (the accept queue, a busy process) or in the harness."""
+    by_path: dict[str, list[float]] = defaultdict(list)
+    if access_log.exists():
+        with access_log.open("rb") as log:
+            log.seek(start)
+            for line in log.read().decode("utf-8", "replace").splitlines():
+                parts = line.split()
+                if len(parts) == 4 and parts[3].isdigit() and (parts[1].startswith("/ivr/") or parts[1] == "/ping"):
+                    by_path[parts[1]].append(int(parts[3]) / 1_000_000)
+    return {path: _ms(values) for path, values in sorted(by_path.items())}
+
+
 def _keep_logs(root: Path, echo) -> None:
     """The product's logs outlive the run's folder: they say where the time went (and what failed)."""
-    logs = [p for p in (root / "web.log", root / "worker.log") if p.exists()]
+    logs = [p for p in (root / "web.log", root / "worker.log", root / "access.log") if p.exists()]
     if not logs:
         return
     kept = Path(tempfile.mkdtemp(prefix="cc-bench-logs-"))
@@ -976,6 +999,8 @@ def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
         *(_line(path, values) for path, values in figures["webhooks_ms"].items()),
         _line("IVR webhooks", figures["ivr_webhook_ms"], "/ivr/voice and /ivr/menu"),
         _line("all webhooks", figures["all_webhooks_ms"]),
+        "  server side, same calls (the web process's own time per request, from its access log)",
+        *(_line(path, values) for path, values in figures.get("server_side_ms", {}).items()),
         "  screen-pop (ratio: over the bare Socket.IO round trip's, the echo event, from the same run)",
         _line("socket echo", figures["socket_echo_ms"], "round trips"),
         _line("screen-pop", figures["screen_pop_ms"], "pops"),

@@ -48,7 +48,8 @@ def web_command(host: str | None, port: int | None) -> None:
     if processes > 1 and provider_mode(settings) == "sim" and not settings["SIM_REST_URL"]:
         raise click.UsageError("WEB_PROCESSES > 1 needs Twilio or an emulator in its own process (SIM_REST_URL): "
                                "the embedded emulator keeps its calls in the web process.")
-    serve(host or settings["HOST"], port or settings["PORT"], processes, settings["WEB_CONNECTIONS"])
+    serve(host or settings["HOST"], port or settings["PORT"], processes, settings["WEB_CONNECTIONS"],
+          access_log=settings["WEB_ACCESS_LOG"])
 
 
 @main.command("worker", with_appcontext=False)

@@ -171,6 +171,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         # gevent web worker processes; one when the emulator runs inside the web process (its calls live there).
         "WEB_PROCESSES": env_int("WEB_PROCESSES", 1),
         "WEB_CONNECTIONS": env_int("WEB_CONNECTIONS", 2000),
+        # A file for gunicorn's access log (path, status, microseconds per request); none by default.
+        "WEB_ACCESS_LOG": os.environ.get("WEB_ACCESS_LOG") or None,
         # Demo data (with known passwords) only by default for the embedded database, never silently in production.
         "SEED_DEMO": env_bool("SEED_DEMO", database_url is None),
         "TESTING": False,

@@ -45,6 +45,12 @@ def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_ru
     pop = figures["screen_pop_ms"]
     assert pop["count"] >= 4 and pop["ratio"] == round(pop["p50"] / echo["p50"], 2)
 
+    # The web process's own time for the same loaded-phase requests, from its access log: never more than what
+    # the harness measured around them.
+    server_side = figures["server_side_ms"]
+    assert server_side["/ivr/menu"]["count"] == 4 and server_side["/ivr/voice"]["count"] == 4
+    assert server_side["/ivr/menu"]["p50"] <= webhooks["/ivr/menu"]["p99"]
+
     unloaded = figures["unloaded"]
     assert unloaded["bare_route"]["count"] == 20 and _finite_positive(unloaded["bare_route"]["p50"])
     for path in ("/ivr/voice", "/ivr/menu", "/ivr/status"):
@@ -59,5 +65,5 @@ def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_ru
     assert figures["harness_cpu_percent"] > 0 and _finite_positive(figures["harness_cpu_machine_percent"])
 
     for line in ("bare route GET /ping", "/ivr/menu", "socket echo", "screen-pop", "carrier errors",
-                 "bench errors", "calls completed", "harness CPU", "web/child"):
+                 "bench errors", "calls completed", "harness CPU", "web/child", "server side"):
         assert line in report, line
