@@ -7,6 +7,7 @@ ticker; the lease makes sure only one acts per second, and if its process dies a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -45,6 +46,23 @@ class TickSettings:
         )
 
 
+def _heartbeat_slots(r: redis.Redis, interval: int, now: float) -> set[int]:
+    """The slots (agent id modulo `interval`) whose turn came since the last pass: one per second, so each agent
+    is pinged every `interval` seconds and the floor's answers are spread over it. A pass that comes late covers
+    the seconds it missed; the first pass ever pings everybody."""
+    interval = max(int(interval), 1)
+    second = int(now)
+    last = r.get(LAST_HEARTBEAT_KEY)
+    first = second - interval + 1
+    if last is not None:
+        with contextlib.suppress(ValueError):
+            first = max(int(float(last)) + 1, first)
+    if first > second:
+        return set()
+    r.set(LAST_HEARTBEAT_KEY, second)
+    return {s % interval for s in range(first, second + 1)}
+
+
 def _due(r: redis.Redis, key: str, interval: float, now: float) -> bool:
     last = r.get(key)
     if last is not None and now - float(last) < interval:
@@ -66,9 +84,10 @@ def tick(app: Flask, now: float | None = None) -> None:
             callbacks.release_due_callbacks(session, r, now)
             for entry_id in agent_legs.claim_orphans(r, now):
                 agent_legs.expire_orphan(session, r, get_provider(app), entry_id, webhook_url=links.webhook_url)
-            if _due(r, LAST_HEARTBEAT_KEY, settings.heartbeat_interval_seconds, now):
+            slots = _heartbeat_slots(r, settings.heartbeat_interval_seconds, now)
+            if slots:
                 reachability.flag_unresponsive(r, now, settings.heartbeat_timeout_seconds)
-                nonce, agent_ids = reachability.heartbeat_targets(r)
+                nonce, agent_ids = reachability.heartbeat_targets(r, slots, settings.heartbeat_interval_seconds)
                 for agent_id in agent_ids:
                     publish("agent.heartbeat", agent_id=agent_id, nonce=nonce)
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):

@@ -50,9 +50,16 @@ def socket_disconnected(session: Session, r: redis.Redis, agent_id: int, sid: st
     return True
 
 
-def heartbeat_targets(r: redis.Redis) -> tuple[str, list[int]]:
-    """A fresh nonce and the agents to ping with it."""
-    return secrets.token_hex(8), [int(a) for a in r.zrange(CONNECTED, 0, -1)]
+def heartbeat_targets(r: redis.Redis, slots: set[int] | None = None, interval: int = 1) -> tuple[str, list[int]]:
+    """A fresh nonce and the connected agents to ping with it: those whose id falls in one of `slots` (id modulo
+    `interval`), every connected agent when `slots` is None.
+
+    Pinging the floor slot by slot, one slot a second, spreads its answers over the interval: 500 consoles
+    answering in the same instant every few seconds stalled every webhook of the web process behind them."""
+    agents = [int(a) for a in r.zrange(CONNECTED, 0, -1)]
+    if slots is not None:
+        agents = [a for a in agents if a % interval in slots]
+    return secrets.token_hex(8), agents
 
 
 def heartbeat_answered(r: redis.Redis, agent_id: int, now: float | None = None) -> None:

@@ -103,3 +103,33 @@ def test_only_one_ticker_acts_per_lease_and_another_takes_over(app, monkeypatch)
         second.stop()
 
 
+
+
+def test_heartbeats_are_spread_over_the_interval_and_each_agent_is_pinged_once_per_interval(app, session, factory):
+    """Consoles answering all at once stalled the web process every few seconds: one slot of the floor a second."""
+    from callcenter.services.events import bus
+
+    r = app.extensions["callcenter.redis"]
+    agents = [factory.user(skills={"support": 3}) for _ in range(10)]
+    for agent in agents:
+        reachability.socket_connected(session, r, agent.id, f"sid-{agent.id}")
+    interval = app.config["AGENT_HEARTBEAT_SECONDS"]
+    start = float(int(time.time()))
+    ticker.tick(app, start)  # the first pass pings everybody
+    pinged_at: dict[float, list[int]] = {}
+    pings: list = []
+    bus.subscribe(pings.append)
+    try:
+        for second in range(1, 2 * interval + 1):
+            pings.clear()
+            ticker.tick(app, start + second)
+            pinged_at[second] = sorted(e.payload["agent_id"] for e in pings if e.name == "agent.heartbeat")
+    finally:
+        bus.unsubscribe(pings.append)
+
+    ids = sorted(a.id for a in agents)
+    for second, pinged in pinged_at.items():
+        assert len(pinged) <= -(-len(ids) // interval), (second, pinged)  # a slice, never the whole floor
+    for agent_id in ids:
+        seconds = [second for second, pinged in pinged_at.items() if agent_id in pinged]
+        assert len(seconds) == 2 and seconds[1] - seconds[0] == interval, (agent_id, seconds)
