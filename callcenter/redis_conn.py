@@ -55,20 +55,20 @@ def init_app(app: Flask) -> None:
     app.extensions["callcenter.redis"] = connect(app.config["REDIS_URL"])
 
 
-MAX_CONNECTIONS = 1000  # per process; hundreds of greenlets (requests, socket events) may each hold one
+MAX_CONNECTIONS = 400  # per process; hundreds of greenlets (requests, socket events) may each hold one
+POOL_WAIT_SECONDS = 2.0
 
 
 def connect(url: str, max_connections: int = MAX_CONNECTIONS) -> redis.Redis:
     """A client that fails fast: webhooks have a 15 s budget and must answer a fallback when Redis is down,
     so a dead server costs well under a second, not redis-py's default seconds of backoff.
 
-    Its pool allows `max_connections`: redis-py's default raises "Too many connections" at its 100th, which 300
-    consoles disconnecting at once reached under gevent. Not redis-py's BlockingConnectionPool: its queue's
-    condition variable makes every command yield to gevent's hub twice more, and under load each yield waits
-    behind every other runnable greenlet."""
-    pool = redis.ConnectionPool.from_url(
+    Its pool makes a burst wait for a free connection instead of failing: redis-py's default pool raises "Too
+    many connections" at its 100th, which 300 consoles disconnecting at once reached under gevent."""
+    pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        timeout=POOL_WAIT_SECONDS,
         socket_timeout=5,
         socket_connect_timeout=1,
         health_check_interval=30,
