@@ -10,6 +10,8 @@ import logging
 from typing import Any
 
 from callcenter.extensions import socketio
+from callcenter.redis_conn import get_redis
+from callcenter.services import reachability
 from callcenter.services.events import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -56,5 +58,9 @@ def forward(event: DomainEvent) -> None:
         emit("queue", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)
     elif name == "queue.alert":
         emit("alert", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)
+    elif name == "user.sessions_ended":
+        # Through the message queue, the web process holding each socket closes it.
+        for sid in reachability.console_sockets(get_redis(), p["user_id"]):
+            socketio.server.disconnect(sid, namespace=AGENT_NS)
     elif name == "call.updated":
         emit("call", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)

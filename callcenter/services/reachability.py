@@ -36,6 +36,11 @@ def socket_connected(session: Session, r: redis.Redis, agent_id: int, sid: str, 
     return count == 1
 
 
+def console_sockets(r: redis.Redis, agent_id: int) -> list[str]:
+    """The ids of the agent's open console sockets, in every web process."""
+    return sorted(s.decode() if isinstance(s, bytes) else s for s in r.smembers(sockets_key(agent_id)))
+
+
 def socket_disconnected(session: Session, r: redis.Redis, agent_id: int, sid: str, now: float | None = None) -> bool:
     """Forget a console socket; when it was the last one, the agent enters the disconnect grace period."""
     now = time.time() if now is None else now

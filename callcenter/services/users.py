@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from callcenter.models import ApiToken, Role, User, UserSkill, utcnow
 from callcenter.services import agent_state, audit, auth, locales, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
+from callcenter.services.events import publish_after_commit
 from callcenter.services.messages import Message, t
 
 USER_FIELDS = ("full_name", "email", "role", "team", "active", "password", "skills", "language", "time_zone")
@@ -126,6 +127,10 @@ def update_user(
     audit.record(
         session, "user.updated", actor_id=actor.id, entity=user, ip_address=ip_address, fields=sorted(changed)
     )
+    if "password" in changed or ("active" in changed and not user.active):
+        # Sessions signed in before are refused from now on; consoles already open are closed as well, since
+        # their heartbeats and acknowledgements do not load the user.
+        publish_after_commit(session, "user.sessions_ended", user_id=user.id)
     session.commit()
     if r is not None and "skills" in changed:
         agent_state.refresh_agent(session, r, user.id)

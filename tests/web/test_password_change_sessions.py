@@ -37,7 +37,7 @@ def test_an_admin_reset_ends_every_session_of_the_user(app, factory):
     assert _signed_in(app, "alice", "a-brand-new-one").get("/me").json["username"] == "alice"
 
 
-def test_a_socket_opened_before_the_change_is_answered_as_signed_out(app, factory):
+def test_a_socket_opened_before_the_change_is_closed_and_cannot_reopen(app, factory):
     alice = factory.user(username="alice")
     factory.user(username="root", role="admin")
     console = _signed_in(app, "alice")
@@ -47,8 +47,30 @@ def test_a_socket_opened_before_the_change_is_answered_as_signed_out(app, factor
 
     _signed_in(app, "root").patch(f"/api/v1/users/{alice.id}", json={"password": "a-brand-new-one"})
 
-    answer = sock.emit("snapshot", {}, namespace="/agent", callback=True)
-    assert answer["ok"] is False and "sign in" in answer["error"]
+    assert not sock.is_connected("/agent")  # closed by the reset
+    again = socketio.test_client(app, namespace="/agent", flask_test_client=console)
+    assert not again.is_connected("/agent")  # and the old session cannot open another
+
+
+def test_a_reset_closes_the_users_open_consoles(app, factory):
+    """Heartbeats and offer acknowledgements do not load the user: the console itself must go."""
+    from callcenter.redis_conn import get_redis
+    from callcenter.services import reachability
+
+    alice = factory.user(username="alice")
+    bob = factory.user(username="bob")
+    factory.user(username="root", role="admin")
+    alice_sock = socketio.test_client(app, namespace="/agent", flask_test_client=_signed_in(app, "alice"))
+    bob_sock = socketio.test_client(app, namespace="/agent", flask_test_client=_signed_in(app, "bob"))
+    assert alice_sock.emit("heartbeat", {"nonce": "n1"}, namespace="/agent", callback=True)["ok"] is True
+
+    _signed_in(app, "root").patch(f"/api/v1/users/{alice.id}", json={"password": "a-brand-new-one"})
+
+    assert not alice_sock.is_connected("/agent")
+    assert reachability.console_sockets(get_redis(app), alice.id) == []
+    assert bob_sock.is_connected("/agent")
+    assert bob_sock.emit("heartbeat", {"nonce": "n2"}, namespace="/agent", callback=True)["ok"] is True
+    assert reachability.console_sockets(get_redis(app), bob.id) != []
 
 
 def test_changing_your_own_password_keeps_this_session_and_ends_the_others(app, factory):
