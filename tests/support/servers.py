@@ -100,6 +100,10 @@ class RedisServer:
         self._server = EmbeddedRedis(self.root)
         self.url = self._server.url
         self.client = redis.Redis.from_url(self.url)
+        # Nothing here needs to outlive the run: without save points, the FLUSHALL before each test is not a
+        # synchronous snapshot to disk (which once took longer than the client waits, on a busy disk), and the
+        # ACD tests' thousands of writes fork no background saves.
+        self.client.config_set("save", "")
 
     def stop(self) -> None:
         self._server.shutdown()
