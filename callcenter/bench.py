@@ -139,8 +139,9 @@ def _seed(session, agents: int) -> list[tuple[int, str]]:
         session.add(Queue(name=name, business_hours=ALL_WEEK))
     session.flush()
     ivr_flows.ensure_default_flow(session)
+    hashed = auth.hash_password(PASSWORD)
     people = [auth.create_user(session, username=f"agent{n:03d}", password=PASSWORD, full_name=f"Agent {n}",
-                               skills={"sales": 5}) for n in range(agents)]
+                               skills={"sales": 5}, password_hash=hashed) for n in range(agents)]
     session.commit()
     return [(p.id, p.username) for p in people]
 

@@ -106,6 +106,15 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
+def count_in_states(r: redis.Redis, agent_ids: list[int], states: tuple[str, ...]) -> int:
+    """How many of `agent_ids` are in one of `states` now: one round trip for the whole floor."""
+    pipe = r.pipeline(transaction=False)
+    for agent_id in agent_ids:
+        pipe.hget(acd.agent_key(agent_id), "state")
+    found = (s.decode() if isinstance(s, bytes) else s for s in pipe.execute())
+    return sum(1 for state in found if (state or OFFLINE) in states)
+
+
 def get_presence(r: redis.Redis, agent_id: int) -> AgentPresence:
     """The live presence of an agent (offline when never seen)."""
     h = acd.agent_hash(r, agent_id)

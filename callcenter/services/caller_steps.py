@@ -88,19 +88,6 @@ def flow_definition(session: Session, to_number: str, region: str = "US") -> dic
     return ivr_flows.active_definition(session, number) if number else None
 
 
-def record_ivr_step(session: Session, call_sid: str, step: dict[str, Any] | None, attempt: int, *,
-                    commit: bool = True) -> Call | None:
-    """Append a menu choice to the call's IVR path (a retried webhook adds nothing); returns the call."""
-    call = calls.get_call(session, call_sid)
-    if call is None or not step:
-        return call
-    calls.record_event(session, call, "ivr", step,
-                       dedupe_key=f"ivr:{call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
-    if commit:
-        session.commit()
-    return call
-
-
 # --- Queueing ---------------------------------------------------------------------------------------------------
 
 
@@ -133,34 +120,54 @@ class MenuChoice:
 def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: str, region: str,
                 node_id: str | None, attempt: int, digits: str | None, speech: str | None) -> MenuChoice:
     """The caller answered a menu (or stayed silent): the flow decides, the step joins the call's IVR path, and
-    a route to a queue puts the caller in it."""
+    a route to a queue puts the caller in it.
+
+    Every write waits until the ACD's work in Redis is done, and they commit together: on SQLite a transaction
+    holds the database's one write lock from its first write, and a lock held across Redis round trips made every
+    other webhook of the floor wait behind this one."""
     definition = flow_definition(session, to_number, region)
     if definition is None:
         return MenuChoice(None)
     answered = node_id or definition["start"]
     decision = ivr_flows.decide(definition, answered, attempt, digits, speech)
     chosen = caller_locale(ivr_flows.chosen_language(decision))
-    call = record_ivr_step(session, call_sid, decision.step, attempt, commit=False)
-    if call is not None and chosen and call.language != chosen:
-        call.language = chosen  # committed with the step
+    answered_at = utcnow()
+    call = calls.get_call(session, call_sid)
     node = ivr_flows.node_of(definition, answered)
-    language = (call.language if call is not None else None) or chosen or (
+    language = (chosen or (call.language if call is not None else None)) or (
         caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
+    step = decision.step if call is not None else None
     placed = None
     if isinstance(decision, ivr_flows.RouteToQueue):
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
-                              priority_boost=decision.priority_boost, call=call, language=language)
+                              priority_boost=decision.priority_boost, call=call, language=language,
+                              caller_language=chosen or (call.language if call is not None else None),
+                              new_step=step)
+    if step:
+        record_ivr_step(session, call, step, attempt, occurred_at=answered_at)
+    if call is not None and chosen and call.language != chosen:
+        call.language = chosen
     session.commit()
     return MenuChoice(definition, decision, placed, language)
 
 
-def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
-                 now: float | None = None, call: Call | None = None,
-                 language: str | None = None) -> Queued | QueueClosed:
-    """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
-    caller's `language`).
+def record_ivr_step(session: Session, call: Call, step: dict[str, Any], attempt: int, *,
+                    occurred_at: datetime | None = None) -> None:
+    """Append a menu choice to the call's IVR path (a retried webhook adds nothing); not committed."""
+    calls.record_event(session, call, "ivr", step, occurred_at=occurred_at,
+                       dedupe_key=f"ivr:{call.call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
 
-    `call` is the call's record when the step already holds it (saves reading it again)."""
+
+def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
+                 now: float | None = None, call: Call | None = None, language: str | None = None,
+                 caller_language: str | None = None,
+                 new_step: dict[str, Any] | None = None) -> Queued | QueueClosed:
+    """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
+    caller's `language`); the call's changes are left for the caller to commit, after the ACD's work.
+
+    `call` is the call's record when the step already holds it (saves reading it again); `caller_language` the
+    language the caller chose (routes to agents who speak it), when it is not yet on the record; `new_step` is the
+    menu choice that routes here, not yet in the call's events, shown at the end of the IVR path."""
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
@@ -172,11 +179,16 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     if call is None:
         raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
     from_e164 = try_e164(call.from_number)
+    path = calls.ivr_path(session, call)
+    if new_step and new_step not in path:
+        path.append(new_step)
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
-        priority_boost=priority_boost, language=call.language,
-        payload={"call_sid": call_sid, "ivr_path": calls.ivr_path(session, call), "queue_name": queue.name},
+        priority_boost=priority_boost, language=caller_language or call.language,
+        payload={"call_sid": call_sid, "ivr_path": path, "queue_name": queue.name},
     )
+    position = enqueued.position
+    estimate = estimated_wait(session, r, queue.id, position)
     call.queue_id = queue.id
     if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
         call.contact_id = enqueued.decision.contact_ids[0]
@@ -184,8 +196,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
                        {"queue_id": queue.id, "priority": enqueued.entry.priority,
                         "reasons": list(enqueued.decision.reasons)},
                        dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
-    session.commit()
-    return Queued(queue.id, queue.name, enqueued.position, estimated_wait(session, r, queue.id, enqueued.position))
+    return Queued(queue.id, queue.name, position, estimate)
 
 
 def estimated_wait(session: Session, r: redis.Redis, queue_id: int, position: int | None) -> int | None:
@@ -207,7 +218,7 @@ def estimated_wait(session: Session, r: redis.Redis, queue_id: int, position: in
         handle_seconds = sum(durations) / len(durations) if durations else DEFAULT_HANDLE_SECONDS
         agent_ids = session.scalars(select(User.id).where(User.role == "agent", User.active.is_(True))).all()
         working = (agent_state.AVAILABLE, agent_state.RESERVED, agent_state.ON_CALL, agent_state.WRAP_UP)
-        staffed = sum(1 for a in agent_ids if agent_state.get_presence(r, a).state in working)
+        staffed = agent_state.count_in_states(r, list(agent_ids), working)
         r.set(cache, json.dumps([handle_seconds, staffed]), ex=HANDLE_TIME_CACHE_SECONDS)
     return int(position * handle_seconds / max(staffed, 1))
 

@@ -74,8 +74,13 @@ def test_chinese_caller_hears_chinese_and_is_offered_only_to_a_chinese_speaking_
     assert (pop["contact"]["id"], pop["contact"]["name"], pop["from"]) == (wang.id, "王小明", WANG)
     assert pop["queue"] == "Sales"
     assert received(alice_sock, "offer") == []
-    session.expire_all()
-    record = calls.get_call(session, caller.sid)
+
+    def recorded():  # the menu webhook commits the call's changes once the ACD has made the offer
+        session.expire_all()
+        found = calls.get_call(session, caller.sid)
+        return found if found.contact_id is not None else None
+
+    record = wait_until(recorded, message="the call's record of the menu choice")
     assert record.language == "zh_Hans" and record.contact_id == wang.id
     assert record.ivr_path[0] == {"node": "language", "input": "2", "via": "dtmf", "language": "zh-CN"}
     assert acd.get_entry(redis_client, caller.sid).language == "zh_Hans"
