@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from callcenter.models import Call, CallEvent
 from callcenter.models.base import utcnow
@@ -418,23 +417,20 @@ def _append(
     }
     event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
     if event_id is not None:
-        # One derivation job per transaction for every call it appended to, named after its last event: a
-        # repeat of the job id is a no-op, and a second run of the job changes nothing.
-        touched = session.info.setdefault(_TO_DERIVE, set())
-        touched.add(call.id)
-        jobs.defer(session, "workers.calls.derive_calls", *sorted(touched), key="derive-calls",
-                   job_id=f"derive-calls-{event_id}", timeout=DERIVE_TIMEOUT_SECONDS)
+        # One derivation job per call, coalesced: while one waits in the queue it covers every event appended
+        # before it starts (it reads them all), so a call's dozen callbacks are not a dozen jobs, each holding
+        # the database's write lock. A second run changes nothing.
+        jobs.defer(session, "workers.calls.derive_calls", call.id, key=derive_job_key(call.id),
+                   coalesce=True, timeout=DERIVE_TIMEOUT_SECONDS)
     return call, event_id
 
 
 DERIVE_TIMEOUT_SECONDS = 120
-_TO_DERIVE = "callcenter.calls.to_derive"
 
 
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_touched(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_TO_DERIVE, None)
+def derive_job_key(call_id: int) -> str:
+    """The key of a call's coalesced derivation job."""
+    return f"derive-calls-{call_id}"
 
 
 def _logged_events(session: Session, call_id: int) -> list[LoggedEvent]:

@@ -82,6 +82,23 @@ def test_a_repeated_callback_enqueues_no_second_derivation(app, client, session)
     assert queue.count == queued
 
 
+def test_a_calls_callbacks_wait_for_one_derivation_and_a_started_one_lets_the_next_enqueue(app, client, session):
+    sid = "CA" + "7" * 32
+    params = {"CallSid": sid, "From": "+14155550123", "To": "+18005550100", "Direction": "inbound"}
+    queue = Queue("default", connection=get_redis(app))
+    for sequence, status in enumerate(("ringing", "in-progress", "completed")):
+        assert post_signed(client, "/ivr/status", {**params, "CallStatus": status,
+                                                   "SequenceNumber": str(sequence)}).status_code == 204
+    assert queue.count == 1  # three events, one pending derivation: it reads them all when it runs
+
+    run_queued_jobs(app)
+    session.expire_all()
+    assert calls.get_call(session, sid).status == "completed"
+    assert post_signed(client, "/ivr/status", {**params, "CallStatus": "completed", "CallDuration": "9",
+                                               "SequenceNumber": "3"}).status_code == 204
+    assert queue.count == 1  # the first run started (claimed): a later event needs a run of its own
+
+
 def test_wallboard_figures_are_one_pending_job_per_queue(app):
     r = get_redis(app)
     item = Deferred("workers.wallboard.publish_queue_today", (7,), key="wallboard-7", coalesce=True)
