@@ -984,6 +984,15 @@ def _line(label: str, figures: dict[str, Any], note: str = "", yardstick: str = 
     return f"    {label:<24} {p50}   {p99}   ({suffix}{' ' + yardstick if yardstick else ''})"
 
 
+ERROR_LINE_CHARS = 240
+
+
+def _clip(text: str) -> str:
+    """One error on one readable line (a caller's error carries its whole transcript)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= ERROR_LINE_CHARS else text[:ERROR_LINE_CHARS - 1] + "…"
+
+
 def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
     unloaded = figures["unloaded"]
     lines = [
@@ -1010,9 +1019,9 @@ def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
         f"  calls completed          {figures['calls_completed']} of {figures['calls']}",
         "  carrier errors           {total} (webhook timeouts {timeouts}, 11200 {application_11200}, "
         "other {other})".format(**figures["carrier_errors"]),
-        *(f"    {e.code} {e.message}" for e in list(carrier_errors)[:5]),
+        *(f"    {_clip(f'{e.code} {e.message}')}" for e in list(carrier_errors)[:5]),
         f"  bench errors             {figures['errors']}",
-        *(f"    {e}" for e in errors[:10]),
+        *(f"    {_clip(e)}" for e in errors[:10]),
         "  processes                peak RSS   (anonymous)   peak threads   CPU during the calls (of one core)",
     ]
     for label, entry in figures["processes"].items():

@@ -67,3 +67,13 @@ def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_ru
     for line in ("bare route GET /ping", "/ivr/menu", "socket echo", "screen-pop", "carrier errors",
                  "bench errors", "calls completed", "harness CPU", "web/child", "server side"):
         assert line in report, line
+
+
+def test_an_error_prints_as_one_clipped_line():
+    from callcenter.bench import ERROR_LINE_CHARS, _clip
+
+    transcript = "caller +14155550000: CallTimeout(...); transcript:\n" + "Thank you for calling. " * 200
+    line = _clip(transcript)
+    assert "\n" not in line and len(line) == ERROR_LINE_CHARS and line.endswith("…")
+    assert line.startswith("caller +14155550000: CallTimeout(...); transcript: Thank you")
+    assert _clip("agent 19: TimeoutError") == "agent 19: TimeoutError"
