@@ -101,7 +101,8 @@ def write_backup(engine: Engine, output: Path, passphrase: str | None = None,
     created_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     partial = output.with_name(output.name + ".partial")
     try:
-        with tempfile.TemporaryDirectory(prefix="cc-backup-") as scratch:
+        # Scratch space beside the output, not in /tmp (often a small RAM disk): the SQLite copy is full size.
+        with tempfile.TemporaryDirectory(prefix=".cc-backup-", dir=output.parent) as scratch:
             if backend == "sqlite":
                 snapshot = Path(scratch) / "snapshot.sqlite"
                 _sqlite_snapshot(engine, snapshot)
@@ -328,9 +329,11 @@ def _read_header(raw: BinaryIO, path: Path) -> tuple[dict[str, Any], bytes]:
     try:
         header = json.loads(header_bytes)
     except ValueError:
-        raise BackupError(f"{path} has a damaged header") from None
-    if header.get("format") != FORMAT_VERSION:
-        raise BackupError(f"{path} is in backup format {header.get('format')}; this version reads {FORMAT_VERSION}")
+        header = None
+    if not isinstance(header, dict) or not {"format", "backend", "created_at"} <= header.keys():
+        raise BackupError(f"{path} has a damaged header")
+    if header["format"] != FORMAT_VERSION:
+        raise BackupError(f"{path} is in backup format {header['format']}; this version reads {FORMAT_VERSION}")
     return header, header_bytes
 
 
@@ -430,7 +433,9 @@ def restore_backup(engine: Engine, path: Path, passphrase: str | None = None, fo
 def _sqlite_restore(engine: Engine, payload: IO[bytes]) -> None:
     """Write the snapshot to a scratch file, check it, then copy it over the live database with the backup API
     (one write transaction: other connections see the old database or the new one, never a mix)."""
-    with tempfile.TemporaryDirectory(prefix="cc-restore-") as scratch:
+    live_file = engine.url.database
+    folder = Path(live_file).resolve().parent if live_file and live_file != ":memory:" else None
+    with tempfile.TemporaryDirectory(prefix=".cc-restore-", dir=folder) as scratch:
         snapshot = Path(scratch) / "snapshot.sqlite"
         with open(snapshot, "wb") as target:
             _copy_checked(payload, target)
