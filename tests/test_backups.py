@@ -393,3 +393,27 @@ def test_restore_of_an_older_schema_says_to_upgrade(runner, app, tmp_path):
     assert migrate.current_revision(db.engine) == "0001"
     migrate.upgrade(db.engine)
     assert migrate.current_revision(db.engine) == migrate.head_revision()
+
+
+def test_a_postgresql_restore_does_not_wait_forever_for_a_running_process(postgres_server, postgres_template,
+                                                                         tmp_path, monkeypatch):
+    """A process still in a transaction holds locks on the tables: the restore gives up, says why, and the
+    database keeps its rows."""
+    admin = sa.create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE cc_backup_locked TEMPLATE {postgres_template}")
+    admin.dispose()
+    engine = make_engine(postgres_server.url("cc_backup_locked"))
+    with engine.begin() as connection:
+        connection.execute(sa.insert(Contact.__table__).values(first_name="Still", last_name="Here"))
+    info = backups.write_backup(engine, tmp_path / "locked.ccbackup")
+    monkeypatch.setattr(backups, "PG_LOCK_TIMEOUT_MS", 200)
+    try:
+        with engine.connect() as busy:
+            busy.execute(select(Contact.__table__)).all()  # an open transaction, as a web request's
+            with pytest.raises(BackupError, match="stop the web and worker processes first"):
+                backups.restore_backup(engine, info.path, force=True)
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(Contact.__table__)) == 1
+    finally:
+        engine.dispose()
