@@ -4,6 +4,7 @@ retention; the daily job the workers' ticker enqueues once a day."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -319,8 +320,12 @@ def test_the_ticker_enqueues_one_backup_a_day_whatever_the_number_of_workers(bac
 def test_a_worker_runs_the_daily_backup_the_ticker_enqueued(backup_config, app, filled, tmp_path):
     app.config["JOBS_INLINE"] = False
     ticker.tick(app)
-
-    assert run_worker(app, queues=("maintenance",), burst=True)
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert run_worker(app, queues=("maintenance",), burst=True)
+    finally:
+        for number, handler in handlers.items():  # RQ's stop handlers would outlive the worker
+            signal.signal(number, handler)
 
     written = list((tmp_path / "daily").iterdir())
     assert len(written) == 1 and backups.read_info(written[0]).backend == db.engine.dialect.name
