@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup, routes_command, shell_command
@@ -149,6 +151,61 @@ def bench_routing(agents: int, queues: int, calls: int, decisions: int, seed: in
 
     run_routing(agents=agents, queues=queues, calls=calls, decisions=decisions, seed=seed,
                 blocked_call=blocked_call, echo=click.echo)
+
+
+def _passphrase(variable: str | None) -> str | None:
+    """The backup passphrase from the environment variable named on the command line, else BACKUP_PASSPHRASE:
+    never the passphrase itself as an argument, which `ps` and shell history would show."""
+    from flask import current_app
+
+    if variable is None:
+        return current_app.config["BACKUP_PASSPHRASE"]
+    value = os.environ.get(variable)
+    if not value:
+        raise click.UsageError(f"--passphrase-env {variable}: that environment variable is not set")
+    return value
+
+
+@main.command("backup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: BACKUP_DIR/callcenter-<UTC time>.ccbackup).")
+@click.option("--passphrase-env", metavar="VAR",
+              help="Encrypt with the passphrase in environment variable VAR (default: BACKUP_PASSPHRASE, if set).")
+def backup_command(output: Path | None, passphrase_env: str | None) -> None:
+    """Write a consistent, compressed backup of the database (SQLite backup API or pg_dump)."""
+    from flask import current_app
+
+    from callcenter.extensions import db
+    from callcenter.services import backups
+
+    target = output or backups.default_path(Path(current_app.config["BACKUP_DIR"]))
+    try:
+        info = backups.write_backup(db.engine, target, passphrase=_passphrase(passphrase_env))
+    except (backups.BackupError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    encrypted = ", encrypted" if info.encrypted else ""
+    click.echo(f"Backup written to {info.path} ({info.size} bytes, {info.backend} at revision {info.revision}"
+               f"{encrypted}).")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the content of a database that is not empty.")
+@click.option("--passphrase-env", metavar="VAR",
+              help="The passphrase of an encrypted backup is in environment variable VAR (default: BACKUP_PASSPHRASE).")
+def restore_command(file: Path, force: bool, passphrase_env: str | None) -> None:
+    """Replace the database's content by a backup's. Stop the web and worker processes first."""
+    from callcenter import migrate
+    from callcenter.extensions import db
+    from callcenter.services import backups
+
+    try:
+        info = backups.restore_backup(db.engine, file, passphrase=_passphrase(passphrase_env), force=force)
+    except (backups.BackupError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {file} (written {info.created_at}, revision {info.revision}).")
+    if migrate.current_revision(db.engine) != migrate.head_revision():
+        click.echo("The schema is older than this version's: run `callcenter db upgrade`.")
 
 
 @main.command("seed")

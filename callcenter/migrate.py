@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from callcenter.models import Base
@@ -35,6 +36,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def scripts() -> ScriptDirectory:
+    """Our migration scripts (the revisions this version of the code knows)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str | None:
+    """The revision `upgrade` brings a database to."""
+    return scripts().get_current_head()
 
 
 def drift(engine: Engine) -> list[Any]:

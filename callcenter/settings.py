@@ -48,6 +48,14 @@ def env_int(name: str, default: int) -> int:
         raise SettingsError(f"{name}={value!r} is not a whole number") from None
 
 
+def _hour(name: str, default: int) -> int:
+    """An hour of the day, 0 to 23."""
+    value = env_int(name, default)
+    if not 0 <= value <= 23:
+        raise SettingsError(f"{name}={value} is not an hour of the day (0 to 23)")
+    return value
+
+
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1); False for 0.0.0.0 (every interface)."""
     name = host.strip().strip("[]").lower()
@@ -166,6 +174,14 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         # Database connections per process: under gevent many requests run at once, each holding one briefly.
         # SQLite connections cost little; a PostgreSQL server has ~100 in all for every process.
         "DATABASE_POOL_SIZE": env_int("DATABASE_POOL_SIZE", (20 if database_url else 40) if gevent_patched() else 10),
+        # Backups: `callcenter backup` writes to BACKUP_DIR; the worker's daily job (BACKUP_DAILY) runs once a day
+        # after BACKUP_HOUR (server local time) and keeps the newest BACKUP_KEEP of its files. With
+        # BACKUP_PASSPHRASE set, backups are encrypted and restores ask for it.
+        "BACKUP_DIR": env_str("BACKUP_DIR", str(instance / "backups")),
+        "BACKUP_DAILY": env_bool("BACKUP_DAILY", True),
+        "BACKUP_HOUR": _hour("BACKUP_HOUR", 3),
+        "BACKUP_KEEP": env_int("BACKUP_KEEP", 14),
+        "BACKUP_PASSPHRASE": os.environ.get("BACKUP_PASSPHRASE") or None,
         "HOST": host,
         "PORT": port,
         # gevent web worker processes; one when the emulator runs inside the web process (its calls live there).

@@ -113,6 +113,8 @@ def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
         # Deferred jobs run right after the commit that defers them; tests of real asynchronous execution
         # (tests/workers) turn this off and run a worker.
         "JOBS_INLINE": True,
+        # The ticker would write a backup on each test's first pass; tests/test_backups.py turns it on.
+        "BACKUP_DAILY": False,
     }
 
 

@@ -1,7 +1,8 @@
 """The housekeeping loop: once a second, one process (whichever holds a short Redis lease) moves the ACD along.
 
 Unacknowledged pops, offer and wrap-up timeouts, lost sockets, due callbacks, customers whose agent did not rejoin
-in time, heartbeats and the state repairs must happen on time even when no request arrives. Every worker runs a
+in time, heartbeats and the state repairs must happen on time even when no request arrives; the daily backup is
+enqueued from here too, once a day whatever the number of workers. Every worker runs a
 ticker; the lease makes sure only one acts per second, and if its process dies another takes over within a second.
 """
 
@@ -12,14 +13,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis
 from flask import Flask
 
 from callcenter.extensions import db
+from callcenter.jobs import enqueue
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, callbacks, offers, reachability, reconcile, routing
 from callcenter.services.events import publish
+from callcenter.services.jobs import Deferred
 from callcenter.telephony import get_provider, links
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 LEASE_KEY = "cc:ticker:lease"
 LAST_HEARTBEAT_KEY = "cc:ticker:last_heartbeat"
 LAST_RECONCILE_KEY = "cc:ticker:last_reconcile"
+BACKUP_DAY_KEY = "cc:backup:day:{day}"
+BACKUP_JOB = "workers.backups.daily_backup"
+BACKUP_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,31 @@ def _due(r: redis.Redis, key: str, interval: float, now: float) -> bool:
     return True
 
 
+def backup_day_due(hour: int, now: float) -> str | None:
+    """The local date whose daily backup may run at `now`: today's, once the clock passed `hour`; else None."""
+    local = datetime.fromtimestamp(now)
+    return local.date().isoformat() if local.hour >= hour else None
+
+
+def schedule_daily_backup(app: Flask, r: redis.Redis, now: float) -> bool:
+    """Enqueue today's backup job if nobody did yet (a key per day, set only once across every worker)."""
+    if not app.config["BACKUP_DAILY"]:
+        return False
+    day = backup_day_due(app.config["BACKUP_HOUR"], now)
+    if day is None:
+        return False
+    key = BACKUP_DAY_KEY.format(day=day)
+    if not r.set(key, repr(now), nx=True, ex=3 * 24 * 3600):
+        return False
+    try:
+        enqueue(app, [Deferred(BACKUP_JOB, (day,), key=f"daily-backup-{day}", queue="maintenance",
+                               timeout=BACKUP_TIMEOUT_SECONDS)])
+    except redis.RedisError:
+        r.delete(key)  # not enqueued: the next pass tries again
+        raise
+    return True
+
+
 def tick(app: Flask, now: float | None = None) -> None:
     """One pass; safe to run from any process at any time (every step is idempotent)."""
     now = time.time() if now is None else now
@@ -92,6 +124,7 @@ def tick(app: Flask, now: float | None = None) -> None:
                     publish("agent.heartbeat", agent_id=agent_id, nonce=nonce)
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
                 reconcile.repair_agent_states(session, r, now)
+            schedule_daily_backup(app, r, now)
         finally:
             db.session.remove()
 

@@ -10,32 +10,13 @@ import tempfile
 import time
 from pathlib import Path
 
-PG_BIN_DIRS = [
-    "/usr/local/bin",
-    "/usr/lib/postgresql/17/bin",
-    "/usr/lib/postgresql/16/bin",
-    "/usr/lib/postgresql/15/bin",
-]
+from callcenter.pg_binaries import pg_binary
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _pg_binary(name: str) -> str:
-    for folder in PG_BIN_DIRS:
-        candidate = Path(folder) / name
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise RuntimeError(
-        f"PostgreSQL's {name} was not found (looked in {PG_BIN_DIRS} and PATH). "
-        "Run the README test command, which installs Debian's postgresql when it is missing."
-    )
 
 
 def _unprivileged_user() -> str:
@@ -70,11 +51,11 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, text=True, cwd="/")
 
     def start(self) -> PostgresServer:
-        self._run(_pg_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+        self._run(pg_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--no-sync")
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off " \
                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        self._run(_pg_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+        self._run(pg_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
                   "-w", "-t", "60", "start")
         return self
 
@@ -83,7 +64,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run(_pg_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            self._run(pg_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
