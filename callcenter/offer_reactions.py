@@ -18,6 +18,7 @@ from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, offers
 from callcenter.services.events import DomainEvent, bus
+from callcenter.settings import gevent_patched
 from callcenter.telephony import get_provider, links
 from callcenter.telephony.base import TelephonyError
 
@@ -32,18 +33,45 @@ def on_domain_event(event: DomainEvent) -> None:
     if not has_app_context():
         return
     if event.name == "offer.created":
-        # Published after the ACD's commit (possibly from inside that session's after-commit hook): the pop is
-        # built in a unit of work of its own, never in (or committing) the transaction that made the offer.
-        with db.new_session() as session:
-            offers.prepare_offer(
-                session, get_redis(), region=current_app.config["DEFAULT_REGION"],
-                ack_seconds=current_app.config["OFFER_ACK_SECONDS"], **event.payload,
-            )
+        _beside_the_request(_prepare_offer, event.payload)
     elif event.name == "offer.acknowledged":
         _ring(event.payload["agent_id"], event.payload["call_sid"], event.payload.get("from_number"),
               event.payload.get("expires_at"))
     elif event.name in OFFER_ENDED:
         agent_legs.cancel_ringing(get_redis(), get_provider(), event.payload["call_sid"])
+
+
+def _prepare_offer(payload: dict) -> None:
+    """Published after the ACD's commit (possibly from inside that session's after-commit hook): the pop is built
+    in a unit of work of its own, never in (or committing) the transaction that made the offer."""
+    with db.new_session() as session:
+        offers.prepare_offer(
+            session, get_redis(), region=current_app.config["DEFAULT_REGION"],
+            ack_seconds=current_app.config["OFFER_ACK_SECONDS"], **payload,
+        )
+
+
+def _beside_the_request(work, payload: dict) -> None:
+    """In the gevent web server, run `work` in a greenlet of its own, so the webhook that made the offer answers
+    its TwiML without waiting for the pop to be built and pushed; elsewhere (threads, the worker, tests), now.
+
+    An offer whose pop never goes out (the process died meanwhile) is not lost: its reservation times out and the
+    ticker offers the call again."""
+    if not gevent_patched():
+        work(payload)
+        return
+    import gevent
+
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                work(payload)
+            except Exception:
+                log.exception("could not prepare the offer of %s", payload.get("call_sid"))
+
+    gevent.spawn(run)
 
 
 def _ring(agent_id: int, entry_id: str, from_number: str | None, expires_at: str | None) -> None:
