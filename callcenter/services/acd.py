@@ -890,12 +890,22 @@ def position(r: redis.Redis, entry_id: str) -> int | None:
 
 def entry_with_position(r: redis.Redis, entry_id: str, queue_id: int) -> tuple[QueueEntry | None, int | None]:
     """The entry and its 1-based waiting position in `queue_id`, in one round trip (the enqueue webhook's answer)."""
+    entry, position, _ = entry_position_and_stats(r, entry_id, queue_id, now=None)
+    return entry, position
+
+
+def entry_position_and_stats(r: redis.Redis, entry_id: str, queue_id: int, now: float | None
+                             ) -> tuple[QueueEntry | None, int | None, QueueStats | None]:
+    """The entry, its 1-based waiting position and (with `now`) the queue's figures, in one round trip."""
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(call_key(entry_id))
     pipe.zrank(queue_key(queue_id), entry_id)
-    raw, rank = pipe.execute()
+    if now is not None:
+        _queue_stats_commands(pipe, queue_id)
+    raw, rank, *figures = pipe.execute()
     entry = QueueEntry.from_hash(entry_id, {_text(k): _text(v) for k, v in raw.items()}) if raw else None
-    return entry, (None if rank is None or entry is None or entry.queue_id != queue_id else rank + 1)
+    position = None if rank is None or entry is None or entry.queue_id != queue_id else rank + 1
+    return entry, position, (_queue_stats_of(queue_id, now, *figures) if now is not None else None)
 
 
 def waiting_entries(r: redis.Redis, queue_id: int, limit: int = 100) -> list[QueueEntry]:
@@ -921,10 +931,17 @@ class QueueStats:
 
 def queue_stats(r: redis.Redis, queue_id: int, now: float) -> QueueStats:
     pipe = r.pipeline()
+    _queue_stats_commands(pipe, queue_id)
+    return _queue_stats_of(queue_id, now, *pipe.execute())
+
+
+def _queue_stats_commands(pipe: redis.client.Pipeline, queue_id: int) -> None:
     pipe.zcard(queue_key(queue_id))
     pipe.zcard(entries_key(queue_id))
     pipe.zrange(entries_key(queue_id), 0, 0, withscores=True)
-    waiting, in_queue, oldest = pipe.execute()
+
+
+def _queue_stats_of(queue_id: int, now: float, waiting: int, in_queue: int, oldest: list) -> QueueStats:
     longest = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
     return QueueStats(queue_id=queue_id, waiting=int(waiting), in_queue=int(in_queue), longest_wait=longest)
 

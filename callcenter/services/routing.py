@@ -260,10 +260,12 @@ def enqueue_call(
     )
     offers: list[Offer] = []
     if created:
-        offers = dispatch(session, r, now, [queue_id])
-        if not offers:  # dispatch announces the queues it made offers from
-            _queue_changed(r, queue_id, now)
-    entry, position = acd.entry_with_position(r, call_sid, queue_id)
+        offers = dispatch(session, r, now, [queue_id], configured=True)
+    # One round trip for the answer (entry, position) and, when dispatch did not announce it, the queue's figures.
+    entry, position, stats = acd.entry_position_and_stats(r, call_sid, queue_id, now if created and not offers
+                                                          else None)
+    if stats is not None:
+        _announce_queue(stats)
     if entry is None:  # ended by a concurrent finish_call between the two steps
         raise Conflict(t('Call %(call_sid)s left the queue', call_sid=call_sid), field="call_sid")
     return Enqueued(entry=entry, decision=decision, position=position, created=created, offers=offers)
@@ -340,13 +342,16 @@ def reserve_next(r: redis.Redis, queue_ids: Sequence[int], now: float) -> Offer 
 
 
 def dispatch(
-    session: Session, r: redis.Redis, now: float | None = None, queue_ids: Sequence[int] | None = None
+    session: Session, r: redis.Redis, now: float | None = None, queue_ids: Sequence[int] | None = None,
+    *, configured: bool = False,
 ) -> list[Offer]:
-    """Make every offer possible now (each one reserves a distinct agent and a distinct call)."""
+    """Make every offer possible now (each one reserves a distinct agent and a distinct call).
+
+    `configured`: the caller has just made sure `queue_ids`' routing config is in Redis (saves a round trip each)."""
     now = _now(now)
     if queue_ids is None:
         queue_ids = acd.configured_queue_ids(r)
-    else:
+    elif not configured:
         for queue_id in queue_ids:
             queue_config(session, r, queue_id)
     offers = []
@@ -510,6 +515,9 @@ def _state_changed(session: Session, r: redis.Redis) -> None:
 
 
 def _queue_changed(r: redis.Redis, queue_id: int, now: float) -> None:
-    stats = acd.queue_stats(r, queue_id, now)
-    publish("queue.changed", queue_id=queue_id, waiting=stats.waiting, in_queue=stats.in_queue,
+    _announce_queue(acd.queue_stats(r, queue_id, now))
+
+
+def _announce_queue(stats: acd.QueueStats) -> None:
+    publish("queue.changed", queue_id=stats.queue_id, waiting=stats.waiting, in_queue=stats.in_queue,
             longest_wait=round(stats.longest_wait, 1))
