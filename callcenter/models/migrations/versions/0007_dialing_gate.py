@@ -72,7 +72,7 @@ def downgrade() -> None:
     with op.batch_alter_table("do_not_call", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_do_not_call_phone_e164"))
         batch_op.drop_constraint(batch_op.f("fk_do_not_call_added_by_id_users"), type_="foreignkey")
-        batch_op.drop_constraint("ck_do_not_call_source_valid", type_="check")
+        batch_op.drop_constraint("source_valid", type_="check")
         batch_op.drop_constraint("uq_do_not_call_phone_e164_source", type_="unique")
         batch_op.alter_column("added_at", new_column_name="created_at", existing_type=sa.DateTime(timezone=True),
                               existing_nullable=False)
