@@ -92,6 +92,8 @@ class DialRules:
         """Read DIAL_CALLING_HOURS, DIAL_ALLOWED_COUNTRIES, DIAL_DAILY_CAP, DIAL_ABANDON_LOCKOUT_HOURS."""
         start, end = parse_window(config.get("DIAL_CALLING_HOURS") or "08:00-21:00")
         countries = config.get("DIAL_ALLOWED_COUNTRIES") or ("US", "CA", "GB", "CN")
+        if isinstance(countries, str):
+            countries = countries.split(",")
         return cls(window_start=start, window_end=end,
                    allowed_countries=frozenset(c.strip().upper() for c in countries if c.strip()),
                    daily_cap=int(config.get("DIAL_DAILY_CAP", 3)),

@@ -96,6 +96,15 @@ def test_parse_window_reads_24_00_as_midnight_and_refuses_backwards_windows():
         gate.parse_window("eight to nine")
 
 
+def test_rules_from_settings():
+    rules = DialRules.from_config({"DIAL_CALLING_HOURS": "09:30-20:00", "DIAL_ALLOWED_COUNTRIES": "us, gb",
+                                   "DIAL_DAILY_CAP": 5, "DIAL_ABANDON_LOCKOUT_HOURS": 24})
+    assert rules == DialRules(window_start=time(9, 30), window_end=time(20, 0),
+                              allowed_countries=frozenset({"US", "GB"}), daily_cap=5,
+                              abandon_lockout=timedelta(hours=24))
+    assert DialRules.from_config({}) == DialRules()
+
+
 def test_next_window_opening_for_a_callback_put_off_overnight():
     eleven_pm_la = datetime(2026, 7, 2, 6, 0, tzinfo=UTC)
     assert gate.next_window_opening(LA, eleven_pm_la, RULES) == datetime(2026, 7, 2, 15, 0, tzinfo=UTC)
@@ -276,3 +285,17 @@ def test_require_raises_a_conflict_carrying_the_reason(session):
     assert refused.value.status == 409
     assert refused.value.decision.reason == gate.DNC_IMPORTED
     assert refused.value.message.msgid == "This number is on an imported do-not-call list"
+
+
+def test_settings_read_the_gate_from_the_environment_and_refuse_a_bad_window(monkeypatch, tmp_path):
+    from callcenter.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv("DIAL_ALLOWED_COUNTRIES", "us,ca")
+    monkeypatch.setenv("DIAL_CALLING_HOURS", "09:00-24:00")
+    settings = load_settings(tmp_path)
+    assert (settings["DIAL_ALLOWED_COUNTRIES"], settings["DIAL_CALLING_HOURS"]) == (["US", "CA"], "09:00-24:00")
+    assert (settings["DIAL_DAILY_CAP"], settings["DIAL_ABANDON_LOCKOUT_HOURS"]) == (3, 72)
+    monkeypatch.setenv("DIAL_CALLING_HOURS", "21:00-08:00")
+    with pytest.raises(SettingsError, match="DIAL_CALLING_HOURS"):
+        load_settings(tmp_path)
