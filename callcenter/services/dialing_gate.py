@@ -216,7 +216,14 @@ def may_dial(session: Session, number: str, *, actor: User | int | None, campaig
              now: datetime, path: str = "click_to_call", rules: DialRules | None = None,
              call_sid: str | None = None) -> DialDecision:
     """Ask the gate for `number` (E.164) and record the decision; commits, so a refusal survives the caller's
-    rollback. `actor` is who tried (a user or their id; None for the system)."""
+    rollback. `actor` is who tried (a user or their id; None for the system). With a `call_sid`, asking again
+    for the same call (a carrier retrying its webhook) returns the first decision and counts no new attempt."""
+    if call_sid is not None:
+        earlier = session.scalar(select(DialAttempt).where(DialAttempt.call_sid == call_sid, DialAttempt.path == path)
+                                 .order_by(DialAttempt.id).limit(1))
+        if earlier is not None:
+            return DialDecision(earlier.allowed, earlier.phone_e164, earlier.reason,
+                                reason_message(earlier.reason) if earlier.reason else None, earlier.id)
     decision = evaluate(session, number, campaign=campaign, now=now, rules=rules)
     actor_id = actor.id if isinstance(actor, User) else actor
     attempt = DialAttempt(phone_e164=number[:20], actor_id=actor_id, path=path, allowed=decision.allowed,

@@ -277,6 +277,19 @@ def test_may_dial_stores_every_decision_with_its_reason(session, factory):
     assert [r.id for r in gate.refusals(session)] == [rows[0].id]
 
 
+def test_a_retried_webhook_gets_the_first_decision_and_counts_once(session):
+    sid = "CA" + "3" * 32
+    first = gate.may_dial(session, LA, actor=None, now=NOON_LA, path="softphone", rules=RULES, call_sid=sid)
+    session.add(DoNotCall(phone_e164=LA, source="internal"))
+    session.commit()
+    again = gate.may_dial(session, LA, actor=None, now=NOON_LA, path="softphone", rules=RULES, call_sid=sid)
+    assert (again.allowed, again.attempt_id) == (True, first.attempt_id)
+    assert len(session.scalars(select(DialAttempt)).all()) == 1
+    other_call = gate.may_dial(session, LA, actor=None, now=NOON_LA, path="softphone", rules=RULES,
+                               call_sid="CA" + "4" * 32)
+    assert other_call.reason == gate.DNC_INTERNAL
+
+
 def test_require_raises_a_conflict_carrying_the_reason(session):
     session.add(DoNotCall(phone_e164="+14155550132", source="imported"))
     session.commit()
