@@ -75,7 +75,7 @@ class Ticket(TimestampMixin, Base):
 
 
 class Campaign(TimestampMixin, Base):
-    """An outbound campaign; dialing rules are enforced in services.campaigns before any call."""
+    """An outbound campaign; services.dialing_gate applies its hours, attempt cap and consent rule to each dial."""
 
     __tablename__ = "campaigns"
     __table_args__ = (
