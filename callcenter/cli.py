@@ -114,6 +114,40 @@ def user_create(username, full_name, role, email, team, skills, password) -> Non
     click.echo(f"Created {user.role} {user.username} (id {user.id}).")
 
 
+@main.group("dnc")
+def dnc_group() -> None:
+    """Do-not-call lists (the dialing gate refuses every number on them)."""
+
+
+@dnc_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", type=click.Choice(["imported", "internal"]), default="imported", show_default=True)
+@click.option("--reason", default="", help="Stored with every number, e.g. the list's name and date.")
+@click.option("--region", help="Country of numbers written without +country (default: DEFAULT_REGION).")
+def dnc_import(file: Path, source: str, reason: str, region: str | None) -> None:
+    """Import a CSV of numbers (a `number` column, or the first column): all of it, or nothing if a row is bad."""
+    from flask import current_app
+
+    from callcenter.extensions import db
+    from callcenter.services import do_not_call
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"Cannot read {file}: {exc}") from None
+    report = do_not_call.import_csv(db.session, None, text, source=source, reason=reason,
+                                    region=(region or current_app.config["DEFAULT_REGION"]).upper())
+    for row in report.rows:
+        if row.status == "rejected":
+            click.echo(f"line {row.line}: {row.raw!r} rejected: {row.error}", err=True)
+    if not report.committed:
+        raise click.ClickException(f"{report.rejected} row(s) rejected; nothing was imported.")
+    counts = {status: sum(1 for r in report.rows if r.status == status)
+              for status in ("added", "already_listed", "duplicate")}
+    click.echo(f"Imported {counts['added']} number(s) to the {source} list "
+               f"({counts['already_listed']} already listed, {counts['duplicate']} duplicate rows).")
+
+
 @main.group("bench")
 def bench_group() -> None:
     """Benchmarks that print the figures the issues set."""

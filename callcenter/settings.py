@@ -56,6 +56,18 @@ def _hour(name: str, default: int) -> int:
     return value
 
 
+def _window(name: str, default: str) -> str:
+    """A daily window "HH:MM-HH:MM" (end may be 24:00), checked here so a typo fails at start-up."""
+    from callcenter.services.dialing_gate import parse_window
+
+    value = env_str(name, default) or default
+    try:
+        parse_window(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a window like 08:00-21:00") from None
+    return value
+
+
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1); False for 0.0.0.0 (every interface)."""
     name = host.strip().strip("[]").lower()
@@ -166,6 +178,14 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "OFFER_ACK_SECONDS": float(env_str("OFFER_ACK_SECONDS", "2") or 2),
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 30),
         "DEFAULT_REGION": env_str("DEFAULT_REGION", "US"),
+        # The dialing gate (services.dialing_gate): the callee's local hours in which calls may be placed,
+        # the countries we may call (toll-fraud guard), calls per person per 24 h, and the lock-out after an
+        # abandoned call.
+        "DIAL_CALLING_HOURS": _window("DIAL_CALLING_HOURS", "08:00-21:00"),
+        "DIAL_ALLOWED_COUNTRIES": [c.strip().upper() for c in (env_str("DIAL_ALLOWED_COUNTRIES", "US,CA,GB,CN")
+                                                              or "").split(",") if c.strip()],
+        "DIAL_DAILY_CAP": env_int("DIAL_DAILY_CAP", 3),
+        "DIAL_ABANDON_LOCKOUT_HOURS": env_int("DIAL_ABANDON_LOCKOUT_HOURS", 72),
         # Largest request body accepted anywhere (Flask's MAX_CONTENT_LENGTH); carrier webhooks are a few KB.
         "MAX_REQUEST_BYTES": env_int("MAX_REQUEST_BYTES", 1024 * 1024),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),

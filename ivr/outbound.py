@@ -6,6 +6,7 @@ from flask import Response, current_app, request
 
 from callcenter.extensions import db
 from callcenter.services import outbound_calls
+from callcenter.services.dialing_gate import DialRules
 from callcenter.services.errors import DomainError
 from callcenter.telephony import twiml
 from callcenter.telephony.links import webhook_url
@@ -21,13 +22,15 @@ def _fallback() -> Response:
 @fail_safe(_fallback, caller_on_line=True)
 @twilio_signed
 def client() -> Response:
-    """Dial the number the agent chose, showing the caller ID they picked (one of ours)."""
+    """Dial the number the agent chose, showing the caller ID they picked (one of ours), if the dialing gate
+    allows it; else the agent hears why."""
     form = request.form
     try:
         placed = outbound_calls.start_agent_call(
             db.session, call_sid=form.get("CallSid", ""), from_identity=form.get("From", ""),
             to_raw=form.get("To", ""), caller_id=form.get("CallerId") or None,
-            allowed_caller_ids=current_app.config["CALLER_IDS"], region=current_app.config["DEFAULT_REGION"])
+            allowed_caller_ids=current_app.config["CALLER_IDS"], region=current_app.config["DEFAULT_REGION"],
+            rules=DialRules.from_config(current_app.config))
     except DomainError as exc:
         db.session.rollback()
         return twiml_response(twiml.refuse(exc.message))

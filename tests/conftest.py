@@ -115,6 +115,9 @@ def app_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
         "JOBS_INLINE": True,
         # The ticker would write a backup on each test's first pass; tests/test_backups.py turns it on.
         "BACKUP_DAILY": False,
+        # The dialing gate's calling hours would make every dialing test depend on the wall clock; tests of the
+        # window pass a fixed `now` (tests/services/test_dialing_gate.py).
+        "DIAL_CALLING_HOURS": "00:00-24:00",
     }
 
 

@@ -32,3 +32,27 @@ def test_upgrade_from_empty_reaches_head_without_drift(database_url):
     assert set(sa.inspect(engine).get_table_names()) >= set(Base.metadata.tables)
     assert migrate.drift(engine) == []
     engine.dispose()
+
+
+def test_dialing_gate_migration_downgrades_and_upgrades_keeping_do_not_call_rows(database_url):
+    from alembic import command
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO do_not_call (phone_e164, reason, source, added_at) "
+                                   "VALUES ('+14155550100', 'asked', 'imported', CURRENT_TIMESTAMP)"))
+    config = migrate.alembic_config(database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006_call_language")
+    assert "dial_attempts" not in sa.inspect(engine).get_table_names()
+    assert {c["name"] for c in sa.inspect(engine).get_columns("do_not_call")} == {"id", "phone_e164", "reason",
+                                                                                  "created_at"}
+
+    migrate.upgrade(engine)
+
+    assert migrate.drift(engine) == []
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT phone_e164, source FROM do_not_call")).all()
+    assert [tuple(r) for r in rows] == [("+14155550100", "internal")]  # the one list there was is ours
+    engine.dispose()

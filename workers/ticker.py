@@ -22,6 +22,7 @@ from callcenter.extensions import db
 from callcenter.jobs import enqueue
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, callbacks, offers, reachability, reconcile, routing
+from callcenter.services.dialing_gate import DialRules
 from callcenter.services.events import publish
 from callcenter.services.jobs import Deferred
 from callcenter.telephony import get_provider, links
@@ -113,7 +114,7 @@ def tick(app: Flask, now: float | None = None) -> None:
         try:
             offers.expire_unacknowledged(session, r, now)
             routing.tick(session, r, now, settings.disconnect_grace_seconds)
-            callbacks.release_due_callbacks(session, r, now)
+            callbacks.release_due_callbacks(session, r, now, rules=DialRules.from_config(app.config))
             for entry_id in agent_legs.claim_orphans(r, now):
                 agent_legs.expire_orphan(session, r, get_provider(app), entry_id, webhook_url=links.webhook_url)
             slots = _heartbeat_slots(r, settings.heartbeat_interval_seconds, now)

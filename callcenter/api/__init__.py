@@ -16,10 +16,21 @@ from callcenter.extensions import api, csrf
 
 
 def _resource_blueprints() -> list[Blueprint]:
-    from callcenter.api import accounts, agent, auth, calls, contacts, supervision, timeline, tokens, users
+    from callcenter.api import (
+        accounts,
+        agent,
+        auth,
+        calls,
+        contacts,
+        do_not_call,
+        supervision,
+        timeline,
+        tokens,
+        users,
+    )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp]
+            timeline.blp, do_not_call.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -21,6 +21,7 @@ from callcenter.api.schemas import Id, StrictSchema
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, call_control, wrapup
+from callcenter.services.dialing_gate import DialRules
 from callcenter.telephony import get_provider, links
 
 blp = resource_blueprint("calls", __name__, "/calls", "Live call control, wrap-up and click-to-call")
@@ -124,7 +125,8 @@ CONFLICT = {"schema": ErrorSchema, "description": "The call is not live, or not 
 class Calls(MethodView):
     @blp.arguments(DialIn)
     @blp.response(201, DialOut)
-    @blp.alt_response(409, **CONFLICT)
+    @blp.alt_response(409, schema=ErrorSchema,
+                      description="You are on a call, or the dialing gate refused the number (`message` says why)")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid number or caller ID")
     def post(self, data: dict[str, Any]):
         """Click-to-call: ring your softphone and the customer into one conference (you are set away/outbound)."""
@@ -132,7 +134,7 @@ class Calls(MethodView):
             db.session, get_redis(), get_provider(), agent=current_actor(), to=data["to"],
             caller_id=data["caller_id"], allowed_caller_ids=caller_ids(), contact_id=data["contact_id"],
             join_twiml=links.join_twiml, status_callback=links.webhook_url("/status"),
-            region=current_app.config["DEFAULT_REGION"])
+            region=current_app.config["DEFAULT_REGION"], rules=DialRules.from_config(current_app.config))
 
 
 class LegOut(ma.Schema):

@@ -8,7 +8,7 @@ from callcenter.models.ivr import IvrFlow
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
-from callcenter.models.work import Callback, Campaign, CampaignContact, DoNotCall, Ticket
+from callcenter.models.work import Callback, Campaign, CampaignContact, DialAttempt, DoNotCall, Ticket
 
 __all__ = [
     "Account",
@@ -23,6 +23,7 @@ __all__ = [
     "CampaignContact",
     "Contact",
     "ContactPhone",
+    "DialAttempt",
     "Disposition",
     "DoNotCall",
     "Holiday",

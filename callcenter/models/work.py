@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.models.base import Base, TimestampMixin, utcnow
@@ -75,7 +75,7 @@ class Ticket(TimestampMixin, Base):
 
 
 class Campaign(TimestampMixin, Base):
-    """An outbound campaign; dialing rules are enforced in services.campaigns before any call."""
+    """An outbound campaign; services.dialing_gate applies its hours, attempt cap and consent rule to each dial."""
 
     __tablename__ = "campaigns"
     __table_args__ = (
@@ -94,6 +94,8 @@ class Campaign(TimestampMixin, Base):
     calling_hours_start: Mapped[str] = mapped_column(String(5), default="09:00")
     calling_hours_end: Mapped[str] = mapped_column(String(5), default="20:00")
     max_abandon_rate: Mapped[float] = mapped_column(default=0.03)
+    # When true, services.dialing_gate refuses a number whose campaign row has no recorded consent.
+    requires_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
     dial_ratio: Mapped[float] = mapped_column(default=1.0)
     script: Mapped[str] = mapped_column(Text, default="")
 
@@ -118,17 +120,46 @@ class CampaignContact(Base):
     last_attempt_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     last_result: Mapped[str | None] = mapped_column(String(40))
+    consent_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship(back_populates="contacts")
     contact: Mapped[Contact] = relationship()
 
 
 class DoNotCall(Base):
-    """A number that must never be dialed by a campaign."""
+    """A number that must never be dialed: put there by us (`internal`) or from a national list (`imported`)."""
 
     __tablename__ = "do_not_call"
+    __table_args__ = (
+        UniqueConstraint("phone_e164", "source", name="uq_do_not_call_phone_e164_source"),
+        CheckConstraint("source in ('internal', 'imported')", name="source_valid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    phone_e164: Mapped[str] = mapped_column(String(20), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="internal")
     reason: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DialAttempt(Base):
+    """Every decision of the dialing gate: an attempt allowed (and later its outcome) or a refusal and its reason.
+
+    Allowed rows are what attempt caps count; `outcome == 'abandoned'` rows start the abandon lock-out.
+    """
+
+    __tablename__ = "dial_attempts"
+    __table_args__ = (Index("ix_dial_attempts_phone_at", "phone_e164", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    path: Mapped[str] = mapped_column(String(20))
+    allowed: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(String(40))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    at: Mapped[datetime]
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    outcome_at: Mapped[datetime | None]

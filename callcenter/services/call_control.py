@@ -22,14 +22,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Contact, Queue, Role, User
-from callcenter.services import agent_state, audit, calls, routing, scope
+from callcenter.models import Contact, Queue, Role, User, utcnow
+from callcenter.services import agent_state, audit, calls, dialing_gate, routing, scope
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.events import publish
 from callcenter.services.interactions import agent_identity, interaction, set_interaction
@@ -347,10 +348,12 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
 
 def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent: User, to: str, caller_id: str,
                   allowed_caller_ids: list[str], contact_id: int | None, join_twiml: Any,
-                  status_callback: str | None, region: str = "US") -> dict[str, Any]:
+                  status_callback: str | None, region: str = "US", now: datetime | None = None,
+                  rules: dialing_gate.DialRules | None = None) -> dict[str, Any]:
     """Call a customer from the console: the agent's softphone and the customer meet in a new conference.
 
-    The agent is set away (reason "outbound") first, so the ACD offers them no queue call during it.
+    The dialing gate decides first (DialRefused, a 409 with the reason, stored). The agent is set away (reason
+    "outbound") before the call, so the ACD offers them no queue call during it.
     """
     if caller_id not in allowed_caller_ids:
         raise ValidationFailed(t("Choose one of the company's numbers as caller ID"), field="caller_id")
@@ -362,6 +365,8 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
     presence = agent_state.get_presence(r, agent.id)
     if presence.state in (agent_state.RESERVED, agent_state.ON_CALL) or presence.current_call:
         raise Conflict(t('Finish the current call first'), field="state")
+    decision = dialing_gate.require(session, number, actor=agent, now=now or utcnow(), path="click_to_call",
+                                    rules=rules)
     if presence.state != agent_state.AWAY or presence.reason != "outbound":
         if presence.state == agent_state.OFFLINE:
             agent_state.login(session, r, agent.id, state=agent_state.AWAY, reason="outbound")
@@ -378,5 +383,6 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
     call = calls.open_call(session, call_sid=customer.call_sid, direction="outbound-api", from_number=caller_id,
                            to_number=number, occurred_at=None, status="queued")
     call.agent_id, call.contact_id, call.conference_name = agent.id, contact_id, name
+    dialing_gate.attach_call(session, decision.attempt_id, customer.call_sid)
     session.commit()
     return {"call_sid": customer.call_sid, "agent_call_sid": agent_leg.sid, "conference_name": name, "to": number}

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Callback, utcnow
-from callcenter.services import calls, routing
+from callcenter.services import calls, dialing_gate, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.interactions import INTERACTION_TTL_SECONDS, interaction, set_interaction
 
@@ -30,11 +30,14 @@ def open_callback(session: Session, phone: str, queue_id: int | None) -> Callbac
         Callback.phone_e164 == phone, Callback.queue_id == queue_id, Callback.status.in_(OPEN_STATUSES)))
 
 
-def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = None, limit: int = 100) -> list[int]:
+def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = None, limit: int = 100,
+                          rules: dialing_gate.DialRules | None = None) -> list[int]:
     """Scheduled callbacks whose time has come join their queue, ordered by when they fell due.
 
     Booked from a wrap-up or after hours; each is offered to an agent like a caller, and answering it dials the
     customer in. A callback without a queue (e.g. after an outbound call) waits for a person to assign one.
+    The dialing gate decides first: a refusal that time cures (calling hours, caps, lock-out) puts the callback
+    off, any other ends it as failed; either way the refusal is stored with its reason.
     """
     now = time.time() if now is None else now
     due = session.scalars(
@@ -44,6 +47,8 @@ def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = 
     ).all()
     released = []
     for callback in due:
+        if not _gate_allows(session, callback, datetime.fromtimestamp(now, UTC), rules):
+            continue
         try:
             routing.enqueue_callback(
                 session, r, entry_id=f"cbk-{callback.id}-{callback.attempts}", queue_id=callback.queue_id,
@@ -58,6 +63,22 @@ def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = 
         released.append(callback.id)
     session.commit()
     return released
+
+
+def _gate_allows(session: Session, callback: Callback, now: datetime, rules: dialing_gate.DialRules | None) -> bool:
+    """Ask the dialing gate for a due callback; a refused one is put off or failed (the caller commits)."""
+    decision = dialing_gate.may_dial(session, callback.phone_e164, actor=callback.created_by_id or callback.agent_id,
+                                     now=now, path="callback", rules=rules)
+    if decision.allowed:
+        return True
+    if decision.reason in dialing_gate.TEMPORARY_REASONS:
+        later = None
+        if decision.reason == dialing_gate.OUTSIDE_CALLING_WINDOW:
+            later = dialing_gate.next_window_opening(callback.phone_e164, now, rules)
+        callback.due_at = later or now + CALLBACK_RETRY_DELAY
+    else:
+        callback.status = "failed"
+    return False
 
 
 def _language_of_call(session: Session, call_id: int | None) -> str | None:

@@ -111,6 +111,10 @@ class PageErrors:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.expected: list[str] = []  # patterns of errors a test provokes on purpose (open_page.expect_error)
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(re.search(pattern, e) for pattern in self.expected)]
 
     def watch(self, page: Page, name: str) -> None:
         def on_console(msg) -> None:
@@ -137,6 +141,7 @@ def open_page(browser, live_server, request):
         opened.append((name, page))
         return page
 
+    open_.expect_error = errors.expected.append  # e.g. the browser's own log line for a refused request
     yield open_
     ARTIFACTS.mkdir(exist_ok=True)
     test_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
@@ -145,7 +150,7 @@ def open_page(browser, live_server, request):
             page.screenshot(path=str(ARTIFACTS / f"{test_name}-{name}-final.png"))
     for context in contexts:
         context.close()
-    assert not errors.errors, "browser console errors:\n" + "\n".join(errors.errors)
+    assert not errors.unexpected(), "browser console errors:\n" + "\n".join(errors.unexpected())
 
 
 def shot(page: Page, request, step: str) -> None:
