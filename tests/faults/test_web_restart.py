@@ -163,6 +163,7 @@ def _presence(r, agent_id: int) -> tuple[str, str | None]:
     return presence.state, presence.current_call
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_agents_reconnect_with_their_state_and_call_after_the_web_process_restarts(product):
     web, carrier, r, people = product["web"], product["carrier"], product["redis"], product["people"]
