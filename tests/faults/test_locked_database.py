@@ -16,7 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from rq import Queue, SimpleWorker
 
+from callcenter.jobs import QUEUES
+from callcenter.redis_conn import get_redis
 from callcenter.services import acd, calls
 from callcenter.telephony.twiml import TECHNICAL_DIFFICULTIES
 from ivr import guard
@@ -120,3 +123,43 @@ def test_a_lock_that_outlasts_the_retries_ends_in_the_safe_fallback(database_url
         [None, ["1"], ["2"], ["3"]]
     assert all(w.status == 200 and w.latency < 0.3 + 2.0 for w in answers)
     assert [_redirect_of(w) is not None for w in answers] == [True, True, True, False]
+
+
+@pytest.fixture
+def jobs_on_a_queue(app_config):
+    """Jobs go to RQ (run by the test with a burst worker) instead of running inline in the webhook."""
+    app_config["JOBS_INLINE"] = False
+
+
+def run_queued_jobs(app) -> None:
+    """Work every queued job in this process, then stop (RQ's burst mode; no fork)."""
+    r = get_redis(app)
+    SimpleWorker([Queue(name, connection=r) for name in QUEUES], connection=r).work(burst=True)
+
+
+def test_a_status_callback_that_meets_a_locked_database_is_applied_once_it_is_free(
+        jobs_on_a_queue, app, database_url, session, sim_carrier, redis_client, line):
+    caller = sim_carrier.dial(DANA, NUMBER)
+    caller.wait_for_say("For sales, press 1")
+    caller.press("1")
+    wait_until(lambda: acd.position(redis_client, caller.sid) == 1, message="the caller waiting in Sales")
+
+    with write_lock(database_url):
+        caller.hangup()
+        [ended] = wait_until(lambda: [w for w in _answers(sim_carrier, "/ivr/status")
+                                      if w.params.get("CallStatus") == "completed"],
+                             timeout=CARRIER_BUDGET_SECONDS, message="the completed callback to be answered")
+        assert ended.status == 204 and ended.latency < ANSWER_WITHIN_SECONDS, (ended.status, ended.latency)
+
+    session.expire_all()
+    record = calls.get_call(session, caller.sid)
+    assert "completed" not in [e.data.get("CallStatus") for e in calls.call_events(session, record)]
+    assert acd.position(redis_client, caller.sid) == 1  # not applied yet: the carrier will not send it again
+
+    run_queued_jobs(app)
+
+    session.expire_all()
+    record = calls.get_call(session, caller.sid)
+    statuses = [e.data.get("CallStatus") for e in calls.call_events(session, record) if e.kind == "status"]
+    assert statuses.count("completed") == 1
+    assert record.status == "completed" and acd.position(redis_client, caller.sid) is None
