@@ -206,6 +206,11 @@ def test_agents_reconnect_with_their_state_and_call_after_the_web_process_restar
     assert bob_hello["call"]["call_sid"] == caller.sid
     assert {name: _presence(r, people[name]) for name in before} == before
     assert bob.call("snapshot", {})["presence"]["state"] == "on_call"
+    # The REST API of the restarted server, through the same signed-in sessions, says the same.
+    seen_by_alice = alice.http.get(f"{product['base']}/api/v1/agent/config", timeout=10).json()["colleagues"]
+    seen_by_bob = bob.http.get(f"{product['base']}/api/v1/agent/config", timeout=10).json()["colleagues"]
+    assert [c["state"] for c in seen_by_alice if c["id"] == people["bob"]] == ["on_call"]
+    assert [c["state"] for c in seen_by_bob if c["id"] == people["alice"]] == ["available"]
     # The call never noticed: both legs are still up and bridged.
     assert caller.status == "in-progress" and agent_leg.status == "in-progress"
     assert len(carrier.conference(room).participants) == 2
