@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import greenlet
 from flask import Flask
@@ -27,6 +28,32 @@ from callcenter.settings import gevent_patched
 def current_greenlet_id() -> int:
     """The scope of a request session: the running greenlet (a thread's main greenlet in threading mode)."""
     return id(greenlet.getcurrent())
+
+
+# The moment (time.monotonic()) by which the current request must have its answer, when it has a budget: a
+# voice webhook must answer the carrier within its 15 s, so waiting 30 s for another writer's lock loses the caller.
+_wait_deadline: ContextVar[float | None] = ContextVar("callcenter_db_wait_deadline", default=None)
+_BUDGET_APPLIED = "callcenter.wait_budget_applied"
+_SQLITE_BUSY_MS = "callcenter.sqlite_busy_timeout_ms"
+
+
+@contextmanager
+def wait_budget(seconds: float) -> Iterator[None]:
+    """Within this block a statement waits at most until `seconds` from now for a lock (another writer, a long
+    transaction), then fails with the driver's "locked" / "lock timeout" error instead of waiting on."""
+    token = _wait_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _wait_deadline.reset(token)
+
+
+def _budget_left(default: float) -> float:
+    """Seconds a statement may wait for a lock now: the budget's remainder (at least 1 ms), else `default`."""
+    deadline = _wait_deadline.get()
+    if deadline is None:
+        return default
+    return max(0.001, min(default, deadline - time.monotonic()))
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -52,8 +79,44 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         _serialise_sqlite_writers(engine)
         if cooperative:
             _wait_cooperatively_when_busy(engine)
+        else:
+            _busy_timeout_within_budget(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
+    _lock_timeout_within_budget(engine)
+    return engine
+
+
+def _busy_timeout_within_budget(engine: Engine) -> None:
+    """SQLite's busy handler waits at most what is left of the request's budget (else the usual 30 s)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _set_busy_timeout(conn, cursor, *_args) -> None:
+        wanted = int(_budget_left(SQLITE_LOCK_TIMEOUT_SECONDS) * 1000)
+        if conn.info.get(_SQLITE_BUSY_MS, int(SQLITE_LOCK_TIMEOUT_SECONDS * 1000)) != wanted:
+            cursor.connection.execute(f"PRAGMA busy_timeout = {wanted}")
+            conn.info[_SQLITE_BUSY_MS] = wanted
+
+
+def _lock_timeout_within_budget(engine: Engine) -> None:
+    """PostgreSQL: a transaction begun within a budget gets lock and statement timeouts of what is left of it
+    (SET LOCAL: they end with the transaction, so the pooled connection goes back to waiting as long as needed)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _set_timeouts(conn, cursor, *_args) -> None:
+        if _wait_deadline.get() is None or conn.info.get(_BUDGET_APPLIED):
+            return
+        milliseconds = str(max(1, int(_budget_left(60.0) * 1000)))
+        cursor.execute("SELECT set_config('lock_timeout', %(ms)s, true), set_config('statement_timeout', %(ms)s, true)",
+                       {"ms": milliseconds})
+        conn.info[_BUDGET_APPLIED] = True
+
+    def _transaction_ended(conn) -> None:
+        conn.info.pop(_BUDGET_APPLIED, None)
+
+    event.listen(engine, "commit", _transaction_ended)
+    event.listen(engine, "rollback", _transaction_ended)
+    event.listen(engine.pool, "reset", lambda _dbapi, record, _state: record.info.pop(_BUDGET_APPLIED, None))
 
 
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -80,7 +143,7 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
     def _before_write(conn, _cursor, statement: str, *_args) -> None:
         if conn.info.get(_HOLDS_WRITE_LOCK) or not statement.lstrip()[:8].upper().startswith(_WRITE_VERBS):
             return
-        if not lock.acquire(timeout=SQLITE_LOCK_TIMEOUT_SECONDS):
+        if not lock.acquire(timeout=_budget_left(SQLITE_LOCK_TIMEOUT_SECONDS)):
             raise sqlite3.OperationalError("database is locked (waited for this process's other writer)")
         conn.info[_HOLDS_WRITE_LOCK] = True
 
@@ -96,12 +159,13 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
 
 def _retry_while_locked(operation) -> None:
-    """Run `operation`, again after a growing pause while SQLite says the database is locked (30 s at most).
+    """Run `operation`, again after a growing pause while SQLite says the database is locked (30 s at most, or
+    what is left of the request's budget).
 
     The pause stays short (BUSY_RETRY_MAX_PAUSE): the other process's write transaction lasts a millisecond or
     two, and every writer of this process queues behind the one waiting here, so a 50 ms nap after the lock came
     free was 50 ms added to each of them (webhooks of a busy floor took seconds)."""
-    deadline = time.monotonic() + SQLITE_LOCK_TIMEOUT_SECONDS
+    deadline = time.monotonic() + _budget_left(SQLITE_LOCK_TIMEOUT_SECONDS)
     pause = 0.0005
     while True:
         try:

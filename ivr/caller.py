@@ -85,8 +85,8 @@ def menu() -> Response:
     choice = caller_steps.menu_choice(
         db.session, get_redis(), call_sid=call_sid, to_number=request.form.get("To", ""),
         region=current_app.config["DEFAULT_REGION"], node_id=request.args.get("node") or None,
-        attempt=int(attempt) if attempt.isdigit() else 0, digits=request.form.get("Digits"),
-        speech=request.form.get("SpeechResult"))
+        attempt=int(attempt) if attempt.isdigit() else 0, digits=request.values.get("Digits"),
+        speech=request.values.get("SpeechResult"))
     definition, decision = choice.definition, choice.decision
     if definition is None or decision is None:
         return twiml_response(flow_twiml.fallback())
@@ -135,7 +135,7 @@ def wait() -> Response:
 @twilio_signed
 def wait_choice() -> Response:
     """A key pressed while waiting: * books a callback that keeps the place; anything else resumes the wait."""
-    if not flow_twiml.is_callback_request(request.form.get("Digits")):
+    if not flow_twiml.is_callback_request(request.values.get("Digits")):
         return twiml_response(flow_twiml.resume_wait(webhook_url("/wait")))
     speech = _caller_speech(request.form.get("CallSid", ""))
     try:
@@ -152,7 +152,7 @@ def wait_choice() -> Response:
 def after_hours_choice() -> Response:
     """Closed line: 1 books a callback for when we open, 2 (or anything else) leaves a message."""
     speech = _caller_speech(request.form.get("CallSid", ""))
-    if request.form.get("Digits") == "1":
+    if request.values.get("Digits") == "1":
         caller_steps.schedule_callback_for_opening(db.session, call_sid=request.form.get("CallSid", ""))
         return twiml_response(flow_twiml.callback_confirmed(**speech))
     return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), **speech))
@@ -163,7 +163,7 @@ def after_hours_choice() -> Response:
 @twilio_signed
 def voicemail() -> Response:
     """The Record verb finished: keep the recording and open a ticket for it."""
-    form = request.form
+    form = request.values  # what the caller recorded is in the URL when the step is retried (ivr.guard)
     duration = form.get("RecordingDuration", "")
     ticket = caller_steps.voicemail_received(
         db.session, call_sid=form.get("CallSid", ""), recording_url=form.get("RecordingUrl"),

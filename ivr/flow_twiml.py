@@ -274,6 +274,15 @@ def fallback(message: str = FALLBACK, *, language: str = DEFAULT_LANGUAGE, voice
     return hangup(_said(message, language), language=language, voice=voice)
 
 
+def hold_and_retry(url: str, pause_seconds: int) -> VoiceResponse:
+    """Keep the caller on the line a moment and ask again: the answer could not be built in time (the database
+    was locked or slow), and a moment later it may be."""
+    response = VoiceResponse()
+    response.pause(length=pause_seconds)
+    response.redirect(url, method="POST")
+    return response
+
+
 def closed_now(opening_message: str | None, language: str = DEFAULT_LANGUAGE) -> str:
     """The chosen queue is closed: say so (and when it opens, when known)."""
     return _sentences(language, _said(CLOSED_NOW, language), opening_message)

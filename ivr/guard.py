@@ -9,21 +9,39 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from flask import Request, Response, current_app, request
+from sqlalchemy.exc import OperationalError
 from twilio.request_validator import SIGNATURE_HEADER
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from callcenter import input_guard
+from callcenter.db import wait_budget
 from callcenter.extensions import db
 from callcenter.services.errors import DomainError
 from callcenter.telephony import get_provider
 from callcenter.telephony.base import WebhookParams
+from callcenter.telephony.links import with_query
+from ivr import flow_twiml
 
 log = logging.getLogger(__name__)
 
 View = TypeVar("View", bound=Callable[..., Any])
 # Characters a path keeps as they are when we re-encode it (RFC 3986 pchar plus '/').
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+# The carrier waits 15 s for a voice webhook, then plays its application error and drops the caller. A statement
+# waits for a database lock at most this long on a webhook (SQLite's default elsewhere is 30 s, PostgreSQL's is
+# forever), leaving time to answer.
+WEBHOOK_DB_WAIT_SECONDS = 3.0
+# A caller whose step met a locked database hears this pause and is sent back to the same step, this many times
+# at most (about 4 s each), before the step's own fallback.
+BUSY_RETRIES = 3
+BUSY_PAUSE_SECONDS = 1
+BUSY_RETRY_ARG = "busy_retry"
+# What a caller said or pressed in the step: the carrier does not send it again on a <Redirect>, so the retry's
+# URL carries it (views read request.values).
+CALLER_INPUT_FIELDS = ("Digits", "SpeechResult", "Confidence", "RecordingUrl", "RecordingSid",
+                       "RecordingDuration", "TranscriptionText")
 
 
 def public_url(req: Request) -> str:
@@ -102,17 +120,20 @@ def twilio_signed(view: View) -> View:
 
 
 def fail_safe(fallback: Callable[[], Response], *, caller_on_line: bool = False) -> Callable[[View], View]:
-    """Never answer the carrier with a 500: domain errors become a 4xx with the message, anything unexpected
-    (database or Redis down, a bug) is logged and answered with `fallback()` so the caller hears something.
+    """Never answer the carrier with a 500 nor after its timeout: domain errors become a 4xx with the message,
+    anything unexpected (database or Redis down, a bug) is logged and answered with `fallback()` so the caller
+    hears something. No statement waits more than WEBHOOK_DB_WAIT_SECONDS for a database lock.
 
     `caller_on_line`: the request is a step of a live call (it answers TwiML), so a domain error is answered with
-    the fallback too: a 4xx would make the carrier play its application error and drop the caller."""
+    the fallback too: a 4xx would make the carrier play its application error and drop the caller; and a
+    database that is locked or unreachable holds the caller a moment and retries the step (BUSY_RETRIES times)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                return view(*args, **kwargs)
+                with wait_budget(WEBHOOK_DB_WAIT_SECONDS):
+                    return view(*args, **kwargs)
             except HTTPException:
                 raise
             except DomainError as exc:
@@ -122,6 +143,15 @@ def fail_safe(fallback: Callable[[], Response], *, caller_on_line: bool = False)
                                 exc.message)
                     return fallback()
                 return Response(exc.message, status=exc.status, mimetype="text/plain")
+            except OperationalError as exc:
+                _discard_session()
+                retry = _busy_retry_url() if caller_on_line else None
+                if retry is not None:
+                    log.warning("webhook %s %s: database busy (%s); holding the caller and retrying",
+                                request.method, request.path, str(exc.orig).splitlines()[0] if exc.orig else exc)
+                    return twiml_response(flow_twiml.hold_and_retry(retry, BUSY_PAUSE_SECONDS))
+                log.exception("webhook %s %s failed; answering with the fallback", request.method, request.path)
+                return fallback()
             except Exception:
                 log.exception("webhook %s %s failed; answering with the fallback", request.method, request.path)
                 _discard_session()
@@ -130,6 +160,17 @@ def fail_safe(fallback: Callable[[], Response], *, caller_on_line: bool = False)
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def _busy_retry_url() -> str | None:
+    """The URL that asks for this step again (with what the caller pressed or said), or None once the step was
+    retried BUSY_RETRIES times."""
+    done = request.args.get(BUSY_RETRY_ARG, "0")
+    attempt = int(done) + 1 if done.isdigit() else BUSY_RETRIES + 1
+    if attempt > BUSY_RETRIES:
+        return None
+    carried = {name: request.form[name] for name in CALLER_INPUT_FIELDS if request.form.get(name)}
+    return with_query(public_url(request), **carried, **{BUSY_RETRY_ARG: attempt})
 
 
 def twiml_response(twiml: VoiceResponse, status: int = 200) -> Response:

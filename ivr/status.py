@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+import json
+import logging
+import re
+import uuid
+
+from flask import Response, current_app, request
+from sqlalchemy.exc import OperationalError
 
 from callcenter.extensions import db
+from callcenter.jobs import enqueue
 from callcenter.models.base import utcnow
 from callcenter.redis_conn import get_redis
 from callcenter.services import caller_steps, calls
+from callcenter.services.jobs import Deferred
 from ivr import bp
 from ivr.guard import fail_safe, twilio_signed
+
+log = logging.getLogger(__name__)
+
+REPLAY_JOB = "workers.calls.apply_status_callback"
 
 
 def _no_content() -> Response:
@@ -24,8 +36,22 @@ def status() -> Response:
 
     "Ended" is this callback's own status: the call record is derived later, by a job; a terminal status is
     final whatever else arrives, so repeats and late callbacks find the call already out of the ACD (a no-op).
+    A database that is locked or unreachable past the webhook's wait budget does not lose the callback (the
+    carrier never sends it again): it is handed to a job, retried until the database answers.
     """
-    call = calls.apply_status_callback(db.session, request.form, received_at=utcnow())
-    if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
-        caller_steps.call_ended(db.session, get_redis(), call.call_sid)
+    received_at = utcnow()
+    try:
+        call = calls.apply_status_callback(db.session, request.form, received_at=received_at)
+        if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
+            caller_steps.call_ended(db.session, get_redis(), call.call_sid)
+    except OperationalError as exc:
+        db.session.rollback()
+        log.warning("status callback for %s: database busy (%s); applying it in a job", request.form.get("CallSid"),
+                    str(exc.orig).splitlines()[0] if exc.orig else exc)
+        # RQ job ids take letters, digits, '_' and '-' only; the carrier's idempotency token names this delivery.
+        token = re.sub(r"[^A-Za-z0-9_-]", "", request.headers.get("I-Twilio-Idempotency-Token", "")) or \
+            uuid.uuid4().hex
+        call_sid = re.sub(r"[^A-Za-z0-9]", "", request.form.get("CallSid", ""))
+        enqueue(current_app, [Deferred(REPLAY_JOB, (json.dumps(request.form.to_dict()), received_at.isoformat()),
+                                       key=f"status-replay-{call_sid}-{token}")])
     return _no_content()

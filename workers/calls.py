@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from flask import current_app
 
 from callcenter.jobs import claim
@@ -26,3 +29,14 @@ def learn_caller(call_sid: str) -> None:
     screen-pop."""
     with job_session() as session:
         caller_steps.learn_caller(session, get_redis(), call_sid, current_app.config["DEFAULT_REGION"])
+
+
+def apply_status_callback(params_json: str, received_at: str) -> None:
+    """A status callback the webhook could not store (the database was locked or down), applied as the webhook
+    would have: its event appended (deduplicated, so a retry changes nothing) and, when the leg ended, the caller
+    out of the ACD."""
+    params = json.loads(params_json)
+    with job_session() as session:
+        call = calls.apply_status_callback(session, params, received_at=datetime.fromisoformat(received_at))
+        if calls.normalise_status(params.get("CallStatus")) in calls.TERMINAL_STATUSES:
+            caller_steps.call_ended(session, get_redis(), call.call_sid)

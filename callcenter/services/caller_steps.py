@@ -357,8 +357,12 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
 
 
 def caller_language(session: Session, r: redis.Redis, call_sid: str) -> str | None:
-    """The locale the caller chose in the IVR ("zh_Hans"), from the ACD entry while queued, else the call record."""
-    entry = acd.get_entry(r, call_sid)
+    """The locale the caller chose in the IVR ("zh_Hans"), from the ACD entry while queued, else the call record
+    (also when Redis is down: a caller whose message was saved hears the thanks, not "technical difficulties")."""
+    try:
+        entry = acd.get_entry(r, call_sid)
+    except redis.RedisError:
+        entry = None
     if entry is not None and entry.language:
         return entry.language
     call = calls.get_call(session, call_sid)

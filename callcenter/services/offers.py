@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
+from callcenter.models import User
 from callcenter.services import acd, agent_state, calls, queues, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
@@ -101,6 +102,7 @@ def prepare_offer(
         contact_id=contact_id if callback else None,
         card=None if callback else _fresh_card(r, call_sid, now),
         caller_language=payload.get("caller_language") or (entry.language if entry else None),
+        viewer=session.get(User, agent_id),
     )
     offer = {
         "call_sid": call_sid,

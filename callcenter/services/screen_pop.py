@@ -3,6 +3,11 @@
 Built once per offer from a handful of indexed queries; the realtime layer only forwards it. A caller is matched on
 any of a contact's numbers (stored in E.164, so the format they were typed in does not matter); several matches give
 a pick list, none gives a prefilled new-contact card.
+
+The caller's card (contact, candidates, open tickets) is the same for every agent and may be built while the caller
+is still in the IVR; the recent calls are not: they are read for the agent being offered the call, within that
+agent's role scope (services.scope), as the contact timeline is. Anyone may put any number on a contact of their own,
+so an unscoped history would show other teams' calls, notes and dispositions to whoever is offered the caller.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from callcenter.models import Call, Contact, Ticket
+from callcenter.models import Call, Contact, Ticket, User
+from callcenter.services import scope
 from callcenter.services.contacts import contacts_for_number
 from callcenter.services.phones import display, time_zones, try_e164
 
@@ -38,7 +44,9 @@ def contact_card(contact: Contact) -> dict[str, Any]:
     }
 
 
-def _history(session: Session, contact_ids: list[int], e164: str | None, exclude_sid: str) -> list[dict[str, Any]]:
+def _history(session: Session, viewer: User, contact_ids: list[int], e164: str | None,
+             exclude_sid: str) -> list[dict[str, Any]]:
+    """The caller's last calls that `viewer` may see: their scope's, or ones nobody handled (a missed call)."""
     conditions = []
     if contact_ids:
         conditions.append(Call.contact_id.in_(contact_ids))
@@ -48,7 +56,8 @@ def _history(session: Session, contact_ids: list[int], e164: str | None, exclude
         return []
     calls = session.scalars(
         select(Call)
-        .where(or_(*conditions), Call.call_sid != exclude_sid, Call.parent_id.is_(None))
+        .where(or_(*conditions), Call.call_sid != exclude_sid, Call.parent_id.is_(None),
+               or_(scope.calls(viewer), Call.agent_id.is_(None)))
         .options(selectinload(Call.agent), selectinload(Call.queue), selectinload(Call.disposition))
         .order_by(Call.created_at.desc(), Call.id.desc())
         .limit(HISTORY_LENGTH)
@@ -92,8 +101,9 @@ def _open_tickets(session: Session, contact_ids: list[int]) -> list[dict[str, An
 
 def caller_card(session: Session, *, call_sid: str, from_number: str, region: str = "US",
                 contact_id: int | None = None) -> dict[str, Any]:
-    """What the CRM knows of a caller for the pop: the matched contact (or candidates, or a new-contact card),
-    their recent calls and open tickets. `contact_id` pins the contact when it is already known (a callback)."""
+    """What the CRM knows of a caller for the pop, the same for every agent: the matched contact (or candidates,
+    or a new-contact card) and open tickets. `contact_id` pins the contact when it is already known (a callback).
+    The recent calls depend on who looks: build_screen_pop adds them for the agent offered the call."""
     e164 = try_e164(from_number, region)
     if contact_id is not None:
         pinned = session.get(Contact, contact_id)
@@ -107,7 +117,7 @@ def caller_card(session: Session, *, call_sid: str, from_number: str, region: st
         "contact": contact_card(matches[0]) if len(matches) == 1 else None,
         "candidates": [contact_card(c) for c in matches] if len(matches) > 1 else [],
         "new_contact": None,
-        "history": _history(session, ids, e164, call_sid),
+        "e164": e164,
         "open_tickets": _open_tickets(session, ids),
     }
     if not matches:
@@ -132,12 +142,17 @@ def build_screen_pop(
     contact_id: int | None = None,
     card: dict[str, Any] | None = None,
     caller_language: str | None = None,
+    viewer: User | None = None,
 ) -> dict[str, Any]:
-    """The pop for one offered call: the call's own facts and the caller's card (`card`, when one was built
-    while the caller was in the IVR; else it is built now). `caller_language` is the locale the caller chose in
+    """The pop for one offered call: the call's own facts, the caller's card (`card`, when one was built
+    while the caller was in the IVR; else it is built now) and the caller's recent calls that `viewer`, the agent
+    offered the call, may see (none without a viewer). `caller_language` is the locale the caller chose in
     the IVR ("zh_Hans", "en"; None when unknown)."""
     if card is None:
         card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region, contact_id=contact_id)
+    contacts = [card["contact"]] if card.get("contact") else card.get("candidates") or []
+    e164 = card.get("e164", try_e164(from_number, region))
+    history = [] if viewer is None else _history(session, viewer, [c["id"] for c in contacts], e164, call_sid)
     return {
         "call_sid": call_sid,
         "queue": queue_name,
@@ -145,4 +160,5 @@ def build_screen_pop(
         "caller_language": caller_language,
         "waited_seconds": round(waited_seconds, 1) if waited_seconds is not None else None,
         **card,
+        "history": history,
     }

@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from callcenter.extensions import db
 from callcenter.telephony import twiml
+from ivr import guard
 
 AUTH_TOKEN = "ivr-test-auth-token"
 CALL_SID = "CA" + "7" * 32
@@ -49,11 +50,18 @@ def test_technical_difficulties_says_sorry_and_hangs_up():
 
 
 def test_voice_answers_valid_twiml_when_the_database_is_down(client, database_down):
+    """The caller is held and the greeting asked for again (a database failing over is back in seconds); after
+    the last retry they are told and the call ends, never a carrier error."""
     response = post_signed(client, "/ivr/voice", voice_params())
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
     root = ET.fromstring(response.data)
-    assert [child.tag for child in root] == ["Say", "Hangup"]
+    assert [child.tag for child in root] == ["Pause", "Redirect"]
+    assert root.find("Redirect").text == "http://localhost/ivr/voice?busy_retry=1"
+
+    last = post_signed(client, f"/ivr/voice?busy_retry={guard.BUSY_RETRIES}", voice_params())
+    assert last.status_code == 200 and last.mimetype == "text/xml"
+    assert [child.tag for child in ET.fromstring(last.data)] == ["Say", "Hangup"]
 
 
 def test_status_callback_is_acknowledged_when_the_database_is_down(client, database_down):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from callcenter.models import Ticket, utcnow
-from callcenter.services import contacts
+from callcenter.models import Disposition, Ticket, utcnow
+from callcenter.redis_conn import get_redis
+from callcenter.services import calls, contacts, offers
 from callcenter.services.contacts import PhoneInput
 from callcenter.services.screen_pop import build_screen_pop
 
@@ -23,7 +24,8 @@ def test_known_caller_on_a_second_number_typed_in_another_format(session, factor
         factory.call(from_number="+16285550111", contact_id=dana.id, notes=f"call {n}")
 
     pop = build_screen_pop(session, call_sid="CAnew", from_number="+16285550111", queue_name="Support",
-                           ivr_path=[{"node": "main", "input": "2", "via": "dtmf"}], waited_seconds=12.34)
+                           ivr_path=[{"node": "main", "input": "2", "via": "dtmf"}], waited_seconds=12.34,
+                           viewer=agent)
 
     assert pop["contact"]["name"] == "Dana Lee"
     assert pop["contact"]["vip"] is True and pop["vip"] is True  # VIP through the account
@@ -55,3 +57,43 @@ def test_unknown_caller_gets_a_prefilled_new_contact_card(session):
 def test_anonymous_caller_does_not_break_the_pop(session):
     pop = build_screen_pop(session, call_sid="CA1", from_number="Anonymous")
     assert pop["from_display"] == "Anonymous" and pop["history"] == [] and pop["new_contact"]["phone"] is None
+
+
+def test_the_pop_history_shows_only_calls_the_offered_agent_may_see(app, session, factory):
+    """A North agent who put a South customer's number on a contact of their own, then is offered that customer,
+    must not read South's calls, notes and dispositions in the pop (the contact timeline's scope, services.scope)."""
+    number = "+14155550199"
+    north = factory.user("agent", team="North", username="north", skills={"sales": 5})
+    south = factory.user("agent", team="South", username="south", skills={"sales": 5})
+    south_super = factory.user("supervisor", team="South", username="south_super")
+    planted = factory.contact(phones=(number,), owner_id=north.id)
+    secret = Disposition(code="churn_risk", label="Churn risk")
+    session.add(secret)
+    session.flush()
+    south_call = factory.call(agent_id=south.id, contact_id=planted.id, from_number=number,
+                              notes="South secret: wants to cancel", disposition_id=secret.id)
+    # taken by North after South was offered it (a transfer): South's supervisor sees it through the offer
+    transferred = factory.call(agent_id=north.id, contact_id=planted.id, from_number=number, notes="North 2")
+    calls.record_event(session, transferred, "offered", {"agent_id": south.id})
+    missed = factory.call(from_number=number, status="no-answer")
+    north_call = factory.call(agent_id=north.id, contact_id=planted.id, from_number=number, notes="North note")
+    session.commit()
+    ringing = factory.call(from_number=number)
+    redis_client = get_redis(app)
+    offer = {"call_sid": ringing.call_sid, "queue_id": factory.demo_line()["Sales"].id,
+             "expires_at": "2030-01-01T00:00:00+00:00", "from_number": number}
+
+    seen = {who.username: offers.prepare_offer(session, redis_client, agent_id=who.id, **offer)["pop"]["history"]
+            for who in (north, south_super)}
+
+    assert {h["call_sid"] for h in seen["north"]} == {north_call.call_sid, transferred.call_sid, missed.call_sid}
+    assert not any("South" in str(v) or v == "Churn risk" for h in seen["north"] for v in h.values())
+    assert {h["call_sid"] for h in seen["south_super"]} == {south_call.call_sid, transferred.call_sid,
+                                                            missed.call_sid}
+    assert ringing.call_sid not in {h["call_sid"] for item in seen.values() for h in item}
+
+
+def test_a_pop_without_an_agent_lists_no_calls(session, factory):
+    factory.call(from_number="+14155550100", notes="someone's call")
+    pop = build_screen_pop(session, call_sid="CAnew", from_number="+14155550100")
+    assert pop["history"] == []

