@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
+import redis
 from flask import current_app
 
 from callcenter.jobs import claim
@@ -12,14 +14,20 @@ from callcenter.redis_conn import get_redis
 from callcenter.services import caller_steps, calls
 from workers.jobs import job_session
 
+log = logging.getLogger(__name__)
+
 
 def derive_calls(*call_ids: int) -> None:
     """Re-derive calls' status and phase times from all their events (idempotent: a second run changes nothing).
 
-    Claimed as it starts: events appended from now on enqueue another run."""
-    r = get_redis()
-    for call_id in call_ids:
-        claim(r, calls.derive_job_key(call_id))
+    Claimed as it starts: events appended from now on enqueue another run. Without Redis (run inline while it is
+    down) the derivation still runs: it needs only the database."""
+    try:
+        r = get_redis()
+        for call_id in call_ids:
+            claim(r, calls.derive_job_key(call_id))
+    except redis.RedisError:
+        log.warning("could not claim the derivation of calls %s (Redis down); deriving anyway", call_ids)
     with job_session() as session:
         calls.derive_calls(session, call_ids)
 
