@@ -17,6 +17,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from callcenter.services.errors import ValidationFailed
+from callcenter.services.messages import t
+
 FORMULAS_VERSION = "formulas v1"
 
 # The stationary tail is dropped once a term is this small relative to the largest one.
@@ -27,7 +30,7 @@ _MAX_QUEUE_STATES = 200_000
 MAX_AGENTS = 100_000
 
 
-class StaffingInputError(ValueError):
+class StaffingInputError(ValidationFailed):
     """An input the formulas cannot take (negative calls, a target of 100 %...); the message says which."""
 
 
@@ -125,7 +128,7 @@ def _stationary(agents: int, arrival_rate: float, service_rate: float, abandon_r
         if death > arrival_rate and logs[-1] - peak < math.log(_TAIL_EPSILON):
             break
         if k - agents > _MAX_QUEUE_STATES:
-            raise StaffingInputError("Patience too long for so few agents: the queue would never settle.")
+            raise StaffingInputError(t("Patience too long for so few agents: the queue would never settle."))
     weights = [math.exp(value - peak) for value in logs]
     total = math.fsum(weights)
     return [w / total for w in weights]
@@ -188,21 +191,22 @@ def _check(calls: float, interval_minutes: float, aht_seconds: float, target_ser
            answer_within_seconds: float, max_occupancy: float, shrinkage: float,
            patience_seconds: float | None) -> None:
     if calls < 0:
-        raise StaffingInputError("Calls cannot be negative.")
+        raise StaffingInputError(t("Calls cannot be negative."), field="calls")
     if interval_minutes <= 0:
-        raise StaffingInputError("The interval must be longer than zero minutes.")
+        raise StaffingInputError(t("The interval must be longer than zero minutes."), field="interval_minutes")
     if aht_seconds <= 0:
-        raise StaffingInputError("The average handle time must be longer than zero seconds.")
+        raise StaffingInputError(t("The average handle time must be longer than zero seconds."), field="aht_seconds")
     if not 0 < target_service_level < 1:
-        raise StaffingInputError("The service level target must be between 0 and 1 (both excluded).")
+        raise StaffingInputError(t("The service level target must be between 0 and 1 (both excluded)."),
+                                 field="target_service_level")
     if answer_within_seconds < 0:
-        raise StaffingInputError("The answer time cannot be negative.")
+        raise StaffingInputError(t("The answer time cannot be negative."), field="answer_within_seconds")
     if not 0 < max_occupancy <= 1:
-        raise StaffingInputError("The maximum occupancy must be above 0 and at most 1.")
+        raise StaffingInputError(t("The maximum occupancy must be above 0 and at most 1."), field="max_occupancy")
     if not 0 <= shrinkage < 1:
-        raise StaffingInputError("Shrinkage must be at least 0 and below 1.")
+        raise StaffingInputError(t("Shrinkage must be at least 0 and below 1."), field="shrinkage")
     if patience_seconds is not None and patience_seconds <= 0:
-        raise StaffingInputError("Patience must be longer than zero seconds.")
+        raise StaffingInputError(t("Patience must be longer than zero seconds."), field="patience_seconds")
 
 
 def with_shrinkage(raw_agents: int, shrinkage: float) -> int:
@@ -240,7 +244,7 @@ def staffing(calls: float, interval_minutes: float, aht_seconds: float, target_s
     erlangs = offered_load(calls, interval_minutes, aht_seconds)
     if agents is not None:
         if agents < 0:
-            raise StaffingInputError("Agents cannot be negative.")
+            raise StaffingInputError(t("Agents cannot be negative."), field="agents")
         raw = agents
     else:
         raw = _search(erlangs, aht_seconds, target_service_level, answer_within_seconds, max_occupancy,
@@ -267,14 +271,14 @@ def _search(erlangs: float, aht: float, target: float, answer_within: float, max
         while not ok(n):
             n += 1
             if n > MAX_AGENTS:
-                raise StaffingInputError("More agents than any interval needs: check the inputs.")
+                raise StaffingInputError(t("More agents than any interval needs: check the inputs."))
         return n
     # Erlang A may need fewer agents than Erlangs (callers hang up), and each evaluation costs more: bisect.
     high = max(1, math.ceil(erlangs))
     while not ok(high):
         high *= 2
         if high > MAX_AGENTS:
-            raise StaffingInputError("More agents than any interval needs: check the inputs.")
+            raise StaffingInputError(t("More agents than any interval needs: check the inputs."))
     low = 0  # never enough: there are calls
     while high - low > 1:
         middle = (low + high) // 2
