@@ -28,6 +28,9 @@ _TAIL_EPSILON = 1e-15
 _MAX_QUEUE_STATES = 200_000
 # Search guard: no interval of a real centre needs more agents than this.
 MAX_AGENTS = 100_000
+# Input guards, so that one request to the page cannot keep a web process busy for minutes.
+MAX_ERLANGS = 20_000.0
+_MAX_UNIFORMISATION_WORK = 20_000_000
 
 
 class StaffingInputError(ValidationFailed):
@@ -151,6 +154,9 @@ def _answered_within(queue_states: int, agents: int, service_rate: float, abando
     stay = [1 - (agents * service_rate + (i + 1) * abandon_rate) / uniform for i in range(queue_states)]
     mean = uniform * within
     steps = int(mean + 12 * math.sqrt(mean) + 30)
+    if steps * queue_states > _MAX_UNIFORMISATION_WORK:
+        raise StaffingInputError(t("The answer time is too long for these handle and patience times."),
+                                 field="answer_within_seconds")
     log_mean = math.log(mean)
     values = [0.0] * queue_states  # P(answered within 0 uniformised steps)
     answered = [0.0] * queue_states
@@ -242,9 +248,12 @@ def staffing(calls: float, interval_minutes: float, aht_seconds: float, target_s
     _check(calls, interval_minutes, aht_seconds, target_service_level, answer_within_seconds, max_occupancy,
            shrinkage, patience_seconds)
     erlangs = offered_load(calls, interval_minutes, aht_seconds)
+    if erlangs > MAX_ERLANGS:
+        raise StaffingInputError(t("More than %(max)d Erlangs in one interval: split the work.",
+                                   max=int(MAX_ERLANGS)), field="calls")
     if agents is not None:
-        if agents < 0:
-            raise StaffingInputError(t("Agents cannot be negative."), field="agents")
+        if not 0 <= agents <= MAX_AGENTS:
+            raise StaffingInputError(t("Agents must be between 0 and %(max)d.", max=MAX_AGENTS), field="agents")
         raw = agents
     else:
         raw = _search(erlangs, aht_seconds, target_service_level, answer_within_seconds, max_occupancy,

@@ -216,3 +216,12 @@ def test_shift_plan_staffs_each_interval_by_its_own_forecast():
                                                        staffing(100, 30, 90, 0.8, 20).raw_agents]
     assert plan[1].result.agents == 20
     assert plan[2].result.raw_agents > plan[1].result.raw_agents > plan[3].result.raw_agents
+
+
+def test_inputs_that_would_take_minutes_are_refused():
+    with pytest.raises(StaffingInputError):
+        staffing(10**9, 30, 180, 0.8, 20)
+    with pytest.raises(StaffingInputError):
+        staffing(100, 30, 180, 0.8, 20, agents=10**7)
+    with pytest.raises(StaffingInputError):
+        staffing(100_000, 30, 1, 0.8, 86_400, patience_seconds=1)
