@@ -22,9 +22,11 @@ def textbook_erlang_c(agents: int, erlangs: float) -> float:
     return top / (sum(erlangs**k / math.factorial(k) for k in range(agents)) + top)
 
 
-# The classic worked example (100 calls in 30 minutes, AHT 180 s → A = 10 Erlangs, target 80 % in 20 s), as
-# published e.g. by Call Centre Helper, "Erlang C Formula - Made Simple" (and in most WFM textbooks):
-# agents → (probability of waiting, service level at 20 s, average speed of answer in seconds).
+# The classic worked example (100 calls in 30 minutes, AHT 180 s -> A = 10 Erlangs, target 80 % in 20 s), the one
+# reproduced in most WFM primers (e.g. Call Centre Helper's "Erlang C Formula - Made Simple", whose answer is 14
+# agents). Figures worked by hand from the closed form; e.g. N = 14: C = 0.1741, e^(-4*20/180) = 0.6412,
+# SL = 1 - 0.1741*0.6412 = 0.8884, ASA = 0.1741*180/4 = 7.8 s.
+# agents -> (probability of waiting, service level at 20 s, average speed of answer in seconds).
 TEXTBOOK = {
     11: (0.6821, 0.3896, 122.8),
     12: (0.4494, 0.6402, 40.4),
