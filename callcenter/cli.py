@@ -187,6 +187,38 @@ def bench_routing(agents: int, queues: int, calls: int, decisions: int, seed: in
                 blocked_call=blocked_call, echo=click.echo)
 
 
+@main.command("staffing", with_appcontext=False)
+@click.option("--calls", type=float, required=True, help="Calls offered in the interval.")
+@click.option("--interval-minutes", type=float, required=True, help="Length of the interval.")
+@click.option("--aht-seconds", type=float, required=True, help="Average handle time (talk + hold + wrap-up).")
+@click.option("--target-service-level", type=float, required=True, help="Share answered in time, e.g. 0.8.")
+@click.option("--answer-within-seconds", type=float, required=True, help="The service level's time, e.g. 20.")
+@click.option("--max-occupancy", type=float, default=1.0, show_default=True, help="Cap on agents' busy share.")
+@click.option("--shrinkage", type=float, default=0.0, show_default=True,
+              help="Share of paid time off the phones (breaks, training, absence).")
+@click.option("--patience-seconds", type=float, help="Callers' mean patience: Erlang A instead of Erlang C.")
+@click.option("--agents", type=click.IntRange(min=0), help="Evaluate this many agents instead of searching.")
+def staffing_command(calls: float, interval_minutes: float, aht_seconds: float, target_service_level: float,
+                     answer_within_seconds: float, max_occupancy: float, shrinkage: float,
+                     patience_seconds: float | None, agents: int | None) -> None:
+    """Agents for one interval (Erlang C, or Erlang A with --patience-seconds): one `name value` pair a line."""
+    from callcenter.services.staffing import StaffingInputError, staffing
+
+    try:
+        result = staffing(calls, interval_minutes, aht_seconds, target_service_level, answer_within_seconds,
+                          max_occupancy=max_occupancy, shrinkage=shrinkage, patience_seconds=patience_seconds,
+                          agents=agents)
+    except StaffingInputError as exc:
+        raise click.UsageError(str(exc)) from exc
+    lines = [("raw_agents", str(result.raw_agents)), ("agents", str(result.agents)),
+             ("service_level", f"{result.service_level:.4f}"), ("occupancy", f"{result.occupancy:.4f}"),
+             ("wait_probability", f"{result.wait_probability:.4f}"), ("asa_seconds", f"{result.asa_seconds:.1f}")]
+    if result.abandon_probability is not None:
+        lines.append(("abandon_probability", f"{result.abandon_probability:.4f}"))
+    for name, value in lines:
+        click.echo(f"{name} {value}")
+
+
 def _passphrase(variable: str | None) -> str | None:
     """The backup passphrase from the environment variable named on the command line, else BACKUP_PASSPHRASE:
     never the passphrase itself as an argument, which `ps` and shell history would show."""
