@@ -39,7 +39,9 @@ TWILIO_FIELDS = ("CallSid", "AccountSid", "From", "To", "Caller", "Called", "Cal
                  "SpeechResult", "Confidence", "CallDuration", "SequenceNumber", "Timestamp", "RecordingUrl",
                  "RecordingSid", "RecordingDuration", "TranscriptionText", "CallerId", "ApiVersion", "ParentCallSid",
                  "QueueTime", "DialCallStatus")
+# Parameters the views read as numbers: in the query (our own URLs) and in the carrier's form.
 QUERY_FIELDS = ("node", "attempt", "agent", "entry", "queue")
+NUMBER_FIELDS = ("Digits", "RecordingDuration", "CallDuration", "SequenceNumber", "Confidence", "QueueTime")
 
 
 @pytest.fixture
@@ -111,6 +113,10 @@ _values: st.SearchStrategy[bytes] = st.one_of(
     st.just("\ud800".encode("utf-8", "surrogatepass")),  # a lone surrogate, as bytes on the wire
     st.integers(1000, 20_000).map(lambda n: b"x" * n),  # huge
 )
+# Number-like text: str.isdigit() is true for "²" and "١٢", yet int() refuses "²" and anything over 4,300 digits.
+_number_like: st.SearchStrategy[bytes] = st.sampled_from(
+    ["0", "1", "007", "-1", "+1", "1.5", "1e3", " 1", "\u00b2", "\u0661\u0662", "\uff11", "9" * 40, "9" * 5000,
+     "2147483648", "-9223372036854775809"]).map(str.encode) | _numbers.map(str.encode)
 _keys: st.SearchStrategy[bytes] = st.one_of(
     st.sampled_from(TWILIO_FIELDS).map(str.encode),
     _nasty_text.map(lambda s: s.encode()),
@@ -129,9 +135,11 @@ def _requests(draw) -> tuple[str, str]:
             "To": NUMBER, "CallStatus": "ringing", "Direction": "inbound"}
     pairs = [(k.encode(), v.encode()) for k, v in base.items()
              if not draw(st.booleans())]  # each plausible field may be missing
+    pairs += [(name.encode(), draw(_number_like)) for name in NUMBER_FIELDS if draw(st.booleans())]
     pairs += draw(st.lists(st.tuples(_keys, _values), max_size=6))  # extra, replaced or repeated fields
     pairs = draw(st.permutations(pairs))
-    query = draw(st.lists(st.tuples(st.sampled_from(QUERY_FIELDS).map(str.encode), _values), max_size=3))
+    query = [(name.encode(), draw(st.one_of(_number_like, _values))) for name in QUERY_FIELDS if draw(st.booleans())]
+    query += draw(st.lists(st.tuples(st.sampled_from(QUERY_FIELDS).map(str.encode), _values), max_size=2))
     return _encode(query), _encode(pairs)
 
 
@@ -172,7 +180,8 @@ def test_every_webhook_survives_signed_malformed_input(app, client, factory, web
         status = response.status_code
         statuses.setdefault(path, set()).add(status)
         assert status < 500, (path, status, response.get_data(as_text=True))
-        assert not logged_errors.records, [r.getMessage() for r in logged_errors.records]
+        assert not logged_errors.records, [f"{r.getMessage()}: {r.exc_info[1]!r}" if r.exc_info else r.getMessage()
+                                           for r in logged_errors.records]
         if 400 <= status < 500:
             assert response.get_data(as_text=True).strip(), "a refusal says why"
             assert rows() == before, "a refused webhook wrote a call or an event"
@@ -199,3 +208,28 @@ def test_a_signed_webhook_with_a_nul_byte_gets_a_400_and_no_call(app, client, fa
     assert response.status_code == 400
     assert "From" in response.get_data(as_text=True)
     assert _call_row(database_url, sid) == 0
+
+
+@pytest.mark.parametrize(("path", "query", "field"), [
+    ("/ivr/voicemail", "", ("RecordingDuration", "\u00b2")),
+    ("/ivr/voicemail", "", ("RecordingDuration", "9" * 5000)),
+    ("/ivr/menu", "attempt=%C2%B2", None),
+    ("/ivr/requeue", "queue=%C2%B2", None),
+    ("/ivr/agent/answer", "agent=%C2%B2", None),
+    ("/ivr/agent/rejoin", "agent=" + "9" * 5000, None),
+    ("/ivr/agent/status", "agent=%C2%B2", ("CallStatus", "no-answer")),
+])
+def test_numbers_int_refuses_do_not_crash_a_webhook(app, client, factory, logged_errors, path, query, field):
+    """Found by the fuzz above: the views checked str.isdigit() ("²" and "١٢" pass) then called int(), which refuses
+    "²" and anything over 4,300 digits; fail_safe hid the crash behind "technical difficulties" (or a bare 204)."""
+    factory.demo_line()
+    pairs = [(b"CallSid", KNOWN_SID.encode()), (b"From", b"+14155550123"), (b"To", NUMBER.encode())]
+    assert _signed_post(client, "/ivr/voice", "", _encode(pairs)).status_code == 200  # a live call
+    if field:
+        pairs.append((field[0].encode(), field[1].encode()))
+    response = _signed_post(client, path, query, _encode(pairs))
+    assert response.status_code in (200, 204)
+    assert not logged_errors.records, [repr(r.exc_info[1]) for r in logged_errors.records if r.exc_info]
+    if response.status_code == 200:
+        says = " ".join(e.text or "" for e in ET.fromstring(response.data).iter("Say"))
+        assert "technical difficulties" not in says
