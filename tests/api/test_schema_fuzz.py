@@ -4,9 +4,9 @@ Every operation the document lists gets generated requests (valid and invalid on
 5xx and must match what the document says: status code, content type, body schema, headers; all of Schemathesis's
 checks run (one adjusted: see `positive_data_accepted`).
 
-On SQLite, every phase: the documented examples, the coverage phase (each boundary and each way to break each
-keyword the document uses, about 1,900 requests) and random fuzzing. On PostgreSQL, the examples and fuzzing only,
-to keep the suite's time: fuzzing is what sends NUL characters and odd Unicode to the driver.
+On both databases, the documented examples, the coverage phase (each boundary and each way to break each keyword
+the document uses, such as ids at 2**31 - 1 and beyond: about 1,900 requests) and random fuzzing, which is what
+sends NUL characters and odd Unicode to the driver. Both files of fuzz tests take about 45 s on 2 idle cores.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CheckContext
-from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from callcenter.services.storable import find_problem
@@ -25,15 +24,8 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 FUZZ_EXAMPLES = 10  # random requests per operation (Hypothesis's max_examples), on top of the coverage phase
 
 
-def _config(coverage: bool) -> SchemathesisConfig:
-    return SchemathesisConfig.from_dict({"phases": {
-        "coverage": {"enabled": coverage},
-        "stateful": {"enabled": False},  # the pytest integration runs operations one by one anyway
-    }})
-
-
 @pytest.fixture
-def api_schema(app: Flask, factory, database_url: str):
+def api_schema(app: Flask, factory):
     """The document as the app serves it, calling the app in-process, over a small data set to find."""
     factory.contact(phones=("+14155550123",), first_name="Ada", last_name="Lovelace")
     factory.account(name="Analytical Engines")
@@ -44,8 +36,7 @@ def api_schema(app: Flask, factory, database_url: str):
         with app.app_context():
             return list(app.wsgi_app(environ, start_response))
 
-    return schemathesis.openapi.from_wsgi(OPENAPI_PATH, own_app_context,
-                                          config=_config(coverage=database_url.startswith("sqlite")))
+    return schemathesis.openapi.from_wsgi(OPENAPI_PATH, own_app_context)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
