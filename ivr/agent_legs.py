@@ -15,6 +15,7 @@ from callcenter.services.errors import Conflict
 from callcenter.telephony import get_provider, links, twiml
 from ivr import bp
 from ivr.guard import fail_safe, twilio_signed, twiml_response
+from ivr.params import whole_number
 
 
 def _fallback() -> Response:
@@ -37,12 +38,12 @@ def _in_conference(name: str) -> Response:
 @twilio_signed
 def agent_answer() -> Response:
     """The agent picked up their softphone: bridge them and the customer in the interaction's conference."""
-    agent_text = request.args.get("agent", "")
-    if not agent_text.isdigit():
+    agent_id = whole_number(request.args.get("agent"))
+    if agent_id is None:
         return twiml_response(twiml.call_unavailable())
     try:
         name = agent_legs.answer(
-            db.session, get_redis(), get_provider(), agent_id=int(agent_text), entry_id=request.args.get("entry", ""),
+            db.session, get_redis(), get_provider(), agent_id=agent_id, entry_id=request.args.get("entry", ""),
             agent_leg_sid=request.form.get("CallSid", ""), caller_id=links.caller_id(),
             webhook_url=links.webhook_url, join_twiml=links.join_twiml)
     except Conflict:
@@ -55,11 +56,11 @@ def agent_answer() -> Response:
 @twilio_signed
 def agent_rejoin() -> Response:
     """The agent's softphone is back for a call it dropped: into the same conference again."""
-    agent_text = request.args.get("agent", "")
-    if not agent_text.isdigit():
+    agent_id = whole_number(request.args.get("agent"))
+    if agent_id is None:
         return twiml_response(twiml.call_unavailable())
     try:
-        link = agent_legs.rejoin_answered(get_redis(), agent_id=int(agent_text), entry_id=request.args.get("entry", ""),
+        link = agent_legs.rejoin_answered(get_redis(), agent_id=agent_id, entry_id=request.args.get("entry", ""),
                                           leg_sid=request.form.get("CallSid", ""))
     except Conflict:
         return twiml_response(twiml.call_unavailable())
@@ -71,9 +72,9 @@ def agent_rejoin() -> Response:
 @twilio_signed
 def agent_status() -> Response:
     """Progress of an agent's softphone leg: an unanswered leg gives the offer back."""
-    agent_text = request.args.get("agent", "")
-    if agent_text.isdigit():
-        agent_legs.agent_leg_ended(db.session, get_redis(), agent_id=int(agent_text),
+    agent_id = whole_number(request.args.get("agent"))
+    if agent_id is not None:
+        agent_legs.agent_leg_ended(db.session, get_redis(), agent_id=agent_id,
                                    entry_id=request.args.get("entry", ""),
                                    status=(request.form.get("CallStatus") or "").lower(),
                                    leg_sid=request.form.get("CallSid"),

@@ -20,6 +20,7 @@ from callcenter.telephony import twiml
 from callcenter.telephony.links import webhook_url
 from ivr import bp, flow_twiml
 from ivr.guard import fail_safe, twilio_signed, twiml_response
+from ivr.params import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,11 @@ def voice() -> Response:
 @twilio_signed
 def menu() -> Response:
     """The caller answered a menu (or stayed silent): re-prompt, go deeper, or route."""
-    attempt = request.args.get("attempt", "0")
     call_sid = request.form.get("CallSid", "")
     choice = caller_steps.menu_choice(
         db.session, get_redis(), call_sid=call_sid, to_number=request.form.get("To", ""),
         region=current_app.config["DEFAULT_REGION"], node_id=request.args.get("node") or None,
-        attempt=int(attempt) if attempt.isdigit() else 0, digits=request.values.get("Digits"),
+        attempt=whole_number(request.args.get("attempt")) or 0, digits=request.values.get("Digits"),
         speech=request.values.get("SpeechResult"))
     definition, decision = choice.definition, choice.decision
     if definition is None or decision is None:
@@ -164,10 +164,9 @@ def after_hours_choice() -> Response:
 def voicemail() -> Response:
     """The Record verb finished: keep the recording and open a ticket for it."""
     form = request.values  # what the caller recorded is in the URL when the step is retried (ivr.guard)
-    duration = form.get("RecordingDuration", "")
     ticket = caller_steps.voicemail_received(
         db.session, call_sid=form.get("CallSid", ""), recording_url=form.get("RecordingUrl"),
-        recording_sid=form.get("RecordingSid"), duration_seconds=int(duration) if duration.isdigit() else None,
+        recording_sid=form.get("RecordingSid"), duration_seconds=whole_number(form.get("RecordingDuration")),
         transcription=form.get("TranscriptionText"))
     speech = _caller_speech(form.get("CallSid", ""))
     if ticket is None:
@@ -180,10 +179,10 @@ def voicemail() -> Response:
 @twilio_signed
 def requeue() -> Response:
     """The customer's agent vanished: back in line, ahead of new callers."""
-    queue_text = request.args.get("queue", "")
+    queue_id = whole_number(request.args.get("queue"))
     speech = _caller_speech(request.form.get("CallSid", ""))
-    if not queue_text.isdigit():
+    if queue_id is None:
         return twiml_response(flow_twiml.fallback(**speech))
     placed = caller_steps.requeue_caller(db.session, get_redis(), call_sid=request.form.get("CallSid", ""),
-                                          queue_id=int(queue_text))
+                                          queue_id=queue_id)
     return _waiting(placed.position, placed.estimated_wait_seconds, speech)

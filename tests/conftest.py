@@ -6,6 +6,7 @@ Every test that uses `app` (or `database_url`) runs twice: on SQLite and on Post
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask, g
 from flask.testing import FlaskClient
 from flask_socketio import SocketIO
+from hypothesis import settings
 
 from callcenter import create_app, migrate
 from callcenter.db import make_engine
@@ -22,6 +24,13 @@ from callcenter.extensions import db
 from tests.support.servers import PostgresServer, RedisServer
 
 _database_counter = itertools.count()
+
+# Property-based tests (tests/ivr/test_webhook_fuzz.py, tests/api/test_schema_fuzz.py) are reproducible in CI: the
+# same examples on every run (derandomize), no example database on disk, no per-example deadline (a shared 2-core
+# machine is slow now and then). HYPOTHESIS_PROFILE=explore searches further with fresh randomness when hunting bugs.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=40, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=500, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session", autouse=True)

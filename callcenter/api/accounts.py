@@ -51,7 +51,7 @@ class AccountById(MethodView):
         """One account; accounts outside your scope answer 404."""
         return contact_service.get_account(db.session, current_actor(), account_id)
 
-    @blp.arguments(AccountUpdate)
+    @blp.arguments(AccountUpdate, required=False)  # every field is optional: no body changes nothing
     @blp.response(200, AccountOut)
     @blp.alt_response(404, schema=ErrorSchema, description="No such account, or not yours to see")
     @blp.alt_response(403, schema=ErrorSchema,

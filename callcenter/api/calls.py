@@ -17,7 +17,7 @@ from callcenter.api.agent import caller_ids
 from callcenter.api.auth import current_actor
 from callcenter.api.base import resource_blueprint
 from callcenter.api.errors import ErrorSchema
-from callcenter.api.schemas import Id, StrictSchema
+from callcenter.api.schemas import Id, JsonBoolean, StrictSchema
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, call_control, wrapup
@@ -30,7 +30,7 @@ SID = "string(minlength=2, maxlength=80)"
 
 
 class Toggle(StrictSchema):
-    on = fields.Boolean(required=True)
+    on = JsonBoolean(required=True)
 
 
 class HoldOut(ma.Schema):

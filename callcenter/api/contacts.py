@@ -68,7 +68,7 @@ class ContactById(MethodView):
         """One contact; contacts outside your scope answer 404."""
         return contact_service.get_contact(db.session, current_actor(), contact_id)
 
-    @blp.arguments(ContactFields)
+    @blp.arguments(ContactFields, required=False)  # every field is optional: no body changes nothing
     @blp.response(200, ContactOut)
     @blp.alt_response(404, schema=ErrorSchema, description="No such contact, or not yours to see")
     @blp.alt_response(403, schema=ErrorSchema, description="Owner change by an agent")

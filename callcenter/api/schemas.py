@@ -32,6 +32,16 @@ def _valid_time_zone(value: str | None) -> None:
         raise ma.ValidationError(f"{value!r} is not an IANA time zone (like America/New_York).")
 
 
+class JsonBoolean(fields.Boolean):
+    """A JSON `true` or `false`, nothing else: marshmallow's Boolean also takes 1, 0, "yes", "off"..., which the
+    document (type: boolean) does not promise, so a client relying on them would be relying on an accident."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class StrictSchema(ma.Schema):
     """Unknown fields are an error (marshmallow 4's default, stated so nobody loosens it by accident)."""
 
@@ -115,7 +125,7 @@ class ContactFields(StrictSchema):
                               metadata={"description": "The name in one piece (王小明), shown as it is when set"})
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     account_id = fields.Integer(allow_none=True, validate=Id)
-    vip = fields.Boolean()
+    vip = JsonBoolean()
     owner_id = fields.Integer(allow_none=True, validate=Id, metadata={"description": "Default: the caller"})
     time_zone = fields.String(allow_none=True, validate=_valid_time_zone)
     language = fields.String(allow_none=True, validate=validate.Length(max=16))
@@ -152,13 +162,13 @@ class ContactPage(PageSchema):
 
 class AccountCreate(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    vip = fields.Boolean()
+    vip = JsonBoolean()
     owner_id = fields.Integer(allow_none=True, validate=Id, metadata={"description": "Default: the caller"})
 
 
 class AccountUpdate(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    vip = fields.Boolean()
+    vip = JsonBoolean()
     owner_id = fields.Integer(allow_none=True, validate=Id)
 
 
@@ -200,7 +210,7 @@ class UserUpdate(StrictSchema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     role = fields.String(validate=validate.OneOf(ROLES))
     team = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
-    active = fields.Boolean()
+    active = JsonBoolean()
     password = fields.String(load_only=True, validate=validate.Length(min=8, max=256))
     skills = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=60)),

@@ -56,7 +56,7 @@ class UserById(MethodView):
         """One user in your scope."""
         return user_service.get_user(db.session, current_actor(), user_id)
 
-    @blp.arguments(UserUpdate)
+    @blp.arguments(UserUpdate, required=False)  # every field is optional: no body changes nothing
     @blp.response(200, UserOut)
     @blp.alt_response(403, schema=ErrorSchema, description="Only admins change users")
     @blp.alt_response(404, schema=ErrorSchema, description="No such user")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import ApiToken, Role, Skill, Team, User, UserSkill, utcnow
@@ -120,7 +120,7 @@ def authenticate(
     may be a password typed into the username box, and is never stored.
     """
     throttle.check(username, ip_address)
-    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    user = session.scalar(select(User).where(_same_username(username.strip())))
     valid = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if not (user and valid and user.active):
         throttle.failed(username, ip_address)
@@ -155,6 +155,12 @@ def get_or_create_skill(session: Session, name: str) -> Skill:
     return skill
 
 
+def _same_username(username: str) -> ColumnElement[bool]:
+    """Usernames compare without case; the exact spelling too, because SQL lower() may fold ASCII only (SQLite,
+    PostgreSQL under the C locale), where "Ärger" would otherwise match neither itself nor "ärger"."""
+    return or_(User.username == username, func.lower(User.username) == username.lower())
+
+
 def create_user(
     session: Session,
     *,
@@ -178,7 +184,7 @@ def create_user(
     if role not in {r.value for r in Role}:
         raise ValidationFailed(t('Role must be one of agent, supervisor, admin (got %(role)r)',
                                  role=role), field="role")
-    if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+    if session.scalar(select(User.id).where(_same_username(username))):
         raise Conflict(t('Username %(username)r is taken', username=username), field="username")
     user = User(
         username=username,

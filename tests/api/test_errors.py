@@ -51,6 +51,9 @@ def test_body_that_is_not_an_object_is_422(client, headers, payload):
     [
         ({"first_name": 12}, "first_name"),
         ({"first_name": "Ada", "vip": "very"}, "vip"),
+        # a JSON boolean only, as documented (schemathesis found 0, 1, "yes" taken as booleans)
+        ({"first_name": "Ada", "vip": 1}, "vip"),
+        ({"first_name": "Ada", "vip": "true"}, "vip"),
         ({"first_name": "Ada", "account_id": "abc"}, "account_id"),
         ({"first_name": "Ada", "phones": "4155550100"}, "phones"),
         ({"first_name": "Ada", "phones": [{"label": "work"}]}, "phones.0.number"),

@@ -172,3 +172,13 @@ def test_a_skill_edit_reaches_the_logged_in_agents_routing_at_once(client, admin
     german = get_or_create_skill(session, "german").id
     assert agent_state.get_presence(r, user.id).skills[german] == 6
     assert acd.available_with_skill(r, german, 6) == [user.id]
+
+
+def test_a_taken_non_ascii_username_is_a_409_and_its_owner_signs_in(client, admin_headers, auth):
+    """Found by tests/api/test_schema_fuzz.py: SQL lower() folds ASCII only (SQLite; PostgreSQL under the C locale),
+    so the check for a taken name missed "Ärger" twice and the insert hit the unique index (a 500); and a user so
+    named could never sign in."""
+    new = {"username": "Ärger", "password": "correct horse battery"}
+    assert client.post("/api/v1/users", json=new, headers=admin_headers).status_code == 201
+    assert_error(client.post("/api/v1/users", json=new, headers=admin_headers), 409, "username")
+    assert auth.login("Ärger", "correct horse battery").status_code == 302
