@@ -163,3 +163,32 @@ def test_a_status_callback_that_meets_a_locked_database_is_applied_once_it_is_fr
     statuses = [e.data.get("CallStatus") for e in calls.call_events(session, record) if e.kind == "status"]
     assert statuses.count("completed") == 1
     assert record.status == "completed" and acd.position(redis_client, caller.sid) is None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_slow_database_holds_the_caller_within_the_budget_then_greets(database_url, session, sim_carrier, line):
+    """PostgreSQL answering slowly rather than locked (an overloaded server; here a new call row takes 10 s to
+    insert): the statement is cut at the webhook's budget, the caller is held, and greeted once it is quick again.
+    SQLite runs inside our own process: a slow statement there is our own CPU, and only its lock waits apply."""
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE FUNCTION cc_test_slow() RETURNS trigger AS $$ BEGIN "
+                                   "PERFORM pg_sleep(10); RETURN NEW; END $$ LANGUAGE plpgsql")
+        connection.exec_driver_sql("CREATE TRIGGER cc_test_slow BEFORE INSERT ON calls "
+                                   "FOR EACH ROW EXECUTE FUNCTION cc_test_slow()")
+    try:
+        caller = sim_carrier.dial(DANA, NUMBER)
+        [held] = wait_until(lambda: _answers(sim_carrier, "/ivr/voice"), timeout=CARRIER_BUDGET_SECONDS,
+                            message="the greeting webhook to answer while every insert takes 10 s")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TRIGGER cc_test_slow ON calls")
+    finally:
+        engine.dispose()
+
+    assert held.status == 200 and held.latency < ANSWER_WITHIN_SECONDS, (held.status, held.latency)
+    assert parse_qs(urlsplit(_redirect_of(held) or "").query)["busy_retry"] == ["1"]  # held, not hung up
+    caller.wait_for_say("For sales, press 1")
+    assert TECHNICAL_DIFFICULTIES not in caller.transcript
+    session.expire_all()
+    assert calls.get_call(session, caller.sid).from_number == DANA
+    caller.hangup()
