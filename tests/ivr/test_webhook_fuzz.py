@@ -60,20 +60,6 @@ def webhook_paths(app: Flask) -> list[str]:
     return paths
 
 
-@pytest.fixture
-def rows(database_url) -> Iterator:
-    """Counts of calls and call events, and whether a CallSid has a call row, through a connection of its own."""
-    engine = sa.create_engine(database_url)
-
-    def count() -> tuple[int, int]:
-        with engine.connect() as connection:
-            return (connection.scalar(sa.text("SELECT count(*) FROM calls")),
-                    connection.scalar(sa.text("SELECT count(*) FROM call_events")))
-
-    yield count
-    engine.dispose()
-
-
 class _Errors(logging.Handler):
     """Collects ERROR records: `fail_safe` logs one whenever a view raised something it did not expect."""
 

@@ -7,7 +7,6 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-import sqlalchemy as sa
 from flask import jsonify, request
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
@@ -26,20 +25,6 @@ def app_config(app_config):
     """Production mode: the carrier signs with TWILIO_AUTH_TOKEN."""
     return {**app_config, "TELEPHONY_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
-
-
-@pytest.fixture
-def rows(database_url):
-    """Counts rows in calls and call_events through a connection of its own."""
-    engine = sa.create_engine(database_url)
-
-    def count() -> tuple[int, int]:
-        with engine.connect() as connection:
-            return (connection.scalar(sa.text("SELECT count(*) FROM calls")),
-                    connection.scalar(sa.text("SELECT count(*) FROM call_events")))
-
-    yield count
-    engine.dispose()
 
 
 def sign(url: str, params, token: str = AUTH_TOKEN) -> str:
