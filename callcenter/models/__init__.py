@@ -8,7 +8,17 @@ from callcenter.models.ivr import IvrFlow
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
-from callcenter.models.work import Callback, Campaign, CampaignContact, DialAttempt, DoNotCall, Ticket
+from callcenter.models.work import (
+    Callback,
+    Campaign,
+    CampaignAgent,
+    CampaignContact,
+    CampaignDisposition,
+    DialAttempt,
+    DoNotCall,
+    ListImport,
+    Ticket,
+)
 
 __all__ = [
     "Account",
@@ -20,7 +30,9 @@ __all__ = [
     "CallEvent",
     "Callback",
     "Campaign",
+    "CampaignAgent",
     "CampaignContact",
+    "CampaignDisposition",
     "Contact",
     "ContactPhone",
     "DialAttempt",
@@ -28,6 +40,7 @@ __all__ = [
     "DoNotCall",
     "Holiday",
     "IvrFlow",
+    "ListImport",
     "Queue",
     "QueueSkill",
     "Role",

@@ -67,6 +67,8 @@ class Call(TimestampMixin, Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     recording_sid: Mapped[str | None] = mapped_column(String(64))
     recording_url: Mapped[str | None] = mapped_column(String(500))
+    # The outbound campaign that placed this call (None for inbound and click-to-call).
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
 
     parent: Mapped[Call | None] = relationship(remote_side=[id])
     queue: Mapped[Queue | None] = relationship()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.models.base import Base, TimestampMixin, utcnow
-from callcenter.models.calls import Call
+from callcenter.models.calls import Call, Disposition
 from callcenter.models.crm import Account, Contact
 from callcenter.models.routing import Queue
 from callcenter.models.users import Team, User
@@ -98,17 +99,86 @@ class Campaign(TimestampMixin, Base):
     requires_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
     dial_ratio: Mapped[float] = mapped_column(default=1.0)
     script: Mapped[str] = mapped_column(Text, default="")
+    # Numbers in the campaign's lists are read in this region when they are not in international form.
+    default_region: Mapped[str] = mapped_column(String(2), default="US", server_default="US")
+    # What a machine hears (voicemail drop) and what a live answer hears when no agent is free (abandoned call).
+    voicemail_drop_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    identification_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Rolling window of the abandon rate the pacer keeps under max_abandon_rate.
+    abandon_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
 
     queue: Mapped[Queue | None] = relationship()
+    team: Mapped[Team | None] = relationship()
     contacts: Mapped[list[CampaignContact]] = relationship(back_populates="campaign", cascade="all, delete-orphan")
+    agents: Mapped[list[CampaignAgent]] = relationship(cascade="all, delete-orphan")
+    dispositions: Mapped[list[CampaignDisposition]] = relationship(cascade="all, delete-orphan")
+
+
+class CampaignAgent(Base):
+    """An agent assigned to a campaign by name (a whole team is assigned through Campaign.team_id)."""
+
+    __tablename__ = "campaign_agents"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+    user: Mapped[User] = relationship()
+
+
+class CampaignDisposition(Base):
+    """What a disposition means for a lead of this campaign: final, retry after some minutes, or callback."""
+
+    __tablename__ = "campaign_dispositions"
+    __table_args__ = (CheckConstraint("outcome in ('final', 'retry', 'callback')", name="outcome_valid"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    disposition_id: Mapped[int] = mapped_column(ForeignKey("dispositions.id", ondelete="CASCADE"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="final")
+    retry_after_minutes: Mapped[int | None]
+
+    disposition: Mapped[Disposition] = relationship()
+
+
+class ListImport(Base):
+    """One CSV file being imported into a campaign's list (or into contacts when campaign_id is null).
+
+    `report` holds one entry per rejected or flagged row so the person who imported sees why."""
+
+    __tablename__ = "list_imports"
+    __table_args__ = (
+        CheckConstraint("status in ('pending', 'running', 'done', 'failed')", name="status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    all_or_nothing: Mapped[bool] = mapped_column(default=True)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    imported_rows: Mapped[int] = mapped_column(default=0)
+    rejected_rows: Mapped[int] = mapped_column(default=0)
+    report: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
 
 
 class CampaignContact(Base):
+    """A lead: one contact's number in one campaign, with its place in the dialing order and its attempts.
+
+    `pending` leads are dialled from `next_attempt_at` on, by priority; `reserved` is a preview lead on an agent's
+    screen; `done`, `failed` (attempts exhausted) and `blocked` (the gate refused for good) are final."""
+
     __tablename__ = "campaign_contacts"
     __table_args__ = (
         CheckConstraint(
-            "status in ('pending', 'dialing', 'connected', 'done', 'failed', 'blocked')", name="status_valid"
+            "status in ('pending', 'reserved', 'dialing', 'connected', 'done', 'failed', 'blocked')",
+            name="status_valid",
         ),
+        Index("ix_campaign_contacts_next", "campaign_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,6 +188,15 @@ class CampaignContact(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_attempt_at: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_disposition: Mapped[str | None] = mapped_column(String(40))
+    # Columns of the imported row that are not contact fields, shown in the pop and merged into the script.
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The agent who booked a callback on this lead keeps it (None: any agent of the campaign).
+    owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The agent a preview lead is reserved for, or who was bridged to it.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("list_imports.id", ondelete="SET NULL"))
     next_attempt_at: Mapped[datetime | None]
     last_result: Mapped[str | None] = mapped_column(String(40))
     consent_at: Mapped[datetime | None]
@@ -163,3 +242,9 @@ class DialAttempt(Base):
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     outcome: Mapped[str | None] = mapped_column(String(20))
     outcome_at: Mapped[datetime | None]
+    campaign_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_contacts.id", ondelete="SET NULL"), index=True)
+    # Why the dialer placed this call at that moment (the pacer's decision), shown to supervisors.
+    placed_because: Mapped[str | None] = mapped_column(Text)
+    # The carrier's answering-machine detection result: human, machine_start, fax, unknown, ...
+    answered_by: Mapped[str | None] = mapped_column(String(32))
