@@ -121,8 +121,8 @@ def tick(app: Flask, now: float | None = None) -> None:
             if slots:
                 reachability.flag_unresponsive(r, now, settings.heartbeat_timeout_seconds)
                 nonce, agent_ids = reachability.heartbeat_targets(r, slots, settings.heartbeat_interval_seconds)
-                for agent_id in agent_ids:
-                    publish("agent.heartbeat", agent_id=agent_id, nonce=nonce)
+                if agent_ids:  # one message for the slot, not one per agent: each web process decodes every one
+                    publish("agents.heartbeat", agent_ids=agent_ids, nonce=nonce)
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
                 reconcile.repair_agent_states(session, r, now)
             schedule_daily_backup(app, r, now)

@@ -50,8 +50,10 @@ def forward(event: DomainEvent) -> None:
     elif name in {"agent.state_changed", "agent.reachability_changed"}:
         emit("state", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
         emit("agent", p, namespace=SUPERVISOR_NS, room=WALLBOARD_ROOM)
-    elif name == "agent.heartbeat":
-        emit("heartbeat", {"nonce": p["nonce"]}, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
+    elif name == "agents.heartbeat":
+        # One emit to the slot's agent rooms: one message-queue message however many agents it pings.
+        socketio.emit("heartbeat", {"nonce": p["nonce"]}, namespace=AGENT_NS,
+                      to=[agent_room(agent_id) for agent_id in p["agent_ids"]])
     elif name == "agent.call":
         emit("call", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
     elif name in {"queue.changed", "queue.stats"}:

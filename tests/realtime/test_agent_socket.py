@@ -215,3 +215,22 @@ def test_heartbeats_and_offer_acknowledgements_load_no_user(session, factory, co
     assert (beat, ack["ok"], ack["call_sid"]) == ({"ok": True, "nonce": "n1"}, True, offer["call_sid"])
     assert snapshot["ok"] is True
     assert [user_id.partition(":")[0] for user_id in loaded] == [str(alice.id)]  # only the snapshot loaded it
+
+
+def test_one_heartbeat_message_pings_exactly_the_agents_it_names(factory, console, redis_client):
+    """The ticker pings a slot of the floor with one event (one message-queue message), not one per agent."""
+    from callcenter.services.events import publish
+
+    alice, bob, carol = (factory.user(username=name) for name in ("alice", "bob", "carol"))
+    socks = {user.username: console(user) for user in (alice, bob, carol)}
+    for sock in socks.values():
+        sock.get_received("/agent")
+
+    publish("agents.heartbeat", agent_ids=[alice.id, carol.id], nonce="n7")
+
+    assert {name: received(sock, "heartbeat") for name, sock in socks.items()} == {
+        "alice": [{"nonce": "n7"}], "bob": [], "carol": [{"nonce": "n7"}]}
+    redis_client.zadd(reachability.CONNECTED, {str(alice.id): 1.0}, xx=True)  # last answered long ago
+    assert socks["alice"].emit("heartbeat", {"nonce": "n7"}, namespace="/agent", callback=True) == {
+        "ok": True, "nonce": "n7"}
+    assert redis_client.zscore(reachability.CONNECTED, str(alice.id)) > 1.0

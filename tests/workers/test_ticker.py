@@ -51,7 +51,7 @@ def test_tick_expires_an_unanswered_offer_and_pings_connected_consoles(app, sess
     presence = agent_state.get_presence(r, alice.id)
     assert (presence.state, presence.reason) == ("away", "missed")
     assert acd.get_entry(r, "CA" + "3" * 32).status == "waiting"
-    assert [e.payload["agent_id"] for e in pings if e.name == "agent.heartbeat"] == [alice.id]
+    assert [e.payload["agent_ids"] for e in pings if e.name == "agents.heartbeat"] == [[alice.id]]
 
 
 def test_reconcile_frees_an_agent_left_on_a_call_that_ended(app, session, factory):
@@ -123,7 +123,7 @@ def test_heartbeats_are_spread_over_the_interval_and_each_agent_is_pinged_once_p
         for second in range(1, 2 * interval + 1):
             pings.clear()
             ticker.tick(app, start + second)
-            pinged_at[second] = sorted(e.payload["agent_id"] for e in pings if e.name == "agent.heartbeat")
+            pinged_at[second] = sorted(a for e in pings if e.name == "agents.heartbeat" for a in e.payload["agent_ids"])
     finally:
         bus.unsubscribe(pings.append)
 
