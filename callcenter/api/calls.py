@@ -252,6 +252,7 @@ class Monitor(MethodView):
     @blp.arguments(MonitorIn)
     @blp.response(200, MonitorOut)
     @blp.alt_response(403, schema=ErrorSchema, description="Supervisors only")
+    @blp.alt_response(404, schema=ErrorSchema, description="The call's agent is not in your teams")
     @blp.alt_response(409, **CONFLICT)
     def post(self, data: dict[str, Any], call_sid: str):
         """Supervisors: listen to, whisper to the agent of, or barge into a live call (rings your softphone)."""
@@ -261,7 +262,9 @@ class Monitor(MethodView):
 
     @blp.response(204)
     @blp.alt_response(403, schema=ErrorSchema, description="Supervisors only")
+    @blp.alt_response(404, schema=ErrorSchema, description="The call's agent is not in your teams")
     @blp.alt_response(409, **CONFLICT)
     def delete(self, call_sid: str):
         """Supervisors: leave a call you are monitoring."""
-        call_control.stop_monitoring(get_redis(), get_provider(), supervisor=current_actor(), call_sid=call_sid)
+        call_control.stop_monitoring(db.session, get_redis(), get_provider(), supervisor=current_actor(),
+                                     call_sid=call_sid)

@@ -80,11 +80,20 @@ class Live:
         return self.data["agent_sid"]
 
 
-def live(r: redis.Redis, provider: Provider, call_sid: str) -> Live:
-    """The interaction of `call_sid` (entry id or caller CallSid) while it is bridged; Conflict when it is not."""
+def _bridged(r: redis.Redis, call_sid: str) -> dict[str, Any]:
+    """What Redis knows of the interaction of `call_sid` (entry id or caller CallSid) while an agent is on it."""
     data = interaction(r, call_sid) or interaction(r, caller_sid(call_sid))
     if not data or not data.get("agent_sid"):
         raise Conflict(t('This call is not connected to an agent'), field="call_sid")
+    return data
+
+
+def live(r: redis.Redis, provider: Provider, call_sid: str) -> Live:
+    """The interaction of `call_sid` (entry id or caller CallSid) while it is bridged; Conflict when it is not."""
+    return _in_conference(provider, call_sid, _bridged(r, call_sid))
+
+
+def _in_conference(provider: Provider, call_sid: str, data: dict[str, Any]) -> Live:
     with carrier_action("Finding the call's conference"):
         conference = provider.find_conference(data["conference_name"])
     if conference is None:
@@ -144,8 +153,7 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
     _require_supervisor(supervisor)
     if mode not in MONITOR_MODES:
         raise ValidationFailed(t('Mode is one of %(value)s', value=', '.join(MONITOR_MODES)), field="mode")
-    found = live(r, provider, call_sid)
-    _supervised_agent(session, supervisor, int(found.data["agent_id"]))
+    found = _supervised_call(session, r, provider, supervisor, call_sid)
     key = monitor_key(found.data["caller_sid"])
     leg = r.hget(key, str(supervisor.id))
     leg = leg.decode() if isinstance(leg, bytes) else leg
@@ -175,10 +183,20 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
             "conference_name": found.data["conference_name"]}
 
 
-def stop_monitoring(r: redis.Redis, provider: Provider, *, supervisor: User, call_sid: str) -> None:
+def _supervised_call(session: Session, r: redis.Redis, provider: Provider, supervisor: User,
+                     call_sid: str) -> Live:
+    """A live call of an agent in the supervisor's scope. Role and team are checked on what Redis knows before
+    the carrier is asked anything: a supervisor of another team gets the same answer as for an unknown agent."""
+    data = _bridged(r, call_sid)
+    _supervised_agent(session, supervisor, int(data["agent_id"]))
+    return _in_conference(provider, call_sid, data)
+
+
+def stop_monitoring(session: Session, r: redis.Redis, provider: Provider, *, supervisor: User,
+                    call_sid: str) -> None:
     """The supervisor leaves the call (their leg is removed; the call goes on)."""
     _require_supervisor(supervisor)
-    found = live(r, provider, call_sid)
+    found = _supervised_call(session, r, provider, supervisor, call_sid)
     key = monitor_key(found.data["caller_sid"])
     leg = r.hget(key, str(supervisor.id))
     if leg is None:
