@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 from marshmallow import fields
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 
 from callcenter.api.auth import current_actor
 from callcenter.api.base import resource_blueprint
@@ -83,6 +83,14 @@ class Token(MethodView):
                 "ttl": TOKEN_TTL_SECONDS}
 
 
+def _same_team(me: User) -> ColumnElement[bool]:
+    """The colleagues an agent may consult or transfer to by name: their team (other teams through their queues);
+    an admin's are everyone."""
+    if me.role == Role.ADMIN.value:
+        return true()
+    return User.team_id.is_(None) if me.team_id is None else User.team_id == me.team_id
+
+
 @blp.route("/config")
 class Config(MethodView):
     @blp.response(200, ConsoleConfig)
@@ -91,7 +99,8 @@ class Config(MethodView):
         me = current_actor()
         r = get_redis()
         people = db.session.scalars(
-            select(User).where(User.active.is_(True), User.role == Role.AGENT.value, User.id != me.id)
+            select(User).where(User.active.is_(True), User.role == Role.AGENT.value, User.id != me.id,
+                               _same_team(me))
             .order_by(User.full_name)
         ).all()
         colleagues = []

@@ -186,10 +186,15 @@ class SupervisorNamespace(Namespace):
     def on_connect(self, auth: Any = None) -> None:
         if not current_user.is_authenticated or current_user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
             raise ConnectionRefusedError("Supervisors only")
-        join_room(publisher.WALLBOARD_ROOM)
-        publisher.emit("snapshot", wallboard.snapshot(db.session, get_redis()), namespace=publisher.SUPERVISOR_NS,
-                       to=request.sid)
+        snapshot = wallboard.snapshot(db.session, get_redis(), viewer=current_user)
+        if current_user.role == Role.ADMIN.value:
+            join_room(publisher.WALLBOARD_ROOM)
+        else:  # their teams' agents as they are now; a reconnect (or reload) picks up a changed team
+            join_room(publisher.QUEUES_ROOM)
+            for agent in snapshot["agents"]:
+                join_room(publisher.supervised_room(agent["agent_id"]))
+        publisher.emit("snapshot", snapshot, namespace=publisher.SUPERVISOR_NS, to=request.sid)
 
     @acknowledged()
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
-        return wallboard.snapshot(db.session, get_redis())
+        return wallboard.snapshot(db.session, get_redis(), viewer=current_user)

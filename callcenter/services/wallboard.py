@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from callcenter.models import Queue, Role, User
-from callcenter.services import acd, agent_state, queue_stats
+from callcenter.services import acd, agent_state, queue_stats, scope
 
 
 def queue_snapshot(session: Session, r: redis.Redis, queue: Queue, now: float) -> dict[str, Any]:
@@ -44,11 +44,14 @@ def agent_snapshot(r: redis.Redis, user: User, now: float) -> dict[str, Any]:
     }
 
 
-def snapshot(session: Session, r: redis.Redis, now: float | None = None) -> dict[str, Any]:
+def snapshot(session: Session, r: redis.Redis, now: float | None = None, viewer: User | None = None) -> dict[str, Any]:
+    """Every active queue, and the agents `viewer` may see (a supervisor their teams', an admin all; everyone
+    when no viewer is given). Queues are shared by the teams, so every supervisor sees them all."""
     now = time.time() if now is None else now
     queues = session.scalars(select(Queue).where(Queue.active.is_(True)).order_by(Queue.name)).all()
+    visible = scope.users(viewer) if viewer is not None else true()
     agents = session.scalars(
-        select(User).where(User.active.is_(True), User.role == Role.AGENT.value).order_by(User.full_name)
+        select(User).where(User.active.is_(True), User.role == Role.AGENT.value, visible).order_by(User.full_name)
     ).all()
     return {
         "queues": [queue_snapshot(session, r, q, now) for q in queues],

@@ -45,8 +45,9 @@ def test_softphone_token_carries_the_agent_identity(client, auth, factory):
 
 def test_console_config_lists_active_dispositions_and_colleagues(client, auth, factory, session):
     _dispositions(session)
-    factory.user(username="alice")
-    bob = factory.user(username="bob")
+    factory.user(username="alice", team="North")
+    bob = factory.user(username="bob", team="North")
+    factory.user(username="stan", team="South")  # another team: reached through its queues, not by name
     auth.login("alice")
     body = client.get("/api/v1/agent/config").get_json()
     assert [d["code"] for d in body["dispositions"]] == ["resolved"]

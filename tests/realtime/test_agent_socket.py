@@ -150,12 +150,12 @@ def test_anonymous_socket_is_refused(app):
 def test_wallboard_is_for_supervisors(app, factory, console):
     from callcenter.extensions import socketio
 
-    agent = factory.user(username="agent007")
+    agent = factory.user(username="agent007", team="Tier 1")
     http = app.test_client()
     http.post("/login", data={"username": agent.username, "password": "password123"})
     assert not socketio.test_client(app, namespace="/supervisor", flask_test_client=http).is_connected("/supervisor")
 
-    boss = factory.user("supervisor", username="boss")
+    boss = factory.user("supervisor", username="boss", team="Tier 1")
     wall = console(boss, namespace="/supervisor")
     [snapshot] = received(wall, "snapshot", "/supervisor")
     assert {a["agent_id"] for a in snapshot["agents"]} == {agent.id}
@@ -234,3 +234,24 @@ def test_one_heartbeat_message_pings_exactly_the_agents_it_names(factory, consol
     assert socks["alice"].emit("heartbeat", {"nonce": "n7"}, namespace="/agent", callback=True) == {
         "ok": True, "nonce": "n7"}
     assert redis_client.zscore(reachability.CONNECTED, str(alice.id)) > 1.0
+
+
+def test_a_supervisor_wallboard_shows_and_hears_only_their_teams_agents_and_an_admin_all(
+        session, factory, console, redis_client, support_queue):
+    """Team scope in realtime: the snapshot and the live agent updates; queues are shared by every team."""
+    north, south = factory.user(username="nora", team="North"), factory.user(username="stan", team="South")
+    sam = console(factory.user("supervisor", username="sam", team="North"), namespace="/supervisor")
+    ada = console(factory.user("admin", username="ada"), namespace="/supervisor")
+    [sams] = received(sam, "snapshot", "/supervisor")
+    [adas] = received(ada, "snapshot", "/supervisor")
+    assert {a["agent_id"] for a in sams["agents"]} == {north.id}
+    assert {a["agent_id"] for a in adas["agents"]} == {north.id, south.id}
+    assert [q["name"] for q in sams["queues"]] == [q["name"] for q in adas["queues"]] == ["Support"]
+
+    for agent in (north, south):
+        agent_state.login(session, redis_client, agent.id, state="away", reason="break")
+
+    assert {a["agent_id"] for a in received(sam, "agent", "/supervisor")} == {north.id}
+    assert {a["agent_id"] for a in received(ada, "agent", "/supervisor")} == {north.id, south.id}
+    asked = sam.emit("snapshot", {}, namespace="/supervisor", callback=True)
+    assert {a["agent_id"] for a in asked["agents"]} == {north.id}

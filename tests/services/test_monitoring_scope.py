@@ -50,7 +50,7 @@ def test_a_supervisor_of_another_team_cannot_monitor_and_the_carrier_is_never_as
 
 
 def test_an_agent_is_refused_before_anything_is_looked_up(session, factory, live_call):
-    r, agent = live_call
+    r, _ = live_call
     colleague = factory.user(team="Billing", username="ann")
     carrier = CarrierThatRecords()
 
