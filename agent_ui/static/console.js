@@ -25,6 +25,19 @@
     contact: null,
   };
 
+  // ---------------------------------------------------------------- coaching
+  var COACHED = {
+    listen: function (name) { return _("%(name)s is listening", { name: name }); },
+    whisper: function (name) { return _("%(name)s is coaching you (the caller cannot hear them)", { name: name }); },
+    barge: function (name) { return _("%(name)s joined the call", { name: name }); },
+  };
+  function showCoached(mode, name) {
+    var badge = $("coached");
+    badge.textContent = mode && COACHED[mode] ? COACHED[mode](name || _("A supervisor")) : "";
+    badge.setAttribute("data-mode", mode || "");
+    show("coached", !!badge.textContent);
+  }
+
   // ---------------------------------------------------------------- messages
   function message(textValue, kind) {
     var box = $("messages");
@@ -128,6 +141,7 @@
       s.callSid = data.call_sid;
       if (s.contact) { setTimeout(function () { showContact(s.contact); }, 300); }  // now ours: full timeline
     } else if (data.status === "ended") {
+      showCoached(null);
       if (s.callSid === data.call_sid || !pendingWrapUp()) { startWrapUp(data.call_sid); }
     } else if (data.status === "consult") {
       s.consult = data;
@@ -135,6 +149,8 @@
       message(_("%(name)s wants to consult you about a call", { name: data.from_agent || _("A colleague") }), "info");
     } else if (data.status === "consult_cancelled") {
       message(_("The consultation was cancelled"), "warn");
+    } else if (data.status === "coached") {
+      showCoached(data.mode, data.supervisor);
     }
   });
 

@@ -179,6 +179,7 @@ def monitor(session: Session, r: redis.Redis, provider: Provider, *, supervisor:
     audit.record(session, f"call.{mode}", actor_id=supervisor.id, call_sid=found.data["caller_sid"],
                  agent_id=found.data["agent_id"])
     session.commit()
+    _tell_the_agent(found, supervisor, mode)
     return {"call_sid": call_sid, "mode": mode, "supervisor_call_sid": leg,
             "conference_name": found.data["conference_name"]}
 
@@ -204,6 +205,13 @@ def stop_monitoring(session: Session, r: redis.Redis, provider: Provider, *, sup
     r.hdel(key, str(supervisor.id))
     with carrier_action("Leaving the call"):
         provider.remove_participant(found.conference_sid, leg.decode() if isinstance(leg, bytes) else leg)
+    _tell_the_agent(found, supervisor, None)
+
+
+def _tell_the_agent(found: Live, supervisor: User, mode: str | None) -> None:
+    """The agent's console shows who is listening, whispering or in the call (mode None: they left)."""
+    publish("agent.call", agent_id=int(found.data["agent_id"]), call_sid=found.entry_id, status="coached",
+            mode=mode, supervisor=supervisor.full_name)
 
 
 def force_state(session: Session, r: redis.Redis, *, supervisor: User, agent_id: int, state: str,
