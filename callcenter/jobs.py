@@ -78,8 +78,9 @@ def enqueue(app: Flask, deferred: Sequence[Deferred]) -> list[str]:
                 continue  # one run is already waiting; it will see this change too
             job_id = f"{item.key}-{uuid.uuid4().hex[:12]}"
         by_queue.setdefault(item.queue, []).append(Queue.prepare_data(
-            item.name, args=item.args, timeout=item.timeout, job_id=job_id, retry=retry_policy(),
-            description=item.key))
+            item.name, args=item.args, timeout=item.timeout, job_id=job_id, description=item.key,
+            retry=retry_policy() if item.retry_intervals is None else Retry(max=len(item.retry_intervals),
+                                                                              interval=list(item.retry_intervals))))
     enqueued = []
     with r.pipeline() as pipe:  # one more round trip for all the jobs
         for name, datas in by_queue.items():

@@ -37,6 +37,20 @@ def env_bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={value!r} is not a boolean (use true or false)")
 
 
+def _seconds_list(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of whole seconds ("10,60,300"); an unreadable value is a clear start-up error."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        values = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"{name} must be comma-separated whole seconds, e.g. 10,60,300 (got {raw!r})") from None
+    if any(v < 0 for v in values):
+        raise SystemExit(f"{name} must not be negative (got {raw!r})")
+    return values
+
+
 def env_int(name: str, default: int) -> int:
     """Parse a whole number."""
     value = env_str(name)
@@ -202,6 +216,10 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "BACKUP_HOUR": _hour("BACKUP_HOUR", 3),
         "BACKUP_KEEP": env_int("BACKUP_KEEP", 14),
         "BACKUP_PASSPHRASE": os.environ.get("BACKUP_PASSPHRASE") or None,
+        # Outbound webhooks (docs/webhooks.md): seconds before each retry of a delivery the receiver did not accept
+        # (comma-separated; one try more than there are numbers), and how long one attempt may take.
+        "WEBHOOK_RETRY_SECONDS": _seconds_list("WEBHOOK_RETRY_SECONDS", (10, 60, 300, 1800, 7200)),
+        "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10),
         "HOST": host,
         "PORT": port,
         # gevent web worker processes; one when the emulator runs inside the web process (its calls live there).

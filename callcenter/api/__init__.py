@@ -27,10 +27,11 @@ def _resource_blueprints() -> list[Blueprint]:
         timeline,
         tokens,
         users,
+        webhooks,
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp, do_not_call.blp]
+            timeline.blp, do_not_call.blp, webhooks.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ from callcenter.models.audit import AuditEntry
 from callcenter.models.base import Base, utcnow
 from callcenter.models.calls import Call, CallEvent, Disposition
 from callcenter.models.crm import Account, Contact, ContactPhone
+from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
@@ -49,5 +50,7 @@ __all__ = [
     "Ticket",
     "User",
     "UserSkill",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "utcnow",
 ]

@@ -41,6 +41,8 @@ class Deferred:
     timeout: int = DEFAULT_TIMEOUT_SECONDS
     coalesce: bool = False
     job_id: str | None = None
+    # Seconds before each retry of a failing job (None: the product's default policy, callcenter.jobs).
+    retry_intervals: tuple[int, ...] | None = None
 
 
 Dispatcher = Callable[[Session, Sequence[Deferred]], None]
@@ -50,12 +52,14 @@ _dispatcher: Dispatcher | None = None
 
 
 def defer(session: Session, name: str, *args: int | str, key: str, queue: str = "default",
-          timeout: int = DEFAULT_TIMEOUT_SECONDS, coalesce: bool = False, job_id: str | None = None) -> None:
+          timeout: int = DEFAULT_TIMEOUT_SECONDS, coalesce: bool = False, job_id: str | None = None,
+          retry_intervals: tuple[int, ...] | None = None) -> None:
     """Run job `name(*args)` once the session's transaction commits (never for work that is rolled back).
 
     The caller owns the transaction: it must commit for the job to be enqueued.
     """
-    after_commit.add(session, _BUCKET, key, Deferred(name, tuple(args), key, queue, timeout, coalesce, job_id))
+    after_commit.add(session, _BUCKET, key, Deferred(name, tuple(args), key, queue, timeout, coalesce, job_id,
+                                                     retry_intervals))
 
 
 def pending(session: Session) -> list[Deferred]:
