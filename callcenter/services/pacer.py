@@ -182,7 +182,9 @@ def _predictive(inputs: PacerInputs) -> PacerDecision:
     def overflow_at(j: int, lines: int) -> float:
         return _expected_overflow(overflows[j], lines, p, waiting)
 
-    busy = Counter(inputs.busy_remaining_seconds)  # agents with the same expectation are one binomial group
+    # Agents expected to need the same whole number of seconds are one binomial group (a floor of a thousand agents
+    # is then a few hundred groups at most).
+    busy = Counter(None if r is None else round(r) for r in inputs.busy_remaining_seconds)
     overflows = [_Overflow(inputs.agents_available,
                            [(_free_probability(r, at + inputs.hold_seconds, stats.mean_handle_seconds), count)
                             for r, count in busy.items()])
@@ -206,12 +208,17 @@ def _predictive(inputs: PacerInputs) -> PacerDecision:
     lines = n - ringing
     expected_free = sum(_free_probability(r, horizon, stats.mean_handle_seconds)
                         for r in inputs.busy_remaining_seconds)
-    reason = t("%(idle)d available and %(free).1f more expected free in %(horizon).0f s, %(ringing)d lines ringing, "
-               "answer rate %(p).2f: predicted abandon %(predicted).3f ≤ limit %(limit).3f (target %(target).3f, "
-               "actual %(actual).3f)",
-               idle=inputs.agents_available, free=expected_free, horizon=horizon,
-               ringing=ringing, p=p_hat, predicted=predicted, limit=limit,
-               target=inputs.abandon_target, actual=inputs.actual_abandon_rate or 0.0)
+    figures = dict(idle=inputs.agents_available, free=expected_free, horizon=horizon, ringing=ringing, p=p_hat,
+                   predicted=predicted, limit=limit, target=inputs.abandon_target,
+                   actual=inputs.actual_abandon_rate or 0.0)
+    if predicted <= limit:
+        reason = t("%(idle)d available and %(free).1f more expected free in %(horizon).0f s, %(ringing)d lines "
+                   "ringing, answer rate %(p).2f: predicted abandon %(predicted).3f ≤ limit %(limit).3f (target "
+                   "%(target).3f, actual %(actual).3f)", **figures)
+    else:  # the lines already ringing (or the callers waiting) are over the limit: no line beyond progressive
+        reason = t("%(idle)d available and %(free).1f more expected free in %(horizon).0f s, %(ringing)d lines "
+                   "ringing, answer rate %(p).2f: predicted abandon %(predicted).3f > limit %(limit).3f (target "
+                   "%(target).3f, actual %(actual).3f): no line beyond one per available agent", **figures)
     return PacerDecision(lines, n / inputs.agents_working, predicted, limit, reason)
 
 

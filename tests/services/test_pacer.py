@@ -157,3 +157,12 @@ def test_inputs_are_checked():
         PacerInputs(mode="predictive", agents_available=-1)
     with pytest.raises(ValueError):
         PacerInputs(mode="predictive", agents_available=1, lines_ringing=1, ringing_seconds=(1.0, 2.0))
+
+
+def test_the_reason_says_when_the_lines_already_ringing_are_over_the_limit():
+    decision = decide(predictive(agents_available=1, lines_ringing=6, stats=MID_ANSWER_STATS))
+
+    assert decision.lines_to_dial == 0
+    assert decision.predicted_abandon_rate > decision.abandon_limit
+    assert "> limit 0.015" in decision.reason
+    assert decision.reason.endswith("no line beyond one per available agent")
