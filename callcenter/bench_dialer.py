@@ -1,7 +1,7 @@
 """`callcenter bench dialer`: an outbound campaign on virtual time, paced by the real `services.pacer.decide`.
 
 A discrete-event simulation (a heap of events; no clock, no sleeping, no threads), so an hour of dialing takes
-about a second and every run is exactly reproducible.
+about half a second and every run is exactly reproducible.
 
 The model:
 - `agents` agents are logged in for the whole run (`minutes`) and never pause.
@@ -18,9 +18,10 @@ The model:
   patience is shorter hangs up sooner — and is bridged to the first agent freed in that time, otherwise abandoned.
 - Handle time = talk + wrap-up: wrap-up is 5 s (a quarter of the AHT, if that is shorter), talk is exponential with
   mean `aht_seconds` - wrap-up, so the mean handle time is `aht_seconds`, as AHT is defined everywhere else here.
-- The pacer's statistics are those of the dials resolved so far in the run (the run is shorter than the real
-  pacer's 30-day window, so its "actual abandon rate" is the run's own so far). Agents talking have an unknown
-  remaining time; agents wrapping up a known one.
+- The pacer's statistics are the run's own so far: answer rate and dial time of the dials resolved, the mean
+  handle time as in `mean_handle_seconds`, and the run's abandon rate as the "actual" one (the run is shorter than
+  the real 30-day window). Agents talking have an unknown remaining time; agents wrapping up a known one; ringing
+  lines their age.
 - At the end, dialing stops and nothing more is answered; callers already waiting get their last seconds to be
   bridged or abandoned.
 

@@ -6,28 +6,30 @@ production runs, and every input of a decision can be shown beside it (the wallb
 **Progressive**: one line per available agent not already covered by a ringing line. An agent is never short of a
 caller, so nobody is abandoned, and agents wait through every ring.
 
-**Predictive** (adaptive, in the spirit of VICIdial's ADAPT methods, but with its inputs visible). The model, for
-a decision taken now about lines that will answer about `T` seconds from now (`T` = the mean time for a dial to be
-answered or to fail, from the rolling statistics):
+**Predictive** (adaptive, in the spirit of VICIdial's ADAPT methods, but with its inputs visible). With `T` = the
+mean time for a dial to be answered or to fail (rolling statistics), when the lines dialled now will answer:
 
-- each line in flight (ringing now, or dialled now) is a live answer with probability `p` (live answers / dials,
-  raised by one standard error, `p + sqrt(p(1 - p) / dials)`: over-estimating answers is the safe side), so the
-  live answers `A = W + Binomial(n, p)`, where `n` = lines ringing + lines dialled now and `W` = callers already
-  answered and waiting for an agent;
-- the agents free at that moment are `F = idle + Σ Bernoulli(q_i)` over the busy agents: a busy agent expected to
-  need `r` more seconds is free by `T` with `q = 1 - exp(-T / r)` (an exponential remainder with that mean; when
-  `r` is unknown, `r` = the mean handle time; when that is unknown too, `q = 0`);
-- callers beyond the free agents are abandoned: the expected overflow is `E[max(0, A - F)]` (computed exactly: the
-  distribution of `F` by convolution, then `g(a) = E[max(0, a - F)]` by `g(a+1) = g(a) + P(F ≤ a)`), and the
-  predicted abandon rate of the lines in flight is `E[max(0, A - F)] / E[A]`;
-- the pacer dials the largest `n` whose predicted rate stays within the **abandon limit**: the target less a
-  safety margin (`SAFETY_MARGIN` of it), which shrinks further — fast — when the actual rolling abandon rate is
-  above that: `limit = max(0, target·(1 - SAFETY_MARGIN) - BACKOFF_GAIN · (actual - target·(1 - SAFETY_MARGIN)))`.
-  A limit of 0 allows only lines that cannot overflow (`n + W ≤ idle`): progressive;
+- each line in flight (ringing, or dialled now) is a live answer with probability `p`: the measured answer rate
+  with PRIOR_DIALS imaginary live answers added, plus one standard error (`answer_rate_bound`); it starts at 1
+  (progressive) and nears the measure, and over-estimating answers is the safe side;
+- the agents free by a moment `s` are `F(s) = available + Σ Bernoulli(q_i)` over the busy agents: an agent expected
+  to need `r` more seconds is free by `s` (plus the caller's hold, 2 s) with `q = 1 - exp(-(s + hold) / r)`, an
+  exponential remainder with that mean (`r` unknown: the mean handle time; that unknown too: `q = 0`);
+- the answers by `s` are `A(s) = W + Binomial(lines answering by s, p)`, `W` = callers already waiting. At the
+  checkpoints `s = 0, T/4, T/2, 3T/4, T`: a ringing line of age `a` answers at `T - a`, counted at the checkpoint
+  before (earlier is the safe side); lines dialled now answer at `T`;
+- callers beyond the free agents are abandoned: the predicted abandon rate of `n` lines in flight is the largest
+  expected overflow `E[max(0, A(s) - F(s))]` over the checkpoints, divided by the expected answers `W + n·p`
+  (computed exactly: `F`'s distribution by convolution, then `g(a) = E[max(0, a - F)]` by
+  `g(a + 1) = g(a) + P(F ≤ a)`);
+- from the progressive count up, the pacer adds lines while the predicted rate stays within the **abandon limit**:
+  the target less a safety margin (SAFETY_MARGIN of it: the model under-predicts, as it looks at five moments and
+  not along the whole path), which shrinks fast when the actual rolling abandon rate is above it:
+  `limit = max(0, base - BACKOFF_GAIN · (actual - base))`, `base = target · (1 - SAFETY_MARGIN)`. A limit of 0
+  allows only lines that cannot overflow (`n + W ≤ available`): progressive;
 - no more than `max_lines_per_agent` lines in flight per agent working (a bound for a campaign whose answer rate
   reads near zero);
-- cold start: with fewer than `cold_start_dials` dials in the statistics the estimates mean little, so the pacer
-  dials progressively until it has them.
+- cold start: below `cold_start_dials` dials the pacer dials progressively.
 
 Lines per agent (`lines_per_agent`) is the lines in flight after the decision (ringing + new) over the agents
 working the campaign (available + busy): at most 1 in progressive mode.
@@ -50,7 +52,7 @@ DEFAULT_ABANDON_TARGET = 0.03  # of live answers, over a rolling 30 days
 COLD_START_DIALS = 20
 DEFAULT_MAX_LINES_PER_AGENT = 5.0
 MAX_HOLD_SECONDS = 2.0  # a live answer waits this long for an agent before it counts as abandoned
-CHECKPOINTS = 4  # moments between now and the mean dial time at which answers and free agents are compared
+CHECKPOINTS = 4  # now .. the mean dial time cut in this many steps: answers and free agents compared at each cut
 PRIOR_DIALS = 20  # the answer rate starts as if this many dials had all been answered live
 SAFETY_MARGIN = 0.5  # share of the target held back from the predicted rate (the model under-predicts)
 BACKOFF_GAIN = 2.0  # each point of actual abandon above the margin's limit takes this many points off the limit
@@ -58,10 +60,11 @@ BACKOFF_GAIN = 2.0  # each point of actual abandon above the margin's limit take
 
 @dataclass(frozen=True)
 class DialStats:
-    """Rolling statistics of the campaign's dials (the caller picks the window; the dialer uses recent dials).
+    """Rolling statistics of the campaign's dials (the caller picks the window).
 
     `mean_handle_seconds`: talk + hold + wrap-up of its answered calls; `mean_dial_seconds`: from placing a dial to
-    its answer or failure. None when not known yet.
+    its answer or failure; None when not known yet. The model uses `dials`, `live_answers` and the two means;
+    `machines` and `abandoned` travel with them for whoever shows the decision.
     """
 
     dials: int = 0
