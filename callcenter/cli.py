@@ -187,6 +187,33 @@ def bench_routing(agents: int, queues: int, calls: int, decisions: int, seed: in
                 blocked_call=blocked_call, echo=click.echo)
 
 
+@bench_group.command("dialer", with_appcontext=False)
+@click.option("--mode", type=click.Choice(["predictive", "progressive"]), default="predictive", show_default=True)
+@click.option("--agents", type=click.IntRange(min=0), default=20, show_default=True, help="Agents logged in.")
+@click.option("--aht-seconds", type=click.FloatRange(min=0, min_open=True), default=180.0, show_default=True,
+              help="Average handle time (talk + wrap-up).")
+@click.option("--answer-rate", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Share of dials a person answers.")
+@click.option("--machine-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Share of dials an answering machine answers.")
+@click.option("--patience-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="How long an answered person waits for an agent (at most the 2 s limit).")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Virtual minutes simulated.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Traffic seed (the same in both modes).")
+def bench_dialer(mode: str, agents: int, aht_seconds: float, answer_rate: float, machine_rate: float,
+                 patience_seconds: float, minutes: float, seed: int) -> None:
+    """An outbound campaign on virtual time paced by the real pacer: occupancy, abandon rate and volumes."""
+    from callcenter.bench_dialer import run_dialer
+
+    if answer_rate + machine_rate > 1:
+        raise click.BadParameter("answer and machine rates add up to more than 1", param_hint="--machine-rate")
+    result = run_dialer(mode=mode, agents=agents, aht_seconds=aht_seconds, answer_rate=answer_rate,
+                        machine_rate=machine_rate, patience_seconds=patience_seconds, minutes=minutes, seed=seed)
+    for line in result.lines():
+        click.echo(line)
+
+
 @main.command("staffing", with_appcontext=False)
 @click.option("--calls", type=float, required=True, help="Calls offered in the interval.")
 @click.option("--interval-minutes", type=float, required=True, help="Length of the interval.")
