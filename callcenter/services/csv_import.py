@@ -363,7 +363,8 @@ def create_import(session: Session, r: redis.Redis, actor: User | None, *, campa
     header, data = read_rows(text)
     chosen = mapping if mapping is not None else guess_mapping(header)
     check_mapping(header, chosen)
-    entry = ListImport(campaign_id=campaign_id, filename=(filename or "upload.csv")[:200], status="pending",
+    safe_name = (filename or "").replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")[:200]
+    entry = ListImport(campaign_id=campaign_id, filename=safe_name or "upload.csv", status="pending",
                        all_or_nothing=all_or_nothing, mapping=chosen, total_rows=len(data), processed_rows=0,
                        imported_rows=0, rejected_rows=0, report=[],
                        created_by_id=actor.id if actor is not None else None)
