@@ -331,7 +331,10 @@ def change_status(session: Session, actor: User | None, campaign_id: int, action
 # Participles for the refusal message ("A draft campaign cannot be paused").
 ACTION_PAST = {"start": "started", "pause": "paused", "stop": "stopped"}
 # Extracted for the catalogue: statuses and participles are inserted into translated sentences.
-_WORDS = (t("draft"), t("running"), t("paused"), t("finished"), t("started"), t("stopped"))
+_WORDS = (t("draft"), t("running"), t("paused"), t("finished"), t("started"), t("stopped"),
+          # and shown as they are stored: modes, disposition outcomes, import and report statuses
+          t("preview"), t("progressive"), t("predictive"), t("final"), t("retry"), t("callback"),
+          t("pending"), t("done"), t("failed"), t("rejected"), t("skipped"), t("flagged"))
 
 
 @dataclass(frozen=True)
