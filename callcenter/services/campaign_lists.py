@@ -51,18 +51,19 @@ class CampaignList:
         accounts: dict[str, int] = {}
         for row in rows:
             assert row.phone is not None
-            contact_id = contacts.get(row.phone)
-            if contact_id is None:
-                contact = _new_contact(session, row, accounts)
-                contacts[row.phone] = contact_id = contact.id
+            blocked = "do_not_call" in row.flags
             consent = row.values.get("consent")
-            session.add(CampaignContact(
-                campaign_id=self.campaign_id, contact_id=contact_id, phone_e164=row.phone,
-                status="blocked" if "do_not_call" in row.flags else "pending",
-                last_result="do_not_call" if "do_not_call" in row.flags else None,
-                priority=row.values.get("priority", 0), custom_fields=dict(row.custom), import_id=import_id,
+            lead = CampaignContact(
+                campaign_id=self.campaign_id, phone_e164=row.phone, status="blocked" if blocked else "pending",
+                last_result="do_not_call" if blocked else None, priority=row.values.get("priority", 0),
+                custom_fields=dict(row.custom), import_id=import_id,
                 consent_at=(now if consent is True else consent) or None, attempts=0,
-            ))
+            )
+            if row.phone in contacts:
+                lead.contact_id = contacts[row.phone]
+            else:
+                lead.contact = _new_contact(session, row, accounts)  # inserted with the leads, in one flush
+            session.add(lead)
         session.flush()
         return len(rows)
 
@@ -95,5 +96,4 @@ def _new_contact(session: Session, row: Row, accounts: dict[str, int]) -> Contac
                       email=row.values.get("email"), account_id=account_id)
     contact.phones = [ContactPhone(e164=row.phone, raw=row.phone, label="mobile")]
     session.add(contact)
-    session.flush()
     return contact

@@ -399,7 +399,7 @@ def configure(session: Session, entry: ListImport, *, mapping: dict[str, str] | 
 
 def dry_run(session: Session, r: redis.Redis, entry: ListImport, target: Target, *, region: str) -> Validation:
     """Validate the stashed file with the import's mapping; the report is saved, nothing else is written."""
-    text = _text_of(r, entry)
+    text = file_text(r, entry)
     result = validate(session, text, entry.mapping, target, region=region)
     entry.report = result.report
     entry.rejected_rows = result.rejected
@@ -407,7 +407,8 @@ def dry_run(session: Session, r: redis.Redis, entry: ListImport, target: Target,
     return result
 
 
-def _text_of(r: redis.Redis, entry: ListImport) -> str:
+def file_text(r: redis.Redis, entry: ListImport) -> str:
+    """The import's uploaded text; Conflict once it has expired."""
     text = stashed_file(r, entry.id)
     if text is None:
         raise Conflict(t("The uploaded file has expired; upload it again"), field="file")
@@ -443,7 +444,7 @@ def run_import(session: Session, r: redis.Redis, import_id: int, target: Target,
     entry.status = "running"
     session.commit()
     try:
-        text = _text_of(r, entry)
+        text = file_text(r, entry)
     except DomainError as exc:
         return _fail(session, entry, exc.message, now)
 

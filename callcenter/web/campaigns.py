@@ -274,7 +274,7 @@ def import_run(campaign_id: int, import_id: int):
     r = get_redis()
     target_list = campaign_lists.CampaignList(campaign.id)
     try:
-        header, _rows = csv_import.read_rows(csv_import.stashed_file(r, entry.id) or "")
+        header, _rows = csv_import.read_rows(csv_import.file_text(r, entry))
         csv_import.check_mapping(header, mapping)
         csv_import.configure(db.session, entry, mapping=mapping,
                              all_or_nothing=request.form.get("all_or_nothing") == "y")
