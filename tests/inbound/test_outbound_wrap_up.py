@@ -4,13 +4,14 @@ click-to-call (POST /api/v1/calls, a conference). A campaign call's disposition 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from callcenter.models import Call, Campaign, CampaignContact, Disposition
-from callcenter.services import agent_state, wrapup
+from callcenter.services import agent_state, outbound_calls, reconcile, wrapup
 from callcenter.services import auth as auth_service
 from callcenter.services.errors import ValidationFailed
 from callcenter.services.interactions import agent_identity
@@ -109,3 +110,17 @@ def test_a_campaign_calls_disposition_is_its_leads(session, factory, redis_clien
     session.expire_all()
     assert session.get(CampaignContact, lead.id).last_disposition == "no_answer"
     assert done.callback.agent_id == alice.id  # a callback booked on a campaign call stays with its agent
+
+
+def test_an_agent_left_on_an_ended_outbound_call_is_repaired_into_wrap_up(session, factory, redis_client):
+    alice = factory.user(username="alice")
+    agent_state.login(session, redis_client, alice.id)
+    call = factory.call(call_sid="CA" + "8" * 32, direction="outbound-api", from_number=NUMBER, to_number=CUSTOMER,
+                        agent_id=alice.id, status="completed")
+    started = time.time() - 300
+    outbound_calls.agent_on_call(session, redis_client, alice.id, call.call_sid, started)  # its end was missed
+
+    repairs = reconcile.repair_agent_states(session, redis_client, started + 300)
+
+    assert [(rep.agent_id, rep.call_sid) for rep in repairs] == [(alice.id, call.call_sid)]
+    assert _state(redis_client, alice.id) == "wrap_up"
