@@ -71,8 +71,8 @@ def index():
                            actions=campaigns.TRANSITIONS)
 
 
-@bp.post("/campaigns/<int:campaign_id>/<any(start, pause, stop):action>")
 def change_status(campaign_id: int, action: str):
+    """The start / pause / stop buttons (one URL each: /campaigns/<id>/start, ...)."""
     if not PostForm().validate_on_submit():
         abort(400)
     _campaign_or_404(campaign_id)
@@ -84,6 +84,19 @@ def change_status(campaign_id: int, action: str):
     else:
         flash(_("%(name)s is now %(status)s.", name=campaign.name, status=translate(campaign.status)), "info")
     return redirect(url_for("campaigns.index"))
+
+
+def _status_view(action: str):
+    def view(campaign_id: int):
+        return change_status(campaign_id, action)
+
+    view.__name__ = f"status_{action}"
+    return view
+
+
+for _action in campaigns.TRANSITIONS:
+    bp.add_url_rule(f"/campaigns/<int:campaign_id>/{_action}", f"status_{_action}", _status_view(_action),
+                    methods=["POST"])
 
 
 # --- the edit form ---------------------------------------------------------------------------------------------
