@@ -33,7 +33,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from callcenter.models import ListImport, User, utcnow
-from callcenter.services import audit
+from callcenter.services import audit, jobs
 from callcenter.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 from callcenter.services.messages import Message, t
 from callcenter.services.phones import to_e164
@@ -417,8 +417,6 @@ def file_text(r: redis.Redis, entry: ListImport) -> str:
 
 def queue_import(session: Session, entry: ListImport) -> ListImport:
     """Hand the import to the job (committed; enqueued once the transaction commits)."""
-    from callcenter.services import jobs
-
     if entry.status != "pending":
         raise Conflict(t("This import has already started"), field="import_id")
     entry.status = "running"
