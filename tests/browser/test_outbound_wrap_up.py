@@ -50,3 +50,25 @@ def test_click_to_call_ends_in_wrap_up_then_available(app, session, factory, car
     session.expire_all()
     record = session.get(Call, call.id)
     assert (record.disposition.code, record.notes) == ("sale", "Upgraded to fibre")
+
+
+def test_the_agent_hanging_up_an_outbound_call_opens_the_wrap_up(app, session, factory, carrier, open_page,
+                                                                  dispositions):
+    bob = factory.user(username="bob")
+    factory.contact(phones=(CUSTOMER,), first_name="Olga", last_name="Outbound", owner_id=bob.id)
+    carrier.phone(CUSTOMER, answer="auto", ring_seconds=0.2)
+
+    console = open_page("agent")
+    login(console, "bob")
+    expect(console.locator("#softphone-state")).to_have_text("Softphone ready")
+    console.fill("#contact-search", "Olga")
+    console.locator("#contact-results li.clickable", has_text="Olga Outbound").click()
+    console.click(f'#customer-phones button[data-number="{CUSTOMER}"]')
+    expect(console.locator("#call-status")).to_have_text("On call")
+    console.click("#hangup")
+
+    expect(console.locator("#wrapup")).to_be_visible()
+    console.select_option("#disposition", "resolved")
+    console.click("#wrapup-form button[type=submit]")
+    expect(console.locator("#state-badge")).to_have_text("Available")
+    assert agent_state.get_presence(get_redis(app), bob.id).state == "available"
