@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, request
 
 from callcenter.extensions import db
+from callcenter.redis_conn import get_redis
 from callcenter.services import outbound_calls
 from callcenter.services.dialing_gate import DialRules
 from callcenter.services.errors import DomainError
@@ -30,7 +31,7 @@ def client() -> Response:
             db.session, call_sid=form.get("CallSid", ""), from_identity=form.get("From", ""),
             to_raw=form.get("To", ""), caller_id=form.get("CallerId") or None,
             allowed_caller_ids=current_app.config["CALLER_IDS"], region=current_app.config["DEFAULT_REGION"],
-            rules=DialRules.from_config(current_app.config))
+            rules=DialRules.from_config(current_app.config), r=get_redis())
     except DomainError as exc:
         db.session.rollback()
         return twiml_response(twiml.refuse(exc.message))

@@ -36,7 +36,7 @@ PUBLIC = {
 }
 # The emulator's stand-in for Twilio's REST API authenticates like Twilio: HTTP basic auth (account SID, token).
 CARRIER_BASIC_AUTH = "sim_rest."
-STAFF_PAGES = ("/admin/", "/wallboard", "/staffing", "/audit")
+STAFF_PAGES = ("/admin/", "/wallboard", "/staffing", "/audit", "/campaigns")
 SID = "CA" + "1" * 32
 
 

@@ -534,7 +534,7 @@
     s.outbound = { to: number };
     CC.api("POST", "/calls", { to: number, caller_id: $("caller-id").value, contact_id: contactId || null }).then(function (data) {
       s.callSid = null;
-      text("call-status", _("Calling %(number)s…", { number: data.to }));
+      if (!s.callStartedAt) { text("call-status", _("Calling %(number)s…", { number: data.to })); }  // not once answered
     }).catch(function (e) { s.outbound = null; failed(e); });
   }
 

@@ -21,6 +21,7 @@ def _resource_blueprints() -> list[Blueprint]:
         agent,
         auth,
         calls,
+        campaigns,
         contacts,
         do_not_call,
         supervision,
@@ -31,7 +32,7 @@ def _resource_blueprints() -> list[Blueprint]:
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp, do_not_call.blp, webhooks.blp]
+            timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp]
 
 
 def init_app(app: Flask) -> None:

@@ -73,8 +73,17 @@ def _check_csrf() -> None:
         csrf.protect()
 
 
+def _accepts_multipart() -> bool:
+    """A view class that says `accepts_multipart = True` takes file uploads (and parses them itself)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return request.mimetype == "multipart/form-data" and getattr(getattr(view, "view_class", None),
+                                                                  "accepts_multipart", False)
+
+
 def _check_json_body() -> None:
     """Bodies are JSON; anything else would be silently ignored by the parser, so refuse it."""
+    if _accepts_multipart():
+        return
     if request.method in UNSAFE_METHODS and request.get_data(cache=True) and not request.is_json:
         raise UnsupportedMediaType("Send the request body as JSON with Content-Type: application/json")
 

@@ -688,6 +688,50 @@ for _, q in ipairs(redis.call('SMEMBERS', 'cc:queues')) do refresh_head(q) end
 return cjson.encode(fixed)
 """
 
+_OUTBOUND_BEGIN = """
+-- ARGV: agent_id, call sid, now. An agent places a call (click-to-call, a campaign call): on that call until it
+-- ends, so no queue call is offered meanwhile. Refused while they hold an offer or another call.
+local id, sid, now = ARGV[1], ARGV[2], ARGV[3]
+local key = agent_key(id)
+local a = redis.call('HMGET', key, 'state', 'reservation', 'current_call')
+local from = a[1]
+if not present(from) then from = 'offline' end
+if from == 'on_call' and a[3] == sid then return 'same:' .. from end
+if from ~= 'available' and from ~= 'away' and from ~= 'wrap_up' then return 'busy:' .. from end
+if present(a[2]) or present(a[3]) then return 'busy:' .. from end
+redis.call('HSET', key, 'current_call', sid, 'outbound_call', sid)
+transition(id, 'on_call', 'outbound', now, sid)
+return 'ok:' .. from
+"""
+
+_OUTBOUND_END = """
+-- ARGV: agent_id, call sid, now, wrap-up seconds, queue id ('' for none: its wrap-up time wins when configured).
+-- The agent's own call ended: wrap-up, as after a queue call. Anything else (already ended) is a no-op.
+local id, sid, now = ARGV[1], ARGV[2], ARGV[3]
+local key = agent_key(id)
+local a = redis.call('HMGET', key, 'state', 'current_call')
+if a[1] ~= 'on_call' or a[2] ~= sid then return false end
+local wrap = tonumber(ARGV[4]) or 0
+if present(ARGV[5]) then
+  local raw = redis.call('GET', 'cc:queuecfg:' .. ARGV[5])
+  if raw then wrap = tonumber(cjson.decode(raw).wrap_up_seconds) or wrap end
+end
+redis.call('HSET', key, 'current_call', '', 'last_call', sid)
+redis.call('HDEL', key, 'outbound_call')
+transition(id, 'wrap_up', 'call_ended', now, sid)
+local result = {agent_id = tonumber(id), agent_state = 'wrap_up'}
+if wrap > 0 then
+  local untl = tonumber(now) + wrap
+  redis.call('HSET', key, 'wrap_up_until', untl)
+  redis.call('ZADD', WRAPUPS, untl, id)
+  result.wrap_up_until = untl
+else
+  transition(id, 'available', 'wrap_up_done', now, sid)
+  result.agent_state = 'available'
+end
+return cjson.encode(result)
+"""
+
 _SCRIPT_SOURCES = {
     "enqueue": _ENQUEUE,
     "reserve_next": _RESERVE_NEXT,
@@ -700,6 +744,8 @@ _SCRIPT_SOURCES = {
     "set_flag": _SET_FLAG,
     "expire_disconnected": _EXPIRE_DISCONNECTED,
     "repair_index": _REPAIR_INDEX,
+    "outbound_begin": _OUTBOUND_BEGIN,
+    "outbound_end": _OUTBOUND_END,
 }
 _registered: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref.WeakKeyDictionary()
 
@@ -1105,6 +1151,20 @@ def set_agent_flag(
 
 def expire_disconnected_agent(r: redis.Redis, agent_id: int, now: float, cutoff: float) -> dict[str, Any] | None:
     answer = _run(r, "expire_disconnected", agent_id, now, cutoff)
+    return json.loads(answer) if answer else None
+
+
+def outbound_begin(r: redis.Redis, agent_id: int, call_sid: str, now: float) -> tuple[str, str]:
+    """Put an agent on a call they placed. Returns (ok|same|busy, the state they were in)."""
+    outcome, _, from_state = _run(r, "outbound_begin", agent_id, call_sid, now).partition(":")
+    return outcome, from_state
+
+
+def outbound_end(r: redis.Redis, agent_id: int, call_sid: str, now: float, wrap_up_seconds: int,
+                 queue_id: int | None = None) -> dict[str, Any] | None:
+    """The agent's own call ended: wrap-up (the queue's wrap-up time when it has one, else `wrap_up_seconds`).
+    None when they were not on that call any more (a repeated status callback)."""
+    answer = _run(r, "outbound_end", agent_id, call_sid, now, wrap_up_seconds, queue_id)
     return json.loads(answer) if answer else None
 
 

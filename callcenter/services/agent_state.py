@@ -1,13 +1,16 @@
 """The agent state machine: live presence in Redis (shared, fast), every transition also in the database.
 
     offline   -> available | away                       (login)
-    available -> reserved (the ACD only) | away | offline
+    available -> reserved (the ACD only) | away | offline | on_call (a call the agent places)
     reserved  -> on_call (accepted) | available (rejected, or the caller hung up) | away ("missed": the offer
                  timed out) | offline (the socket was gone longer than the grace period; the call is re-offered)
     on_call   -> wrap_up (the call ended)               a call in progress is never dropped: no logout, no
                                                          away, and a lost socket keeps the agent on the call
     wrap_up   -> available (the queue's wrap-up timer, or the agent is done) | away | offline
-    away      -> available | away (another reason) | offline
+    away      -> available | away (another reason) | offline | on_call (a call the agent places)
+
+An agent who places a call (click-to-call, a campaign call) is on that call from available, away or wrap-up
+(services.outbound_calls), and goes to wrap-up when it ends, as after a queue call.
 
 Reserved and on_call are entered and left only by the ACD (services.routing); people ask for the others.
 Besides the state, an agent can be `unreachable` (heartbeat failed) or `disconnected` (socket gone, within the
@@ -47,11 +50,11 @@ STATES = (OFFLINE, AVAILABLE, RESERVED, ON_CALL, WRAP_UP, AWAY)
 # The whole machine (from -> to). Tests check every pair against it.
 LEGAL: dict[str, frozenset[str]] = {
     OFFLINE: frozenset({AVAILABLE, AWAY}),
-    AVAILABLE: frozenset({RESERVED, AWAY, OFFLINE}),
+    AVAILABLE: frozenset({RESERVED, AWAY, OFFLINE, ON_CALL}),
     RESERVED: frozenset({ON_CALL, AVAILABLE, AWAY, OFFLINE}),
     ON_CALL: frozenset({WRAP_UP}),
-    WRAP_UP: frozenset({AVAILABLE, AWAY, OFFLINE}),
-    AWAY: frozenset({AVAILABLE, AWAY, OFFLINE}),
+    WRAP_UP: frozenset({AVAILABLE, AWAY, OFFLINE, ON_CALL}),
+    AWAY: frozenset({AVAILABLE, AWAY, OFFLINE, ON_CALL}),
 }
 # What a person may ask for: target -> the states it may be asked from. The rest belongs to the ACD.
 REQUESTABLE: dict[str, tuple[str, ...]] = {

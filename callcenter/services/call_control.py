@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Contact, Queue, Role, User, utcnow
-from callcenter.services import agent_state, audit, calls, dialing_gate, routing, scope
+from callcenter.services import agent_state, audit, calls, dialing_gate, outbound_calls, routing, scope
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.events import publish
 from callcenter.services.interactions import agent_identity, interaction, set_interaction
@@ -379,7 +379,8 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
     """Call a customer from the console: the agent's softphone and the customer meet in a new conference.
 
     The dialing gate decides first (DialRefused, a 409 with the reason, stored). The agent is set away (reason
-    "outbound") before the call, so the ACD offers them no queue call during it.
+    "outbound") while the call is placed, so the ACD offers them no queue call meanwhile, then is on the call
+    (services.outbound_calls) until it ends, and wraps up.
     """
     if caller_id not in allowed_caller_ids:
         raise ValidationFailed(t("Choose one of the company's numbers as caller ID"), field="caller_id")
@@ -410,5 +411,11 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
                            to_number=number, occurred_at=None, status="queued")
     call.agent_id, call.contact_id, call.conference_name = agent.id, contact_id, name
     dialing_gate.attach_call(session, decision.attempt_id, customer.call_sid)
+    session.commit()
+    # On the call until it ends (then wrap-up). A customer leg that failed before this line has had its status
+    # callback already, which found the agent not on it yet: end it here.
+    outbound_calls.agent_on_call(session, r, agent.id, customer.call_sid)
+    if calls.current_values(session, call).get("status") in calls.TERMINAL_STATUSES:
+        outbound_calls.call_ended(session, r, customer.call_sid)
     session.commit()
     return {"call_sid": customer.call_sid, "agent_call_sid": agent_leg.sid, "conference_name": name, "to": number}

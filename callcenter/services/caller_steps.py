@@ -29,6 +29,7 @@ from callcenter.services import (
     ivr_flows,
     jobs,
     offers,
+    outbound_calls,
     queue_stats,
     queues,
     routing,
@@ -401,6 +402,8 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
         call_sid = entry_id
     r.zrem(ORPHANS, call_sid)  # nobody needs to rejoin a call that has ended
     finished = routing.finish_call(session, r, call_sid, now)
+    if finished is None:
+        outbound_calls.call_ended(session, r, call_sid, now)  # a call an agent placed: wrap-up
     if finished is not None:
         queue_stats.publish_today_later(session, finished.queue_id)
     if finished is not None and finished.agent_id is not None:

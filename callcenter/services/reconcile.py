@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Role, User
-from callcenter.services import acd, agent_state, audit, routing
+from callcenter.services import acd, agent_state, audit, outbound_calls, routing
 from callcenter.services.calls import TERMINAL_STATUSES
 
 # A call record may lag its first webhook by a moment; never repair younger than this.
@@ -54,7 +54,8 @@ def repair_agent_states(session: Session, r: redis.Redis, now: float | None = No
             # Every inbound call is logged by its first webhook, so after a minute "no record" means "not live".
             if _call_is_live(session, presence.current_call):
                 continue
-            routing.finish_call(session, r, presence.current_call, now)
+            if routing.finish_call(session, r, presence.current_call, now) is None:
+                outbound_calls.call_ended(session, r, presence.current_call, now)  # a call the agent placed
             if agent_state.get_presence(r, agent_id).state == agent_state.ON_CALL:
                 continue  # the ACD could not release it; leave it for a supervisor rather than guess
             repairs.append(Repair(agent_id, "on call with no live call", "ended the call; wrap-up started",

@@ -5,7 +5,12 @@ only then is the agent released from wrap-up (when the queue's wrap-up timer alr
 still saved). A second submission for the same call is refused, so a double click never books two callbacks.
 
 Callbacks are rows with a `due_at`; whoever dials callbacks picks up scheduled rows that are due (no RQ job is
-enqueued here, so there is exactly one place that places callback calls).
+enqueued here, so there is exactly one place that places callback calls). A callback keeps the agent who booked
+it (`agent_id`), campaign calls included.
+
+Outbound calls wrap up the same way (services.outbound_calls puts the agent in wrap-up when their call ends). For
+a campaign call the disposition is also the lead's `last_disposition`, and the lead lifecycle applies the
+campaign's rule for it (one hook, `_campaign_lead_disposed`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,17 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call, Callback, Contact, Disposition, Ticket, User, utcnow
+from callcenter.models import (
+    Call,
+    Callback,
+    CampaignContact,
+    Contact,
+    DialAttempt,
+    Disposition,
+    Ticket,
+    User,
+    utcnow,
+)
 from callcenter.services import agent_state, calls
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import t
@@ -122,6 +137,28 @@ def _ticket(session: Session, call: Call, agent_id: int, request: TicketRequest)
     return ticket
 
 
+def campaign_lead(session: Session, call: Call) -> CampaignContact | None:
+    """The lead a campaign call was placed for: the dial attempt that placed it, else the campaign's lead with
+    that number."""
+    lead_id = session.scalar(select(DialAttempt.campaign_contact_id).where(
+        DialAttempt.call_sid == call.call_sid, DialAttempt.campaign_contact_id.is_not(None)))
+    if lead_id is not None:
+        return session.get(CampaignContact, lead_id)
+    return session.scalar(select(CampaignContact).where(CampaignContact.campaign_id == call.campaign_id,
+                                                        CampaignContact.phone_e164 == call.to_number)
+                          .order_by(CampaignContact.id))
+
+
+def _campaign_lead_disposed(session: Session, call: Call, code: str, now: datetime) -> None:
+    """A campaign call's disposition is the lead's latest. What it does to the lead (retry, final, callback)
+    is the lead lifecycle's rule."""
+    lead = campaign_lead(session, call)
+    if lead is None:
+        return
+    lead.last_disposition = code
+    # campaign lead: services.leads.apply_disposition(session, call, code, now) — wired at merge
+
+
 def complete(
     session: Session,
     r: redis.Redis,
@@ -148,6 +185,8 @@ def complete(
     opened = _ticket(session, call, agent_id, ticket) if ticket else None
     call.disposition_id = chosen.id
     call.notes = notes.strip()
+    if call.campaign_id is not None:
+        _campaign_lead_disposed(session, call, chosen.code, now)
     session.add_all([item for item in (booked, opened) if item is not None])
     session.flush()
     calls.record_event(session, call, "wrap_up_ended",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from callcenter.web import audit, auth, health, ivr_admin, profile, security_headers, staffing
+from callcenter.web import audit, auth, campaigns, health, ivr_admin, profile, security_headers, staffing
 
 
 def init_app(app: Flask) -> None:
@@ -16,3 +16,4 @@ def init_app(app: Flask) -> None:
     profile.init_app(app)
     staffing.init_app(app)
     audit.init_app(app)
+    campaigns.init_app(app)

@@ -1,0 +1,99 @@
+"""A campaign's list as a target of the CSV import (services.csv_import): rows become leads.
+
+Each row's number finds its contact (any of a contact's numbers, as the pop finds callers) or creates one with the
+row's name, email and account; the lead keeps the row's priority, consent and custom fields. A number on a
+do-not-call list becomes a `blocked` lead: on the list for the record, never dialled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Account, CampaignContact, Contact, ContactPhone, DoNotCall
+from callcenter.services.csv_import import Row
+
+BATCH = 500
+
+
+def _chunks(items: list[Any], size: int = BATCH) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True)
+class CampaignList:
+    """The leads of one campaign."""
+
+    campaign_id: int
+
+    def known_numbers(self, session: Session, import_id: int | None) -> set[str]:
+        query = select(CampaignContact.phone_e164).where(CampaignContact.campaign_id == self.campaign_id)
+        if import_id is not None:
+            query = query.where((CampaignContact.import_id.is_(None)) | (CampaignContact.import_id != import_id))
+        return set(session.scalars(query))
+
+    def imported_by(self, session: Session, import_id: int) -> set[str]:
+        return set(session.scalars(select(CampaignContact.phone_e164).where(
+            CampaignContact.campaign_id == self.campaign_id, CampaignContact.import_id == import_id)))
+
+    def blocked_numbers(self, session: Session, numbers: set[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(numbers)):
+            found.update(session.scalars(select(DoNotCall.phone_e164).where(DoNotCall.phone_e164.in_(chunk))))
+        return found
+
+    def write(self, session: Session, rows: list[Row], import_id: int | None, now: datetime) -> int:
+        contacts = _contacts_by_number(session, [r.phone for r in rows if r.phone])
+        accounts: dict[str, int] = {}
+        for row in rows:
+            assert row.phone is not None
+            blocked = "do_not_call" in row.flags
+            consent = row.values.get("consent")
+            lead = CampaignContact(
+                campaign_id=self.campaign_id, phone_e164=row.phone, status="blocked" if blocked else "pending",
+                last_result="do_not_call" if blocked else None, priority=row.values.get("priority", 0),
+                custom_fields=dict(row.custom), import_id=import_id,
+                consent_at=(now if consent is True else consent) or None, attempts=0,
+            )
+            if row.phone in contacts:
+                lead.contact_id = contacts[row.phone]
+            else:
+                lead.contact = _new_contact(session, row, accounts)  # inserted with the leads, in one flush
+            session.add(lead)
+        session.flush()
+        return len(rows)
+
+
+def _contacts_by_number(session: Session, numbers: list[str]) -> dict[str, int]:
+    """Each number's contact (the oldest, when several share it)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(numbers))):
+        for e164, contact_id in session.execute(
+                select(ContactPhone.e164, func.min(ContactPhone.contact_id))
+                .where(ContactPhone.e164.in_(chunk)).group_by(ContactPhone.e164)):
+            found[e164] = contact_id
+    return found
+
+
+def _new_contact(session: Session, row: Row, accounts: dict[str, int]) -> Contact:
+    account_id = None
+    name = (row.values.get("account") or "").strip()
+    if name:
+        if name not in accounts:
+            existing = session.scalar(select(Account.id).where(Account.name == name).order_by(Account.id))
+            if existing is None:
+                account = Account(name=name)
+                session.add(account)
+                session.flush()
+                existing = account.id
+            accounts[name] = existing
+        account_id = accounts[name]
+    contact = Contact(first_name=row.values.get("first_name", ""), last_name=row.values.get("last_name", ""),
+                      email=row.values.get("email"), account_id=account_id)
+    contact.phones = [ContactPhone(e164=row.phone, raw=row.phone, label="mobile")]
+    session.add(contact)
+    return contact
