@@ -1,11 +1,22 @@
-"""Server-rendered edges of the core app: login/logout, the landing redirect, the profile, staffing, /healthz,
-security headers."""
+"""Server-rendered edges of the core app: login/logout, the landing redirect, the profile, staffing, the back office
+(call log, audit log, system status), /healthz, security headers."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from callcenter.web import audit, auth, campaigns, health, ivr_admin, profile, security_headers, staffing
+from callcenter.web import (
+    audit,
+    auth,
+    call_log,
+    campaigns,
+    health,
+    ivr_admin,
+    profile,
+    security_headers,
+    staffing,
+    system_status,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -16,4 +27,6 @@ def init_app(app: Flask) -> None:
     profile.init_app(app)
     staffing.init_app(app)
     audit.init_app(app)
+    call_log.init_app(app)
+    system_status.init_app(app)
     campaigns.init_app(app)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, abort, render_template, request
 from flask_babel import gettext as _
@@ -22,30 +21,12 @@ from callcenter.extensions import db
 from callcenter.models import User
 from callcenter.services import audit
 from callcenter.services.errors import Forbidden
+from callcenter.web.filters import day_start, page_number, viewer_zone
 
 bp = Blueprint("audit", __name__, template_folder="templates")
 
 PER_PAGE = 100
 CSV_LIMIT = 10_000
-
-
-def _zone() -> ZoneInfo:
-    try:
-        return ZoneInfo(current_user.time_zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _day(name: str, zone: ZoneInfo, errors: list[str], next_day: bool = False) -> datetime | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        day = datetime.strptime(raw, "%Y-%m-%d").date()
-    except ValueError:
-        errors.append(_("Write dates as YYYY-MM-DD (%(value)s).", value=raw[:40]))
-        return None
-    return datetime.combine(day + timedelta(days=1 if next_day else 0), time(), zone)
 
 
 def _filter(zone: ZoneInfo) -> tuple[audit.AuditFilter, list[str]]:
@@ -61,7 +42,7 @@ def _filter(zone: ZoneInfo) -> tuple[audit.AuditFilter, list[str]]:
         action=(args.get("action") or "").strip()[:60] or None, actor_id=actor_id,
         entity_type=(args.get("entity_type") or "").strip()[:40] or None,
         entity_id=(args.get("entity_id") or "").strip()[:64] or None,
-        since=_day("since", zone, errors), until=_day("until", zone, errors, next_day=True))
+        since=day_start("since", zone, errors), until=day_start("until", zone, errors, next_day=True))
     return wanted, errors
 
 
@@ -82,7 +63,7 @@ def _rows(found: list[tuple[Any, str | None]], zone: ZoneInfo) -> list[dict[str,
 
 
 def _search(page: int, per_page: int):
-    zone = _zone()
+    zone = viewer_zone()
     wanted, errors = _filter(zone)
     if errors:
         return zone, [], 0, errors
@@ -99,10 +80,7 @@ def page():
     """Supervisors and admins: the audit log, newest first, 100 a page."""
     if current_user.role not in ("supervisor", "admin"):
         abort(403)
-    try:
-        number = max(1, min(int(request.args.get("page", "1")), 100_000))
-    except ValueError:
-        number = 1
+    number = page_number()
     zone, found, total, errors = _search(number, PER_PAGE)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("audit.html", rows=_rows(found, zone), total=total, page=number, per_page=PER_PAGE,

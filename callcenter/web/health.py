@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 
-def _check_database() -> dict[str, Any]:
+def check_database() -> dict[str, Any]:
     try:
         db.session.execute(text("SELECT 1"))
         return {"ok": True, "backend": db.engine.dialect.name}
@@ -36,7 +36,7 @@ def _check_database() -> dict[str, Any]:
         return {"ok": False, "error": str(exc).splitlines()[0]}
 
 
-def _check_redis() -> dict[str, Any]:
+def check_redis() -> dict[str, Any]:
     try:
         get_redis().ping()
         return {"ok": True}
@@ -44,7 +44,7 @@ def _check_redis() -> dict[str, Any]:
         return {"ok": False, "error": str(exc)}
 
 
-def _check_workers() -> dict[str, Any]:
+def check_workers() -> dict[str, Any]:
     """A worker is alive when RQ's own heartbeat is fresher than its TTL."""
     try:
         workers = Worker.all(connection=get_redis())
@@ -75,7 +75,7 @@ def _failed_jobs() -> dict[str, Any]:
 @bp.get("/healthz")
 @csrf.exempt
 def healthz():
-    checks = {"database": _check_database(), "redis": _check_redis(), "worker": _check_workers()}
+    checks = {"database": check_database(), "redis": check_redis(), "worker": check_workers()}
     healthy = all(check["ok"] for check in checks.values())
     status = 200 if healthy else 503
     for name, check in checks.items():
