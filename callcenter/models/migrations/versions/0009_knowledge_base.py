@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 SQLITE_SEARCH = (
     "CREATE VIRTUAL TABLE kb_articles_fts USING fts5(title, search_document, content='kb_articles', "
-    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 0')",
     "CREATE TRIGGER kb_articles_fts_insert AFTER INSERT ON kb_articles BEGIN "
     "INSERT INTO kb_articles_fts(rowid, title, search_document) VALUES (new.id, new.title, new.search_document); END",
     "CREATE TRIGGER kb_articles_fts_delete AFTER DELETE ON kb_articles BEGIN "
