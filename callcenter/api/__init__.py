@@ -19,6 +19,7 @@ def _resource_blueprints() -> list[Blueprint]:
     from callcenter.api import (
         accounts,
         agent,
+        articles,
         auth,
         calls,
         contacts,
@@ -30,7 +31,7 @@ def _resource_blueprints() -> list[Blueprint]:
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp, do_not_call.blp]
+            timeline.blp, do_not_call.blp, articles.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -116,7 +116,8 @@ class OutboundMessage(TimestampMixin, Base):
     subject: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The carrier's message SID, or the e-mail's Message-ID.
+    provider_sid: Mapped[str | None] = mapped_column(String(200), index=True)
     error: Mapped[str | None] = mapped_column(String(300))
     article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"), index=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"), index=True)

@@ -165,7 +165,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("provider_sid", sa.String(length=64), nullable=True),
+        sa.Column("provider_sid", sa.String(length=200), nullable=True),
         sa.Column("error", sa.String(length=300), nullable=True),
         sa.Column("article_id", sa.Integer(), nullable=True),
         sa.Column("call_id", sa.Integer(), nullable=True),
