@@ -111,6 +111,11 @@ def categories(session: Session) -> list[KbCategory]:
     return list(session.scalars(select(KbCategory).options(selectinload(KbCategory.queue)).order_by(KbCategory.name)))
 
 
+def queue_choices(session: Session) -> list[tuple[int, str]]:
+    """The queues a category may be linked to, as (id, name) by name."""
+    return [(row.id, row.name) for row in session.execute(select(Queue.id, Queue.name).order_by(Queue.name))]
+
+
 def search_document(article: KbArticle) -> str:
     """What the full-text index reads beside the title: problem, solution, category and tags."""
     parts = [article.problem or "", article.solution or "", article.category.name if article.category else ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from callcenter.web import auth, health, ivr_admin, profile, security_headers, staffing
+from callcenter.web import auth, health, ivr_admin, knowledge_base, profile, security_headers, staffing
 
 
 def init_app(app: Flask) -> None:
@@ -15,3 +15,4 @@ def init_app(app: Flask) -> None:
     ivr_admin.init_app(app)
     profile.init_app(app)
     staffing.init_app(app)
+    knowledge_base.init_app(app)
