@@ -173,4 +173,4 @@ def build_screen_pop(
 def ticket_categories(open_tickets: list[dict[str, Any]]) -> list[str]:
     """The categories of the caller's open tickets, for the knowledge base's suggestions; none until tickets carry
     a `category` in their card (the hook is here so the pop needs no other change then)."""
-    return [t["category"] for t in open_tickets if t.get("category")]
+    return [ticket["category"] for ticket in open_tickets if ticket.get("category")]
