@@ -51,11 +51,11 @@
     var canText = !!(pop && (pop.e164 || pop.call_sid));
     var canMail = !!(pop && pop.contact && pop.contact.email);
     return el("li", { "data-article": String(article.id) }, [
-      el("button", { type: "button", className: "secondary small kb-open", text: article.title,
+      el("button", { type: "button", className: "secondary small", "data-kb": "open", text: article.title,
                      onclick: function () { open(article); } }),
-      canText ? el("button", { type: "button", className: "small kb-sms", text: _("Send by SMS"),
+      canText ? el("button", { type: "button", className: "small", "data-kb": "sms", text: _("Send by SMS"),
                                onclick: function () { send(article, "sms"); } }) : null,
-      canMail ? el("button", { type: "button", className: "small kb-email", text: _("Send by e-mail"),
+      canMail ? el("button", { type: "button", className: "small", "data-kb": "email", text: _("Send by e-mail"),
                                onclick: function () { send(article, "email"); } }) : null,
     ]);
   }

@@ -47,19 +47,19 @@ def test_an_article_suggested_in_the_pop_is_texted_to_the_caller_after_the_call(
     expect(console.locator("#offer-card")).to_be_visible()
     suggestions = console.locator("#kb-suggestions li[data-article]")
     expect(suggestions).to_have_count(1)
-    expect(suggestions.first.locator(".kb-open")).to_have_text("Router keeps rebooting")
+    expect(suggestions.first.locator("[data-kb=open]")).to_have_text("Router keeps rebooting")
     shot(console, request, "01-suggested")
     console.keyboard.press("Alt+A")
     expect(console.locator("#call-status")).to_have_text("On call")
 
     # The agent reads it during the call (a use), hangs up, and texts it to Dana during wrap-up.
-    suggestions.first.locator(".kb-open").click()
+    suggestions.first.locator("[data-kb=open]").click()
     expect(console.locator("#kb-article-solution")).to_have_text(
         "Unplug the router for 30 seconds, then update its firmware.")
     console.keyboard.press("Alt+H")
     caller.wait_ended()
     expect(console.locator("#wrapup")).to_be_visible()
-    suggestions.first.locator(".kb-sms").click()
+    suggestions.first.locator("[data-kb=sms]").click()
     expect(console.locator("#kb-status")).to_contain_text("sent by SMS to +14155550100")
     shot(console, request, "02-sent")
 
