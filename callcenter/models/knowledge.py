@@ -1,9 +1,9 @@
 """The knowledge base (problem -> solution articles, categories, tags, usage) and the messages we send customers.
 
-The full-text index is not a model: it is backend-specific (an FTS5 virtual table on SQLite, an expression GIN
-index on PostgreSQL), created by migration 0009 and read only by services.knowledge_base. `search_document` is
-the text both index, kept in step by that service (title, problem, solution, category and tags in one column, so
-one index covers them all).
+The full-text index is not a model: it is backend-specific (an FTS5 virtual table on SQLite; a generated tsvector
+column with a GIN index on PostgreSQL), created by migration 0009 and read only by services.knowledge_base.
+Beside the title, both index `search_document`: the problem, solution, category and tags in one column (so one
+index covers them all), written by that service on every change.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from callcenter.models.users import User
 # Backend-specific search structures made by the migration (never by the models): schema comparisons skip them.
 SQLITE_FTS_TABLE = "kb_articles_fts"
 POSTGRES_SEARCH_INDEX = "ix_kb_articles_search"
+POSTGRES_SEARCH_COLUMN = "search_vector"
 
 ARTICLE_STATUSES = ("draft", "published")
 USE_KINDS = ("viewed", "sent")

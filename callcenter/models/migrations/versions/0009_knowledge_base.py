@@ -8,8 +8,9 @@ The full-text index is backend-specific and made here, not by the models (callce
 - SQLite: an FTS5 table over kb_articles (external content: it stores only the index) kept in step by triggers.
   A later migration that rebuilds kb_articles with batch_alter_table (copy and move) drops those triggers: it
   must create them again (call _create_search()) and rebuild the index.
-- PostgreSQL: a GIN expression index on to_tsvector('simple', ...) of the title (weight A) and the
-  search document (weight B); services.knowledge_base queries the same expression.
+- PostgreSQL: a stored generated tsvector column, `search_vector` (to_tsvector('simple', ...) of the title, weight
+  A, and the search document, weight B), with a GIN index. Stored rather than an expression index: ranking reads
+  the vector of every match, and recomputing it per row made a broad query over 5,000 articles take ~1.2 s.
 """
 
 from collections.abc import Sequence
@@ -36,8 +37,9 @@ SQLITE_SEARCH = (
     "INSERT INTO kb_articles_fts(rowid, title, search_document) VALUES (new.id, new.title, new.search_document); END",
 )
 POSTGRES_SEARCH = (
-    "CREATE INDEX ix_kb_articles_search ON kb_articles USING gin ("
-    "(setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', search_document), 'B')))",
+    "ALTER TABLE kb_articles ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', search_document), 'B')) STORED",
+    "CREATE INDEX ix_kb_articles_search ON kb_articles USING gin (search_vector)",
 )
 
 
@@ -55,6 +57,7 @@ def _drop_search() -> None:
         op.execute("DROP TABLE IF EXISTS kb_articles_fts")
     elif dialect == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_kb_articles_search")
+        op.execute("ALTER TABLE kb_articles DROP COLUMN IF EXISTS search_vector")
 
 
 def upgrade() -> None:
