@@ -166,7 +166,8 @@ class ArticleSend(MethodView):
     @blp.response(202, MessageOut)
     @blp.alt_response(404, schema=ErrorSchema, description="No such article, contact or call (or not yours)")
     @blp.alt_response(409, schema=ErrorSchema, description="A draft, or the number opted out of our texts")
-    @blp.alt_response(422, schema=ErrorSchema, description="No usable number or address (see `field`)")
+    @blp.alt_response(422, schema=ErrorSchema, description="No usable number or address, or a country we do not "
+                                                           "text (DIAL_ALLOWED_COUNTRIES; see `field`)")
     def post(self, data: dict[str, Any], article_id: int):
         """Send a published article to a customer by SMS or e-mail (a job: answered at once, `status` queued
         until it is sent). The recipient is `to`, else the contact's mobile number or e-mail, else the call's
@@ -176,6 +177,6 @@ class ArticleSend(MethodView):
             db.session, current_actor(), article_id, channel=data["channel"], to=data["to"],
             contact_id=data["contact_id"], call_id=data["call_id"], call_sid=data["call_sid"],
             senders=Senders(sms_from=config["OUTBOUND_CALLER_ID"], mail_from=config["MAIL_FROM"]),
-            region=config["DEFAULT_REGION"])
+            region=config["DEFAULT_REGION"], allowed_regions=config["DIAL_ALLOWED_COUNTRIES"])
         db.session.refresh(message)  # the job may have run already (inline, or a fast worker)
         return message

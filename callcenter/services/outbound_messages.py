@@ -7,7 +7,8 @@ between the claim and the answer leaves the row `sending`: at most once, never t
 
 Opt-out: the do-not-call list is about calls, so texts are not refused for being on it. A number the carrier has
 reported as unsubscribed (it replied STOP: Twilio's error 21610) is marked `opted_out`, and every later text to it
-is refused here before reaching the carrier. E-mail has no opt-out list yet.
+is refused here before reaching the carrier. E-mail has no opt-out list yet. Texts only go to the countries we may
+call (DIAL_ALLOWED_COUNTRIES), since pumping texts to premium destinations is toll fraud as much as calls are.
 
 With no SMTP server configured, an e-mail is written as an .eml file to the outbox folder (the instance folder's
 `outbox/`), which any mail program opens.
@@ -19,12 +20,14 @@ import os
 import smtplib
 import ssl
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -119,11 +122,21 @@ def opted_out(session: Session, channel: str, address: str) -> bool:
         OutboundMessage.status == "opted_out").limit(1)) is not None
 
 
+def _check_region(number: str, allowed_regions: Sequence[str] | None) -> None:
+    """Texts go only to the countries we may call (DIAL_ALLOWED_COUNTRIES): SMS pumping is toll fraud too."""
+    if allowed_regions is None:
+        return
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    if region not in allowed_regions:
+        raise ValidationFailed(t("We do not send texts to numbers in %(region)s", region=region or "?"), field="to")
+
+
 def send_article(session: Session, actor: User, article_id: int, *, channel: str, senders: Senders,
                  to: str | None = None, contact_id: int | None = None, call_id: int | None = None,
-                 call_sid: str | None = None, region: str = "US") -> OutboundMessage:
+                 call_sid: str | None = None, region: str = "US",
+                 allowed_regions: Sequence[str] | None = None) -> OutboundMessage:
     """Queue a published article for a customer by SMS or e-mail; counted as a use; committed (the send job is
-    enqueued on commit)."""
+    enqueued on commit). `allowed_regions`: the countries texts may go to (None: any)."""
     if channel not in MESSAGE_CHANNELS:
         raise ValidationFailed(t("Channel must be sms or email"), field="channel")
     article = knowledge_base.get_article(session, actor, article_id)
@@ -131,6 +144,8 @@ def send_article(session: Session, actor: User, article_id: int, *, channel: str
         raise Conflict(t("Publish the article before sending it to a customer"))
     call = _call(session, actor, call_id, call_sid)
     address, linked_contact = _address(session, actor, channel, to, contact_id, call, region)
+    if channel == "sms":
+        _check_region(address, allowed_regions)
     if opted_out(session, channel, address):
         raise Conflict(t("%(address)s has opted out of our text messages", address=address), field="to")
     if channel == "sms":

@@ -139,6 +139,9 @@ def test_sending_needs_a_recipient_and_a_published_article(client, supervisor, a
                              json={"channel": "sms", "to": "12"}), 422, "to")
     assert_error(client.post(f"/api/v1/articles/{article['id']}/send", headers=bearer(agent),
                              json={"channel": "email", "to": "not-an-address"}), 422, "to")
+    # Texts go only where we may call (DIAL_ALLOWED_COUNTRIES): Jamaica's +1 876 is not one of them.
+    assert_error(client.post(f"/api/v1/articles/{article['id']}/send", headers=bearer(agent),
+                             json={"channel": "sms", "to": "+18765550123"}), 422, "to")
     nameless = factory.contact(first_name="No", last_name="Mail", owner_id=agent.id)
     assert_error(client.post(f"/api/v1/articles/{article['id']}/send", headers=bearer(agent),
                              json={"channel": "email", "contact_id": nameless.id}), 422, "to")
