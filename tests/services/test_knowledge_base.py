@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from callcenter.models import KbArticle, Queue
+from callcenter.models import KbArticle, Queue, User
 from callcenter.services import knowledge_base as kb
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 
@@ -154,3 +154,16 @@ def test_categories_link_to_existing_queues_only(session, editor, factory):
     session.add(queue)
     session.commit()
     assert kb.ensure_category(session, "Ghosts", queue_id=queue.id).queue_id == queue.id
+
+
+def test_the_demo_seeds_articles_the_pop_suggests_and_search_finds(session):
+    from callcenter.seed import seed_demo
+
+    seed_demo(session, contact_count=0)
+    agent = session.scalar(sa.select(User).where(User.username == "alice"))
+    assert [a["title"] for a in kb.suggested_articles(session, queue_name="Support")] == [
+        "Router keeps rebooting", "No internet after a power cut", "重置密码后无法登录"]
+    assert [a["title"] for a in kb.suggested_articles(session, queue_name="Billing")] == [
+        "Invoice shows a double charge"]
+    assert titles(kb.search(session, agent, "密码")) == ["重置密码后无法登录"]
+    assert titles(kb.search(session, agent, "refund")) == ["Invoice shows a double charge"]
