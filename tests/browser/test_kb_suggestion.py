@@ -66,6 +66,13 @@ def test_an_article_suggested_in_the_pop_is_texted_to_the_caller_after_the_call(
     texts = wait_until(lambda: received_by(carrier, DANA), message="the emulator received the text")
     assert [(m.to, m.from_, m.body) for m in texts] == [
         (DANA, NUMBER, "Router keeps rebooting\nUnplug the router for 30 seconds, then update its firmware.")]
+    # Dana's phone on the emulator's caller page shows it too.
+    phone = open_page("caller")
+    phone.goto("/sim/caller")
+    phone.fill("#from", DANA)
+    expect(phone.locator("#texts li")).to_have_text(
+        [f"From {NUMBER}: Router keeps rebooting\nUnplug the router for 30 seconds, then update its firmware."])
+    shot(phone, request, "03-phone")
 
     session.expire_all()
     record = calls.get_call(session, caller.sid)
