@@ -309,9 +309,10 @@ def record_use(session: Session, article_id: int, kind: str, *, user_id: int | N
         raise ValueError(f"unknown use {kind!r}")
     session.add(KbArticleUse(article_id=article_id, kind=kind, user_id=user_id, call_id=call_id))
     # One atomic increment (two agents at once both count); updated_at says when the text changed, so keep it.
+    # "fetch" brings the new count into an article this session already holds (sessions keep objects on commit).
     session.execute(update(KbArticle).where(KbArticle.id == article_id)
                     .values(usage_count=KbArticle.usage_count + 1, updated_at=KbArticle.updated_at)
-                    .execution_options(synchronize_session=False))
+                    .execution_options(synchronize_session="fetch"))
 
 
 def view_from_pop(session: Session, actor: User, article_id: int, call_id: int | None = None) -> KbArticle:
@@ -319,7 +320,6 @@ def view_from_pop(session: Session, actor: User, article_id: int, call_id: int |
     article = get_article(session, actor, article_id)
     record_use(session, article.id, "viewed", user_id=actor.id, call_id=call_id)
     session.commit()
-    session.refresh(article, ["usage_count"])
     return article
 
 

@@ -165,7 +165,7 @@ def send_article(session: Session, actor: User, article_id: int, *, channel: str
     knowledge_base.record_use(session, article.id, "sent", user_id=actor.id, call_id=message.call_id)
     audit.record(session, "message.queued", actor_id=actor.id, entity=message, channel=channel,
                  article_id=article.id)
-    jobs.defer(session, SEND_JOB, message.id, key=f"message:{message.id}", timeout=SEND_TIMEOUT_SECONDS)
+    jobs.defer(session, SEND_JOB, message.id, key=f"send-message-{message.id}", timeout=SEND_TIMEOUT_SECONDS)
     session.commit()
     return message
 

@@ -121,7 +121,7 @@ def test_sending_counts_a_use_and_defers_one_job_keyed_by_the_row(session, agent
     deferred = []
     monkeypatch.setattr(jobs, "defer", lambda session, name, *args, **kw: deferred.append((name, args, kw["key"])))
     message = queue_sms(session, agent, article)
-    assert deferred == [("workers.messages.send_message", (message.id,), f"message:{message.id}")]
+    assert deferred == [("workers.messages.send_message", (message.id,), f"send-message-{message.id}")]
     assert knowledge_base.uses(session, article.id) == {"viewed": 0, "sent": 1}
 
 
