@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from callcenter.models import Base
+from callcenter.models.knowledge import POSTGRES_SEARCH_COLUMN, POSTGRES_SEARCH_INDEX, SQLITE_FTS_TABLE
 
 MIGRATIONS_DIR = Path(__file__).parent / "models" / "migrations"
 
@@ -50,8 +51,19 @@ def head_revision() -> str | None:
     return scripts().get_current_head()
 
 
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Leave out of schema comparisons the backend-specific search structures migrations make and models do not
+    describe: the knowledge base's FTS5 table (and its shadow tables) on SQLite, its tsvector column and GIN index
+    on PostgreSQL."""
+    if type_ == "table" and name and name.startswith(SQLITE_FTS_TABLE):
+        return False
+    if type_ == "column" and name == POSTGRES_SEARCH_COLUMN and parent_names.get("table_name") == "kb_articles":
+        return False
+    return not (type_ == "index" and name == POSTGRES_SEARCH_INDEX)
+
+
 def drift(engine: Engine) -> list[Any]:
     """Differences between the models and the migrated database; empty means no drift."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
         return compare_metadata(context, Base.metadata)

@@ -22,6 +22,8 @@ from callcenter.models import (
     Contact,
     ContactPhone,
     Disposition,
+    KbArticle,
+    KbTag,
     Queue,
     QueueSkill,
     Role,
@@ -29,6 +31,7 @@ from callcenter.models import (
     User,
     utcnow,
 )
+from callcenter.services import knowledge_base
 from callcenter.services.auth import create_user, get_or_create_skill
 from callcenter.services.ivr_flows import ensure_bilingual_flow, ensure_default_flow
 from callcenter.services.phones import to_e164
@@ -141,6 +144,7 @@ def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
     session.flush()
     ensure_default_flow(session)
     ensure_bilingual_flow(session)
+    seed_knowledge_base(session, people["sam"])
 
     agents = [u for u in people.values() if u.role == Role.AGENT.value]
     accounts = []
@@ -188,3 +192,30 @@ def seed_demo(session: Session, contact_count: int = 200) -> SeedResult:
                             phones=[ContactPhone(e164=to_e164(typed, "CN"), raw=typed, label="mobile")]))
     session.commit()
     return SeedResult(True, len(people), contact_count + len(CHINESE_CONTACTS))
+
+
+# Demo knowledge base: (category, queue it is suggested to, title, problem, solution, tags)
+KB_ARTICLES = [
+    ("Connectivity", "Support", "Router keeps rebooting", "The router restarts every few minutes.",
+     "Unplug the router for 30 seconds, plug it back in, then update its firmware from the admin page.",
+     ["router", "firmware"]),
+    ("Connectivity", "Support", "No internet after a power cut", "All lights are on but nothing loads.",
+     "Restart the modem first, then the router; wait two minutes between them.", ["modem", "outage"]),
+    ("Accounts", "Support", "重置密码后无法登录", "客户重置密码以后还是登录不了。",
+     "清除浏览器缓存，然后用新密码登录。", ["登录", "密码"]),
+    ("Invoices", "Billing", "Invoice shows a double charge", "Two charges for the same month.",
+     "Refund the second charge from the billing page; the refund shows within five working days.",
+     ["refund", "invoice"]),
+]
+
+
+def seed_knowledge_base(session: Session, author: User) -> None:
+    """A few published articles, their categories linked to the demo queues (the pop suggests them)."""
+    queues = {q.name: q.id for q in session.scalars(select(Queue))}
+    for category, queue, title, problem, solution, tags in KB_ARTICLES:
+        found = knowledge_base.ensure_category(session, category, queue_id=queues.get(queue))
+        article = KbArticle(title=title, problem=problem, solution=solution, category=found, status="published",
+                            created_by_id=author.id, updated_by_id=author.id)
+        article.tags = [KbTag(name=t) for t in tags]  # no tag repeats across KB_ARTICLES
+        article.search_document = knowledge_base.search_document(article)
+        session.add(article)

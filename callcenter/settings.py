@@ -176,6 +176,13 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
                                            or env_str("SIM_PHONE_NUMBERS", "+18005550100,+18005550188")
                                            or "").split(",")
                        if n.strip()],
+        # E-mail to customers (knowledge base articles): with no SMTP_HOST, messages are written as .eml files to
+        # <instance>/outbox/ instead. Texts go from OUTBOUND_CALLER_ID.
+        "SMTP_HOST": env_str("SMTP_HOST"),
+        "SMTP_PORT": env_int("SMTP_PORT", 587),
+        "SMTP_USER": env_str("SMTP_USER"),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD") or None,
+        "MAIL_FROM": env_str("MAIL_FROM", "callcenter@localhost"),
         "HOLD_SECONDS": env_int("HOLD_SECONDS", 20),
         "HOLD_MUSIC_URL": env_str("HOLD_MUSIC_URL"),
         "LOGIN_MAX_FAILURES": env_int("LOGIN_MAX_FAILURES", 5),

@@ -192,6 +192,7 @@
     });
   }
   function showPop(pop) {
+    if (window.ccKb) { window.ccKb.showPop(pop); }  // the knowledge base's suggestions (kb.js)
     // The pop carries the history: the full timeline is only readable once the call is ours (scope rules).
     if (pop.contact) { showContact(pop.contact, pop.open_tickets, popHistory(pop)); }
     else {

@@ -19,6 +19,7 @@ def _resource_blueprints() -> list[Blueprint]:
     from callcenter.api import (
         accounts,
         agent,
+        articles,
         auth,
         calls,
         campaigns,
@@ -32,7 +33,7 @@ def _resource_blueprints() -> list[Blueprint]:
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp]
+            timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp]
 
 
 def init_app(app: Flask) -> None:

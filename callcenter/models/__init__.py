@@ -6,6 +6,7 @@ from callcenter.models.calls import Call, CallEvent, Disposition
 from callcenter.models.crm import Account, Contact, ContactPhone
 from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
+from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
@@ -41,7 +42,12 @@ __all__ = [
     "DoNotCall",
     "Holiday",
     "IvrFlow",
+    "KbArticle",
+    "KbArticleUse",
+    "KbCategory",
+    "KbTag",
     "ListImport",
+    "OutboundMessage",
     "Queue",
     "QueueSkill",
     "Role",

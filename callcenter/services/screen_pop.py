@@ -4,6 +4,9 @@ Built once per offer from a handful of indexed queries; the realtime layer only 
 any of a contact's numbers (stored in E.164, so the format they were typed in does not matter); several matches give
 a pick list, none gives a prefilled new-contact card.
 
+The pop also suggests up to three knowledge base articles (id and title only: the pop stays small) for the queue the
+caller chose in the IVR and their open tickets' categories (services.knowledge_base).
+
 The caller's card (contact, candidates, open tickets) is the same for every agent and may be built while the caller
 is still in the IVR; the recent calls are not: they are read for the agent being offered the call, within that
 agent's role scope (services.scope), as the contact timeline is. Anyone may put any number on a contact of their own,
@@ -18,7 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Call, Contact, Ticket, User
-from callcenter.services import scope
+from callcenter.services import knowledge_base, scope
 from callcenter.services.contacts import contacts_for_number
 from callcenter.services.phones import display, time_zones, try_e164
 
@@ -153,6 +156,8 @@ def build_screen_pop(
     contacts = [card["contact"]] if card.get("contact") else card.get("candidates") or []
     e164 = card.get("e164", try_e164(from_number, region))
     history = [] if viewer is None else _history(session, viewer, [c["id"] for c in contacts], e164, call_sid)
+    suggested = knowledge_base.suggested_articles(session, queue_name=queue_name,
+                                                  ticket_categories=ticket_categories(card.get("open_tickets") or []))
     return {
         "call_sid": call_sid,
         "queue": queue_name,
@@ -161,4 +166,11 @@ def build_screen_pop(
         "waited_seconds": round(waited_seconds, 1) if waited_seconds is not None else None,
         **card,
         "history": history,
+        "suggested_articles": suggested,
     }
+
+
+def ticket_categories(open_tickets: list[dict[str, Any]]) -> list[str]:
+    """The categories of the caller's open tickets, for the knowledge base's suggestions; none until tickets carry
+    a `category` in their card (the hook is here so the pop needs no other change then)."""
+    return [ticket["category"] for ticket in open_tickets if ticket.get("category")]

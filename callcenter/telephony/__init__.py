@@ -18,6 +18,7 @@ from callcenter.settings import SettingsError, public_host
 from callcenter.telephony.base import (
     CallInfo,
     ConferenceInfo,
+    MessageInfo,
     ParticipantInfo,
     Provider,
     TelephonyError,
@@ -27,6 +28,7 @@ from callcenter.telephony.twilio_provider import TwilioProvider
 __all__ = [
     "CallInfo",
     "ConferenceInfo",
+    "MessageInfo",
     "ParticipantInfo",
     "Provider",
     "TelephonyError",

@@ -58,6 +58,21 @@ class ParticipantInfo:
     call_sid_to_coach: str | None = None
 
 
+@dataclass(frozen=True)
+class MessageInfo:
+    """A text message as the carrier reports it after a REST request (`status` starts as queued)."""
+
+    sid: str
+    status: str
+    to: str | None = None
+    from_: str | None = None
+    body: str | None = None
+    error_code: int | None = None
+
+
+# Twilio's error code for a recipient who replied STOP: no message reaches them until they reply START.
+UNSUBSCRIBED_RECIPIENT = 21610
+
 # Webhook parameters as received: one value or every value of a repeated field; a JSON body is a string.
 WebhookParams = Mapping[str, str | Sequence[str]] | str
 
@@ -147,6 +162,10 @@ class Provider(Protocol):
 
     def end_conference(self, conference_sid: str) -> ConferenceInfo:
         """End the conference for everyone in it."""
+        ...
+
+    def send_message(self, to: str, from_: str, body: str, status_callback: str | None = None) -> MessageInfo:
+        """Send an SMS to `to` (E.164) from our number `from_`; raises TelephonyError when the carrier refuses."""
         ...
 
     def create_access_token(self, identity: str, ttl: int = 3600) -> str:

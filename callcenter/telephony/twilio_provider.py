@@ -23,6 +23,7 @@ from callcenter.telephony.base import (
     ALL_CALL_EVENTS,
     CallInfo,
     ConferenceInfo,
+    MessageInfo,
     ParticipantInfo,
     TelephonyError,
     WebhookParams,
@@ -287,6 +288,16 @@ class TwilioProvider:
         """End the conference (`Status=completed`), disconnecting everyone."""
         with _carrier(f"Ending conference {conference_sid}"):
             return _conference_info(self._account.conferences(conference_sid).update(status="completed"))
+
+    # Messages
+
+    def send_message(self, to: str, from_: str, body: str, status_callback: str | None = None) -> MessageInfo:
+        """Send an SMS (`POST .../Messages.json`)."""
+        with _carrier(f"Texting {to}"):
+            message = self._account.messages.create(to=to, from_=from_, body=body,
+                                                    **_present(status_callback=status_callback))
+        return MessageInfo(sid=message.sid, status=message.status, to=message.to,
+                           from_=message.from_, body=message.body, error_code=message.error_code)
 
     # Tokens and signatures
 

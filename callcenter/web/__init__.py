@@ -12,6 +12,7 @@ from callcenter.web import (
     campaigns,
     health,
     ivr_admin,
+    knowledge_base,
     profile,
     security_headers,
     staffing,
@@ -30,3 +31,4 @@ def init_app(app: Flask) -> None:
     call_log.init_app(app)
     system_status.init_app(app)
     campaigns.init_app(app)
+    knowledge_base.init_app(app)

@@ -97,3 +97,20 @@ def test_a_pop_without_an_agent_lists_no_calls(session, factory):
     factory.call(from_number="+14155550100", notes="someone's call")
     pop = build_screen_pop(session, call_sid="CAnew", from_number="+14155550100")
     assert pop["history"] == []
+
+
+def test_pop_suggests_published_articles_of_the_chosen_queue(session, factory):
+    from callcenter.services import knowledge_base
+
+    queues = factory.demo_line()
+    editor = factory.user("supervisor")
+    category = knowledge_base.ensure_category(session, "Connectivity", queue_id=queues["Support"].id)
+    session.commit()
+    article = knowledge_base.create_article(session, editor, {"title": "Router keeps rebooting",
+                                                              "category": category.name, "status": "published"})
+    knowledge_base.create_article(session, editor, {"title": "Not yet", "category": category.name})
+
+    pop = build_screen_pop(session, call_sid="CA1", from_number="+14155550100", queue_name="Support")
+    assert pop["suggested_articles"] == [{"id": article.id, "title": "Router keeps rebooting"}]
+    assert build_screen_pop(session, call_sid="CA2", from_number="+14155550100",
+                            queue_name="Sales")["suggested_articles"] == []

@@ -28,6 +28,7 @@ ACCOUNT_SID = "AC" + "c" * 32
 CALL_SID = "CA" + "d" * 32
 AGENT_CALL_SID = "CA" + "e" * 32
 CONFERENCE_SID = "CF" + "f" * 32
+MESSAGE_SID = "SM" + "a" * 32
 MISSING_SID = "CA" + "0" * 32  # the capturing carrier answers 404 for it, as Twilio does for an unknown call
 
 
@@ -199,6 +200,8 @@ def echo(operation: Operation, request: Captured, body: dict[str, Any]) -> dict[
         body["next_page_uri"] = None
     elif operation.template.endswith("/Conferences/{Sid}.json"):
         body.update(sid=ids["Sid"], status=data.get("Status", body.get("status")))
+    elif operation.template.endswith("/Messages.json"):
+        body.update(sid=MESSAGE_SID, status="queued", to=data["To"], **{"from": data["From"]}, body=data["Body"])
     return body
 
 
@@ -343,6 +346,17 @@ def test_end_conference(provider, carrier):
     assert ended.status == carrier.answers[0]["status"]
     assert operation.template == "/2010-04-01/Accounts/{AccountSid}/Conferences/{Sid}.json"
     assert request.data == {"Status": "completed"}
+
+
+def test_send_message_with_a_status_callback(provider, carrier):
+    info = provider.send_message("+14155550123", "+18005550100", "Reset the router, then wait two minutes.",
+                                 status_callback="https://cc.example.com/messages/status")
+    request, operation = only_request(carrier)
+    assert (operation.method, operation.template) == ("POST", "/2010-04-01/Accounts/{AccountSid}/Messages.json")
+    assert (request.data["To"], request.data["From"], request.data["StatusCallback"]) == (
+        "+14155550123", "+18005550100", "https://cc.example.com/messages/status")
+    assert (info.sid, info.status, info.to, info.from_) == (MESSAGE_SID, "queued", "+14155550123", "+18005550100")
+    assert info.body == "Reset the router, then wait two minutes."
 
 
 def test_the_validator_catches_what_twilio_would_refuse():

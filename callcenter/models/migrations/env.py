@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from callcenter.migrate import include_name
 from callcenter.models import Base
 
 config = context.config
@@ -40,6 +41,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,  # autogenerate leaves the knowledge base's search index alone
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from callcenter.extensions import csrf, socketio
@@ -56,6 +56,21 @@ def caller_page() -> ResponseReturnValue:
         return login_manager.unauthorized()
     carrier = get_carrier()
     return render_template("sim/caller.html", numbers=sorted(carrier.numbers))
+
+
+@pages.get("/texts")
+def texts() -> ResponseReturnValue:
+    """The texts the carrier delivered to `?to=` (the caller page's number), newest first; open as the caller page."""
+    from callcenter.extensions import login_manager
+    from callcenter.telephony.sim.messaging import received_by
+    from callcenter.telephony.sim.realtime import caller_page_open
+
+    if not caller_page_open():
+        return login_manager.unauthorized()
+    number = (request.args.get("to") or "").strip()
+    found = received_by(get_carrier(), number) if number else []
+    return jsonify({"messages": [{"sid": m.sid, "from": m.from_, "to": m.to, "body": m.body, "status": m.status,
+                                  "date_created": m.date_created.isoformat()} for m in reversed(found)]})
 
 
 def init_app(app: Flask) -> Carrier:

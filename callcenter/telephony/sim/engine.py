@@ -251,6 +251,8 @@ class Carrier:
         self.queues: dict[str, CallQueue] = {}
         self.clients: dict[str, list[Any]] = {}
         self.recordings: dict[str, Recording] = {}
+        self.messages: dict[str, Any] = {}  # sid -> sim.messaging.SimMessage: the texts the product sent
+        self.unsubscribed: set[str] = set()  # numbers that replied STOP: texts to them fail with 21610
         self.webhook_log: list[WebhookRecord] = []
         self.errors: list[CarrierError] = []
         self.faults = Faults()

@@ -1,4 +1,4 @@
-"""Twilio's 2010-04-01 REST API for calls, conferences and participants, as the emulator answers it.
+"""Twilio's 2010-04-01 REST API for calls, conferences, participants and messages, as the emulator answers it.
 
 Paths, form fields, JSON bodies and error shapes are Twilio's, so the product drives the emulator with the real
 `twilio.rest.Client`; the contract test validates every answer against Twilio's OpenAPI response schemas.
@@ -19,8 +19,10 @@ import phonenumbers
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from callcenter.telephony.sim import messaging
 from callcenter.telephony.sim.conference import Conference, Participant
 from callcenter.telephony.sim.engine import API_VERSION, Call, Carrier, CarrierRestError
+from callcenter.telephony.sim.messaging import SimMessage
 
 bp = Blueprint("sim_rest", __name__)
 ACCOUNT = f"/{API_VERSION}/Accounts/<account_sid>"
@@ -493,3 +495,65 @@ def recording_media(account_sid: str, recording_sid: str) -> Response:
         wav.setframerate(8000)
         wav.writeframes(b"\x80" * 8000 * min(recording.duration, MAX_RECORDING_SECONDS))
     return Response(buffer.getvalue(), mimetype="audio/wav")
+
+
+# ---- messages (SMS) ------------------------------------------------------------------------------------------
+
+
+def message_json(message: SimMessage) -> dict[str, Any]:
+    base = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
+    return {
+        "account_sid": message.account_sid,
+        "api_version": API_VERSION,
+        "body": message.body,
+        "date_created": _date(message.date_created),
+        "date_sent": _date(message.date_sent),
+        "date_updated": _date(message.date_updated),
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": message.from_,
+        "messaging_service_sid": None,
+        "num_media": "0",
+        "num_segments": str(message.segments),
+        "price": None,
+        "price_unit": "USD",
+        "sid": message.sid,
+        "status": message.status,
+        "subresource_uris": {"media": f"{base}/Media.json", "feedback": f"{base}/Feedback.json"},
+        "to": message.to,
+        "uri": f"{base}.json",
+    }
+
+
+@bp.post(f"{ACCOUNT}/Messages.json")
+@authenticated
+def create_message(account_sid: str) -> tuple[Response, int]:
+    form = request.form
+    message = messaging.send(carrier(), to=form.get("To", ""), from_=form.get("From", ""),
+                             body=form.get("Body", ""), status_callback=form.get("StatusCallback") or None)
+    body = jsonify(message_json(message))  # answered as created (queued), as Twilio does
+    messaging.deliver(carrier(), message)
+    return body, 201
+
+
+@bp.get(f"{ACCOUNT}/Messages.json")
+@authenticated
+def list_messages(account_sid: str) -> Response:
+    sim = carrier()
+    to, from_ = request.args.get("To"), request.args.get("From")
+    with sim.cond:
+        messages = [m for m in sim.messages.values()
+                    if (to is None or m.to == to) and (from_ is None or m.from_ == from_)]
+    messages.sort(key=lambda m: m.date_created, reverse=True)
+    return _page("messages", [message_json(m) for m in messages])
+
+
+@bp.get(f"{ACCOUNT}/Messages/<message_sid>.json")
+@authenticated
+def fetch_message(account_sid: str, message_sid: str) -> Response:
+    with carrier().cond:
+        message = carrier().messages.get(message_sid)
+    if message is None:
+        raise CarrierRestError(404, 20404, f"The requested resource {request.path} was not found")
+    return jsonify(message_json(message))

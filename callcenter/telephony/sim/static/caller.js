@@ -138,5 +138,26 @@
     }
   });
 
+  // The texts this phone (the "From" number) received, polled from the carrier: what the product sent it.
+  function refreshTexts() {
+    var number = $("from").value.trim();
+    if (!number) { return; }
+    fetch("/sim/texts?to=" + encodeURIComponent(number), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
+      .then(function (data) {
+        var list = $("texts");
+        list.innerHTML = "";
+        data.messages.forEach(function (m) {
+          var item = document.createElement("li");
+          item.dataset.sid = m.sid;
+          item.textContent = _("From %(from)s: %(body)s", { from: m.from, body: m.body });
+          list.appendChild(item);
+        });
+      })
+      .catch(function () {});
+  }
+  setInterval(refreshTexts, 2000);
+  refreshTexts();
+
   setStatus("idle");
 })();
