@@ -29,6 +29,8 @@ PUBLIC = {
     "sim_pages.static": "the emulator's scripts (softphone shim, caller page), no data",
     "sim_pages.caller_page": "the emulator's caller page, open only while the server is reachable from this machine "
                              "alone (tests/telephony/sim cover the refusal off loopback)",
+    "sim_pages.texts": "the texts the emulator's phones received, open exactly when the caller page is (the same "
+                       "check; tests/telephony/sim/test_socket_access.py covers the refusal off loopback)",
     "sim_rest.recording_media": "the emulator's recording files are public like Twilio's media URLs (the "
                                 "recording SID is the secret); nothing but a silent WAV",
     "api_session.csrf_token": "a CSRF token is only useful with its own session cookie",

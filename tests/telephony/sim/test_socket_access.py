@@ -104,6 +104,8 @@ def test_on_a_public_host_the_caller_page_needs_a_sign_in(exposed, request) -> N
     client = app.test_client()
     page = client.get("/sim/caller")
     assert page.status_code == 302 and page.headers["Location"].startswith("/login")
+    texts = client.get("/sim/texts?to=%2B14155550123")  # what the caller page's phone received: closed alike
+    assert texts.status_code == 302 and texts.headers["Location"].startswith("/login")
     anonymous = _socket(app)
     refused = _ask(anonymous, "caller_dial", **{"from": "+14155550123", "to": "+18005550100"})
     assert refused["ok"] is False and "sign in" in refused["message"]
