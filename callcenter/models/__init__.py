@@ -8,7 +8,16 @@ from callcenter.models.ivr import IvrFlow
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
-from callcenter.models.work import Callback, Campaign, CampaignContact, DialAttempt, DoNotCall, Ticket
+from callcenter.models.work import (
+    Callback,
+    Campaign,
+    CampaignContact,
+    DialAttempt,
+    DoNotCall,
+    ServiceAgreement,
+    Ticket,
+    TicketEvent,
+)
 
 __all__ = [
     "Account",
@@ -31,9 +40,11 @@ __all__ = [
     "Queue",
     "QueueSkill",
     "Role",
+    "ServiceAgreement",
     "Skill",
     "Team",
     "Ticket",
+    "TicketEvent",
     "User",
     "UserSkill",
     "utcnow",
