@@ -383,6 +383,12 @@
     }
   });
   $("want-ticket").addEventListener("change", function () { show("ticket-fields", this.checked); });
+  $("new-ticket-link").addEventListener("click", function () {  // quick entry, prefilled from the call and contact
+    var sid = s.callSid || $("wrapup-form").dataset.callSid, q = [];
+    if (sid) { q.push("call_sid=" + encodeURIComponent(sid)); }
+    if (s.contact) { q.push("contact_id=" + s.contact.id); }
+    this.href = this.href.split("?")[0] + (q.length ? "?" + q.join("&") : "");
+  });
   $("wrapup-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var sid = this.dataset.callSid;
@@ -444,7 +450,7 @@
     CC.api("GET", "/contacts/" + contact.id + "/timeline").then(function (data) {
       renderTimeline(data.items);
       if (!openTickets) {
-        renderTickets(data.items.filter(function (i) { return i.kind === "ticket" && (i.status === "open" || i.status === "pending"); }));
+        renderTickets(data.items.filter(function (i) { return i.kind === "ticket" && ["new", "open", "pending"].indexOf(i.status) >= 0; }));
       }
     }).catch(function (e) { if (e.status !== 404) { failed(e); } });
   }

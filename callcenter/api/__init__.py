@@ -23,14 +23,16 @@ def _resource_blueprints() -> list[Blueprint]:
         calls,
         contacts,
         do_not_call,
+        service_agreements,
         supervision,
+        tickets,
         timeline,
         tokens,
         users,
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp, do_not_call.blp]
+            timeline.blp, do_not_call.blp, tickets.blp, service_agreements.blp]
 
 
 def init_app(app: Flask) -> None:

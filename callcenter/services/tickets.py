@@ -57,6 +57,9 @@ ACTIVE_STATUSES = ("new", "open", "pending")
 MAX_SUBJECT = 200
 MAX_TEXT = 10_000
 WARNED, BREACHED = 1, 2
+# A deadline typed in a browser may be a little behind the server clock; and none is set beyond the horizon.
+DUE_CLOCK_SKEW = timedelta(minutes=2)
+DUE_HORIZON = timedelta(days=5 * 366)
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,13 @@ def create_ticket(session: Session, actor: User, *, subject: str, description: s
     check_priority(priority)
     if len(description or "") > MAX_TEXT:
         raise ValidationFailed(t('A description is at most %(max)s characters', max=MAX_TEXT), field="description")
-    if due_at is not None and due_at.tzinfo is None:
-        raise ValidationFailed(t('The due time needs a time zone'), field="due_at")
+    if due_at is not None:
+        if due_at.tzinfo is None:
+            raise ValidationFailed(t('The due time needs a time zone'), field="due_at")
+        if due_at < now - DUE_CLOCK_SKEW:
+            raise ValidationFailed(t('The due time is in the past'), field="due_at")
+        if due_at > now + DUE_HORIZON:
+            raise ValidationFailed(t('A due time is at most five years ahead'), field="due_at")
     call = None
     if call_id is not None:
         call = session.scalar(select(Call).where(Call.id == call_id, scope.calls(actor)))
@@ -450,6 +458,7 @@ def update_ticket(session: Session, actor: User, ticket_id: int, *, status: str 
     if status is not None and status != ticket.status:
         _set_status(session, ticket, status, actor_id=actor.id, now=now, policy=policy)
     session.commit()
+    session.expire(ticket, ["assignee", "team"])  # loaded before the ids changed
     return ticket
 
 
