@@ -324,9 +324,13 @@ def timeline(session: Session, actor: User, ticket_id: int, limit: int = 100) ->
     actor may see (calls nobody handled, such as a missed call, included)."""
     ticket = get_ticket(session, actor, ticket_id)
     items: list[dict[str, Any]] = []
-    for event in ticket_events(session, actor, ticket.id):
+    events = ticket_events(session, actor, ticket.id)
+    named = {e.data.get("assignee_id") for e in events} - {None}
+    names = dict(session.execute(select(User.id, User.full_name).where(User.id.in_(named))).tuples().all())
+    for event in events:
         items.append({"kind": event.kind, "at": event.at, "actor": event.actor.full_name if event.actor else None,
-                      "body": event.body, "data": event.data, "id": event.id})
+                      "body": event.body, "data": event.data, "id": event.id,
+                      "assignee": names.get(event.data.get("assignee_id"))})
     if ticket.contact_id is not None:
         for call in session.scalars(
                 select(Call).where(Call.contact_id == ticket.contact_id, Call.parent_id.is_(None),
