@@ -267,3 +267,32 @@ def test_a_ticket_may_only_name_a_contact_the_author_may_see(session, desk, fact
         _ticket(session, people["agent"], hidden)
     with pytest.raises(ValidationFailed):
         _ticket(session, people["agent"], subject="  ")
+
+
+def test_wrap_up_opens_a_ticket_with_deadlines_and_reopens_the_contacts_resolved_one(session, desk, factory,
+                                                                                   acd_redis):
+    from callcenter.models import Disposition
+    from callcenter.services import wrapup
+
+    people, contact = desk
+    agent = people["agent"]
+    session.add(Disposition(code="resolved", label="Resolved"))
+    earlier = _ticket(session, agent, contact, subject="Earlier problem")
+    tickets.change_status(session, agent, earlier.id, "resolved", now=MONDAY_10)
+    call = factory.call(agent_id=agent.id, contact_id=contact.id)
+    back = MONDAY_10 + timedelta(days=2)
+
+    result = wrapup.complete(session, acd_redis, agent_id=agent.id, call_sid=call.call_sid, disposition="resolved",
+                             ticket=wrapup.TicketRequest(subject="New problem", priority="urgent"), now=back,
+                             ticket_policy=TicketPolicy(reopen_days=7))
+
+    opened = result.ticket
+    assert (opened.status, opened.assignee_id, opened.team_id) == ("new", agent.id, agent.team_id)
+    assert opened.due_at == back + timedelta(minutes=240) and opened.first_response_due_at is not None
+    created = session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == opened.id))
+    assert (created.kind, created.data["source"], created.data["call_id"]) == ("created", "wrap_up", call.id)
+    session.refresh(earlier)
+    assert earlier.status == "open"
+    reopened = session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == earlier.id,
+                                                        TicketEvent.kind == "reopened"))
+    assert reopened.data == {"from": "resolved", "to": "open", "reason": "call", "call_id": call.id}
