@@ -117,6 +117,10 @@
   });
   socket.on("heartbeat", function (data) { socket.emit("heartbeat", { nonce: data.nonce }); });
   socket.on("offer", function (offer) { showOffer(offer); });
+  socket.on("ticket", function (d) {  // the service desk: a ticket given to you, or its deadline near or passed
+    var p = { id: d.ticket_id, subject: d.subject }, assigned = d.event === "ticket.assigned";
+    message(assigned ? _("Ticket #%(id)s was assigned to you: %(subject)s", p) : d.level === 2 ? _("Ticket #%(id)s is past its deadline and went to the supervisor: %(subject)s", p) : _("Ticket #%(id)s is due soon: %(subject)s", p), assigned ? "info" : "warn");
+  });
   socket.on("offer_withdrawn", function (data) {
     if (s.offer && s.offer.call_sid === data.call_sid) {
       clearOffer();

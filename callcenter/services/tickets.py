@@ -326,7 +326,8 @@ def timeline(session: Session, actor: User, ticket_id: int, limit: int = 100) ->
     items: list[dict[str, Any]] = []
     events = ticket_events(session, actor, ticket.id)
     named = {e.data.get("assignee_id") for e in events} - {None}
-    names = dict(session.execute(select(User.id, User.full_name).where(User.id.in_(named))).tuples().all())
+    rows = session.execute(select(User.id, User.full_name).where(User.id.in_(named)))
+    names = {row.id: row.full_name for row in rows}
     for event in events:
         items.append({"kind": event.kind, "at": event.at, "actor": event.actor.full_name if event.actor else None,
                       "body": event.body, "data": event.data, "id": event.id,

@@ -1,6 +1,9 @@
-"""The service desk in a real browser: a ticket created at wrap-up is found in the list, assigned, resolved."""
+"""The service desk in a real browser: a ticket created at wrap-up escalates to the supervisor, who finds it in the
+list, assigns it, and it is resolved."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -9,6 +12,7 @@ from callcenter.models import Ticket, TicketEvent
 from callcenter.services import calls
 from tests.browser.conftest import NUMBER, login, shot
 from tests.support.servers import wait_until
+from workers.tickets import escalate_due_tickets
 
 DANA = "+14155550100"
 
@@ -58,6 +62,10 @@ def test_a_ticket_created_at_wrap_up_is_found_assigned_and_resolved(
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == record.id))
     assert (ticket.status, ticket.assignee_id, ticket.contact_id) == ("new", alice.id, dana.id)
 
+    # Nobody works it: the escalation job, a month later, hands it to the supervisor and tells Alice's console.
+    assert escalate_due_tickets(now=datetime.now(UTC) + timedelta(days=30))["reassigned"] == [ticket.id]
+    expect(console.locator("#messages")).to_contain_text(f"Ticket #{ticket.id} is past its deadline")
+
     # The supervisor finds it in the list by searching, opens it, gives it to Bob and resolves it.
     desk = open_page("supervisor")
     login(desk, "sam")
@@ -87,4 +95,4 @@ def test_a_ticket_created_at_wrap_up_is_found_assigned_and_resolved(
     assert (done.status, done.assignee_id) == ("resolved", bob.id) and done.resolved_at is not None
     kinds = wait_until(lambda: list(session.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket.id)
                                                      .order_by(TicketEvent.id))), message="ticket events")
-    assert kinds == ["created", "assigned", "note", "status"]
+    assert kinds == ["created", "escalated", "assigned", "note", "status"]
