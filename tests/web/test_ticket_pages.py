@@ -46,9 +46,12 @@ def north(factory):
             "south": factory.user("agent", team="South", username="south_agent")}
 
 
-def test_list_filters_search_and_csv(client, auth, session, north):
+def test_list_filters_search_and_csv(client, auth, session, factory, north):
     agent = north["agent"]
-    router = tickets.create_ticket(session, agent, subject="Router reboots", priority="urgent")
+    account = factory.account(name="Acme")
+    contact = factory.contact(owner_id=agent.id, account_id=account.id)
+    router = tickets.create_ticket(session, agent, subject="Router reboots", priority="urgent",
+                                   contact_id=contact.id)
     invoice = tickets.create_ticket(session, agent, subject="Invoice", description="=SUM(A1) charged twice")
     tickets.create_ticket(session, north["south"], subject="Not yours")
     auth.login("north_agent")
@@ -58,6 +61,8 @@ def test_list_filters_search_and_csv(client, auth, session, north):
     assert Page(client.get("/tickets?priority=urgent").get_data(as_text=True)).rows == [(router.id, "new")]
     assert Page(client.get("/tickets?q=twice").get_data(as_text=True)).rows == [(invoice.id, "new")]
     assert Page(client.get("/tickets?breached=yes").get_data(as_text=True)).rows == []
+    assert Page(client.get(f"/tickets?contact_id={contact.id}").get_data(as_text=True)).rows == [(router.id, "new")]
+    assert Page(client.get(f"/tickets?account_id={account.id}").get_data(as_text=True)).rows == [(router.id, "new")]
     assert Page(client.get(f"/tickets?assignee={agent.id}&status=new").get_data(as_text=True)).rows != []
 
     exported = client.get("/tickets.csv?q=invoice")
