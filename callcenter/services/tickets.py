@@ -403,8 +403,8 @@ def _check_assignment(session: Session, actor: User, ticket: Ticket | None, team
         if assignee is not None and assignee.team_id != actor.team_id:
             raise Forbidden(t('A supervisor assigns tickets to people of their own team'), field="assignee_id")
         return team_id, assignee_id
-    own_team = actor.team_id is not None and team_id == actor.team_id
-    if assignee_id not in (None, actor.id) or not own_team:
+    own_team = team_id == actor.team_id  # an agent of no team keeps their own tickets teamless
+    if assignee_id not in (None, actor.id) or not own_team or (assignee_id is None and team_id is None):
         raise Forbidden(t('An agent takes a ticket of their team for themselves, or hands it back to the team'),
                         field="assignee_id")
     return team_id, assignee_id

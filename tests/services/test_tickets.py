@@ -296,3 +296,11 @@ def test_wrap_up_opens_a_ticket_with_deadlines_and_reopens_the_contacts_resolved
     reopened = session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == earlier.id,
                                                         TicketEvent.kind == "reopened"))
     assert reopened.data == {"from": "resolved", "to": "open", "reason": "call", "call_id": call.id}
+
+
+def test_an_agent_of_no_team_opens_tickets_for_themselves(session, factory):
+    loner = factory.user("agent")
+    ticket = tickets.create_ticket(session, loner, subject="Mine", now=MONDAY_10)
+    assert (ticket.team_id, ticket.assignee_id) == (None, loner.id)
+    with pytest.raises(Forbidden):
+        tickets.assign(session, loner, ticket.id, team_id=None, assignee_id=None)
