@@ -207,6 +207,9 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
                                                               or "").split(",") if c.strip()],
         "DIAL_DAILY_CAP": env_int("DIAL_DAILY_CAP", 3),
         "DIAL_ABANDON_LOCKOUT_HOURS": env_int("DIAL_ABANDON_LOCKOUT_HOURS", 72),
+        "TICKET_REOPEN_DAYS": env_int("TICKET_REOPEN_DAYS", 7),
+        "TICKET_WARN_AT": float(env_str("TICKET_WARN_AT", "0.8") or 0.8),
+        "TICKET_DEFAULT_AGREEMENT": env_str("TICKET_DEFAULT_AGREEMENT"),
         # Largest request body accepted anywhere (Flask's MAX_CONTENT_LENGTH); carrier webhooks are a few KB.
         "MAX_REQUEST_BYTES": env_int("MAX_REQUEST_BYTES", 1024 * 1024),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),

@@ -16,6 +16,7 @@ from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import caller_steps, ivr_flows
 from callcenter.services.errors import Conflict
+from callcenter.services.tickets import TicketPolicy
 from callcenter.telephony import twiml
 from callcenter.telephony.links import webhook_url
 from ivr import bp, flow_twiml
@@ -167,7 +168,7 @@ def voicemail() -> Response:
     ticket = caller_steps.voicemail_received(
         db.session, call_sid=form.get("CallSid", ""), recording_url=form.get("RecordingUrl"),
         recording_sid=form.get("RecordingSid"), duration_seconds=whole_number(form.get("RecordingDuration")),
-        transcription=form.get("TranscriptionText"))
+        transcription=form.get("TranscriptionText"), policy=TicketPolicy.from_config(current_app.config))
     speech = _caller_speech(form.get("CallSid", ""))
     if ticket is None:
         return twiml_response(flow_twiml.hangup(**speech))

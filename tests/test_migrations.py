@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from callcenter import migrate
@@ -56,4 +57,31 @@ def test_dialing_gate_migration_downgrades_and_upgrades_keeping_do_not_call_rows
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT phone_e164, source FROM do_not_call")).all()
     assert [tuple(r) for r in rows] == [("+14155550100", "internal")]  # the one list there was is ours
+    engine.dispose()
+
+
+def test_service_desk_migration_keeps_ticket_statuses_and_accepts_new(database_url):
+    from alembic import command
+
+    engine = make_engine(database_url)
+    config = migrate.alembic_config(database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007_dialing_gate")
+    insert = sa.text("INSERT INTO tickets (subject, description, status, priority, escalation_level, created_at, "
+                     "updated_at) VALUES (:subject, '', :status, 'normal', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    with engine.begin() as connection:
+        connection.execute(insert, {"subject": "old pending", "status": "pending"})
+    with engine.begin() as connection, pytest.raises(sa.exc.IntegrityError):
+        connection.execute(insert, {"subject": "too early", "status": "new"})
+
+    migrate.upgrade(engine)
+
+    with engine.begin() as connection:
+        connection.execute(insert, {"subject": "fresh", "status": "new"})
+        rows = connection.execute(sa.text("SELECT subject, status FROM tickets ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("old pending", "pending"), ("fresh", "new")]
+    with engine.begin() as connection, pytest.raises(sa.exc.IntegrityError):
+        connection.execute(insert, {"subject": "bad", "status": "escalated"})
+    assert migrate.drift(engine) == []
     engine.dispose()

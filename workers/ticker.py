@@ -26,6 +26,7 @@ from callcenter.services.dialing_gate import DialRules
 from callcenter.services.events import publish
 from callcenter.services.jobs import Deferred
 from callcenter.telephony import get_provider, links
+from workers import tickets as ticket_jobs
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def tick(app: Flask, now: float | None = None) -> None:
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
                 reconcile.repair_agent_states(session, r, now)
             schedule_daily_backup(app, r, now)
+            ticket_jobs.schedule_escalation(app, r, now)
         finally:
             db.session.remove()
 

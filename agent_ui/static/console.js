@@ -130,6 +130,10 @@
   });
   socket.on("heartbeat", function (data) { socket.emit("heartbeat", { nonce: data.nonce }); });
   socket.on("offer", function (offer) { showOffer(offer); });
+  socket.on("ticket", function (d) {  // the service desk: a ticket given to you, or its deadline near or passed
+    var p = { id: d.ticket_id, subject: d.subject }, assigned = d.event === "ticket.assigned";
+    message(assigned ? _("Ticket #%(id)s was assigned to you: %(subject)s", p) : d.level === 2 ? _("Ticket #%(id)s is past its deadline and went to the supervisor: %(subject)s", p) : _("Ticket #%(id)s is due soon: %(subject)s", p), assigned ? "info" : "warn");
+  });
   socket.on("offer_withdrawn", function (data) {
     if (s.offer && s.offer.call_sid === data.call_sid) {
       clearOffer();
@@ -400,6 +404,12 @@
     }
   });
   $("want-ticket").addEventListener("change", function () { show("ticket-fields", this.checked); });
+  $("new-ticket-link").addEventListener("click", function () {  // quick entry, prefilled from the call and contact
+    var sid = s.callSid || $("wrapup-form").dataset.callSid, q = [];
+    if (sid) { q.push("call_sid=" + encodeURIComponent(sid)); }
+    if (s.contact) { q.push("contact_id=" + s.contact.id); }
+    this.href = this.href.split("?")[0] + (q.length ? "?" + q.join("&") : "");
+  });
   $("wrapup-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var sid = this.dataset.callSid;
@@ -461,7 +471,7 @@
     CC.api("GET", "/contacts/" + contact.id + "/timeline").then(function (data) {
       renderTimeline(data.items);
       if (!openTickets) {
-        renderTickets(data.items.filter(function (i) { return i.kind === "ticket" && (i.status === "open" || i.status === "pending"); }));
+        renderTickets(data.items.filter(function (i) { return i.kind === "ticket" && ["new", "open", "pending"].indexOf(i.status) >= 0; }));
       }
     }).catch(function (e) { if (e.status !== 404) { failed(e); } });
   }

@@ -25,7 +25,9 @@ def _resource_blueprints() -> list[Blueprint]:
         campaigns,
         contacts,
         do_not_call,
+        service_agreements,
         supervision,
+        tickets,
         timeline,
         tokens,
         users,
@@ -33,7 +35,8 @@ def _resource_blueprints() -> list[Blueprint]:
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
-            timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp]
+            timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
+            tickets.blp, service_agreements.blp]
 
 
 def init_app(app: Flask) -> None:

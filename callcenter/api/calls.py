@@ -20,7 +20,7 @@ from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import Id, JsonBoolean, StrictSchema
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import agent_legs, call_control, wrapup
+from callcenter.services import agent_legs, call_control, tickets, wrapup
 from callcenter.services.dialing_gate import DialRules
 from callcenter.telephony import get_provider, links
 
@@ -202,6 +202,7 @@ class WrapUp(MethodView):
             callback=wrapup.CallbackRequest(**callback) if callback else None,
             ticket=wrapup.TicketRequest(**ticket) if ticket else None,
             region=current_app.config["DEFAULT_REGION"],
+            ticket_policy=tickets.TicketPolicy.from_config(current_app.config),
         )
         return {"call_sid": call_sid, "disposition": data["disposition"],
                 "callback_id": result.callback.id if result.callback else None,

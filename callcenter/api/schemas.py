@@ -164,12 +164,18 @@ class AccountCreate(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     vip = JsonBoolean()
     owner_id = fields.Integer(allow_none=True, validate=Id, metadata={"description": "Default: the caller"})
+    service_agreement_id = fields.Integer(allow_none=True, validate=Id,
+                                         metadata={"description": "SLA tier of the account's tickets (supervisors "
+                                                                  "and admins); null: the default tier"})
 
 
 class AccountUpdate(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     vip = JsonBoolean()
     owner_id = fields.Integer(allow_none=True, validate=Id)
+    service_agreement_id = fields.Integer(allow_none=True, validate=Id,
+                                         metadata={"description": "SLA tier of the account's tickets (supervisors "
+                                                                  "and admins); null: the default tier"})
 
 
 class AccountOut(ma.Schema):
@@ -177,6 +183,7 @@ class AccountOut(ma.Schema):
     name = fields.String()
     vip = fields.Boolean()
     owner_id = fields.Integer(allow_none=True)
+    service_agreement_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -19,7 +19,9 @@ from callcenter.models.work import (
     DialAttempt,
     DoNotCall,
     ListImport,
+    ServiceAgreement,
     Ticket,
+    TicketEvent,
 )
 
 __all__ = [
@@ -51,9 +53,11 @@ __all__ = [
     "Queue",
     "QueueSkill",
     "Role",
+    "ServiceAgreement",
     "Skill",
     "Team",
     "Ticket",
+    "TicketEvent",
     "User",
     "UserSkill",
     "WebhookDelivery",

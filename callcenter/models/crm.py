@@ -18,6 +18,9 @@ class Account(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200), index=True)
     vip: Mapped[bool] = mapped_column(default=False)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The SLA tier of the account's tickets (None: the default tier setting).
+    service_agreement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_agreements.id", ondelete="SET NULL"), index=True)
 
     owner: Mapped[User | None] = relationship()
     contacts: Mapped[list[Contact]] = relationship(back_populates="account")

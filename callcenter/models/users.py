@@ -23,6 +23,9 @@ class Team(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The queue whose business hours and holidays the team works by (ticket SLAs count in them); None: the
+    # default calendar (services.service_agreements).
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
 
     members: Mapped[list[User]] = relationship(back_populates="team")
 

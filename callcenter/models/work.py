@@ -46,33 +46,76 @@ class Callback(TimestampMixin, Base):
     agent: Mapped[User | None] = relationship(foreign_keys=[agent_id])
 
 
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+class ServiceAgreement(TimestampMixin, Base):
+    """An SLA tier: per priority, the first-response and resolution targets in business minutes.
+
+    `targets` is `{"urgent": {"first_response": 30, "resolution": 240}, ...}` (services.service_agreements checks
+    it); an account points at one tier, accounts without one get the default tier setting.
+    """
+
+    __tablename__ = "service_agreements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    targets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class Ticket(TimestampMixin, Base):
-    """A service ticket with an SLA deadline."""
+    """A service ticket: workflow status, who has it, and its SLA deadlines (services.tickets owns the rules)."""
 
     __tablename__ = "tickets"
     __table_args__ = (
-        CheckConstraint("status in ('open', 'pending', 'resolved', 'closed')", name="status_valid"),
+        CheckConstraint("status in ('new', 'open', 'pending', 'resolved', 'closed')", name="status_valid"),
         CheckConstraint("priority in ('low', 'normal', 'high', 'urgent')", name="priority_valid"),
+        Index("ix_tickets_status_warn_at", "status", "warn_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # SLA: the deadlines are computed from the account's service agreement in the team's business hours;
+    # `warn_at` is when escalation level 1 (a warning to the assignee) is due.
+    first_response_due_at: Mapped[datetime | None]
+    first_responded_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
+    warn_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     escalation_level: Mapped[int] = mapped_column(default=0)
 
     contact: Mapped[Contact | None] = relationship()
     account: Mapped[Account | None] = relationship()
-    assignee: Mapped[User | None] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     team: Mapped[Team | None] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+
+class TicketEvent(Base):
+    """One change to a ticket (created, status, assignment, priority, note, escalation, reopening): its history."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
 
 
 class Campaign(TimestampMixin, Base):

@@ -77,5 +77,7 @@ def forward(event: DomainEvent) -> None:
         # Through the message queue, the web process holding each socket closes it.
         for sid in reachability.console_sockets(get_redis(), p["user_id"]):
             socketio.server.disconnect(sid, namespace=AGENT_NS)
+    elif name in {"ticket.escalated", "ticket.assigned"}:
+        emit("ticket", {**p, "event": name}, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
     elif name == "call.updated":
         emit("call", p, namespace=SUPERVISOR_NS, room=_about_agent(p.get("agent_id")))

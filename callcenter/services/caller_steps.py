@@ -33,6 +33,7 @@ from callcenter.services import (
     queue_stats,
     queues,
     routing,
+    tickets,
 )
 from callcenter.services.errors import Conflict, NotFound
 from callcenter.services.events import publish
@@ -42,7 +43,6 @@ from callcenter.services.phones import display, try_e164
 
 DEFAULT_HANDLE_SECONDS = 180  # until the queue has handled calls today
 HANDLE_TIME_CACHE_SECONDS = 30
-VOICEMAIL_TICKET_SLA = timedelta(hours=24)
 REQUEUE_PRIORITY_BOOST = 50  # a customer whose agent vanished goes ahead of new callers
 
 
@@ -331,7 +331,8 @@ def schedule_callback_for_opening(session: Session, *, call_sid: str, now: datet
 
 
 def voicemail_received(session: Session, *, call_sid: str, recording_url: str | None, recording_sid: str | None,
-                       duration_seconds: int | None, transcription: str | None = None) -> Ticket | None:
+                       duration_seconds: int | None, transcription: str | None = None,
+                       policy: tickets.TicketPolicy | None = None) -> Ticket | None:
     """A message was left: keep the recording on the call and open a ticket for it (once per call)."""
     call = calls.get_call(session, call_sid)
     if call is None:
@@ -348,9 +349,13 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
         subject=f"Voicemail from {display(caller) if caller else call.from_number or 'an unknown caller'}",
         description=(transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {recording_url}",
         priority="normal", contact_id=call.contact_id, call_id=call.id,
-        due_at=utcnow() + VOICEMAIL_TICKET_SLA,
     )
     session.add(ticket)
+    now = utcnow()
+    tickets.opened(session, ticket, actor_id=None, now=now, policy=policy or tickets.TicketPolicy(),
+                   source="voicemail")
+    tickets.reopen_for_contact(session, call.contact_id, reason="message", now=now,
+                               policy=policy or tickets.TicketPolicy(), call_id=call.id, exclude_ticket_id=ticket.id)
     calls.record_event(session, call, "voicemail", {"recording_sid": recording_sid, "duration": duration_seconds},
                        dedupe_key=f"voicemail:{call_sid}")
     session.commit()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from callcenter.models import Account, Contact, ContactPhone, User
+from callcenter.models import Account, Contact, ContactPhone, ServiceAgreement, User
 from callcenter.services import audit, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import t
@@ -55,6 +55,13 @@ def _check_refs(session: Session, actor: User, values: dict[str, Any], current_o
     if account_id is not None and session.scalar(
             select(Account.id).where(Account.id == account_id, scope.accounts(actor))) is None:
         raise ValidationFailed(t('Account %(account_id)s not found', account_id=account_id), field="account_id")
+    if values.get("service_agreement_id") is not None:
+        if not scope.assigns_owners(actor):
+            raise Forbidden(t("Only supervisors and admins set an account's service agreement"),
+                            field="service_agreement_id")
+        if session.get(ServiceAgreement, values["service_agreement_id"]) is None:
+            raise ValidationFailed(t('Service agreement %(id)s not found', id=values["service_agreement_id"]),
+                                   field="service_agreement_id")
     if "owner_id" not in values or values["owner_id"] == current_owner_id:
         return
     if not scope.assigns_owners(actor):
@@ -176,7 +183,7 @@ def contacts_for_number(session: Session, e164: str) -> list[Contact]:
     )
 
 
-ACCOUNT_FIELDS = ("name", "vip", "owner_id")
+ACCOUNT_FIELDS = ("name", "vip", "owner_id", "service_agreement_id")
 
 
 def create_account(session: Session, actor: User, values: dict[str, Any]) -> Account:

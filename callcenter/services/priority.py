@@ -19,7 +19,7 @@ from callcenter.services.queues import QueueSnapshot
 
 RULES = ("vip", "open_urgent_ticket", "repeat_caller_24h")
 REPEAT_WINDOW = timedelta(hours=24)
-OPEN_TICKET_STATUSES = ("open", "pending")
+OPEN_TICKET_STATUSES = ("new", "open", "pending")
 
 
 @dataclass(frozen=True)

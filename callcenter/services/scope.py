@@ -6,7 +6,7 @@ filtering Python lists.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from callcenter.models import Account, Call, Callback, CallEvent, Contact, Role, Ticket, User
 
@@ -83,10 +83,15 @@ def callbacks(user: User) -> ColumnElement[bool]:
 
 
 def tickets(user: User) -> ColumnElement[bool]:
-    """Tickets assigned to the visible people."""
+    """An agent: tickets assigned to them, or unassigned in their team. A supervisor: their team's tickets, those
+    assigned to its people, and the undispatched ones (no team, nobody), which someone must dispatch."""
     if (fixed := _fixed_scope(user)) is not None:
         return fixed
-    return Ticket.assignee_id.in_(_people(user))
+    team = Ticket.team_id == user.team_id if user.team_id is not None else false()
+    if user.role == Role.SUPERVISOR.value:
+        undispatched = and_(Ticket.team_id.is_(None), Ticket.assignee_id.is_(None))
+        return or_(team, Ticket.assignee_id.in_(_people(user)), undispatched)
+    return or_(Ticket.assignee_id == user.id, and_(Ticket.assignee_id.is_(None), team))
 
 
 def users(user: User) -> ColumnElement[bool]:

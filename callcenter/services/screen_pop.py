@@ -26,7 +26,7 @@ from callcenter.services.contacts import contacts_for_number
 from callcenter.services.phones import display, time_zones, try_e164
 
 HISTORY_LENGTH = 5
-OPEN_TICKET_STATUSES = ("open", "pending")
+OPEN_TICKET_STATUSES = ("new", "open", "pending")
 
 
 def contact_card(contact: Contact) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from callcenter.models import (
     User,
     utcnow,
 )
-from callcenter.services import agent_state, calls
+from callcenter.services import agent_state, calls, tickets
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import t
 from callcenter.services.phones import to_e164, try_e164
@@ -132,7 +132,8 @@ def _ticket(session: Session, call: Call, agent_id: int, request: TicketRequest)
     ticket = Ticket(
         subject=subject, description=request.description[:MAX_NOTES], priority=request.priority,
         contact_id=call.contact_id, account_id=contact.account_id if contact else None, call_id=call.id,
-        assignee_id=agent_id, team_id=agent.team_id if agent else None, due_at=request.due_at,
+        assignee_id=agent_id, team_id=agent.team_id if agent else None, due_at=request.due_at, status="new",
+        created_by_id=agent_id,
     )
     return ticket
 
@@ -171,9 +172,13 @@ def complete(
     ticket: TicketRequest | None = None,
     region: str = "US",
     now: datetime | None = None,
+    ticket_policy: tickets.TicketPolicy | None = None,
 ) -> WrapUpResult:
-    """Save the wrap-up of `call_sid` (the ACD entry id or the caller's CallSid) and release the agent."""
+    """Save the wrap-up of `call_sid` (the ACD entry id or the caller's CallSid) and release the agent.
+
+    A call from a contact reopens their tickets resolved within the reopen window (services.tickets)."""
     now = now or utcnow()
+    ticket_policy = ticket_policy or tickets.TicketPolicy()
     call = _call_for_agent(session, agent_id, call_sid)
     if call.disposition_id is not None:
         raise Conflict(t('This call is already wrapped up'), field="call_sid")
@@ -189,6 +194,12 @@ def complete(
         _campaign_lead_disposed(session, call, chosen.code, now)
     session.add_all([item for item in (booked, opened) if item is not None])
     session.flush()
+    if opened is not None:
+        tickets.opened(session, opened, actor_id=agent_id, now=now, policy=ticket_policy, source="wrap_up")
+    if call.direction == "inbound":
+        tickets.reopen_for_contact(session, call.contact_id, reason="call", now=now, policy=ticket_policy,
+                                   call_id=call.id, actor_id=agent_id,
+                                   exclude_ticket_id=opened.id if opened is not None else None)
     calls.record_event(session, call, "wrap_up_ended",
                        {"agent_id": agent_id, "disposition": chosen.code,
                         "callback_id": booked.id if booked else None, "ticket_id": opened.id if opened else None},

@@ -1,5 +1,5 @@
-"""Server-rendered edges of the core app: login/logout, the landing redirect, the profile, staffing, the back office
-(call log, audit log, system status), /healthz, security headers."""
+"""Server-rendered edges of the core app: login/logout, the landing redirect, the profile, staffing, the service
+desk, the back office (call log, audit log, system status), /healthz, security headers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from callcenter.web import (
     security_headers,
     staffing,
     system_status,
+    tickets,
 )
 
 
@@ -32,3 +33,4 @@ def init_app(app: Flask) -> None:
     system_status.init_app(app)
     campaigns.init_app(app)
     knowledge_base.init_app(app)
+    tickets.init_app(app)
