@@ -39,6 +39,10 @@ CAMPAIGN_PRIORITY_BOOST = 100_000
 CONNECT_KEY_TTL_SECONDS = 600
 # What AMD reports for a person (`unknown`: it could not tell: better an agent than a message into a live ear).
 LIVE_ANSWERS = frozenset({"human", "unknown"})
+# Once an agent took the callee, their leg waits this long (carrier seconds) for the agent's redirect, and joins
+# the conference itself only when none came this long after the deadline.
+BRIDGE_WAIT_SECONDS = 5
+BRIDGE_GRACE_SECONDS = 10
 
 
 def connect_key(call_sid: str) -> str:
@@ -90,7 +94,7 @@ def answered(session: Session, r: redis.Redis, *, call_sid: str, attempt_id: int
         session.commit()
         return Step("message", text=drop or "")
     if attempt.outcome is not None:  # a retried webhook after the decision
-        return _after_decision(attempt, campaign.identification_text, call_sid)
+        return _after_decision(r, attempt, campaign.identification_text, call_sid, now)
     if campaign.queue_id is None:
         return abandon(session, r, call_sid=call_sid, attempt_id=attempt.id, now=now)
     if not r.set(connect_key(call_sid), repr(now + connect_seconds), nx=True, ex=CONNECT_KEY_TTL_SECONDS):
@@ -114,9 +118,14 @@ def answered(session: Session, r: redis.Redis, *, call_sid: str, attempt_id: int
     return connect_check(session, r, call_sid=call_sid, attempt_id=attempt.id, now=now)
 
 
-def _after_decision(attempt: DialAttempt, identification: str, call_sid: str) -> Step:
+def _deadline(r: redis.Redis, call_sid: str, now: float) -> float:
+    raw = r.get(connect_key(call_sid))
+    return float(raw) if raw else now
+
+
+def _after_decision(r: redis.Redis, attempt: DialAttempt, identification: str, call_sid: str, now: float) -> Step:
     if attempt.outcome == "answered":
-        return Step("bridged", conference=conference_name(call_sid))
+        return _joining(call_sid, now, _deadline(r, call_sid, now))
     return Step("message", text=identification or "")
 
 
@@ -128,15 +137,23 @@ def connect_check(session: Session, r: redis.Redis, *, call_sid: str, attempt_id
         return Step("message")
     attempt, lead = found
     if attempt.outcome is not None:
-        return _after_decision(attempt, lead.campaign.identification_text, call_sid)
+        return _after_decision(r, attempt, lead.campaign.identification_text, call_sid, now)
     entry = acd.get_entry(r, call_sid)
+    deadline = _deadline(r, call_sid, now)
     if entry is not None and entry.status == "connected":
-        return Step("bridged", conference=conference_name(call_sid))
-    raw = r.get(connect_key(call_sid))
-    deadline = float(raw) if raw else now
+        return _joining(call_sid, now, deadline)
     if entry is not None and now < deadline:
         return Step("wait", wait_seconds=max(math.ceil(deadline - now), 1))
     return abandon(session, r, call_sid=call_sid, attempt_id=attempt.id, now=now)
+
+
+def _joining(call_sid: str, now: float, deadline: float) -> Step:
+    """An agent has taken the call: their answer moves the callee into the conference by a redirect
+    (services.agent_legs.answer), which interrupts this wait. Joining here too would put the callee in twice
+    (leaving the first time ends the conference, the agent's leg with it), so only when no redirect came."""
+    if now < deadline + BRIDGE_GRACE_SECONDS:
+        return Step("wait", wait_seconds=BRIDGE_WAIT_SECONDS)
+    return Step("bridged", conference=conference_name(call_sid))
 
 
 def abandon(session: Session, r: redis.Redis, *, call_sid: str, attempt_id: int, now: float) -> Step:
@@ -144,7 +161,7 @@ def abandon(session: Session, r: redis.Redis, *, call_sid: str, attempt_id: int,
     identification message, and an abandoned call on the record (the gate's lock-out starts); lead recycled."""
     finished = routing.finish_call(session, r, call_sid, now)
     if finished is not None and finished.status == "connected":  # an agent took it at this very moment
-        return Step("bridged", conference=conference_name(call_sid))
+        return _joining(call_sid, now, now)
     found = _attempt(session, attempt_id, call_sid)
     if found is None:
         return Step("message")
@@ -173,8 +190,7 @@ def bridged(session: Session, r: redis.Redis, entry: QueueEntry, agent_id: int, 
     if attempt.outcome is None:
         dialing_gate.record_outcome(session, outcome="answered", at=_utc(now), attempt_id=attempt.id)
         leads.record_result(session, lead, leads.HUMAN_BRIDGED, _utc(now), agent_id=agent_id)
-    dialer.call_landed(r, lead.campaign_id, entry.entry_id)
-    r.delete(connect_key(entry.entry_id))
+    dialer.call_landed(r, lead.campaign_id, entry.entry_id)  # the connect deadline stays: see _joining
 
 
 # Final statuses of a call that was never answered, as the lead's result.
