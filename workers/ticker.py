@@ -35,6 +35,7 @@ LAST_RECONCILE_KEY = "cc:ticker:last_reconcile"
 BACKUP_DAY_KEY = "cc:backup:day:{day}"
 BACKUP_JOB = "workers.backups.daily_backup"
 BACKUP_TIMEOUT_SECONDS = 3600
+DIALER_JOB = "workers.dialer.dial_running_campaigns"
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def tick(app: Flask, now: float | None = None) -> None:
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
                 reconcile.repair_agent_states(session, r, now)
             schedule_daily_backup(app, r, now)
+            # The dialer's pass: coalesced (one waits in the queue at most) and it skips while another runs.
+            enqueue(app, [Deferred(DIALER_JOB, (), key="dialer-pass", queue="dialer", timeout=30, coalesce=True)])
         finally:
             db.session.remove()
 
