@@ -56,7 +56,7 @@
     body.innerHTML = "";
     list.forEach(function (c) {
       var over = c.abandon_rate !== null && c.abandon_rate !== undefined && c.abandon_rate > c.max_abandon_rate;
-      body.appendChild(el("tr", { className: over ? "below" : "", "data-campaign": c.name, title: c.pacing_reason || "" }, [
+      body.appendChild(el("tr", { className: over ? "below" : "", "data-campaign": c.name }, [
         el("td", { text: c.name }),
         el("td", { text: MODE_NAMES[c.mode] || c.mode }),
         el("td", { "data-field": "lines_per_agent", text: c.lines_per_agent === null || c.lines_per_agent === undefined ? "—" : String(c.lines_per_agent) }),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,7 +75,7 @@ def take_dial_slot(r: redis.Redis, calls_per_second: float, now: float | None = 
     when the last second already had that many calls placed: the dialer stops and tries again next second."""
     now = time.time() if now is None else now
     limit = max(int(calls_per_second), 1)
-    member = f"{now!r}:{time.monotonic_ns()}"
+    member = uuid.uuid4().hex  # unique across processes: a repeated member would count one call for two
     return bool(r.eval(_TAKE_SLOT, 1, key, repr(now), limit, member))
 
 
@@ -289,6 +290,12 @@ def _place(session: Session, r: redis.Redis, provider: Provider, campaign: Campa
     if agent is None:
         call_in_flight(r, campaign.id, sid, now.timestamp())
     return Placed(lead.id, call_sid=sid, attempt_id=attempt.id)
+
+
+def any_running_auto_campaign(session: Session) -> bool:
+    """Whether the automatic dialer has any work (the ticker enqueues its pass only then)."""
+    return session.scalar(select(Campaign.id).where(Campaign.status == "running", Campaign.mode.in_(AUTO_MODES))
+                          .limit(1)) is not None
 
 
 def running_auto_campaigns(session: Session) -> list[Campaign]:

@@ -185,3 +185,16 @@ def test_the_dialer_job_runs_every_running_campaign_once_at_a_time(app, session,
     assert len(provider.placed) == 1  # its line is still in flight
     attempts = session.scalars(select(DialAttempt).where(DialAttempt.allowed.is_(True))).all()
     assert [a.placed_because for a in attempts] == ["progressive: 1 idle agent(s), 0 line(s) in flight -> 1 new"]
+
+
+def test_the_callees_twiml_waits_then_asks_again_or_says_the_message_and_hangs_up():
+    import xml.etree.ElementTree as ET
+
+    from callcenter.telephony import twiml
+
+    wait = ET.fromstring(twiml.wait_for_agent(2, "http://localhost/ivr/campaign/connect?attempt=4").to_xml())
+    assert [(v.tag, v.attrib.get("length"), v.text) for v in wait] == [
+        ("Pause", "2", None), ("Redirect", None, "http://localhost/ivr/campaign/connect?attempt=4")]
+    drop = ET.fromstring(twiml.say_and_hang_up("Call us back").to_xml())
+    assert [(v.tag, v.text) for v in drop] == [("Say", "Call us back"), ("Hangup", None)]
+    assert [v.tag for v in ET.fromstring(twiml.say_and_hang_up("").to_xml())] == ["Hangup"]
