@@ -247,7 +247,7 @@ def _place(session: Session, r: redis.Redis, provider: Provider, campaign: Campa
         attempt = session.get(DialAttempt, refusal.decision.attempt_id) if refusal.decision.attempt_id else None
         if attempt is not None:
             attempt.campaign_contact_id, attempt.placed_because = lead.id, reason
-        leads.refused(session, lead, refusal.decision, now, settings.rules)
+        leads.refused(session, lead, refusal.decision, now)
         session.commit()
         return Placed(lead.id, refused=refusal.decision.reason)
     attempt = session.get(DialAttempt, gate.attempt_id)

@@ -130,8 +130,8 @@ def record_result(session: Session, lead: CampaignContact, result: str, now: dat
     return lead
 
 
-def refused(session: Session, lead: CampaignContact, decision: dialing_gate.DialDecision, now: datetime,
-            rules: dialing_gate.DialRules | None = None) -> CampaignContact:
+def refused(session: Session, lead: CampaignContact, decision: dialing_gate.DialDecision,
+            now: datetime) -> CampaignContact:
     """The dialing gate said no: `blocked` for good (do-not-call, invalid or forbidden number, no consent),
     `failed` when the campaign's attempts are used up, else put off until the refusal no longer applies (the
     callee's next calling window, the end of the lock-out). No commit."""
@@ -147,12 +147,9 @@ def refused(session: Session, lead: CampaignContact, decision: dialing_gate.Dial
     if decision.reason == dialing_gate.OUTSIDE_CALLING_WINDOW:
         start, end = dialing_gate.parse_window(f"{lead.campaign.calling_hours_start}-"
                                                f"{lead.campaign.calling_hours_end}")
-        window = dialing_gate.DialRules(window_start=start, window_end=end)
-        if rules is not None:
-            window = dialing_gate.DialRules(window_start=start, window_end=end,
-                                            allowed_countries=rules.allowed_countries, daily_cap=rules.daily_cap,
-                                            abandon_lockout=rules.abandon_lockout)
-        later = dialing_gate.next_window_opening(lead.phone_e164, now, window)
+        # The campaign's own hours are the window the gate applied (dialing_gate.evaluate).
+        later = dialing_gate.next_window_opening(lead.phone_e164, now,
+                                                 dialing_gate.DialRules(window_start=start, window_end=end))
     elif decision.reason == dialing_gate.ABANDON_LOCKOUT and decision.details.get("until"):
         later = datetime.fromisoformat(decision.details["until"])
     lead.status = PENDING
