@@ -210,6 +210,12 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "TICKET_REOPEN_DAYS": env_int("TICKET_REOPEN_DAYS", 7),
         "TICKET_WARN_AT": float(env_str("TICKET_WARN_AT", "0.8") or 0.8),
         "TICKET_DEFAULT_AGREEMENT": env_str("TICKET_DEFAULT_AGREEMENT"),
+        # The dialer (services.dialer): calls placed per second at most, across every process (Twilio's default
+        # account limit is 1), how long a campaign call rings, and how long a person who answered waits for an
+        # agent before the call counts as abandoned.
+        "DIAL_CALLS_PER_SECOND": float(env_str("DIAL_CALLS_PER_SECOND", "1") or 1),
+        "DIAL_RING_TIMEOUT_SECONDS": env_int("DIAL_RING_TIMEOUT_SECONDS", 25),
+        "CAMPAIGN_CONNECT_SECONDS": float(env_str("CAMPAIGN_CONNECT_SECONDS", "2") or 2),
         # Largest request body accepted anywhere (Flask's MAX_CONTENT_LENGTH); carrier webhooks are a few KB.
         "MAX_REQUEST_BYTES": env_int("MAX_REQUEST_BYTES", 1024 * 1024),
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),

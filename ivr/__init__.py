@@ -19,4 +19,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-from ivr import agent_legs, caller, outbound, status  # noqa: E402,F401  (they register their routes on bp)
+from ivr import agent_legs, caller, campaign, outbound, status  # noqa: E402,F401  (they register their routes on bp)

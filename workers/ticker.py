@@ -21,7 +21,7 @@ from flask import Flask
 from callcenter.extensions import db
 from callcenter.jobs import enqueue
 from callcenter.redis_conn import get_redis
-from callcenter.services import agent_legs, callbacks, offers, reachability, reconcile, routing
+from callcenter.services import agent_legs, callbacks, dialer, offers, reachability, reconcile, routing
 from callcenter.services.dialing_gate import DialRules
 from callcenter.services.events import publish
 from callcenter.services.jobs import Deferred
@@ -36,6 +36,7 @@ LAST_RECONCILE_KEY = "cc:ticker:last_reconcile"
 BACKUP_DAY_KEY = "cc:backup:day:{day}"
 BACKUP_JOB = "workers.backups.daily_backup"
 BACKUP_TIMEOUT_SECONDS = 3600
+DIALER_JOB = "workers.dialer.dial_running_campaigns"
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,9 @@ def tick(app: Flask, now: float | None = None) -> None:
                 reconcile.repair_agent_states(session, r, now)
             schedule_daily_backup(app, r, now)
             ticket_jobs.schedule_escalation(app, r, now)
+            # The dialer's pass: coalesced (one waits in the queue at most) and it skips while another runs.
+            if dialer.any_running_auto_campaign(session):
+                enqueue(app, [Deferred(DIALER_JOB, (), key="dialer-pass", queue="dialer", timeout=30, coalesce=True)])
         finally:
             db.session.remove()
 

@@ -44,7 +44,28 @@
       agents[a.agent_id] = a; seen[a.agent_id] = true;
     });
     Object.keys(agents).forEach(function (id) { if (!seen[id]) { delete agents[id]; } });
-    renderQueues(); renderAgents(true);
+    renderQueues(); renderAgents(true); renderCampaigns(data.campaigns || []);
+  }
+
+  // Running campaigns: the dialer's pacing and its abandon rate against the campaign's target.
+  var MODE_NAMES = { preview: _("Preview"), progressive: _("Progressive"), predictive: _("Predictive") };
+  function rate(value) { return value === null || value === undefined ? "—" : (Math.round(value * 1000) / 10) + "%"; }
+  function renderCampaigns(list) {
+    show("campaigns-panel", list.length > 0);
+    var body = $("campaign-rows");
+    body.innerHTML = "";
+    list.forEach(function (c) {
+      var over = c.abandon_rate !== null && c.abandon_rate !== undefined && c.abandon_rate > c.max_abandon_rate;
+      body.appendChild(el("tr", { className: over ? "below" : "", "data-campaign": c.name }, [
+        el("td", { text: c.name }),
+        el("td", { text: MODE_NAMES[c.mode] || c.mode }),
+        el("td", { "data-field": "lines_per_agent", text: c.lines_per_agent === null || c.lines_per_agent === undefined ? "—" : String(c.lines_per_agent) }),
+        el("td", { className: "big", "data-field": "lines_ringing", text: num(c.lines_ringing || 0) }),
+        el("td", { "data-field": "abandon_rate", text: rate(c.predicted_abandon_rate) + " / " + rate(c.abandon_rate) + " " + _("(target %(target)s)", { target: rate(c.max_abandon_rate) }) }),
+        el("td", { "data-field": "live_answers", text: num(c.live_answers || 0) }),
+        el("td", { "data-field": "machines", text: num(c.machines || 0) }),
+      ]));
+    });
   }
 
   function pct(value) { return value === null || value === undefined ? "—" : value + "%"; }

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.services import agent_state, callbacks, calls, queue_stats, routing
+from callcenter.services import agent_state, callbacks, calls, campaign_calls, queue_stats, routing
 from callcenter.services.call_control import carrier_action
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
@@ -134,6 +134,8 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
                            dedupe_key=f"agent_answered:{entry_id}")
     if entry.callback and entry.payload.get("callback_id"):
         callbacks.start_dialing(session, r, entry_id, int(entry.payload["callback_id"]), agent_id)
+    if entry.payload.get("campaign"):  # a person the dialer called: the lead is this agent's now
+        campaign_calls.bridged(session, r, entry, agent_id, now)
     queue_stats.publish_today_later(session, entry.queue_id)
     session.commit()
     data = interaction(r, entry_id) or {}

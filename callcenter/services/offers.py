@@ -104,6 +104,8 @@ def prepare_offer(
         caller_language=payload.get("caller_language") or (entry.language if entry else None),
         viewer=session.get(User, agent_id),
     )
+    if payload.get("campaign"):  # a person the dialer called: which campaign and lead, the list's own fields
+        pop["campaign"] = payload["campaign"]
     offer = {
         "call_sid": call_sid,
         "agent_id": agent_id,

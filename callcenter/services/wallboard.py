@@ -1,4 +1,5 @@
-"""What the supervisor wallboard shows: every queue's live figures and every agent's state, time in state."""
+"""What the supervisor wallboard shows: every queue's live figures, every agent's state and time in state, and
+every running campaign's dialing (services.dialer.campaign_figures)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from callcenter.models import Queue, Role, User
-from callcenter.services import acd, agent_state, queue_stats, scope
+from callcenter.services import acd, agent_state, dialer, queue_stats, scope
 
 
 def queue_snapshot(session: Session, r: redis.Redis, queue: Queue, now: float) -> dict[str, Any]:
@@ -56,5 +57,6 @@ def snapshot(session: Session, r: redis.Redis, now: float | None = None, viewer:
     return {
         "queues": [queue_snapshot(session, r, q, now) for q in queues],
         "agents": [agent_snapshot(r, a, now) for a in agents],
+        "campaigns": dialer.running_campaigns_figures(session, r, now),
         "at": now,
     }

@@ -63,3 +63,21 @@ def dial_number(number: str, *, caller_id: str, status_callback: str | None = No
     dial.number(number, **options)
     response.append(dial)
     return response
+
+
+def wait_for_agent(seconds: int, then_url: str) -> VoiceResponse:
+    """A person the dialer called waits (silence) while an agent is found; then we are asked again."""
+    response = VoiceResponse()
+    response.pause(length=max(int(seconds), 1))
+    response.redirect(then_url, method="POST")
+    return response
+
+
+def say_and_hang_up(text: str) -> VoiceResponse:
+    """A campaign's recorded-style message (voicemail drop, identification after an abandoned call), then hang up;
+    nothing to say: just hang up."""
+    response = VoiceResponse()
+    if text:
+        response.say(text)
+    response.hangup()
+    return response
