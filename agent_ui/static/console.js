@@ -213,11 +213,17 @@
       list.appendChild(el("li", { className: "clickable", text: c.name + (c.account ? " · " + c.account.name : ""), onclick: function () { openContact(c.id); } }));
     });
     show("candidates", (pop.candidates || []).length > 0);
-    showScript(pop.queue);
+    showScript(pop.queue, pop.campaign);
   }
-  function showScript(queueName) {
-    var queue = config.queues.filter(function (q) { return q.name === queueName; })[0];
+  function showScript(queueName, campaign) {
     var box = $("script");
+    if (campaign && campaign.script) {  // a campaign call: its script with the contact's fields merged in, then the list's own fields
+      var fields = Object.keys(campaign.custom_fields || {}).map(function (k) { return k + ": " + campaign.custom_fields[k]; });
+      box.textContent = campaign.name + "\n\n" + campaign.script + (fields.length ? "\n\n" + fields.join("\n") : "");
+      box.classList.remove("muted");
+      return;
+    }
+    var queue = config.queues.filter(function (q) { return q.name === queueName; })[0];
     box.textContent = queue && queue.script ? queue.script : (queueName ? _("No script for %(queue)s.", { queue: queueName }) : _("The script of the call's queue shows here."));
     box.classList.toggle("muted", !(queue && queue.script));
   }

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.models import CampaignContact, DialAttempt
-from callcenter.services import acd, caller_steps, calls, dialer, dialing_gate, leads, routing
+from callcenter.models import CampaignContact, Contact, DialAttempt
+from callcenter.services import acd, caller_steps, calls, campaigns, dialer, dialing_gate, leads, routing
 from callcenter.services.acd import QueueEntry
 from callcenter.services.errors import DomainError
 from callcenter.services.interactions import conference_name
@@ -107,7 +107,9 @@ def answered(session: Session, r: redis.Redis, *, call_sid: str, attempt_id: int
             contact_ids=[lead.contact_id], now=now, priority_boost=CAMPAIGN_PRIORITY_BOOST,
             payload={"call_sid": call_sid, "queue_name": campaign.queue.name if campaign.queue else None,
                      "campaign": {"id": campaign.id, "name": campaign.name, "lead_id": lead.id,
-                                  "attempt_id": attempt.id, "custom_fields": dict(lead.custom_fields or {})}})
+                                  "attempt_id": attempt.id, "custom_fields": dict(lead.custom_fields or {}),
+                                  "script": campaigns.render_script(campaign, session.get(Contact, lead.contact_id),
+                                                                    lead)}})
     except DomainError:
         return abandon(session, r, call_sid=call_sid, attempt_id=attempt.id, now=now)
     if call is not None:

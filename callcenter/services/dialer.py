@@ -20,7 +20,6 @@ here knows whether the carrier is Twilio or the emulator.
 from __future__ import annotations
 
 import json
-import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,8 +31,8 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Campaign, CampaignAgent, CampaignContact, DialAttempt, User
-from callcenter.services import agent_state, calls, dialing_gate, leads
+from callcenter.models import Call, Campaign, CampaignAgent, CampaignContact, DialAttempt, User
+from callcenter.services import agent_state, calls, dialing_gate, leads, pacer
 from callcenter.services.errors import Conflict, Forbidden, NotFound
 from callcenter.services.interactions import agent_identity
 from callcenter.services.messages import t
@@ -46,6 +45,9 @@ DEFAULT_RING_TIMEOUT_SECONDS = 25
 IN_FLIGHT_GRACE_SECONDS = 60
 CPS_KEY = "cc:dialer:cps"
 PACING_TTL_SECONDS = 3600
+# Calls record talk time; the pacer plans with handle time. Until wrap-up is logged per campaign call, this much
+# after-call work is assumed on top (the demo queues' wrap-up is 30 s).
+WRAP_UP_ESTIMATE_SECONDS = 30
 MACHINE_DETECTION_WITH_DROP = "DetectMessageEnd"  # wait for the beep, so the message is recorded whole
 MACHINE_DETECTION = "Enable"  # answer as soon as a human is heard
 
@@ -138,22 +140,24 @@ class LinesDecision:
     predicted_abandon_rate: float | None = None
 
 
+Pace = Callable[[pacer.PacerInputs], pacer.PacerDecision]
+
+
 def lines_to_place(session: Session, r: redis.Redis, campaign: Campaign, now: float,
-                   ring_timeout_seconds: int = DEFAULT_RING_TIMEOUT_SECONDS) -> LinesDecision:
+                   ring_timeout_seconds: int = DEFAULT_RING_TIMEOUT_SECONDS, pace: Pace | None = None
+                   ) -> LinesDecision:
     """The one place the dialer asks "how many lines now".
 
-    Progressive: one line per idle campaign agent, minus the lines already in flight. Predictive: a stand-in until
-    services.pacer replaces it (its `decide` takes the live answer rate, handle time and the abandon target):
-    `campaign.dial_ratio` lines per idle agent, minus the lines in flight."""
-    idle = idle_agents(r, campaign_agent_ids(session, campaign))
+    Progressive: one line per idle campaign agent, minus the lines already in flight. Predictive: what
+    services.pacer decides from the agents free now and soon, the lines ringing, the campaign's rolling answer and
+    abandon rates and handle time, and its abandon target (docs/pacer.md)."""
+    agent_ids = campaign_agent_ids(session, campaign)
+    idle = idle_agents(r, agent_ids)
     flying = lines_in_flight(r, campaign.id, now, ring_timeout_seconds)
     if campaign.mode == "predictive":
-        ratio = max(float(campaign.dial_ratio or 1.0), 1.0)
-        wanted = math.floor(ratio * idle)
-        lines = max(wanted - flying, 0)
-        reason = (f"predictive: {idle} idle agent(s) x dial ratio {ratio:g} = {wanted} line(s), "
-                  f"{flying} in flight -> {lines} new")
-        decision = LinesDecision(lines, reason, idle, flying, ratio)
+        paced = (pace or pacer.decide)(pacer_inputs(session, r, campaign, agent_ids, idle, now, ring_timeout_seconds))
+        decision = LinesDecision(paced.lines_to_dial, str(paced.reason), idle, flying, paced.lines_per_agent,
+                                 paced.predicted_abandon_rate)
     elif campaign.mode == "progressive":
         lines = max(idle - flying, 0)
         reason = f"progressive: {idle} idle agent(s), {flying} line(s) in flight -> {lines} new"
@@ -164,6 +168,43 @@ def lines_to_place(session: Session, r: redis.Redis, campaign: Campaign, now: fl
         "lines_per_agent": decision.lines_per_agent, "predicted_abandon_rate": decision.predicted_abandon_rate,
         "reason": decision.reason, "at": now}), ex=PACING_TTL_SECONDS)
     return decision
+
+
+def dial_stats(session: Session, campaign: Campaign, now: float) -> pacer.DialStats:
+    """The campaign's dials over its rolling `abandon_window_days`: how many were placed, answered by a person,
+    by a machine, abandoned; the mean handle time of its answered calls."""
+    since = datetime.fromtimestamp(now - campaign.abandon_window_days * 86400, UTC)
+    counts = dict(session.execute(
+        select(DialAttempt.outcome, func.count()).where(
+            DialAttempt.campaign_id == campaign.id, DialAttempt.allowed.is_(True), DialAttempt.at >= since)
+        .group_by(DialAttempt.outcome)).all())
+    handle = session.scalar(select(func.avg(Call.duration_seconds)).where(
+        Call.campaign_id == campaign.id, Call.agent_answered_at.is_not(None), Call.duration_seconds.is_not(None),
+        Call.agent_answered_at >= since))
+    return pacer.DialStats(
+        dials=sum(counts.values()), live_answers=counts.get("answered", 0) + counts.get("abandoned", 0),
+        machines=counts.get("machine", 0), abandoned=counts.get("abandoned", 0),
+        mean_handle_seconds=float(handle) + WRAP_UP_ESTIMATE_SECONDS if handle else None)
+
+
+def pacer_inputs(session: Session, r: redis.Redis, campaign: Campaign, agent_ids: Sequence[int], idle: int,
+                 now: float, ring_timeout_seconds: int = DEFAULT_RING_TIMEOUT_SECONDS) -> pacer.PacerInputs:
+    """What the pacer needs, read from Redis (agents, lines ringing and their ages) and the dial log."""
+    stats = dial_stats(session, campaign, now)
+    busy: list[float | None] = []
+    for agent_id in agent_ids:
+        presence = agent_state.get_presence(r, agent_id)
+        if presence.state in (agent_state.ON_CALL, agent_state.WRAP_UP):
+            elapsed = now - presence.since if presence.since else None
+            busy.append(None if stats.mean_handle_seconds is None or elapsed is None
+                        else max(stats.mean_handle_seconds - elapsed, 0.0))
+    placed = r.zrangebyscore(in_flight_key(campaign.id), now - ring_timeout_seconds - IN_FLIGHT_GRACE_SECONDS,
+                             "+inf", withscores=True)
+    actual = stats.abandoned / stats.live_answers if stats.live_answers else None
+    return pacer.PacerInputs(
+        mode="predictive", agents_available=idle, busy_remaining_seconds=tuple(busy), lines_ringing=len(placed),
+        ringing_seconds=tuple(max(now - score, 0.0) for _, score in placed), stats=stats,
+        abandon_target=min(max(float(campaign.max_abandon_rate), 0.0), 0.99), actual_abandon_rate=actual)
 
 
 def last_pacing(r: redis.Redis, campaign_id: int) -> dict[str, Any] | None:
@@ -185,6 +226,8 @@ class DialSettings:
     rules: dialing_gate.DialRules | None = None
     # The TwiML (a string) that puts a leg into a conference: `join_twiml(name, end_on_exit)` (preview only).
     join_twiml: Callable[[str, bool], str] | None = None
+    # How predictive campaigns are paced: services.pacer.decide unless a test puts a fixed policy in its place.
+    pace: Pace | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +256,7 @@ def dial_campaign(session: Session, r: redis.Redis, provider: Provider, campaign
     if campaign.status != "running" or campaign.mode not in AUTO_MODES:
         return DialRun(LinesDecision(0, f"campaign {campaign.status} ({campaign.mode})", 0, 0, 0.0), [])
     leads.release_stale_claims(session, campaign, now)
-    decision = lines_to_place(session, r, campaign, epoch, settings.ring_timeout_seconds)
+    decision = lines_to_place(session, r, campaign, epoch, settings.ring_timeout_seconds, settings.pace)
     if decision.lines <= 0:
         session.commit()
         return DialRun(decision, [])

@@ -33,7 +33,7 @@ from callcenter.models import (
     User,
     utcnow,
 )
-from callcenter.services import agent_state, calls, tickets
+from callcenter.services import agent_state, calls, leads, tickets
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import t
 from callcenter.services.phones import to_e164, try_e164
@@ -153,11 +153,9 @@ def campaign_lead(session: Session, call: Call) -> CampaignContact | None:
 def _campaign_lead_disposed(session: Session, call: Call, code: str, now: datetime) -> None:
     """A campaign call's disposition is the lead's latest. What it does to the lead (retry, final, callback)
     is the lead lifecycle's rule."""
-    lead = campaign_lead(session, call)
-    if lead is None:
-        return
-    lead.last_disposition = code
-    # campaign lead: services.leads.apply_disposition(session, call, code, now) — wired at merge
+    lead = leads.apply_disposition(session, call, code, now) or campaign_lead(session, call)
+    if lead is not None:
+        lead.last_disposition = code
 
 
 def complete(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import pytest
 
 from callcenter.models import Campaign, CampaignAgent, CampaignContact, CampaignDisposition, Disposition, Queue
+from callcenter.services import pacer
+from callcenter.services.messages import t
 
 _numbers = itertools.count(1000)
 
@@ -56,3 +59,20 @@ class Outbound:
 @pytest.fixture
 def outbound(session, factory) -> Outbound:
     return Outbound(session, factory)
+
+
+def over_dial(ratio: float):
+    """A fixed pacing policy for tests that need more lines than agents on purpose (to reach the abandon path or
+    fill the lines of one pass): `ratio` lines per idle agent minus the lines ringing, whatever the statistics.
+    Production paces predictive campaigns with services.pacer.decide (tests/outbound/test_pacer_in_the_dialer.py)."""
+
+    def pace(inputs: pacer.PacerInputs) -> pacer.PacerDecision:
+        wanted = math.floor(ratio * inputs.agents_available)
+        lines = max(wanted - inputs.lines_ringing, 0)
+        reason = t("%(idle)s idle agent(s) x dial ratio %(ratio)s = %(wanted)s line(s), %(ringing)s in flight -> "
+                   "%(lines)s new", idle=inputs.agents_available, ratio=f"{ratio:g}", wanted=wanted,
+                   ringing=inputs.lines_ringing, lines=lines)
+        return pacer.PacerDecision(lines_to_dial=lines, lines_per_agent=ratio, predicted_abandon_rate=0.0,
+                                   abandon_limit=inputs.abandon_target, reason=reason)
+
+    return pace

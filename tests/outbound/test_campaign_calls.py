@@ -13,6 +13,7 @@ from callcenter.models import DialAttempt, Queue, QueueSkill
 from callcenter.redis_conn import get_redis
 from callcenter.services import acd, agent_state, calls, campaign_calls, dialer, dialing_gate, leads
 from callcenter.services.auth import get_or_create_skill
+from tests.outbound.conftest import over_dial
 from tests.outbound.test_dialer import RecordingProvider, urls
 from workers import dialer as dialer_job
 from workers import ticker
@@ -54,7 +55,8 @@ def _placed(session, r, outbound, campaign, provider):
     session.commit()
     lead = outbound.lead(campaign)
     run = dialer.dial_campaign(session, r, provider, campaign, NOW, urls,
-                               dialer.DialSettings(caller_id="+18005550199", calls_per_second=100))
+                               dialer.DialSettings(caller_id="+18005550199", calls_per_second=100,
+                                                   pace=over_dial(5)))
     [placed] = run.placed
     agent_state.change_state(session, r, agent.id, agent_state.AWAY, reason="break")  # nobody to take it
     session.commit()

@@ -13,6 +13,7 @@ from callcenter.models import Call, DialAttempt, DoNotCall
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state, dialer
 from callcenter.telephony.base import CallInfo, ParticipantInfo, TelephonyError
+from tests.outbound.conftest import over_dial
 
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
 
@@ -52,6 +53,7 @@ def _idle(session, r, *agents):
 
 
 def _settings(**values):
+    values.setdefault("pace", over_dial(2.0))  # the predictive tests here set dial_ratio 2: a fixed policy
     values.setdefault("caller_id", "+18005550199")
     values.setdefault("calls_per_second", 100)
     values.setdefault("join_twiml",
@@ -85,7 +87,7 @@ def test_progressive_places_one_line_per_idle_agent_minus_lines_in_flight(sessio
     assert dialer.lines_in_flight(r, campaign.id, NOW.timestamp()) == 2
 
 
-def test_predictive_stand_in_dials_the_ratio_per_idle_agent(session, r, outbound, factory):
+def test_a_fixed_pacing_policy_dials_its_ratio_per_idle_agent(session, r, outbound, factory):
     agents = [factory.user() for _ in range(3)]
     campaign = outbound.campaign(mode="predictive", agents=agents, dial_ratio=2.0)
     for _ in range(10):
