@@ -25,6 +25,7 @@ def _resource_blueprints() -> list[Blueprint]:
         campaigns,
         contacts,
         do_not_call,
+        preview,
         service_agreements,
         supervision,
         tickets,
@@ -36,7 +37,7 @@ def _resource_blueprints() -> list[Blueprint]:
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
-            tickets.blp, service_agreements.blp]
+            tickets.blp, service_agreements.blp, preview.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Campaign, CampaignAgent, CampaignContact, DialAttempt, User
-from callcenter.services import agent_state, calls, dialing_gate, leads, pacer
+from callcenter.services import agent_state, calls, dialing_gate, leads, outbound_calls, pacer
 from callcenter.services.errors import Conflict, Forbidden, NotFound
 from callcenter.services.interactions import agent_identity
 from callcenter.services.messages import t
@@ -332,6 +332,11 @@ def _place(session: Session, r: redis.Redis, provider: Provider, campaign: Campa
     session.commit()
     if agent is None:
         call_in_flight(r, campaign.id, sid, now.timestamp())
+    else:  # as a click-to-call: on the call until it ends, then wrap-up (a leg already gone is ended here)
+        outbound_calls.agent_on_call(session, r, agent.id, sid)
+        if calls.current_values(session, call).get("status") in calls.TERMINAL_STATUSES:
+            outbound_calls.call_ended(session, r, sid)
+        session.commit()
     return Placed(lead.id, call_sid=sid, attempt_id=attempt.id)
 
 
@@ -365,6 +370,20 @@ def reserve_preview(session: Session, campaign: Campaign, agent: User, now: date
         CampaignContact.campaign_id == campaign.id, CampaignContact.status == leads.RESERVED,
         CampaignContact.agent_id == agent.id).limit(1))
     return held or leads.reserve(session, campaign, agent.id, now)
+
+
+def preview_campaigns(session: Session, agent: User) -> list[Campaign]:
+    """The running preview campaigns the agent works (by name or through their team)."""
+    running = session.scalars(select(Campaign).where(Campaign.status == "running", Campaign.mode == "preview")
+                              .order_by(Campaign.name))
+    return [campaign for campaign in running if agent.id in campaign_agent_ids(session, campaign)]
+
+
+def preview_campaign(session: Session, agent: User, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.mode != "preview":
+        raise NotFound(t("Campaign %(campaign_id)s not found", campaign_id=campaign_id), field="campaign_id")
+    return campaign
 
 
 def _reserved_lead(session: Session, agent: User, lead_id: int) -> CampaignContact:

@@ -20,7 +20,7 @@ from jinja2 import Environment
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIRS = ["callcenter/web/templates", "agent_ui/templates", "callcenter/telephony/sim/templates"]
 JS_FILES = ["agent_ui/static/common.js", "agent_ui/static/console.js", "agent_ui/static/wallboard.js",
-            "agent_ui/static/kb.js", "callcenter/telephony/sim/static/caller.js"]
+            "agent_ui/static/kb.js", "agent_ui/static/preview.js", "callcenter/telephony/sim/static/caller.js"]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "t": None, "N_": None, "_l": None}
 
 # Proper names, key names and product terms shown as they are in every language.
