@@ -319,7 +319,7 @@ def test_the_ticker_enqueues_one_backup_a_day_whatever_the_number_of_workers(bac
 
 def test_a_worker_runs_the_daily_backup_the_ticker_enqueued(backup_config, app, filled, tmp_path):
     app.config["JOBS_INLINE"] = False
-    ticker.tick(app)
+    ticker.tick(app, _local(datetime.now(), 12))  # past BACKUP_HOUR whatever the time the suite runs at
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         assert run_worker(app, queues=("maintenance",), burst=True)
