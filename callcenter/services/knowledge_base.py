@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import KbArticle, KbArticleUse, KbCategory, KbTag, Queue, Role, User
 from callcenter.models.knowledge import ARTICLE_STATUSES, SQLITE_FTS_TABLE, USE_KINDS
-from callcenter.services import audit
+from callcenter.services import audit, config_cache
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import t
 
@@ -287,16 +287,30 @@ def suggest_for_queue(session: Session, queue_name: str | None, limit: int = SUG
         .order_by(KbArticle.usage_count.desc(), KbArticle.id).limit(limit)))
 
 
+def _queue_suggestions(session: Session, queue_name: str | None) -> list[dict[str, Any]]:
+    """The queue's suggestions from process memory: every pop of the queue would ask the same. Dropped in every
+    process when an article or category is edited; the "most used" order may lag by the cache's maximum age."""
+    if not queue_name:
+        return []
+    return config_cache.cache.get(SUGGESTIONS_CACHE, queue_name,
+                                  lambda: [_suggestion(a) for a in suggest_for_queue(session, queue_name)])
+
+
 def suggested_articles(session: Session, *, queue_name: str | None,
                        ticket_categories: Sequence[str] = ()) -> list[dict[str, Any]]:
     """At most SUGGESTIONS articles for a pop, `{id, title}` each: the open tickets' categories first (the more
     specific), then the queue's."""
-    found: list[KbArticle] = []
-    for article in [*suggest_for_ticket_categories(session, ticket_categories),
-                    *suggest_for_queue(session, queue_name)]:
-        if article.id not in {a.id for a in found}:
+    found: list[dict[str, Any]] = []
+    for article in [*(_suggestion(a) for a in suggest_for_ticket_categories(session, ticket_categories)),
+                    *_queue_suggestions(session, queue_name)]:
+        if article["id"] not in {a["id"] for a in found}:
             found.append(article)
-    return [_suggestion(a) for a in found[:SUGGESTIONS]]
+    return found[:SUGGESTIONS]
+
+
+SUGGESTIONS_CACHE = "kb_suggestions"  # config_cache namespace
+config_cache.watch(KbArticle, SUGGESTIONS_CACHE)
+config_cache.watch(KbCategory, SUGGESTIONS_CACHE)
 
 
 # ---- usage --------------------------------------------------------------------------------------------------
