@@ -93,6 +93,8 @@ class Ticket(TimestampMixin, Base):
     due_at: Mapped[datetime | None]
     warn_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # Set while the ticket is `pending` (waiting on the customer): its SLA clock is stopped from then on.
+    sla_paused_at: Mapped[datetime | None]
     escalation_level: Mapped[int] = mapped_column(default=0)
 
     contact: Mapped[Contact | None] = relationship()

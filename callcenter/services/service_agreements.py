@@ -107,6 +107,27 @@ def add_business_minutes(calendar: Calendar, start: datetime, minutes: float) ->
     return None
 
 
+def business_minutes_between(calendar: Calendar, start: datetime, end: datetime) -> float:
+    """Open minutes of `calendar` from `start` to `end` (aware; 0 when `end` is not after `start`): how long a
+    paused SLA clock would have run."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("naive datetime given; pass an aware time such as callcenter.models.utcnow()")
+    if end <= start:
+        return 0.0
+    local_start, local_end = start.astimezone(calendar.zone), end.astimezone(calendar.zone)
+    total = 0.0
+    day = local_start.date()
+    while day <= local_end.date():
+        midnight = datetime.combine(day, time(0), tzinfo=calendar.zone)
+        for span_start, span_end in _open_spans(calendar, day):
+            opens = max(midnight + timedelta(minutes=span_start), local_start)
+            closes = min(midnight + timedelta(minutes=span_end), local_end)
+            if closes > opens:
+                total += (closes - opens).total_seconds() / 60
+        day += timedelta(days=1)
+    return total
+
+
 # --- tiers ------------------------------------------------------------------------------------------------------
 
 

@@ -10,9 +10,10 @@ note by a person.
 
 SLA: `first_response_due_at` and `due_at` come from the account's service agreement counted in the team's business
 hours (services.service_agreements). Escalation follows the resolution target: level 1 at `warn_share` of it warns
-the assignee, level 2 at `due_at` hands the ticket to the team's supervisor. Each level is taken with a conditional
-UPDATE, so a job run twice (or two workers at once) escalates once. A breached first response shows in the list's
-"breached" filter; it does not escalate by itself.
+the assignee, level 2 at `due_at` hands the ticket to the team's supervisor; a first response not given by its
+deadline hands the ticket to the supervisor too. Each level is taken with a conditional UPDATE, so a job run twice
+(or two workers at once) escalates once. While a ticket is `pending` (waiting on the customer) its clock stops: it
+does not escalate, and leaving `pending` moves its deadlines on by the business minutes it waited.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset(),
 }
 ACTIVE_STATUSES = ("new", "open", "pending")
+CLOCK_RUNNING = ("new", "open")  # `pending` waits on the customer: its SLA clock is stopped
 MAX_SUBJECT = 200
 MAX_TEXT = 10_000
 WARNED, BREACHED = 1, 2
@@ -139,6 +141,21 @@ def _sla_start(session: Session, ticket: Ticket) -> datetime:
     reopened = session.scalar(select(func.max(TicketEvent.at)).where(TicketEvent.ticket_id == ticket.id,
                                                                     TicketEvent.kind == "reopened"))
     return reopened or ticket.created_at
+
+
+def _resume_clock(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Move the deadlines still ahead at the pause on by the business minutes the ticket waited on the customer."""
+    paused_at, ticket.sla_paused_at = ticket.sla_paused_at, None
+    if paused_at is None:
+        return
+    calendar = sla.team_calendar(session, ticket.team_id)
+    waited = sla.business_minutes_between(calendar, paused_at, now)
+    if waited <= 0:
+        return
+    for name in ("warn_at", "due_at", "first_response_due_at"):
+        deadline = getattr(ticket, name)
+        if deadline is not None and deadline > paused_at:
+            setattr(ticket, name, sla.add_business_minutes(calendar, deadline, waited) or deadline)
 
 
 def _responded(ticket: Ticket, now: datetime) -> None:
@@ -251,16 +268,19 @@ def get_ticket(session: Session, actor: User, ticket_id: int) -> Ticket:
 
 
 def breached_condition(now: datetime):
-    """Active tickets past their resolution deadline, or past their first-response deadline unanswered."""
+    """Active tickets past their resolution deadline (a pending one: already at its pause), or past their
+    first-response deadline unanswered."""
     return and_(Ticket.status.in_(ACTIVE_STATUSES),
-                or_(Ticket.due_at <= now,
+                or_(and_(Ticket.due_at <= now,
+                         or_(Ticket.sla_paused_at.is_(None), Ticket.due_at <= Ticket.sla_paused_at)),
                     and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due_at <= now)))
 
 
 def is_breached(ticket: Ticket, now: datetime) -> bool:
     if ticket.status not in ACTIVE_STATUSES:
         return False
-    if ticket.due_at is not None and ticket.due_at <= now:
+    clock = min(now, ticket.sla_paused_at) if ticket.sla_paused_at is not None else now
+    if ticket.due_at is not None and ticket.due_at <= clock:
         return True
     return (ticket.first_responded_at is None and ticket.first_response_due_at is not None
             and ticket.first_response_due_at <= now)
@@ -371,6 +391,10 @@ def _set_status(session: Session, ticket: Ticket, target: str, *, actor_id: int 
     ticket.status = target
     if previous == "new":
         _responded(ticket, now)
+    if previous == "pending" and target != "pending":
+        _resume_clock(session, ticket, now)
+    elif target == "pending":
+        ticket.sla_paused_at = now
     if target == "resolved":
         ticket.resolved_at = now
     elif target == "open" and previous == "resolved":
@@ -544,7 +568,7 @@ def team_supervisor(session: Session, team_id: int | None) -> User | None:
 def _take_level(session: Session, ticket_id: int, level: int) -> bool:
     """Raise the ticket to `level` unless someone did already: one conditional UPDATE, so exactly one pass wins."""
     result = session.execute(update(Ticket).where(Ticket.id == ticket_id, Ticket.escalation_level < level,
-                                                  Ticket.status.in_(ACTIVE_STATUSES))
+                                                  Ticket.status.in_(CLOCK_RUNNING))
                              .values(escalation_level=level).execution_options(synchronize_session=False))
     return result.rowcount == 1
 
@@ -557,9 +581,11 @@ def escalate_due(session: Session, now: datetime | None = None) -> Escalations:
     """
     now = now or utcnow()
     done = Escalations()
+    late_response = and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due_at <= now)
     breached = list(session.scalars(
-        select(Ticket.id).where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.escalation_level < BREACHED,
-                                Ticket.due_at <= now).order_by(Ticket.due_at)))
+        select(Ticket.id).where(Ticket.status.in_(CLOCK_RUNNING), Ticket.escalation_level < BREACHED,
+                                or_(Ticket.due_at <= now, late_response))
+        .order_by(func.coalesce(Ticket.first_response_due_at, Ticket.due_at))))
     for ticket_id in breached:
         if not _take_level(session, ticket_id, BREACHED):
             session.rollback()
@@ -570,8 +596,10 @@ def escalate_due(session: Session, now: datetime | None = None) -> Escalations:
         previous = ticket.assignee_id
         if supervisor is not None:
             ticket.assignee_id = supervisor.id
+        missed = "resolution" if ticket.due_at is not None and ticket.due_at <= now else "first_response"
         _record(session, ticket, "escalated", actor_id=None, at=now, level=BREACHED, previous_assignee_id=previous,
-                assignee_id=ticket.assignee_id, due_at=ticket.due_at.isoformat() if ticket.due_at else None)
+                assignee_id=ticket.assignee_id, due_at=ticket.due_at.isoformat() if ticket.due_at else None,
+                missed=missed)
         for agent_id in {previous, ticket.assignee_id} - {None}:
             publish_after_commit(session, "ticket.escalated", key=f"ticket.escalated:{ticket.id}:{agent_id}",
                                  ticket_id=ticket.id, agent_id=agent_id, level=BREACHED, subject=ticket.subject,
@@ -580,7 +608,7 @@ def escalate_due(session: Session, now: datetime | None = None) -> Escalations:
         session.commit()
         done.reassigned.append(ticket_id)
     warned = list(session.scalars(
-        select(Ticket.id).where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.escalation_level < WARNED,
+        select(Ticket.id).where(Ticket.status.in_(CLOCK_RUNNING), Ticket.escalation_level < WARNED,
                                 Ticket.warn_at <= now).order_by(Ticket.warn_at)))
     for ticket_id in warned:
         if not _take_level(session, ticket_id, WARNED):

@@ -30,6 +30,7 @@ def test_warn_then_reassign_to_the_supervisor_once_each_even_when_the_job_runs_t
     agent = factory.user("agent", team="North", username="north_agent")
     supervisor = factory.user("supervisor", team="North", username="north_super")
     ticket = tickets.create_ticket(session, agent, subject="Outage", priority="urgent", now=MONDAY_10)
+    tickets.change_status(session, agent, ticket.id, "open", now=MONDAY_10 + timedelta(minutes=10))  # answered
     # Urgent: 240 business minutes to resolve, warned at 80 % (192 minutes).
     assert (ticket.warn_at, ticket.due_at) == (MONDAY_10 + timedelta(minutes=192), MONDAY_10 + timedelta(hours=4))
     published: list[DomainEvent] = []
@@ -81,6 +82,48 @@ def test_resolved_tickets_and_reopened_clocks(app, session, factory):
     session.commit()
     assert escalate_due_tickets(now=back + timedelta(minutes=100)) == {"warned": [], "reassigned": []}
     assert escalate_due_tickets(now=back + timedelta(minutes=200)) == {"warned": [done.id], "reassigned": []}
+
+
+def test_a_first_response_not_given_in_time_hands_the_ticket_to_the_supervisor(session, factory):
+    agent = factory.user("agent", team="North")
+    supervisor = factory.user("supervisor", team="North")
+    ticket = tickets.create_ticket(session, agent, subject="Nobody looked", priority="urgent", now=MONDAY_10)
+    # Urgent: a first response within 30 business minutes; the resolution target (4 h) is far off.
+    assert ticket.first_response_due_at == MONDAY_10 + timedelta(minutes=30)
+    assert escalate_due_tickets(now=MONDAY_10 + timedelta(minutes=29)) == {"warned": [], "reassigned": []}
+    assert escalate_due_tickets(now=MONDAY_10 + timedelta(minutes=31)) == {"warned": [], "reassigned": [ticket.id]}
+    assert escalate_due_tickets(now=MONDAY_10 + timedelta(hours=5)) == {"warned": [], "reassigned": []}
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).assignee_id == supervisor.id
+    assert [(e["level"], e["missed"]) for e in _escalations(session, ticket.id)] == [(2, "first_response")]
+
+
+def test_a_pending_ticket_stops_its_clock_and_resumes_with_the_time_it_had_left(session, factory):
+    """Urgent at Monday 10:00 (default calendar, weekdays 08:00-18:00 UTC): warn 13:12, due 14:00. Pending from
+    10:30 to Tuesday 10:00, it had 162 minutes left to the warning and 210 to the deadline, so after resuming
+    they fall at Tuesday 12:42 and 13:30. While pending nothing escalates and it is not breached."""
+    agent = factory.user("agent", team="North")
+    factory.user("supervisor", team="North")
+    ticket = tickets.create_ticket(session, agent, subject="Waiting on the customer", priority="urgent",
+                                   now=MONDAY_10)
+    tickets.change_status(session, agent, ticket.id, "pending", now=MONDAY_10 + timedelta(minutes=30))
+    tuesday_10 = MONDAY_10 + timedelta(days=1)
+    assert escalate_due_tickets(now=tuesday_10) == {"warned": [], "reassigned": []}
+    session.expire_all()
+    paused = session.get(Ticket, ticket.id)
+    assert not tickets.is_breached(paused, tuesday_10)
+    assert tickets.search_tickets(session, agent, tickets.TicketFilters(breached=True), now=tuesday_10) == ([], 0)
+
+    tickets.change_status(session, agent, ticket.id, "open", now=tuesday_10)
+    session.expire_all()
+    resumed = session.get(Ticket, ticket.id)
+    assert (resumed.warn_at, resumed.due_at, resumed.sla_paused_at) == (
+        tuesday_10 + timedelta(hours=2, minutes=42), tuesday_10 + timedelta(hours=3, minutes=30), None)
+    assert escalate_due_tickets(now=tuesday_10 + timedelta(hours=2, minutes=41)) == {"warned": [], "reassigned": []}
+    assert escalate_due_tickets(now=tuesday_10 + timedelta(hours=2, minutes=43)) == {
+        "warned": [ticket.id], "reassigned": []}
+    assert escalate_due_tickets(now=tuesday_10 + timedelta(hours=3, minutes=31)) == {
+        "warned": [], "reassigned": [ticket.id]}
 
 
 def test_the_ticker_enqueues_the_escalation_job_once_a_minute(app):
