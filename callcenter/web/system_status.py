@@ -20,7 +20,6 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 
-from callcenter import migrate
 from callcenter.extensions import db
 from callcenter.jobs import QUEUES
 from callcenter.models import Call, Role, utcnow
@@ -72,6 +71,10 @@ def page():
     if checks["redis"]["ok"]:
         queues = _queues()
         consoles = get_redis().zcard(reachability.CONNECTED)
+    # Alembic (with Mako and Pygments) is imported here, not at module load: ~10 MB of every web process's memory
+    # for a page an admin opens now and then.
+    from callcenter import migrate
+
     carrier_failures = None
     current = None
     if checks["database"]["ok"]:
