@@ -362,10 +362,12 @@ def _assigned(session: Session, campaign: Campaign, agent: User) -> None:
 
 def reserve_preview(session: Session, campaign: Campaign, agent: User, now: datetime) -> CampaignContact | None:
     """The next lead for the agent to look at before dialling (their own callbacks first); the one they already
-    hold, if any. None when the campaign has nothing due."""
+    hold, if any. None when the campaign has nothing due. Leads other agents left on their screens too long are
+    put back in line first, so a lead is never stuck with an agent who went home."""
     _assigned(session, campaign, agent)
     if campaign.status != "running":
         raise Conflict(t("This campaign is not running"), field="campaign_id")
+    leads.release_stale_reservations(session, campaign, now, keep_agent_id=agent.id)
     held = session.scalar(select(CampaignContact).where(
         CampaignContact.campaign_id == campaign.id, CampaignContact.status == leads.RESERVED,
         CampaignContact.agent_id == agent.id).limit(1))

@@ -2,7 +2,7 @@
 
     pending ──next_leads──▶ dialing ──carrier result──▶ pending (retry later) | failed (attempts used up)
        │                       │  └─human bridged──▶ connected ──disposition──▶ done | pending | pending (owned)
-       └─reserve (preview)──▶ reserved ──dial / skip──▶ dialing | pending
+       └─reserve (preview)──▶ reserved ──dial / skip / left 30 min──▶ dialing | pending
     a gate refusal ──▶ blocked (for good: DNC, invalid number...) | pending later (calling window, lock-out, cap)
 
 Ordering: priority first (higher first), then the time the lead fell due, then its id (list order). Claiming
@@ -36,6 +36,9 @@ RESULTS = (NO_ANSWER, BUSY, CALL_FAILED, MACHINE, ABANDONED, HUMAN_BRIDGED)
 
 # A lead claimed this long ago and still "dialing" lost its dialer (a process died between claim and call).
 STALE_CLAIM = timedelta(minutes=15)
+# A lead on a preview agent's screen this long without a dial or a skip was left there (the agent logged out, closed
+# the tab, went home): another agent's "next" puts it back in line.
+STALE_RESERVATION = timedelta(minutes=30)
 # When a temporary refusal gives no better date (a daily cap), the lead is tried again this much later.
 REFUSED_RETRY = timedelta(hours=1)
 
@@ -90,6 +93,17 @@ def release_stale_claims(session: Session, campaign: Campaign, now: datetime) ->
                                           DialAttempt.allowed.is_(True), DialAttempt.outcome.is_(None),
                                           DialAttempt.at >= now - STALE_CLAIM).exists())
         .values(status=PENDING).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def release_stale_reservations(session: Session, campaign: Campaign, now: datetime, *, keep_agent_id: int) -> int:
+    """Leads other agents reserved more than STALE_RESERVATION ago and never dialled or skipped go back to pending,
+    no attempt counted; `keep_agent_id`'s own lead stays theirs (no commit)."""
+    result = session.execute(
+        update(CampaignContact).where(
+            CampaignContact.campaign_id == campaign.id, CampaignContact.status == RESERVED,
+            CampaignContact.agent_id != keep_agent_id, CampaignContact.last_attempt_at < now - STALE_RESERVATION)
+        .values(status=PENDING, agent_id=None).execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 

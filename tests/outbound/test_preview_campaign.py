@@ -3,6 +3,8 @@ an unanswered preview call puts the lead back in line."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -86,3 +88,24 @@ def test_an_unanswered_preview_call_puts_the_lead_back(app, session, factory, ou
     session.refresh(lead)
     assert (lead.status, lead.attempts, lead.last_result) == ("pending", 1, "busy")
     softphone.current.hangup()
+
+
+def test_a_lead_left_on_an_absent_agents_screen_goes_back_in_line(session, factory, outbound):
+    """Ana looks at the only lead and goes home; after 30 minutes Bo's "next" gets it, no attempt counted, and
+    Ana's own lead is never taken from under her while she is still within the time."""
+    ana, bo = factory.user(username="ana"), factory.user(username="bo")
+    campaign = outbound.campaign(mode="preview", agents=[ana, bo])
+    lead = outbound.lead(campaign, "+14155550388")
+    start = utcnow()
+
+    assert dialer.reserve_preview(session, campaign, ana, start).id == lead.id
+    session.commit()
+    assert dialer.reserve_preview(session, campaign, bo, start + timedelta(minutes=29)) is None
+    session.commit()
+    assert dialer.reserve_preview(session, campaign, ana, start + timedelta(minutes=29)).id == lead.id
+    session.commit()
+
+    taken = dialer.reserve_preview(session, campaign, bo, start + timedelta(minutes=31))
+    session.commit()
+    assert (taken.id, taken.status, taken.agent_id, taken.attempts) == (lead.id, "reserved", bo.id, 0)
+    assert dialer.reserve_preview(session, campaign, ana, start + timedelta(minutes=32)) is None
