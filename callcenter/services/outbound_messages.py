@@ -22,6 +22,7 @@ import ssl
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -43,6 +44,9 @@ from callcenter.telephony.base import UNSUBSCRIBED_RECIPIENT, Provider, Telephon
 SMS_MAX = 1600  # Twilio's limit for one (concatenated) message
 SEND_JOB = "workers.messages.send_message"
 SEND_TIMEOUT_SECONDS = 60
+
+# The carrier's clock may be a little behind ours when a retried send looks for a text it already made.
+CARRIER_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -206,14 +210,20 @@ def _finish(session: Session, message: OutboundMessage, status: str, *, sid: str
 
 def deliver(session: Session, message_id: int, provider: Provider, *, smtp: SmtpSettings | None,
             outbox: Path) -> str:
-    """Send one queued message (the job's body); returns its status. A message not queued is left alone."""
+    """Send one queued message (the job's body); returns its status. A message not queued is left alone.
+
+    A text is sent at most once: when an earlier attempt ended in doubt (the carrier may have taken it before the
+    answer was lost) the retry looks it up among our recent texts to that number before sending."""
     if not _claim(session, message_id):
         return get_message(session, message_id).status
     message = get_message(session, message_id)
     session.refresh(message)
     try:
         if message.channel == "sms":
-            info = provider.send_message(message.to_address, message.from_address, message.body)
+            # A retry after a lost answer (a timeout, a 5xx) first asks the carrier whether the text went out.
+            info = provider.find_message(message.to_address, message.from_address, message.body,
+                                         message.created_at - CARRIER_CLOCK_SKEW) if message.error else None
+            info = info or provider.send_message(message.to_address, message.from_address, message.body)
             return _finish(session, message, "sent", sid=info.sid)
         sid = _send_email(message, smtp, outbox)
         return _finish(session, message, "sent", sid=sid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 # The call progress events Twilio can report to a status callback (StatusCallbackEvent).
@@ -166,6 +167,11 @@ class Provider(Protocol):
 
     def send_message(self, to: str, from_: str, body: str, status_callback: str | None = None) -> MessageInfo:
         """Send an SMS to `to` (E.164) from our number `from_`; raises TelephonyError when the carrier refuses."""
+        ...
+
+    def find_message(self, to: str, from_: str, body: str, created_after: datetime) -> MessageInfo | None:
+        """The SMS with this body we sent `to` from `from_` since `created_after`, if the carrier has one: how a
+        retry learns that a send whose answer was lost did reach the carrier."""
         ...
 
     def create_access_token(self, identity: str, ttl: int = 3600) -> str:

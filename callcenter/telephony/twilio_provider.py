@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,8 @@ from callcenter.telephony.base import (
 REST_TIMEOUT_SECONDS = 15.0
 MACHINE_DETECTION_MODES = ("Enable", "DetectMessageEnd")
 LIVE_CONFERENCE_STATUSES = ("in-progress", "init")
+# How many of our latest texts to a number a retried send looks through for the one whose answer it lost.
+RECENT_MESSAGES = 20
 
 
 @contextmanager
@@ -298,6 +301,17 @@ class TwilioProvider:
                                                     **_present(status_callback=status_callback))
         return MessageInfo(sid=message.sid, status=message.status, to=message.to,
                            from_=message.from_, body=message.body, error_code=message.error_code)
+
+    def find_message(self, to: str, from_: str, body: str, created_after: datetime) -> MessageInfo | None:
+        """Our latest texts to `to` (`GET .../Messages.json?To=&From=`, newest first): the one with this body
+        created since `created_after`, if any."""
+        with _carrier(f"Looking up texts to {to}"):
+            recent = self._account.messages.list(to=to, from_=from_, limit=RECENT_MESSAGES)
+        for message in recent:
+            if message.body == body and message.date_created is not None and message.date_created >= created_after:
+                return MessageInfo(sid=message.sid, status=message.status, to=message.to, from_=message.from_,
+                                   body=message.body, error_code=message.error_code)
+        return None
 
     # Tokens and signatures
 

@@ -12,7 +12,11 @@ from callcenter.models import OutboundMessage
 from callcenter.services import knowledge_base, outbound_messages
 from callcenter.services.errors import Conflict
 from callcenter.services.outbound_messages import Senders, TransientSendError
+from callcenter.telephony import get_provider
 from callcenter.telephony.base import UNSUBSCRIBED_RECIPIENT, MessageInfo, TelephonyError
+from callcenter.telephony.sim.testing import sim_carrier
+
+__all__ = ["sim_carrier"]
 
 SENDERS = Senders(sms_from="+18005550100", mail_from="help@example.com")
 CUSTOMER = "+14155550123"
@@ -31,10 +35,34 @@ class Carrier:
         self.sent.append((to, from_, body))
         return MessageInfo(sid=f"SM{len(self.sent):032x}", status="queued", to=to, from_=from_, body=body)
 
+    def find_message(self, to, from_, body, created_after):
+        found = [i for i, sent in enumerate(self.sent, 1) if sent == (to, from_, body)]
+        return MessageInfo(sid=f"SM{found[-1]:032x}", status="sent", to=to, from_=from_, body=body) if found else None
+
+
+class AnswerLost:
+    """The real provider, except that the answer to its first send is lost after the carrier took the text (a read
+    timeout): what a retry must not turn into a second text."""
+
+    def __init__(self, provider) -> None:
+        self.provider = provider
+        self.lost = 1
+
+    def send_message(self, to, from_, body, status_callback=None):
+        info = self.provider.send_message(to, from_, body, status_callback)
+        if self.lost:
+            self.lost -= 1
+            raise TelephonyError("Texting failed: read timed out")
+        return info
+
+    def find_message(self, to, from_, body, created_after):
+        return self.provider.find_message(to, from_, body, created_after)
+
 
 @pytest.fixture
 def app_config(app_config):
     app_config["JOBS_INLINE"] = False  # the tests run the job themselves
+    app_config["SIM_TRANSPORT"] = "wsgi"  # the emulator's REST API in-process
     return app_config
 
 
@@ -83,6 +111,21 @@ def test_a_carrier_out_of_reach_queues_the_message_again_for_the_retry(session, 
     assert message.status == "queued" and "connection refused" in message.error
     assert outbound_messages.deliver(session, message.id, carrier, smtp=None, outbox=tmp_path) == "sent"
     assert len(carrier.sent) == 1
+
+
+def test_a_text_the_carrier_took_before_the_answer_was_lost_is_not_sent_again(app, session, agent, article,
+                                                                              tmp_path, sim_carrier):
+    message = queue_sms(session, agent, article)
+    carrier = AnswerLost(get_provider(app))
+    with pytest.raises(TransientSendError):
+        outbound_messages.deliver(session, message.id, carrier, smtp=None, outbox=tmp_path)
+    assert outbound_messages.deliver(session, message.id, carrier, smtp=None, outbox=tmp_path) == "sent"
+
+    with sim_carrier.cond:
+        texts = [m for m in sim_carrier.messages.values() if m.to == CUSTOMER]
+    assert [m.body for m in texts] == ["Router keeps rebooting\nUpdate the firmware."]
+    session.refresh(message)
+    assert message.provider_sid == texts[0].sid and message.error is None
 
 
 def test_a_refused_message_fails_without_retry(session, agent, article, tmp_path):
