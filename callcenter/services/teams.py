@@ -38,8 +38,8 @@ def _require_admin(actor: User) -> None:
 def list_teams(session: Session, actor: User) -> list[TeamRow]:
     """Every team by name, with its queue, head count and supervisors (admins only)."""
     _require_admin(actor)
-    counts = dict(session.execute(select(User.team_id, func.count()).where(User.team_id.is_not(None))
-                                  .group_by(User.team_id)).tuples().all())
+    counts: dict[int, int] = {team_id: count for team_id, count in session.execute(
+        select(User.team_id, func.count()).where(User.team_id.is_not(None)).group_by(User.team_id))}
     supervisors: dict[int, list[str]] = {}
     for team_id, username in session.execute(
         select(User.team_id, User.username).where(User.role == Role.SUPERVISOR.value, User.team_id.is_not(None))
