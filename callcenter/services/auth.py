@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import ApiToken, Role, Skill, Team, User, UserSkill, utcnow
-from callcenter.services import audit
+from callcenter.services import audit, locales
 from callcenter.services.errors import AuthenticationFailed, Conflict, TooManyAttempts, ValidationFailed
 from callcenter.services.messages import t
 
@@ -191,6 +191,8 @@ def create_user(
     skills: dict[str, int] | None = None,
     actor_id: int | None = None,
     password_hash: str | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
 ) -> User:
     """Create a user (flushed, not committed); skills map a skill name to a level 1..10.
 
@@ -214,6 +216,8 @@ def create_user(
         role=role,
         password_hash=password_hash or hash_password(password),
         team=get_or_create_team(session, team) if team else None,
+        language=locales.check_language(language),
+        time_zone=locales.check_time_zone(time_zone),
     )
     session.add(user)
     for name, level in (skills or {}).items():

@@ -80,6 +80,8 @@ def create_user(session: Session, actor: User, values: dict[str, Any]) -> User:
         team=values.get("team"),
         skills=values.get("skills"),
         actor_id=actor.id,
+        language=values.get("language"),
+        time_zone=values.get("time_zone"),
     )
     session.commit()
     return user

@@ -12,11 +12,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from callcenter.extensions import db, login_manager
-from callcenter.i18n import translate
+from callcenter.extensions import db
+from callcenter.i18n import language_name, translate
 from callcenter.models import Role
 from callcenter.redis_conn import get_redis
 from callcenter.services import auth, locales, teams
@@ -25,11 +26,13 @@ from callcenter.services.errors import DomainError, NotFound, ValidationFailed
 from callcenter.services.messages import t
 from callcenter.web.auth import keep_own_session
 from callcenter.web.filters import page_number
+from callcenter.web.ivr_admin import require_admin
 
 bp = Blueprint("admin_people", __name__, url_prefix="/admin/people", template_folder="templates")
 
 PER_PAGE = 50
 ROLES = [role.value for role in Role]
+ROLE_LABELS = {Role.AGENT.value: _l("Agent"), Role.SUPERVISOR.value: _l("Supervisor"), Role.ADMIN.value: _l("Admin")}
 DETAIL_FIELDS = ("full_name", "email", "role", "language", "time_zone")
 
 
@@ -37,14 +40,8 @@ class PostForm(FlaskForm):
     """Only the CSRF token (checked app-wide by CSRFProtect): the fields are read from the request by name."""
 
 
-@bp.before_request
-def require_admin():
-    """Admins only: anonymous users go to the login page, everyone else gets 403."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if current_user.role != Role.ADMIN.value:
-        abort(403)
-    return None
+# Admins only: anonymous users go to the login page, everyone else gets 403 (the IVR admin pages' gate).
+bp.before_request(require_admin)
 
 
 def _no_store(body: str, status: int = 200):
@@ -67,7 +64,9 @@ def _team_choices() -> list[tuple[int, str]]:
 
 
 def _user_context(**extra: Any) -> dict[str, Any]:
-    return {"roles": ROLES, "teams": _team_choices(), "languages": locales.SUPPORTED_LANGUAGES,
+    # Each language named in itself, as on the profile page.
+    languages = [(code, language_name(code, code) or code) for code in locales.SUPPORTED_LANGUAGES]
+    return {"roles": ROLES, "role_labels": ROLE_LABELS, "teams": _team_choices(), "languages": languages,
             "time_zones": locales.time_zones(), "form": PostForm(), **extra}
 
 
@@ -136,10 +135,8 @@ def new_user():
         details = _details_from_form()
         user = user_service.create_user(db.session, current_user, {
             "username": request.form.get("username", ""), "password": password, "full_name": details["full_name"],
-            "role": details["role"] or Role.AGENT.value, "email": details["email"], "team": details["team"]})
-        locale = {k: details[k] or None for k in ("language", "time_zone") if details[k]}
-        if locale:
-            user_service.update_user(db.session, current_user, user.id, locale, ip_address=request.remote_addr)
+            "role": details["role"] or Role.AGENT.value, "email": details["email"], "team": details["team"],
+            "language": details["language"] or None, "time_zone": details["time_zone"] or None})
     except DomainError as exc:
         values.pop("password", None)
         return render_template("admin_people/user_new.html", values=values, error=_error(exc),
@@ -257,6 +254,7 @@ def _team_page(team: Any, error: tuple[str | None, str] | None = None, status: i
     everyone, _total = user_service.list_users(db.session, current_user, limit=2000)
     member_ids = {u.id for u in teams.members(db.session, team.id)}
     return render_template("admin_people/team_edit.html", team=team, everyone=everyone, member_ids=member_ids,
+                           role_labels=ROLE_LABELS,
                            queues=teams.queue_choices(db.session), error=error, form=PostForm()), status
 
 

@@ -124,7 +124,8 @@ def test_create_refuses_bad_input_with_a_form_error(app, admin, factory):
         response = admin.post("/admin/people/users/new", data=data)
         assert response.status_code == status, (data, response.status_code)
         assert _page(response).texts["form-error"].strip()
-    assert not _can_sign_in(app, "shorty", "short")
+    for refused in ("shorty", "roles", "teams", "zones"):  # nothing half-made
+        assert not _can_sign_in(app, refused, "longenough")
 
 
 def test_the_list_filters_by_role_team_active_and_search(app, admin, factory, session):
