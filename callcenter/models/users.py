@@ -47,6 +47,9 @@ class User(TimestampMixin, Base):
     # time zone or None for UTC on the server (the browser's own zone in the pages).
     language: Mapped[str | None] = mapped_column(String(16))
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # Bumped by "sign out everywhere": part of the session fingerprint, so every session, remember-me cookie and
+    # console socket made before the bump is refused on its next request or connect.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     team: Mapped[Team | None] = relationship(back_populates="members")
     skills: Mapped[list[UserSkill]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -66,9 +69,13 @@ class User(TimestampMixin, Base):
 
     @property
     def session_fingerprint(self) -> str:
-        """Changes with the password (a new hash, new salt): sessions and remember-me cookies carry it, so a
-        password change ends every one of them that was signed in before."""
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:20]
+        """Changes with the password (a new hash, new salt) and with `session_generation`: sessions and
+        remember-me cookies carry it, so a password change or "sign out everywhere" ends every one of them that
+        was signed in before. Generation 0 keeps the password-only value, so sessions survive the upgrade."""
+        material = self.password_hash
+        if self.session_generation:
+            material = f"{material}:{self.session_generation}"
+        return hashlib.sha256(material.encode()).hexdigest()[:20]
 
     def get_id(self) -> str:
         """What the session and the remember-me cookie store: `<id>:<session_fingerprint>`."""

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from argon2 import PasswordHasher
@@ -15,7 +16,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import ApiToken, Role, Skill, Team, User, UserSkill, utcnow
-from callcenter.services import audit
+from callcenter.services import audit, locales
 from callcenter.services.errors import AuthenticationFailed, Conflict, TooManyAttempts, ValidationFailed
 from callcenter.services.messages import t
 
@@ -27,6 +28,10 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 INVALID_CREDENTIALS = t("Invalid username or password.")
 MIN_PASSWORD_LENGTH = 8
+GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters, about 96 bits
+# The column widths of users: longer input is refused with a message rather than failing in the database.
+MAX_USERNAME_LENGTH, MAX_FULL_NAME_LENGTH, MAX_EMAIL_LENGTH = 80, 200, 254
+TEAM_NAME_LENGTH, SKILL_NAME_LENGTH = 100, 60
 
 
 def hash_password(password: str) -> str:
@@ -34,6 +39,17 @@ def hash_password(password: str) -> str:
         raise ValidationFailed(t('Password must be at least %(min_password_length)s characters',
                                  min_password_length=MIN_PASSWORD_LENGTH), field="password")
     return _hasher.hash(password)
+
+
+def generate_password() -> str:
+    """A random password an admin hands over once (create, reset); it meets the length rule by far."""
+    return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+
+
+def check_length(value: str | None, limit: int, field: str) -> None:
+    """Refuse text longer than its column holds (PostgreSQL would fail the insert, SQLite keep it)."""
+    if value is not None and len(value) > limit:
+        raise ValidationFailed(t("%(field)s is at most %(limit)s characters", field=field, limit=limit), field=field)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -138,6 +154,7 @@ def authenticate(
 
 
 def get_or_create_team(session: Session, name: str) -> Team:
+    check_length(name, TEAM_NAME_LENGTH, "team")
     team = session.scalar(select(Team).where(Team.name == name))
     if team is None:
         team = Team(name=name)
@@ -147,6 +164,7 @@ def get_or_create_team(session: Session, name: str) -> Team:
 
 
 def get_or_create_skill(session: Session, name: str) -> Skill:
+    check_length(name, SKILL_NAME_LENGTH, "skills")
     skill = session.scalar(select(Skill).where(Skill.name == name))
     if skill is None:
         skill = Skill(name=name)
@@ -173,6 +191,8 @@ def create_user(
     skills: dict[str, int] | None = None,
     actor_id: int | None = None,
     password_hash: str | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
 ) -> User:
     """Create a user (flushed, not committed); skills map a skill name to a level 1..10.
 
@@ -181,6 +201,9 @@ def create_user(
     username = username.strip()
     if not username:
         raise ValidationFailed(t('Username is required'), field="username")
+    check_length(username, MAX_USERNAME_LENGTH, "username")
+    check_length(full_name.strip(), MAX_FULL_NAME_LENGTH, "full_name")
+    check_length(email, MAX_EMAIL_LENGTH, "email")
     if role not in {r.value for r in Role}:
         raise ValidationFailed(t('Role must be one of agent, supervisor, admin (got %(role)r)',
                                  role=role), field="role")
@@ -193,6 +216,8 @@ def create_user(
         role=role,
         password_hash=password_hash or hash_password(password),
         team=get_or_create_team(session, team) if team else None,
+        language=locales.check_language(language),
+        time_zone=locales.check_time_zone(time_zone),
     )
     session.add(user)
     for name, level in (skills or {}).items():
@@ -200,8 +225,17 @@ def create_user(
             raise ValidationFailed(t('Skill level for %(name)r must be 1..10', name=name), field="skills")
         user.skills.append(UserSkill(skill=get_or_create_skill(session, name), level=level))
     session.flush()
-    audit.record(session, "user.created", actor_id=actor_id, entity=user, role=role)
+    audit.record(session, "user.created", actor_id=actor_id, entity=user, role=role, after=user_snapshot(user))
     return user
+
+
+def user_snapshot(user: User) -> dict[str, Any]:
+    """What the audit log keeps of a user before and after a change: every field but secrets."""
+    return {
+        "username": user.username, "full_name": user.full_name, "email": user.email, "role": user.role,
+        "team": user.team.name if user.team else None, "active": bool(user.active), "language": user.language,
+        "time_zone": user.time_zone, "skills": {row.skill.name: row.level for row in user.skills},
+    }
 
 
 def token_digest(token: str) -> str:
@@ -212,7 +246,7 @@ def issue_api_token(session: Session, user: User, name: str, actor_id: int | Non
     """Create a token for `user`; the plain token is returned once and never stored."""
     token = "cc_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name, token_hash=token_digest(token)))
-    audit.record(session, "api_token.issued", actor_id=actor_id, entity=user, name=name)
+    audit.record(session, "api_token.issued", actor_id=actor_id, entity=user, name=name, after={"name": name})
     return token
 
 

@@ -8,12 +8,13 @@ import redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from callcenter.models import ApiToken, Role, User, UserSkill, utcnow
+from callcenter.models import ApiToken, Role, Skill, User, UserSkill, utcnow
 from callcenter.services import agent_state, audit, auth, locales, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 from callcenter.services.events import publish_after_commit
 from callcenter.services.messages import Message, t
 
+TOKEN_NAME_LENGTH = 100
 USER_FIELDS = ("full_name", "email", "role", "team", "active", "password", "skills", "language", "time_zone")
 
 
@@ -24,10 +25,20 @@ def _require_admin(actor: User, doing: Message) -> None:
 
 
 def list_users(
-    session: Session, actor: User, query: str = "", *, limit: int = 50, offset: int = 0
+    session: Session, actor: User, query: str = "", *, limit: int = 50, offset: int = 0, role: str | None = None,
+    team_id: int | None = None, no_team: bool = False, active: bool | None = None,
 ) -> tuple[list[User], int]:
-    """Users the actor may see (scope.users), matching username, name or email; returns (page, total)."""
+    """Users the actor may see (scope.users), matching username, name or email, and the role, team and
+    active filters given; returns (page, total)."""
     statement = select(User).where(scope.users(actor))
+    if role is not None:
+        statement = statement.where(User.role == role)
+    if no_team:
+        statement = statement.where(User.team_id.is_(None))
+    elif team_id is not None:
+        statement = statement.where(User.team_id == team_id)
+    if active is not None:
+        statement = statement.where(User.active.is_(active))
     text = query.strip().lower()
     if text:
         like = f"%{text}%"
@@ -69,6 +80,8 @@ def create_user(session: Session, actor: User, values: dict[str, Any]) -> User:
         team=values.get("team"),
         skills=values.get("skills"),
         actor_id=actor.id,
+        language=values.get("language"),
+        time_zone=values.get("time_zone"),
     )
     session.commit()
     return user
@@ -92,6 +105,7 @@ def update_user(
             raise ValidationFailed(t('You cannot deactivate your own account'), field="active")
         if "role" in values and values["role"] != Role.ADMIN.value:
             raise ValidationFailed(t('You cannot remove your own admin role'), field="role")
+    before = auth.user_snapshot(user)
     changed: list[str] = []
     if "role" in values:
         if values["role"] not in {r.value for r in Role}:
@@ -103,10 +117,12 @@ def update_user(
             changed.append("role")
     if "full_name" in values:
         full_name = (values["full_name"] or "").strip() or user.username
+        auth.check_length(full_name, auth.MAX_FULL_NAME_LENGTH, "full_name")
         if full_name != user.full_name:
             user.full_name = full_name
             changed.append("full_name")
     if "email" in values and values["email"] != user.email:
+        auth.check_length(values["email"], auth.MAX_EMAIL_LENGTH, "email")
         user.email = values["email"]
         changed.append("email")
     if "active" in values and values["active"] != user.active:
@@ -124,16 +140,63 @@ def update_user(
         _replace_skills(session, user, values["skills"] or {})
         changed.append("skills")
     changed += _apply_locale(user, values)
+    session.flush()
+    after = auth.user_snapshot(user)
+    # Secrets (the password) are named in `fields`, never shown before or after.
+    shown = {field: (before[field], after[field]) for field in changed if field in after}
     audit.record(
-        session, "user.updated", actor_id=actor.id, entity=user, ip_address=ip_address, fields=sorted(changed)
+        session, "user.updated", actor_id=actor.id, entity=user, ip_address=ip_address, fields=sorted(changed),
+        **({"before": {k: v[0] for k, v in shown.items()}, "after": {k: v[1] for k, v in shown.items()}}
+           if shown else {}),
     )
-    if "password" in changed or ("active" in changed and not user.active):
+    deactivated = "active" in changed and not user.active
+    if "password" in changed or deactivated:
         # Sessions signed in before are refused from now on; consoles already open are closed as well, since
         # their heartbeats and acknowledgements do not load the user.
         publish_after_commit(session, "user.sessions_ended", user_id=user.id)
     session.commit()
     if r is not None and "skills" in changed:
         agent_state.refresh_agent(session, r, user.id)
+    if r is not None and deactivated:
+        withdraw_from_routing(session, r, user.id)
+    return user
+
+
+def withdraw_from_routing(session: Session, r: redis.Redis, user_id: int) -> None:
+    """A deactivated agent gets no further call: offline at once when between calls; while an offer or a call
+    is in progress they are marked disconnected (no new offers), so the offer goes back to the queue after the
+    grace period and the call in progress is never dropped (agent_state.expire_disconnected)."""
+    presence = agent_state.get_presence(r, user_id)
+    if presence.state == agent_state.OFFLINE:
+        return
+    try:
+        agent_state.change_state(session, r, user_id, agent_state.OFFLINE, "deactivated")
+    except agent_state.IllegalTransition:
+        agent_state.disconnected(session, r, user_id)
+
+
+def reset_password(
+    session: Session, actor: User, user_id: int, password: str | None = None, *, ip_address: str | None = None,
+    r: redis.Redis | None = None,
+) -> tuple[User, str | None]:
+    """Set a new password (admins only): the one typed, or a generated one when none is given, returned once
+    for the admin to hand over. Every session the user had ends (update_user). Returns (user, generated)."""
+    generated = None if password else auth.generate_password()
+    user = update_user(session, actor, user_id, {"password": password or generated}, ip_address=ip_address, r=r)
+    return user, generated
+
+
+def sign_out_everywhere(session: Session, actor: User, user_id: int, *, ip_address: str | None = None) -> User:
+    """End every session, remember-me cookie and open console of a user (admins only), without touching the
+    password or API tokens: the session fingerprint changes with the generation, so each is refused next time."""
+    _require_admin(actor, t("sign people out"))
+    user = get_user(session, actor, user_id)
+    before = user.session_generation or 0
+    user.session_generation = before + 1
+    audit.record(session, "user.signed_out_everywhere", actor_id=actor.id, entity=user, ip_address=ip_address,
+                 before={"session_generation": before}, after={"session_generation": before + 1})
+    publish_after_commit(session, "user.sessions_ended", user_id=user.id)
+    session.commit()
     return user
 
 
@@ -165,6 +228,11 @@ def update_own_locale(
     return user
 
 
+def skill_names(session: Session) -> list[str]:
+    """Every skill anyone may be given, by name."""
+    return list(session.scalars(select(Skill.name).order_by(Skill.name)))
+
+
 def _replace_skills(session: Session, user: User, skills: dict[str, int]) -> None:
     """Set the user's skills to exactly `skills` (name -> level 1..10), keeping rows whose skill stays."""
     for name, level in skills.items():
@@ -188,6 +256,7 @@ def issue_token(
     name = name.strip()
     if not name:
         raise ValidationFailed(t('A token needs a name that says what it is for'), field="name")
+    auth.check_length(name, TOKEN_NAME_LENGTH, "name")
     if not user.active:
         raise ValidationFailed(t('User %(username)r is inactive; a token for them would not work',
                                  username=user.username), field="user_id")
@@ -209,6 +278,18 @@ def list_tokens(session: Session, actor: User, user_id: int) -> list[ApiToken]:
     )
 
 
+def all_tokens(session: Session, actor: User, user_id: int | None = None, *, include_revoked: bool = True,
+               limit: int = 500) -> list[ApiToken]:
+    """Tokens of every user (or of one), newest first, with their user loaded (admins only); never the secret."""
+    _require_admin(actor, t("list API tokens"))
+    statement = select(ApiToken).options(selectinload(ApiToken.user))
+    if user_id is not None:
+        statement = statement.where(ApiToken.user_id == user_id)
+    if not include_revoked:
+        statement = statement.where(ApiToken.revoked_at.is_(None))
+    return list(session.scalars(statement.order_by(ApiToken.id.desc()).limit(limit)).all())
+
+
 def revoke_token(session: Session, actor: User, token_id: int, *, ip_address: str | None = None) -> ApiToken:
     """Revoke a token (admins only); revoking twice is a no-op, audited once."""
     _require_admin(actor, t("revoke API tokens"))
@@ -225,6 +306,8 @@ def revoke_token(session: Session, actor: User, token_id: int, *, ip_address: st
             ip_address=ip_address,
             user_id=record.user_id,
             name=record.name,
+            before={"revoked_at": None},
+            after={"revoked_at": record.revoked_at.isoformat()},
         )
         session.commit()
     return record

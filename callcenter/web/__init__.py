@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from callcenter.web import (
+    admin_people,
     audit,
     auth,
     call_log,
@@ -34,3 +35,4 @@ def init_app(app: Flask) -> None:
     campaigns.init_app(app)
     knowledge_base.init_app(app)
     tickets.init_app(app)
+    admin_people.init_app(app)

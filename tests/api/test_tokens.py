@@ -45,7 +45,8 @@ def test_revoke_token(client, admin, admin_headers, factory, session):
     assert client.delete(f"/api/v1/tokens/{issued['id']}", headers=admin_headers).status_code == 204
     entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "api_token.revoked")).all()
     assert len(entries) == 1
-    assert entries[0].actor_id == admin.id and entries[0].details == {"user_id": user.id, "name": "old"}
+    assert entries[0].actor_id == admin.id and entries[0].details["user_id"] == user.id
+    assert entries[0].details["before"] == {"revoked_at": None} and entries[0].details["after"]["revoked_at"]
     listed = client.get(f"/api/v1/users/{user.id}/tokens", headers=admin_headers).get_json()
     assert listed[0]["revoked_at"] is not None
 

@@ -33,7 +33,8 @@ def test_admin_creates_user_and_it_is_audited(client, admin, admin_headers, sess
     entry = session.scalar(
         select(AuditEntry).where(AuditEntry.action == "user.created", AuditEntry.entity_id == str(body["id"]))
     )
-    assert entry.actor_id == admin.id and entry.details == {"role": "agent"}
+    assert entry.actor_id == admin.id and entry.details["role"] == "agent"
+    assert entry.details["after"]["team"] == "Billing" and "password" not in str(entry.details)
     # the new user can sign in with that password
     assert auth.login("newagent", "correct horse battery").status_code == 302
 
