@@ -1,7 +1,7 @@
 """users.session_generation: "sign out everywhere" bumps it to end every session of a user
 
 Revision ID: 0015_admin_people
-Revises: 0008_service_desk_tickets
+Revises: 0022_ticket_sla_pause
 Create Date: 2026-12-02 01:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_admin_people"
-down_revision: str | None = "0008_service_desk_tickets"
+down_revision: str | None = "0022_ticket_sla_pause"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
