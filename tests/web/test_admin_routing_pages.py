@@ -201,3 +201,11 @@ def test_numbers_show_their_flow_and_caller_ids_reach_the_console(client, sessio
     auth.logout()
     auth.login("alice")
     assert "+14155550199" in client.get("/api/v1/agent/config").get_json()["caller_ids"]
+
+
+def test_the_pages_and_their_refusals_speak_the_admin_s_language(client, session, ada):
+    ada.language = "zh_Hans"
+    session.commit()
+    assert "营业时间" in client.get("/admin/queues/new").get_data(as_text=True)
+    refused = client.post("/admin/queues/new", data=queue_form(name=""))
+    assert refused.status_code == 422 and "为必填项" in refused.get_data(as_text=True)
