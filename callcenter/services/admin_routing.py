@@ -202,12 +202,8 @@ def create_queue(session: Session, actor: User, values: dict[str, Any], *, ip_ad
     require_admin(actor)
     checked = _queue_values(session, values, None)
     queue = Queue(name=checked["name"])
-    session.add(queue)
     _apply_queue(queue, checked)
-    session.flush()
-    _record(session, "queue.created", actor, queue, None, queue_state(queue), ip_address)
-    session.commit()
-    return queue
+    return _added(session, actor, queue, "queue.created", queue_state, ip_address)
 
 
 def update_queue(session: Session, actor: User, queue_id: int, values: dict[str, Any], *,
@@ -240,6 +236,12 @@ def _apply_queue(queue: Queue, checked: dict[str, Any]) -> None:
         row.min_level = wanted.pop(row.skill_id)
     for skill_id, level in wanted.items():
         queue.skills.append(QueueSkill(skill_id=skill_id, min_level=level))
+
+
+def flows_routing_to(session: Session, name: str) -> list[IvrFlow]:
+    """The IVR flows that send callers to the queue named `name` (or take their hours from it)."""
+    return [flow for flow in session.scalars(select(IvrFlow).order_by(IvrFlow.phone_number))
+            if _renamed(flow.definition, name, name)[1]]
 
 
 def _rename_in_flows(session: Session, actor: User, old: str, new: str, ip_address: str | None) -> None:
@@ -319,6 +321,10 @@ def get_skill(session: Session, skill_id: int) -> Skill:
     return skill
 
 
+def _skill_state(skill: Skill) -> dict[str, Any]:
+    return {"name": skill.name}
+
+
 def _skill_name(session: Session, values: dict[str, Any], skill: Skill | None) -> str:
     name = _text(values, "name", limit=60, required=True, label=t("Name"))
     clash = session.scalar(select(Skill).where(func.lower(Skill.name) == name.lower()))
@@ -329,12 +335,8 @@ def _skill_name(session: Session, values: dict[str, Any], skill: Skill | None) -
 
 def create_skill(session: Session, actor: User, values: dict[str, Any], *, ip_address: str | None = None) -> Skill:
     require_admin(actor)
-    skill = Skill(name=_skill_name(session, values, None))
-    session.add(skill)
-    session.flush()
-    _record(session, "skill.created", actor, skill, None, {"name": skill.name}, ip_address)
-    session.commit()
-    return skill
+    return _added(session, actor, Skill(name=_skill_name(session, values, None)), "skill.created", _skill_state,
+                  ip_address)
 
 
 def rename_skill(session: Session, actor: User, skill_id: int, values: dict[str, Any], *,
@@ -342,12 +344,9 @@ def rename_skill(session: Session, actor: User, skill_id: int, values: dict[str,
     """Rename a skill; queues and agents keep it (they hold its id)."""
     require_admin(actor)
     skill = get_skill(session, skill_id)
-    before = {"name": skill.name}
+    before = _skill_state(skill)
     skill.name = _skill_name(session, values, skill)
-    if skill.name != before["name"]:
-        _record(session, "skill.renamed", actor, skill, before, {"name": skill.name}, ip_address)
-    session.commit()
-    return skill
+    return _edited(session, actor, skill, "skill.renamed", _skill_state, before, ip_address)
 
 
 def skill_holders(session: Session, skill_id: int) -> list[UserSkill]:
@@ -442,34 +441,53 @@ def _get(session: Session, model: type, row_id: int, message: Message) -> Any:
     return row
 
 
+def _added(session: Session, actor: User, row: Any, action: str, state: Any, ip_address: str | None) -> Any:
+    """Store a new row, audited with what it holds (no before), and commit."""
+    session.add(row)
+    session.flush()
+    _record(session, action, actor, row, None, state(row), ip_address)
+    session.commit()
+    return row
+
+
+def _edited(session: Session, actor: User, row: Any, action: str, state: Any, before: dict[str, Any],
+            ip_address: str | None) -> Any:
+    """Commit an edit of `row`, audited with `before` and after when it changed anything."""
+    if state(row) != before:
+        _record(session, action, actor, row, before, state(row), ip_address)
+    session.commit()
+    return row
+
+
+def _add_coded(session: Session, actor: User, model: type, action: str, values: dict[str, Any],
+               ip_address: str | None) -> Any:
+    code = _code(values)
+    label = _text(values, "label", limit=100, required=True, label=t("Label"))
+    if session.scalar(select(model).where(model.code == code)) is not None:
+        raise ValidationFailed(t("The code %(code)r is taken", code=code), field="code")
+    return _added(session, actor, model(code=code, label=label, active=True), action, _labelled_state, ip_address)
+
+
+def _edit_coded(session: Session, actor: User, row: Disposition | AwayReason, action: str, values: dict[str, Any],
+                ip_address: str | None) -> Any:
+    """Change the label or switch the row off; its code stays (call records and the state log refer to it)."""
+    before = _labelled_state(row)
+    row.label = _text(values, "label", limit=100, required=True, label=t("Label"))
+    row.active = _flag(values.get("active"))
+    return _edited(session, actor, row, action, _labelled_state, before, ip_address)
+
+
 def create_disposition(session: Session, actor: User, values: dict[str, Any], *,
                        ip_address: str | None = None) -> Disposition:
     require_admin(actor)
-    code = _code(values)
-    if session.scalar(select(Disposition).where(Disposition.code == code)) is not None:
-        raise ValidationFailed(t("The code %(code)r is taken", code=code), field="code")
-    row = Disposition(code=code, label=_text(values, "label", limit=100, required=True, label=t("Label")),
-                      active=True)
-    session.add(row)
-    session.flush()
-    _record(session, "disposition.created", actor, row, None, _labelled_state(row), ip_address)
-    session.commit()
-    return row
+    return _add_coded(session, actor, Disposition, "disposition.created", values, ip_address)
 
 
 def update_disposition(session: Session, actor: User, disposition_id: int, values: dict[str, Any], *,
                        ip_address: str | None = None) -> Disposition:
-    """Change the label or switch it off (its code stays: call records and campaign rules refer to it)."""
     require_admin(actor)
-    row = _get(session, Disposition, disposition_id,
-               t("Disposition %(id)s not found", id=disposition_id))
-    before = _labelled_state(row)
-    row.label = _text(values, "label", limit=100, required=True, label=t("Label"))
-    row.active = _flag(values.get("active"))
-    if _labelled_state(row) != before:
-        _record(session, "disposition.updated", actor, row, before, _labelled_state(row), ip_address)
-    session.commit()
-    return row
+    row = _get(session, Disposition, disposition_id, t("Disposition %(id)s not found", id=disposition_id))
+    return _edit_coded(session, actor, row, "disposition.updated", values, ip_address)
 
 
 def list_away_reasons(session: Session) -> list[AwayReason]:
@@ -490,32 +508,17 @@ def create_away_reason(session: Session, actor: User, values: dict[str, Any], *,
                        ip_address: str | None = None) -> AwayReason:
     """Add a reason; the first one an admin adds starts from the built-in list, so none disappears unasked."""
     require_admin(actor)
-    code = _code(values)
-    label = _text(values, "label", limit=100, required=True, label=t("Label"))
     if not session.scalar(select(func.count()).select_from(AwayReason)):
         session.add_all(AwayReason(code=c, label=str(lbl), active=True) for c, lbl in BUILT_IN_AWAY_REASONS)
         session.flush()
-    if session.scalar(select(AwayReason).where(AwayReason.code == code)) is not None:
-        raise ValidationFailed(t("The code %(code)r is taken", code=code), field="code")
-    row = AwayReason(code=code, label=label, active=True)
-    session.add(row)
-    session.flush()
-    _record(session, "away_reason.created", actor, row, None, _labelled_state(row), ip_address)
-    session.commit()
-    return row
+    return _add_coded(session, actor, AwayReason, "away_reason.created", values, ip_address)
 
 
 def update_away_reason(session: Session, actor: User, reason_id: int, values: dict[str, Any], *,
                        ip_address: str | None = None) -> AwayReason:
     require_admin(actor)
     row = _get(session, AwayReason, reason_id, t("Away reason %(id)s not found", id=reason_id))
-    before = _labelled_state(row)
-    row.label = _text(values, "label", limit=100, required=True, label=t("Label"))
-    row.active = _flag(values.get("active"))
-    if _labelled_state(row) != before:
-        _record(session, "away_reason.updated", actor, row, before, _labelled_state(row), ip_address)
-    session.commit()
-    return row
+    return _edit_coded(session, actor, row, "away_reason.updated", values, ip_address)
 
 
 # --- Phone numbers and caller IDs ----------------------------------------------------------------------------------
@@ -524,11 +527,11 @@ def update_away_reason(session: Session, actor: User, reason_id: int, values: di
 def list_numbers(session: Session, configured: Iterable[str] = ()) -> list[dict[str, Any]]:
     """Every number we know (kept by admins, configured in settings, or answered by a flow) with the flow that
     answers it, by number."""
+    configured = set(configured)
     kept = {row.number: row for row in session.scalars(select(PhoneNumber))}
     flows = {flow.phone_number: flow for flow in session.scalars(select(IvrFlow))}
-    numbers = sorted(set(kept) | set(flows) | {n for n in configured if n})
-    return [{"number": n, "row": kept.get(n), "flow": flows.get(n), "configured": n in set(configured)}
-            for n in numbers]
+    return [{"number": n, "row": kept.get(n), "flow": flows.get(n), "configured": n in configured}
+            for n in sorted(set(kept) | set(flows) | {n for n in configured if n})]
 
 
 def number_state(row: PhoneNumber) -> dict[str, Any]:
@@ -543,11 +546,7 @@ def create_number(session: Session, actor: User, values: dict[str, Any], *,
         raise ValidationFailed(t("%(number)s is already listed", number=number), field="number")
     row = PhoneNumber(number=number, label=_text(values, "label", limit=100), caller_id=_flag(values.get("caller_id")),
                       active=True)
-    session.add(row)
-    session.flush()
-    _record(session, "phone_number.created", actor, row, None, number_state(row), ip_address)
-    session.commit()
-    return row
+    return _added(session, actor, row, "phone_number.created", number_state, ip_address)
 
 
 def update_number(session: Session, actor: User, number_id: int, values: dict[str, Any], *,
@@ -558,10 +557,7 @@ def update_number(session: Session, actor: User, number_id: int, values: dict[st
     row.label = _text(values, "label", limit=100)
     row.caller_id = _flag(values.get("caller_id"))
     row.active = _flag(values.get("active"))
-    if number_state(row) != before:
-        _record(session, "phone_number.updated", actor, row, before, number_state(row), ip_address)
-    session.commit()
-    return row
+    return _edited(session, actor, row, "phone_number.updated", number_state, before, ip_address)
 
 
 def caller_ids(session: Session, configured: Iterable[str]) -> list[str]:

@@ -12,25 +12,18 @@ from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from callcenter.extensions import db, login_manager
+from callcenter.extensions import db
 from callcenter.i18n import translate
-from callcenter.models import Role
 from callcenter.redis_conn import get_redis
 from callcenter.services import admin_routing, business_hours, ivr_flows
 from callcenter.services.errors import DomainError
 from callcenter.services.priority import RULES
+from callcenter.web import ivr_admin
 
 bp = Blueprint("admin_routing", __name__, url_prefix="/admin", template_folder="templates")
 
 
-@bp.before_request
-def require_admin():
-    """Admins only: anonymous users go to the login page, everyone else gets 403."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if current_user.role != Role.ADMIN.value:
-        abort(403)
-    return None
+bp.before_request(ivr_admin.require_admin)  # admins only: log in first, 403 for everyone else
 
 
 def _failed(exc: DomainError) -> tuple[str, str | None, int]:
@@ -68,8 +61,10 @@ def _queue_form(form: Any) -> dict[str, Any]:
 def _queue_page(queue: Any, form: dict[str, Any], error: tuple[str, str | None, int] | None = None):
     skills = [skill for skill, _holders in admin_routing.list_skills(db.session)]
     message, field, status = error or (None, None, 200)
+    flows = admin_routing.flows_routing_to(db.session, queue.name) if queue is not None else []
     return render_template("admin/queue_edit.html", queue=queue, form=form, skills=skills, days=business_hours.DAYS,
-                           rules=RULES, timers=admin_routing.QUEUE_TIMERS, error=message, error_field=field), status
+                           rules=RULES, timers=admin_routing.QUEUE_TIMERS, flows=flows, error=message,
+                           error_field=field), status
 
 
 def _form_of(queue: Any) -> dict[str, Any]:

@@ -122,6 +122,8 @@ def test_renaming_a_queue_carries_the_new_name_into_the_flows_that_route_to_it(s
     assert flow.definition["nodes"]["support_menu"]["choices"][0]["queue"] == "Help desk"
     assert ivr_flows.validate_flow(session, flow.definition) == []
     assert ivr_flows.active_definition(session, ivr_flows.DEFAULT_NUMBER)["hours_queue"] == "Help desk"
+    assert admin_routing.flows_routing_to(session, "Help desk") == [flow]
+    assert admin_routing.flows_routing_to(session, "Support") == []
 
 
 def test_a_holiday_closes_the_queue_for_its_local_day_and_removing_it_opens_it_again(session, admin):

@@ -209,3 +209,14 @@ def test_the_pages_and_their_refusals_speak_the_admin_s_language(client, session
     assert "营业时间" in client.get("/admin/queues/new").get_data(as_text=True)
     refused = client.post("/admin/queues/new", data=queue_form(name=""))
     assert refused.status_code == 422 and "为必填项" in refused.get_data(as_text=True)
+
+
+def test_a_queue_page_names_the_flows_that_route_callers_to_it(client, session, factory, ada):
+    factory.demo_line()
+    support = session.scalar(select(Queue).where(Queue.name == "Support"))
+    page = client.get(f"/admin/queues/{support.id}").get_data(as_text=True)
+    routed_by = page.split('id="routed-by"', 1)[1].split("</p>", 1)[0]
+    assert "Main line (+18005550100)" in routed_by
+    client.post("/admin/queues/new", data=queue_form())
+    warranty = session.scalar(select(Queue).where(Queue.name == "Warranty"))
+    assert "No IVR flow sends callers here yet" in client.get(f"/admin/queues/{warranty.id}").get_data(as_text=True)
