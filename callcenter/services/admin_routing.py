@@ -98,6 +98,14 @@ def _flag(value: Any) -> bool:
     return value in (True, 1) or str(value).lower() in ("1", "true", "on", "yes", "y")
 
 
+def _get(session: Session, model: type, row_id: int, message: Message, field: str = "id") -> Any:
+    """The row with this id, or NotFound with `message`."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(message, field=field)
+    return row
+
+
 # --- Business hours as people type them ----------------------------------------------------------------------------
 
 
@@ -136,10 +144,7 @@ def list_queues(session: Session) -> list[Queue]:
 
 
 def get_queue(session: Session, queue_id: int) -> Queue:
-    queue = session.get(Queue, queue_id)
-    if queue is None:
-        raise NotFound(t("Queue %(queue_id)s not found", queue_id=queue_id), field="queue_id")
-    return queue
+    return _get(session, Queue, queue_id, t("Queue %(queue_id)s not found", queue_id=queue_id), "queue_id")
 
 
 def queue_state(queue: Queue) -> dict[str, Any]:
@@ -315,10 +320,7 @@ def list_skills(session: Session) -> list[tuple[Skill, int]]:
 
 
 def get_skill(session: Session, skill_id: int) -> Skill:
-    skill = session.get(Skill, skill_id)
-    if skill is None:
-        raise NotFound(t("Skill %(skill_id)s not found", skill_id=skill_id), field="skill_id")
-    return skill
+    return _get(session, Skill, skill_id, t("Skill %(skill_id)s not found", skill_id=skill_id), "skill_id")
 
 
 def _skill_state(skill: Skill) -> dict[str, Any]:
@@ -434,11 +436,6 @@ def _labelled_state(row: Disposition | AwayReason) -> dict[str, Any]:
     return {"code": row.code, "label": row.label, "active": row.active}
 
 
-def _get(session: Session, model: type, row_id: int, message: Message) -> Any:
-    row = session.get(model, row_id)
-    if row is None:
-        raise NotFound(message, field="id")
-    return row
 
 
 def _added(session: Session, actor: User, row: Any, action: str, state: Any, ip_address: str | None) -> Any:
