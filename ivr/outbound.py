@@ -6,7 +6,7 @@ from flask import Response, current_app, request
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import outbound_calls
+from callcenter.services import admin_routing, outbound_calls
 from callcenter.services.dialing_gate import DialRules
 from callcenter.services.errors import DomainError
 from callcenter.telephony import twiml
@@ -30,7 +30,8 @@ def client() -> Response:
         placed = outbound_calls.start_agent_call(
             db.session, call_sid=form.get("CallSid", ""), from_identity=form.get("From", ""),
             to_raw=form.get("To", ""), caller_id=form.get("CallerId") or None,
-            allowed_caller_ids=current_app.config["CALLER_IDS"], region=current_app.config["DEFAULT_REGION"],
+            allowed_caller_ids=admin_routing.caller_ids(db.session, current_app.config["CALLER_IDS"]),
+            region=current_app.config["DEFAULT_REGION"],
             rules=DialRules.from_config(current_app.config), r=get_redis())
     except DomainError as exc:
         db.session.rollback()

@@ -14,16 +14,13 @@ from callcenter.extensions import db
 from callcenter.i18n import translate
 from callcenter.models import Queue, Role, User
 from callcenter.redis_conn import get_redis
-from callcenter.services import agent_state, wrapup
+from callcenter.services import admin_routing, agent_state, wrapup
 from callcenter.services.interactions import agent_identity
-from callcenter.services.messages import t
 from callcenter.telephony import get_provider
 
 blp = resource_blueprint("agent", __name__, "/agent", "The signed-in agent's softphone token and console lists")
 
 TOKEN_TTL_SECONDS = 3600
-AWAY_REASONS = (("break", t("Break")), ("lunch", t("Lunch")), ("training", t("Training")), ("meeting", t("Meeting")),
-                ("admin", t("Admin work")))
 
 
 class SoftphoneToken(ma.Schema):
@@ -68,7 +65,7 @@ def caller_ids() -> list[str]:
     numbers = [config.get("OUTBOUND_CALLER_ID"), config.get("TWILIO_CALLER_ID")]
     if get_provider().name == "sim":
         numbers += list(config.get("SIM_PHONE_NUMBERS") or [])
-    return list(dict.fromkeys(n for n in numbers if n))
+    return admin_routing.caller_ids(db.session, numbers)
 
 
 @blp.route("/token")
@@ -112,7 +109,8 @@ class Config(MethodView):
         return {
             "agent_id": me.id, "name": me.full_name, "role": me.role,
             "dispositions": [{"code": d.code, "label": d.label} for d in wrapup.active_dispositions(db.session)],
-            "away_reasons": [{"code": c, "label": translate(label)} for c, label in AWAY_REASONS],
+            "away_reasons": [{"code": c, "label": translate(label)}
+                             for c, label in admin_routing.away_reasons_for_agents(db.session)],
             "caller_ids": caller_ids(),
             "queues": [{"id": q.id, "name": q.name, "script": q.script or q.description} for q in queues],
             "colleagues": colleagues,

@@ -4,6 +4,7 @@ from callcenter.models.audit import AuditEntry
 from callcenter.models.base import Base, utcnow
 from callcenter.models.calls import Call, CallEvent, Disposition
 from callcenter.models.crm import Account, Contact, ContactPhone
+from callcenter.models.floor_lists import AwayReason, PhoneNumber
 from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
@@ -29,6 +30,7 @@ __all__ = [
     "AgentStateChange",
     "ApiToken",
     "AuditEntry",
+    "AwayReason",
     "Base",
     "Call",
     "CallEvent",
@@ -50,6 +52,7 @@ __all__ = [
     "KbTag",
     "ListImport",
     "OutboundMessage",
+    "PhoneNumber",
     "Queue",
     "QueueSkill",
     "Role",

@@ -7,6 +7,7 @@ from flask import Flask
 
 from callcenter.web import (
     admin_people,
+    admin_routing,
     audit,
     auth,
     call_log,
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     health.init_app(app)
     ivr_admin.init_app(app)
+    admin_routing.init_app(app)
     profile.init_app(app)
     staffing.init_app(app)
     audit.init_app(app)
