@@ -246,21 +246,14 @@ def import_run(campaign_id: int, import_id: int):
     entry = _import_or_404(campaign_id, import_id)
     if not PostForm().validate_on_submit():
         abort(400)
-    mapping = csv_upload.mapping_from_form()
-    r = get_redis()
-    target_list = campaign_lists.CampaignList(campaign.id)
     try:
-        header, _rows = csv_import.read_rows(csv_import.file_text(r, entry))
-        csv_import.check_mapping(header, mapping)
-        csv_import.configure(db.session, entry, mapping=mapping,
-                             all_or_nothing=request.form.get("all_or_nothing") == "y")
-        if request.form.get("action") == "import":
-            csv_import.queue_import(db.session, entry)
-            return redirect(url_for("campaigns.import_detail", campaign_id=campaign.id, import_id=entry.id))
-        result = csv_import.dry_run(db.session, r, entry, target_list, region=campaign.default_region)
+        result = csv_upload.save_and_run(entry, campaign_lists.CampaignList(campaign.id),
+                                         region=campaign.default_region)
     except DomainError as exc:
         db.session.rollback()
         return _render_import(campaign, entry, error=translate(exc.message), status=422)
+    if result is None:
+        return redirect(url_for("campaigns.import_detail", campaign_id=campaign.id, import_id=entry.id))
     return _render_import(campaign, entry, result=result)
 
 

@@ -16,6 +16,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import FileStorage
 
+from callcenter.extensions import db
 from callcenter.i18n import translate
 from callcenter.models import ListImport
 from callcenter.redis_conn import get_redis
@@ -62,6 +63,21 @@ def mapping_from_form() -> dict[str, str]:
             target = csv_import.CUSTOM_PREFIX + request.form.get(f"custom_{column}", column).strip()
         mapping[column] = target
     return mapping
+
+
+def save_and_run(entry: ListImport, target: csv_import.Target, *, region: str) -> csv_import.Validation | None:
+    """The mapping form posted: save the mapping and mode, then check the rows (the dry run's result) or start the
+    import (None). DomainError names what is wrong; the caller rolls back and shows it."""
+    mapping = mapping_from_form()
+    r = get_redis()
+    header, _rows = csv_import.read_rows(csv_import.file_text(r, entry))
+    csv_import.check_mapping(header, mapping, target.fields)
+    csv_import.configure(db.session, entry, mapping=mapping,
+                         all_or_nothing=request.form.get("all_or_nothing") == "y")
+    if request.form.get("action") == "import":
+        csv_import.queue_import(db.session, entry)
+        return None
+    return csv_import.dry_run(db.session, r, entry, target, region=region)
 
 
 def mapping_rows(header: list[str], mapping: dict[str, str]) -> list[dict[str, str]]:
