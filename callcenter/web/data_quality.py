@@ -29,14 +29,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from callcenter.extensions import db, login_manager
+from callcenter.extensions import db
 from callcenter.i18n import translate
-from callcenter.models import ListImport, Role
+from callcenter.models import ListImport
 from callcenter.redis_conn import get_redis
 from callcenter.services import contact_import, contact_merge, csv_import, data_quality
 from callcenter.services.errors import DomainError
 from callcenter.services.phones import display
 from callcenter.web import csv_upload
+from callcenter.web.campaigns import require_manager
 from callcenter.web.csv_upload import PostForm, UploadForm
 from callcenter.web.filters import page_number
 
@@ -49,14 +50,8 @@ CHECK_TITLES = {"no_number": _l("Contacts without a phone number"), "no_account"
 REASON_TITLES = {"phone": _l("Same phone number"), "email": _l("Same email"), "name": _l("Same name")}
 
 
-@bp.before_request
-def require_manager():
-    """Admins and supervisors: anonymous users go to the login page, agents get 403."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if current_user.role not in (Role.ADMIN.value, Role.SUPERVISOR.value):
-        abort(403)
-    return None
+# Admins and supervisors, as on the campaign pages: anonymous users go to the login page, agents get 403.
+bp.before_request(require_manager)
 
 
 def _phones(contact: Any) -> str:

@@ -172,6 +172,7 @@ def test_a_partial_contact_import_writes_the_good_rows(client, supervisor, sessi
     imported = session.scalars(select(Contact).where(Contact.owner_id == supervisor.id).order_by(Contact.id)).all()
     assert [(c.full_name, c.language, [p.e164 for p in c.phones]) for c in imported] == [
         ("Ada Lovelace", "en", ["+442079460958"]), ("Alan Turing", "zh_Hans", ["+447700900124"])]
+    assert url in Marks(client.get("/contacts/quality/import").get_data(as_text=True)).links
 
 
 def test_a_mapping_onto_a_campaign_field_is_refused(client, supervisor, session):
