@@ -89,13 +89,13 @@ def find_duplicates(session: Session, viewer: User, reason: str | None = None) -
         groups += _groups_by_sql(session, viewer, "email", func.lower(Contact.email), Contact.email.is_not(None),
                                  Contact.email != "")
     if reason in (None, "name"):
-        by_name: dict[str, list[Contact]] = defaultdict(list)
+        by_name: dict[str, list[int]] = defaultdict(list)
         for contact in session.scalars(select(Contact).where(scope.contacts(viewer)).order_by(Contact.id)
                                        .execution_options(yield_per=1000)):
             if key := normalised_name(contact):
-                by_name[key].append(contact)
-        named = [DuplicateGroup("name", key, found) for key, found in sorted(by_name.items()) if len(found) > 1]
-        groups += named[:MAX_GROUPS]
+                by_name[key].append(contact.id)
+        shared = [(key, ids) for key, ids in sorted(by_name.items()) if len(ids) > 1][:MAX_GROUPS]
+        groups += [DuplicateGroup("name", key, [session.get(Contact, i) for i in ids]) for key, ids in shared]
     return groups
 
 
