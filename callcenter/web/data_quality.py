@@ -35,7 +35,7 @@ from callcenter.models import ListImport
 from callcenter.redis_conn import get_redis
 from callcenter.services import contact_import, contact_merge, csv_import, data_quality
 from callcenter.services.errors import DomainError
-from callcenter.services.phones import display
+from callcenter.services.phones import display, try_e164
 from callcenter.web import csv_upload
 from callcenter.web.campaigns import require_manager
 from callcenter.web.csv_upload import PostForm, UploadForm
@@ -59,10 +59,8 @@ def _phones(contact: Any) -> str:
 
 
 def _readable(e164: str) -> str:
-    try:
-        return display(e164)
-    except Exception:  # a stored number that does not parse is shown as stored
-        return e164
+    """International format; a stored number that does not parse is shown as stored."""
+    return display(e164) if try_e164(e164) == e164 else e164
 
 
 # --- completeness -----------------------------------------------------------------------------------------------

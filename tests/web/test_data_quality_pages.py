@@ -76,9 +76,12 @@ def test_completeness_counts_list_and_csv(client, admin, factory, session):
     factory.contact(phones=("+14155550100",), account_id=account.id)
     lonely = [factory.contact(account_id=account.id) for _ in range(3)]
     factory.contact(phones=("+14155550101",))
+    broken = factory.contact(phones=("12345",), account_id=account.id)  # stored before numbers were checked
 
     marks = Marks(client.get("/contacts/quality").get_data(as_text=True))
-    assert marks.counts == {"no_number": 3, "no_account": 1, "bad_number": 0}
+    assert marks.counts == {"no_number": 3, "no_account": 1, "bad_number": 1}
+    bad = client.get("/contacts/quality/completeness/bad_number")
+    assert bad.status_code == 200 and Marks(bad.get_data(as_text=True)).contacts == [broken.id]
 
     page = client.get("/contacts/quality/completeness/no_number")
     assert page.status_code == 200
