@@ -1,7 +1,9 @@
-"""/api/v1/calls: the console's and the wallboard's actions on live calls, wrap-up, and click-to-call.
+"""/api/v1/calls: the call log (list with the call log's filters, one call's story), the console's and the
+wallboard's actions on live calls, wrap-up, and click-to-call.
 
-`call_sid` in a path is the call as the console knows it: the offer's id (the caller's CallSid, or
-`cb-<CallSid>` for a queued callback).
+`call_sid` in an action's path is the call as the console knows it: the offer's id (the caller's CallSid, or
+`cb-<CallSid>` for a queued callback). Reads are scoped like the call log (services.call_log): an agent sees their
+own calls, a supervisor their team's, an admin all; a call outside the scope is a 404.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from callcenter.api.agent import caller_ids
 from callcenter.api.auth import current_actor
 from callcenter.api.base import resource_blueprint
 from callcenter.api.errors import ErrorSchema
-from callcenter.api.schemas import Id, JsonBoolean, StrictSchema
+from callcenter.api.schemas import Id, JsonBoolean, PageArgs, PageSchema, StrictSchema, page_of
 from callcenter.extensions import db
+from callcenter.models.calls import CALL_DIRECTIONS
 from callcenter.redis_conn import get_redis
-from callcenter.services import agent_legs, call_control, tickets, wrapup
+from callcenter.services import agent_legs, call_control, call_log, tickets, wrapup
 from callcenter.services.dialing_gate import DialRules
 from callcenter.telephony import get_provider, links
 
@@ -118,11 +121,112 @@ class DialOut(ma.Schema):
     to = fields.String()
 
 
+class CallArgs(PageArgs):
+    since = fields.AwareDateTime(data_key="from", load_default=None,
+                                 metadata={"description": "Calls that started at or after (with a zone)"})
+    until = fields.AwareDateTime(data_key="to", load_default=None,
+                                 metadata={"description": "Calls that started before (with a zone)"})
+    queue = fields.Integer(load_default=None, validate=Id, metadata={"description": "A queue id"})
+    agent = fields.Integer(load_default=None, validate=Id, metadata={"description": "An agent's user id"})
+    direction = fields.String(load_default=None, validate=validate.OneOf(CALL_DIRECTIONS))
+    disposition = fields.String(load_default=None, validate=validate.Length(min=1, max=40),
+                                metadata={"description": "A disposition code"})
+    number = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
+                           metadata={"description": "The caller's or the callee's number, any format"})
+    contact_id = fields.Integer(load_default=None, validate=Id)
+
+
+class NamedRef(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+def _ref(item: Any, name: str) -> dict[str, Any] | None:
+    return {"id": item.id, "name": name} if item is not None else None
+
+
+class CallOut(ma.Schema):
+    id = fields.Integer()
+    call_sid = fields.String()
+    parent_call_sid = fields.Function(lambda c: c.parent.call_sid if c.parent else None, allow_none=True)
+    direction = fields.String()
+    from_number = fields.String()
+    to_number = fields.String()
+    status = fields.String()
+    queue = fields.Function(lambda c: _ref(c.queue, c.queue.name if c.queue else ""), allow_none=True,
+                            metadata={"description": "{id, name} or null"})
+    agent = fields.Function(lambda c: _ref(c.agent, c.agent.full_name if c.agent else ""), allow_none=True,
+                            metadata={"description": "{id, name} or null"})
+    contact = fields.Function(lambda c: _ref(c.contact, c.contact.display_name if c.contact else ""),
+                              allow_none=True, metadata={"description": "{id, name} or null"})
+    disposition = fields.Function(lambda c: c.disposition.code if c.disposition else None, allow_none=True)
+    campaign_id = fields.Integer(allow_none=True)
+    language = fields.String(allow_none=True)
+    notes = fields.String()
+    started_at = fields.DateTime(allow_none=True)
+    answered_at = fields.DateTime(allow_none=True)
+    enqueued_at = fields.DateTime(allow_none=True)
+    agent_answered_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    hold_seconds = fields.Integer()
+    duration_seconds = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class CallPage(PageSchema):
+    items = fields.List(fields.Nested(CallOut), required=True)
+
+
+class CallEventOut(ma.Schema):
+    kind = fields.String()
+    occurred_at = fields.DateTime()
+    data = fields.Dict()
+
+
+class CallStoryOut(CallOut):
+    wait_seconds = fields.Integer(allow_none=True, metadata={"description": "From entering the queue to an answer"})
+    talk_seconds = fields.Integer(allow_none=True)
+    events = fields.List(fields.Nested(CallEventOut))
+    legs = fields.List(fields.Nested(CallOut), metadata={"description": "Agent and transfer legs of this call"})
+    callback_ids = fields.Function(lambda s: [c.id for c in s.callbacks], metadata={"description": "Callbacks "
+                                   "booked on this call"})
+    ticket_ids = fields.Function(lambda s: [t.id for t in s.tickets], metadata={"description": "Tickets opened "
+                                 "from this call"})
+    transfers = fields.List(fields.Dict())
+
+
+class _StoryView:
+    """A call's story read as one object: the story's own parts, else the call's columns (for CallStoryOut)."""
+
+    def __init__(self, story: call_log.CallStory) -> None:
+        self._story = story
+
+    def __getattr__(self, name: str) -> Any:
+        if hasattr(self._story, name):
+            return getattr(self._story, name)
+        return getattr(self._story.call, name)
+
+
 CONFLICT = {"schema": ErrorSchema, "description": "The call is not live, or not in a state that allows this"}
 
 
 @blp.route("")
 class Calls(MethodView):
+    @blp.arguments(CallArgs, location="query")
+    @blp.response(200, CallPage)
+    @blp.alt_response(422, schema=ErrorSchema, description="Invalid filter (see `field`)")
+    def get(self, args: dict[str, Any]):
+        """The call log in your scope, newest first: filter by time (`from` inclusive, `to` exclusive), queue,
+        agent, direction, disposition, number or contact. Agent and transfer legs are inside their call."""
+        wanted = call_log.CallFilter(since=args["since"], until=args["until"], queue_id=args["queue"],
+                                     agent_id=args["agent"], direction=args["direction"],
+                                     disposition=args["disposition"], number=args["number"],
+                                     contact_id=args["contact_id"])
+        items, total = call_log.search(db.session, current_actor(), wanted,
+                                       region=current_app.config["DEFAULT_REGION"], page=args["page"],
+                                       per_page=args["per_page"])
+        return page_of(items, total, args)
+
     @blp.arguments(DialIn)
     @blp.response(201, DialOut)
     @blp.alt_response(409, schema=ErrorSchema,
@@ -135,6 +239,15 @@ class Calls(MethodView):
             caller_id=data["caller_id"], allowed_caller_ids=caller_ids(), contact_id=data["contact_id"],
             join_twiml=links.join_twiml, status_callback=links.webhook_url("/status"),
             region=current_app.config["DEFAULT_REGION"], rules=DialRules.from_config(current_app.config))
+
+
+@blp.route(f"/<{SID}:call_sid>")
+class CallBySid(MethodView):
+    @blp.response(200, CallStoryOut)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such call, or not in your scope")
+    def get(self, call_sid: str):
+        """One call by its CallSid, with its events in order, its legs, and the callbacks and tickets it led to."""
+        return _StoryView(call_log.call_story(db.session, current_actor(), call_sid))
 
 
 class LegOut(ma.Schema):

@@ -52,15 +52,20 @@ class StrictSchema(ma.Schema):
 # --- paging and search ----------------------------------------------------------------------------------------
 
 
-class SearchArgs(StrictSchema):
-    q = fields.String(
-        load_default="", validate=validate.Length(max=200), metadata={"description": "Text to search for"}
-    )
+class PageArgs(StrictSchema):
+    """Paging only, for lists whose filters are fields of their own."""
+
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(
         load_default=25,
         validate=validate.Range(min=1, max=MAX_PER_PAGE),
         metadata={"description": f"Items per page, 1..{MAX_PER_PAGE}"},
+    )
+
+
+class SearchArgs(PageArgs):
+    q = fields.String(
+        load_default="", validate=validate.Length(max=200), metadata={"description": "Text to search for"}
     )
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Account, CampaignContact, Contact, ContactPhone, DoNotCall
-from callcenter.services.csv_import import Row
+from callcenter.services.csv_import import FIELDS, Row
 
 BATCH = 500
 
 
-def _chunks(items: list[Any], size: int = BATCH) -> list[list[Any]]:
+def chunks(items: list[Any], size: int = BATCH) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
@@ -28,6 +28,8 @@ def _chunks(items: list[Any], size: int = BATCH) -> list[list[Any]]:
 class CampaignList:
     """The leads of one campaign."""
 
+    fields: ClassVar[tuple[str, ...]] = FIELDS
+    present_code: ClassVar[str] = "already_present"
     campaign_id: int
 
     def known_numbers(self, session: Session, import_id: int | None) -> set[str]:
@@ -42,7 +44,7 @@ class CampaignList:
 
     def blocked_numbers(self, session: Session, numbers: set[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(sorted(numbers)):
+        for chunk in chunks(sorted(numbers)):
             found.update(session.scalars(select(DoNotCall.phone_e164).where(DoNotCall.phone_e164.in_(chunk))))
         return found
 
@@ -71,7 +73,7 @@ class CampaignList:
 def _contacts_by_number(session: Session, numbers: list[str]) -> dict[str, int]:
     """Each number's contact (the oldest, when several share it)."""
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(numbers))):
+    for chunk in chunks(sorted(set(numbers))):
         for e164, contact_id in session.execute(
                 select(ContactPhone.e164, func.min(ContactPhone.contact_id))
                 .where(ContactPhone.e164.in_(chunk)).group_by(ContactPhone.e164)):
@@ -79,21 +81,25 @@ def _contacts_by_number(session: Session, numbers: list[str]) -> dict[str, int]:
     return found
 
 
-def _new_contact(session: Session, row: Row, accounts: dict[str, int]) -> Contact:
-    account_id = None
+def account_for(session: Session, row: Row, accounts: dict[str, int]) -> int | None:
+    """The id of the account the row names (the oldest of that name, else a new one); `accounts` caches by name."""
     name = (row.values.get("account") or "").strip()
-    if name:
-        if name not in accounts:
-            existing = session.scalar(select(Account.id).where(Account.name == name).order_by(Account.id))
-            if existing is None:
-                account = Account(name=name)
-                session.add(account)
-                session.flush()
-                existing = account.id
-            accounts[name] = existing
-        account_id = accounts[name]
+    if not name:
+        return None
+    if name not in accounts:
+        existing = session.scalar(select(Account.id).where(Account.name == name).order_by(Account.id))
+        if existing is None:
+            account = Account(name=name)
+            session.add(account)
+            session.flush()
+            existing = account.id
+        accounts[name] = existing
+    return accounts[name]
+
+
+def _new_contact(session: Session, row: Row, accounts: dict[str, int]) -> Contact:
     contact = Contact(first_name=row.values.get("first_name", ""), last_name=row.values.get("last_name", ""),
-                      email=row.values.get("email"), account_id=account_id)
+                      email=row.values.get("email"), account_id=account_for(session, row, accounts))
     contact.phones = [ContactPhone(e164=row.phone, raw=row.phone, label="mobile")]
     session.add(contact)
     return contact

@@ -1,13 +1,13 @@
 """A generic CSV import: map the file's columns onto fields, check every row, report each row that is rejected or
-flagged with its line number and reason, then hand the good rows to a target (a campaign's list today; the
-back-office contact import later) to write.
+flagged with its line number and reason, then hand the good rows to a target (a campaign's list, or the contacts
+of the back office: services.contact_import) to write.
 
-Columns map onto `FIELDS` or onto `custom:<name>` (kept with the row, e.g. a lead's custom fields); a column
-mapped to nothing is ignored. Per row:
+Columns map onto the target's `fields` (`FIELDS` for a campaign, `CONTACT_FIELDS` for contacts) or onto
+`custom:<name>` (kept with the row, e.g. a lead's custom fields); a column mapped to nothing is ignored. Per row:
 
 - rejected (an error in the data): no phone, a phone no country uses (read in the list's default region when it
-  is not in +international form), an email without "@", a priority that is not a whole number in range, a
-  consent value that is neither yes/no nor a date;
+  is not in +international form; the same for a second number), an email without "@", a priority that is not a
+  whole number in range, a consent value that is neither yes/no nor a date, a language the product does not speak;
 - skipped (flagged, not an error): the same number as an earlier line, or a number the target already has;
 - flagged and kept: a number on a do-not-call list (the target decides what that means: a campaign imports the
   lead as blocked, so it is never dialled).
@@ -35,10 +35,13 @@ from sqlalchemy.orm import Session
 from callcenter.models import ListImport, User, utcnow
 from callcenter.services import audit, jobs
 from callcenter.services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from callcenter.services.locales import check_language
 from callcenter.services.messages import Message, t
 from callcenter.services.phones import to_e164
 
 FIELDS = ("phone", "first_name", "last_name", "email", "account", "priority", "consent")
+# A contact's fields: `name` is the name as one piece (Contact.full_name), `phone2` a second number.
+CONTACT_FIELDS = ("phone", "phone2", "name", "first_name", "last_name", "email", "account", "language")
 CUSTOM_PREFIX = "custom:"
 IGNORE = ""
 MAX_ROWS = 100_000
@@ -62,6 +65,10 @@ HEADER_GUESSES = {
     "公司": "account",
     "priority": "priority", "优先级": "priority",
     "consent": "consent", "opt_in": "consent", "optin": "consent",
+    "name": "name", "full_name": "name", "姓名": "name",
+    "phone2": "phone2", "phone_2": "phone2", "other_phone": "phone2", "second_phone": "phone2",
+    "work_phone": "phone2", "landline": "phone2", "座机": "phone2",
+    "language": "language", "lang": "language", "locale": "language", "语言": "language",
 }
 
 # Why a row was rejected or flagged: code -> (status, message). Messages take the entry's `params`.
@@ -74,6 +81,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "too_long": ("rejected", "The %(column)s column is longer than 1000 characters"),
     "duplicate_in_file": ("skipped", "The same number as line %(other)s"),
     "already_present": ("skipped", "Already in the list"),
+    "already_a_contact": ("skipped", "A contact already has this number"),
+    "invalid_language": ("rejected", "%(raw)r is not a language of the product"),
     "do_not_call": ("flagged", "On the do-not-call list: imported as blocked, never dialled"),
 }
 # Listed so `pybabel extract` finds the messages above (their ids are those strings).
@@ -82,7 +91,8 @@ _MESSAGES = (t("No phone number"), t("%(raw)r is not a possible phone number"),
              t("The priority must be a whole number from -100 to 100, not %(raw)r"),
              t("Consent is yes, no or a date (YYYY-MM-DD), not %(raw)r"),
              t("The %(column)s column is longer than 1000 characters"), t("The same number as line %(other)s"),
-             t("Already in the list"), t("On the do-not-call list: imported as blocked, never dialled"))
+             t("Already in the list"), t("On the do-not-call list: imported as blocked, never dialled"),
+             t("A contact already has this number"), t("%(raw)r is not a language of the product"))
 
 
 def reason_message(entry: dict[str, Any]) -> Message:
@@ -145,7 +155,11 @@ class Validation:
 
 
 class Target(Protocol):
-    """Where the good rows go."""
+    """Where the good rows go: `fields` it takes (a column maps onto one of them), the code a number it already
+    has is reported with, and how it reads and writes."""
+
+    fields: tuple[str, ...]
+    present_code: str
 
     def known_numbers(self, session: Session, import_id: int | None) -> set[str]:
         """Numbers already there (skipped as duplicates), not counting rows written by import `import_id`."""
@@ -195,8 +209,8 @@ def decode(raw: bytes) -> str:
         raise ValidationFailed(t("The file is not UTF-8 text"), field="file") from None
 
 
-def guess_mapping(header: list[str]) -> dict[str, str]:
-    """A first mapping for the form: known column names onto fields, the others kept as custom fields."""
+def guess_mapping(header: list[str], fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    """A first mapping for the form: known column names onto `fields`, the others kept as custom fields."""
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for name in header:
@@ -204,7 +218,7 @@ def guess_mapping(header: list[str]) -> dict[str, str]:
             continue
         key = re.sub(r"[\s\-]+", "_", name.strip().lower())
         guess = HEADER_GUESSES.get(key)
-        if guess and guess not in used:
+        if guess and guess in fields and guess not in used:
             mapping[name] = guess
             used.add(guess)
         else:
@@ -212,7 +226,7 @@ def guess_mapping(header: list[str]) -> dict[str, str]:
     return mapping
 
 
-def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[int, str]:
+def check_mapping(header: list[str], mapping: dict[str, str], fields: tuple[str, ...] = FIELDS) -> dict[int, str]:
     """The mapping (header name -> field) as column index -> field; ValidationFailed names the mistake."""
     if not isinstance(mapping, dict):
         raise ValidationFailed(t("The mapping must name a field for each column"), field="mapping")
@@ -232,9 +246,9 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[int, str]:
                 raise ValidationFailed(t("A custom field needs a name of 1 to %(limit)s characters, without "
                                          "braces", limit=MAX_CUSTOM_NAME), field="mapping")
             target = CUSTOM_PREFIX + custom
-        elif target not in FIELDS:
+        elif target not in fields:
             raise ValidationFailed(t("%(target)r is not a field; use one of %(fields)s or custom:<name>",
-                                     target=target, fields=", ".join(FIELDS)), field="mapping")
+                                     target=target, fields=", ".join(fields)), field="mapping")
         if target in used:
             raise ValidationFailed(t("Columns %(first)r and %(second)r both map to %(target)s", first=used[target],
                                      second=name, target=target), field="mapping")
@@ -284,6 +298,18 @@ def _check_row(line: int, cells: list[str], columns: dict[int, str], region: str
                     row.phone = to_e164(raw, region)
                 except DomainError:
                     _problem(row, "invalid_phone", raw=raw)
+        elif target == "phone2":
+            if raw:
+                try:
+                    row.values["phone2"] = to_e164(raw, region)
+                except DomainError:
+                    _problem(row, "invalid_phone", raw=raw)
+        elif target == "language":
+            if raw:
+                try:
+                    row.values["language"] = check_language(raw)
+                except DomainError:
+                    _problem(row, "invalid_language", raw=raw)
         elif target == "email":
             if raw and ("@" not in raw or raw.startswith("@") or raw.endswith("@")):
                 _problem(row, "invalid_email", raw=raw)
@@ -306,7 +332,7 @@ def _check_row(line: int, cells: list[str], columns: dict[int, str], region: str
             elif consent is not False:
                 row.values["consent"] = consent
         else:
-            row.values[target] = raw[:200] if target == "account" else raw[:100]
+            row.values[target] = raw[:200] if target in ("account", "name") else raw[:100]
     return row
 
 
@@ -314,7 +340,7 @@ def validate(session: Session, text: str, mapping: dict[str, str], target: Targe
              import_id: int | None = None, progress: Callable[[int], None] | None = None) -> Validation:
     """Check every row of `text` against `mapping` and what `target` already holds; writes nothing."""
     header, data = read_rows(text)
-    columns = check_mapping(header, mapping)
+    columns = check_mapping(header, mapping, target.fields)
     known = target.known_numbers(session, import_id)
     seen: dict[str, int] = {}
     rows: list[Row] = []
@@ -326,7 +352,7 @@ def validate(session: Session, text: str, mapping: dict[str, str], target: Targe
             else:
                 seen[row.phone] = line
                 if row.phone in known:
-                    _problem(row, "already_present")
+                    _problem(row, target.present_code)
         rows.append(row)
         if progress is not None and count % PROGRESS_EVERY == 0:
             progress(count)
@@ -358,11 +384,14 @@ def stashed_file(r: redis.Redis, import_id: int) -> str | None:
 
 
 def create_import(session: Session, r: redis.Redis, actor: User | None, *, campaign_id: int | None, filename: str,
-                  text: str, mapping: dict[str, str] | None = None, all_or_nothing: bool = True) -> ListImport:
-    """Record an upload (pending) and keep its text; the mapping defaults to a guess from the header."""
+                  text: str, mapping: dict[str, str] | None = None, all_or_nothing: bool = True,
+                  fields: tuple[str, ...] = FIELDS) -> ListImport:
+    """Record an upload (pending) and keep its text; the mapping defaults to a guess from the header.
+
+    `campaign_id` None is an import into the contacts (`fields` then CONTACT_FIELDS)."""
     header, data = read_rows(text)
-    chosen = mapping if mapping is not None else guess_mapping(header)
-    check_mapping(header, chosen)
+    chosen = mapping if mapping is not None else guess_mapping(header, fields)
+    check_mapping(header, chosen, fields)
     safe_name = (filename or "").replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")[:200]
     entry = ListImport(campaign_id=campaign_id, filename=safe_name or "upload.csv", status="pending",
                        all_or_nothing=all_or_nothing, mapping=chosen, total_rows=len(data), processed_rows=0,

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Holiday, Queue, QueueSkill
 from callcenter.services import config_cache
+from callcenter.services.errors import NotFound
+from callcenter.services.messages import t
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,20 @@ def queue_snapshot(session: Session, queue_id: int) -> QueueSnapshot | None:
 def queue_named(session: Session, name: str) -> QueueSnapshot | None:
     """The queue with this name, from the process cache (None when there is none; a miss is not cached)."""
     return config_cache.cache.get(config_cache.QUEUES, ("name", name), lambda: _load(session, Queue.name == name))
+
+
+def list_queues(session: Session, *, limit: int = 25, offset: int = 0) -> tuple[list[Queue], int]:
+    """Every queue by name, a page at a time, and how many there are (their settings are no secret to staff)."""
+    total = session.scalar(select(func.count()).select_from(Queue)) or 0
+    rows = session.scalars(select(Queue).options(selectinload(Queue.skills), selectinload(Queue.holidays))
+                           .order_by(Queue.name, Queue.id).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def get_queue(session: Session, queue_id: int) -> Queue:
+    """One queue with its skills and holidays; NotFound when there is none."""
+    queue = session.scalar(select(Queue).where(Queue.id == queue_id)
+                           .options(selectinload(Queue.skills), selectinload(Queue.holidays)))
+    if queue is None:
+        raise NotFound(t("Queue %(queue_id)s not found", queue_id=queue_id), field="queue_id")
+    return queue

@@ -12,6 +12,7 @@ from callcenter.web import (
     auth,
     call_log,
     campaigns,
+    data_quality,
     health,
     ivr_admin,
     knowledge_base,
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
     call_log.init_app(app)
     system_status.init_app(app)
     campaigns.init_app(app)
+    data_quality.init_app(app)
     knowledge_base.init_app(app)
     tickets.init_app(app)
     admin_people.init_app(app)

@@ -11,10 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 
 from callcenter.extensions import db, login_manager
@@ -24,27 +21,16 @@ from callcenter.redis_conn import get_redis
 from callcenter.services import campaign_lists, campaigns, csv_import
 from callcenter.services.campaigns import DispositionRule
 from callcenter.services.errors import DomainError
+from callcenter.web import csv_upload
+from callcenter.web.csv_upload import PostForm, UploadForm
 
 bp = Blueprint("campaigns", __name__, template_folder="templates", static_folder="static",
                static_url_path="/campaigns/static")
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 NUMBER_FIELDS = {"max_attempts": int, "retry_minutes": int, "abandon_window_days": int,
                  "max_abandon_rate": float, "dial_ratio": float}
 TEXT_FIELDS = ("name", "mode", "caller_id", "script", "calling_hours_start", "calling_hours_end",
                "default_region", "voicemail_drop_text", "identification_text")
-FIELD_CHOICES = [("", _l("(ignore this column)")), ("phone", _l("Phone number")), ("first_name", _l("First name")),
-                 ("last_name", _l("Last name")), ("email", _l("Email")), ("account", _l("Account")),
-                 ("priority", _l("Priority")), ("consent", _l("Consent")), ("custom", _l("Custom field"))]
-
-
-class PostForm(FlaskForm):
-    """Only the CSRF token: the fields are read from the request by name (their number depends on the data)."""
-
-
-class UploadForm(FlaskForm):
-    file = FileField(_l("CSV file (UTF-8, the first line names the columns)"),
-                     validators=[FileRequired(_l("Choose a file to upload"))])
 
 
 @bp.before_request
@@ -220,12 +206,10 @@ def import_upload(campaign_id: int):
         return render_template("campaigns/import_upload.html", campaign=campaign, upload=upload,
                                imports=_imports_of(campaign_id)), 400
     storage = upload.file.data
-    raw = storage.read(MAX_UPLOAD_BYTES + 1)
     try:
-        if len(raw) > MAX_UPLOAD_BYTES:
-            raise DomainError(_("The file is larger than %(size)s KB", size=MAX_UPLOAD_BYTES // 1024), field="file")
         entry = csv_import.create_import(db.session, get_redis(), current_user, campaign_id=campaign.id,
-                                         filename=storage.filename or "upload.csv", text=csv_import.decode(raw))
+                                         filename=storage.filename or "upload.csv",
+                                         text=csv_upload.uploaded_text(storage))
     except DomainError as exc:
         db.session.rollback()
         upload.file.errors = [translate(exc.message)]
@@ -241,27 +225,11 @@ def _import_or_404(campaign_id: int, import_id: int) -> ListImport:
     return entry
 
 
-def _mapping_rows(header: list[str], mapping: dict[str, str]) -> list[dict[str, str]]:
-    rows = []
-    for name in header:
-        if not name:
-            continue
-        target = mapping.get(name, "")
-        is_custom = target.startswith(csv_import.CUSTOM_PREFIX)
-        rows.append({"column": name, "field": "custom" if is_custom else target,
-                     "custom": target[len(csv_import.CUSTOM_PREFIX):] if is_custom else name})
-    return rows
-
-
 def _render_import(campaign: Any, entry: ListImport, *, result: csv_import.Validation | None = None,
                    error: str | None = None, status: int = 200):
-    text = csv_import.stashed_file(get_redis(), entry.id) if entry.status == "pending" else None
-    header = csv_import.read_rows(text)[0] if text else []
-    report = [{**item, "text": translate(csv_import.entry_message(item))} for item in entry.report or []]
     return render_template(
-        "campaigns/import.html", campaign=campaign, entry=entry, form=PostForm(), field_choices=FIELD_CHOICES,
-        mapping_rows=_mapping_rows(header, entry.mapping or {}), report=report, result=result, error=error,
-        expired=entry.status == "pending" and text is None, leads=campaigns.summary(db.session, campaign),
+        "campaigns/import.html", campaign=campaign, result=result, error=error,
+        leads=campaigns.summary(db.session, campaign), **csv_upload.page_context(entry, csv_import.FIELDS),
     ), status
 
 
@@ -278,35 +246,21 @@ def import_run(campaign_id: int, import_id: int):
     entry = _import_or_404(campaign_id, import_id)
     if not PostForm().validate_on_submit():
         abort(400)
-    mapping: dict[str, str] = {}
-    for column in request.form.getlist("column"):
-        target = request.form.get(f"field_{column}", "")
-        if target == "custom":
-            target = csv_import.CUSTOM_PREFIX + request.form.get(f"custom_{column}", column).strip()
-        mapping[column] = target
-    r = get_redis()
-    target_list = campaign_lists.CampaignList(campaign.id)
     try:
-        header, _rows = csv_import.read_rows(csv_import.file_text(r, entry))
-        csv_import.check_mapping(header, mapping)
-        csv_import.configure(db.session, entry, mapping=mapping,
-                             all_or_nothing=request.form.get("all_or_nothing") == "y")
-        if request.form.get("action") == "import":
-            csv_import.queue_import(db.session, entry)
-            return redirect(url_for("campaigns.import_detail", campaign_id=campaign.id, import_id=entry.id))
-        result = csv_import.dry_run(db.session, r, entry, target_list, region=campaign.default_region)
+        result = csv_upload.save_and_run(entry, campaign_lists.CampaignList(campaign.id),
+                                         region=campaign.default_region)
     except DomainError as exc:
         db.session.rollback()
         return _render_import(campaign, entry, error=translate(exc.message), status=422)
+    if result is None:
+        return redirect(url_for("campaigns.import_detail", campaign_id=campaign.id, import_id=entry.id))
     return _render_import(campaign, entry, result=result)
 
 
 @bp.get("/campaigns/<int:campaign_id>/import/<int:import_id>/progress")
 def import_progress(campaign_id: int, import_id: int):
     """What the progress bar polls."""
-    entry = _import_or_404(campaign_id, import_id)
-    return jsonify({"status": entry.status, "processed_rows": entry.processed_rows, "total_rows": entry.total_rows,
-                    "imported_rows": entry.imported_rows, "rejected_rows": entry.rejected_rows})
+    return jsonify(csv_upload.progress(_import_or_404(campaign_id, import_id)))
 
 
 def init_app(app: Flask) -> None:
