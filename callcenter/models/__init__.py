@@ -8,6 +8,7 @@ from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
+from callcenter.models.rfm import ContactRfm
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import (
@@ -39,6 +40,7 @@ __all__ = [
     "CampaignDisposition",
     "Contact",
     "ContactPhone",
+    "ContactRfm",
     "DialAttempt",
     "Disposition",
     "DoNotCall",
