@@ -5,7 +5,7 @@
   "use strict";
   var $ = CC.$, el = CC.el, _ = CC._, show = CC.show;
   // The segment names (services/rfm.py SEGMENTS), written out so extraction puts them in the catalogue.
-  var SEGMENTS = { champions: _("Champions"), loyal: _("Loyal"), "new": _("New"), at_risk: _("At risk"),
+  var SEGMENTS = { champions: _("Champions"), loyal: _("Loyal"), "new": _("New customers"), at_risk: _("At risk"),
                    hibernating: _("Hibernating"), potential: _("Potential") };
   var pop = null, consoleApi = null;
 

@@ -167,6 +167,8 @@ class AccountCreate(StrictSchema):
     service_agreement_id = fields.Integer(allow_none=True, validate=Id,
                                          metadata={"description": "SLA tier of the account's tickets (supervisors "
                                                                   "and admins); null: the default tier"})
+    value = fields.Decimal(allow_none=True, places=2, validate=validate.Range(min=0, max=999_999_999_999),
+                           metadata={"description": "What the account is worth (customer analysis: RFM value)"})
 
 
 class AccountUpdate(StrictSchema):
@@ -176,6 +178,8 @@ class AccountUpdate(StrictSchema):
     service_agreement_id = fields.Integer(allow_none=True, validate=Id,
                                          metadata={"description": "SLA tier of the account's tickets (supervisors "
                                                                   "and admins); null: the default tier"})
+    value = fields.Decimal(allow_none=True, places=2, validate=validate.Range(min=0, max=999_999_999_999),
+                           metadata={"description": "What the account is worth (customer analysis: RFM value)"})
 
 
 class AccountOut(ma.Schema):
@@ -184,6 +188,7 @@ class AccountOut(ma.Schema):
     vip = fields.Boolean()
     owner_id = fields.Integer(allow_none=True)
     service_agreement_id = fields.Integer(allow_none=True)
+    value = fields.Float(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -39,7 +39,7 @@ SEGMENTS = ("champions", "loyal", "new", "at_risk", "hibernating", "potential")
 SEGMENT_LABELS = {
     "champions": t("Champions"),
     "loyal": t("Loyal"),
-    "new": t("New"),
+    "new": t("New customers"),
     "at_risk": t("At risk"),
     "hibernating": t("Hibernating"),
     "potential": t("Potential"),
