@@ -31,6 +31,15 @@ def _dial_sales(carrier, number: str):
     return caller
 
 
+def _hang_up_and_wrap_up(console, caller) -> None:
+    console.keyboard.press("Alt+H")
+    caller.wait_ended()
+    expect(console.locator("#wrapup")).to_be_visible()
+    console.select_option("#disposition", "resolved")
+    console.click("#wrapup-form button[type=submit]")
+    expect(console.locator("#wrapup")).to_be_hidden()
+
+
 def _link_events(session, call_sid: str) -> list[dict]:
     session.expire_all()
     record = calls.get_call(session, call_sid)
@@ -80,12 +89,7 @@ def test_a_new_callers_contact_is_created_from_the_pop_and_its_timeline_shows_th
     expect(console.locator("#customer-name")).to_have_text("Minh Nguyen")
     expect(card).to_be_hidden()
 
-    console.keyboard.press("Alt+H")
-    caller.wait_ended()
-    expect(console.locator("#wrapup")).to_be_visible()
-    console.select_option("#disposition", "resolved")
-    console.click("#wrapup-form button[type=submit]")
-    expect(console.locator("#wrapup")).to_be_hidden()
+    _hang_up_and_wrap_up(console, caller)
     assert len(session.scalars(select(ContactPhone).where(ContactPhone.e164 == NEW_CALLER)).all()) == 1
     assert [e["contact_id"] for e in _link_events(session, caller.sid)] == [contact.id]
 
@@ -132,11 +136,6 @@ def test_picking_one_of_several_contacts_links_the_call_once(
     assert calls.get_call(session, caller.sid).contact_id == na.id
     assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "call.contact_linked")).all()) == 1
 
-    console.keyboard.press("Alt+H")
-    caller.wait_ended()
-    expect(console.locator("#wrapup")).to_be_visible()
-    console.select_option("#disposition", "resolved")
-    console.click("#wrapup-form button[type=submit]")
-    expect(console.locator("#wrapup")).to_be_hidden()
+    _hang_up_and_wrap_up(console, caller)
     session.expire_all()
     assert calls.get_call(session, caller.sid).contact_id == na.id  # the wrap-up kept the pick
