@@ -214,6 +214,7 @@
     });
     show("candidates", (pop.candidates || []).length > 0);
     showScript(pop.queue, pop.campaign);
+    if (window.ccPopContact) { window.ccPopContact.showPop(pop, { showContact: showContact }); }  // pop_contact.js
   }
   function showScript(queueName, campaign) {
     var box = $("script");

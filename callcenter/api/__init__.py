@@ -21,6 +21,7 @@ def _resource_blueprints() -> list[Blueprint]:
         agent,
         articles,
         auth,
+        call_contacts,
         calls,
         campaigns,
         contacts,
@@ -38,7 +39,8 @@ def _resource_blueprints() -> list[Blueprint]:
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
-            tickets.blp, service_agreements.blp, preview.blp, queues.blp]
+            tickets.blp, service_agreements.blp, preview.blp, queues.blp, call_contacts.blp,
+            call_contacts.segments_blp]
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,7 @@ Lengths mirror the database columns, so an over-long value is a 422 naming the f
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -75,6 +76,12 @@ class PageSchema(ma.Schema):
     total = fields.Integer(required=True, metadata={"description": "How many items match, over all pages"})
     page = fields.Integer(required=True)
     per_page = fields.Integer(required=True)
+
+
+def _account_value(value: Decimal | None) -> None:
+    """An account's value fits `accounts.value` (Numeric(14, 2)) and is not negative."""
+    if value is not None and not 0 <= value < 10 ** 12:
+        raise ma.ValidationError("An account's value is between 0 and 999,999,999,999.99.")
 
 
 def page_of(items: list, total: int, args: dict) -> dict:
@@ -172,6 +179,9 @@ class AccountCreate(StrictSchema):
     service_agreement_id = fields.Integer(allow_none=True, validate=Id,
                                          metadata={"description": "SLA tier of the account's tickets (supervisors "
                                                                   "and admins); null: the default tier"})
+    value = fields.Decimal(allow_none=True, places=2, validate=_account_value,
+                           metadata={"description": "What the account is worth, 0 or more (customer analysis: "
+                                                    "the RFM value score, docs/rfm.md)", "minimum": 0})
 
 
 class AccountUpdate(StrictSchema):
@@ -181,6 +191,9 @@ class AccountUpdate(StrictSchema):
     service_agreement_id = fields.Integer(allow_none=True, validate=Id,
                                          metadata={"description": "SLA tier of the account's tickets (supervisors "
                                                                   "and admins); null: the default tier"})
+    value = fields.Decimal(allow_none=True, places=2, validate=_account_value,
+                           metadata={"description": "What the account is worth, 0 or more (customer analysis: "
+                                                    "the RFM value score, docs/rfm.md)", "minimum": 0})
 
 
 class AccountOut(ma.Schema):
@@ -189,6 +202,7 @@ class AccountOut(ma.Schema):
     vip = fields.Boolean()
     owner_id = fields.Integer(allow_none=True)
     service_agreement_id = fields.Integer(allow_none=True)
+    value = fields.Float(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

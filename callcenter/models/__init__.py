@@ -9,6 +9,7 @@ from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
+from callcenter.models.rfm import ContactRfm
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import (
@@ -41,6 +42,7 @@ __all__ = [
     "CampaignDisposition",
     "Contact",
     "ContactPhone",
+    "ContactRfm",
     "DialAttempt",
     "Disposition",
     "DoNotCall",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
+from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.models.base import Base, TimestampMixin
@@ -21,6 +22,8 @@ class Account(TimestampMixin, Base):
     # The SLA tier of the account's tickets (None: the default tier setting).
     service_agreement_id: Mapped[int | None] = mapped_column(
         ForeignKey("service_agreements.id", ondelete="SET NULL"), index=True)
+    # What the account is worth to the business (e.g. yearly revenue): the "value" of customer analysis (RFM).
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
 
     owner: Mapped[User | None] = relationship()
     contacts: Mapped[list[Contact]] = relationship(back_populates="account")

@@ -3,6 +3,9 @@
 Each row's number finds its contact (any of a contact's numbers, as the pop finds callers) or creates one with the
 row's name, email and account; the lead keeps the row's priority, consent and custom fields. A number on a
 do-not-call list becomes a `blocked` lead: on the list for the record, never dialled.
+
+A list can also be built from a customer segment (services.rfm): `add_segment` adds each contact of the segment
+by their first number, under the same rules (numbers already on the list are skipped, do-not-call ones blocked).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from typing import Any, ClassVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Account, CampaignContact, Contact, ContactPhone, DoNotCall
+from callcenter.models import Account, CampaignContact, Contact, ContactPhone, DoNotCall, User
+from callcenter.services import audit, campaigns, rfm
 from callcenter.services.csv_import import FIELDS, Row
+from callcenter.services.errors import Conflict
+from callcenter.services.messages import t
 
 BATCH = 500
 
@@ -103,3 +109,54 @@ def _new_contact(session: Session, row: Row, accounts: dict[str, int]) -> Contac
     contact.phones = [ContactPhone(e164=row.phone, raw=row.phone, label="mobile")]
     session.add(contact)
     return contact
+
+
+@dataclass(frozen=True)
+class SegmentAdded:
+    added: int  # new pending leads
+    blocked: int  # new leads blocked by a do-not-call list
+    skipped: int  # contacts of the segment without a number, or whose number is already on the list
+
+
+def add_segment(session: Session, campaign_id: int, segment: str) -> SegmentAdded:
+    """Add every contact of `segment` (at the last RFM pass) to a campaign's list by their first number; not
+    committed (the caller's service owns the transaction). Running it again adds only the segment's newcomers."""
+    contact_ids = rfm.contact_ids_in(session, segment)
+    first_numbers: dict[int, str] = {}
+    for chunk in chunks(contact_ids):
+        for contact_id, e164 in session.execute(
+                select(ContactPhone.contact_id, ContactPhone.e164).where(ContactPhone.contact_id.in_(chunk))
+                .order_by(ContactPhone.contact_id, ContactPhone.id)):
+            first_numbers.setdefault(contact_id, e164)
+    target = CampaignList(campaign_id)
+    known = target.known_numbers(session, None)
+    wanted = {cid: e164 for cid, e164 in first_numbers.items() if e164 not in known}
+    blocked_numbers = target.blocked_numbers(session, set(wanted.values()))
+    added = blocked = 0
+    for contact_id, e164 in wanted.items():
+        if e164 in known:
+            continue  # two contacts of the segment share the number: one lead
+        known.add(e164)
+        is_blocked = e164 in blocked_numbers
+        session.add(CampaignContact(campaign_id=campaign_id, contact_id=contact_id, phone_e164=e164,
+                                    status="blocked" if is_blocked else "pending",
+                                    last_result="do_not_call" if is_blocked else None, attempts=0,
+                                    custom_fields={"segment": segment}))
+        blocked += is_blocked
+        added += not is_blocked
+    session.flush()
+    return SegmentAdded(added=added, blocked=blocked, skipped=len(contact_ids) - added - blocked)
+
+
+def add_segment_to_campaign(session: Session, actor: User, campaign_id: int, segment: str) -> SegmentAdded:
+    """A manager adds a segment's contacts to a campaign that is not finished; committed and audited."""
+    campaigns.require_manager(actor)
+    rfm.check_segment(segment)
+    campaign = campaigns.get_campaign(session, campaign_id)
+    if campaign.status == "finished":
+        raise Conflict(t("A finished campaign can no longer be changed"), field="status")
+    result = add_segment(session, campaign.id, segment)
+    audit.record(session, "campaign.segment_added", actor_id=actor.id, entity=campaign, segment=segment,
+                 added=result.added, blocked=result.blocked)
+    session.commit()
+    return result

@@ -183,7 +183,7 @@ def contacts_for_number(session: Session, e164: str) -> list[Contact]:
     )
 
 
-ACCOUNT_FIELDS = ("name", "vip", "owner_id", "service_agreement_id")
+ACCOUNT_FIELDS = ("name", "vip", "owner_id", "service_agreement_id", "value")
 
 
 def create_account(session: Session, actor: User, values: dict[str, Any]) -> Account:

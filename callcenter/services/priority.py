@@ -3,6 +3,9 @@
 Each queue says how much each fact is worth (`queues.priority_rules`) on top of its `base_priority`; a rule
 missing from the queue's rules counts for nothing. The reasons are kept with the queue entry so agents and
 supervisors can see why a caller jumped the line.
+
+A queue may also raise a customer segment (services.rfm): the rule `segment:<name>` ("segment:champions": 8)
+holds when any of the caller's contacts is in that segment at the last RFM pass.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Account, Call, Contact, ContactPhone, Queue, Ticket, utcnow
+from callcenter.services import rfm
 from callcenter.services.queues import QueueSnapshot
 
 RULES = ("vip", "open_urgent_ticket", "repeat_caller_24h")
+SEGMENT_RULE = "segment:"  # + a segment name (services.rfm.SEGMENTS)
 REPEAT_WINDOW = timedelta(hours=24)
 OPEN_TICKET_STATUSES = ("new", "open", "pending")
 
@@ -35,6 +40,21 @@ def rule_weight(queue: Queue | QueueSnapshot, rule: str) -> int:
         return int((queue.priority_rules or {}).get(rule, 0) or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def segment_rules(queue: Queue | QueueSnapshot) -> list[str]:
+    """The queue's `segment:<name>` rules for known segments, in the segments' order (after RULES)."""
+    rules = queue.priority_rules or {}
+    return [SEGMENT_RULE + name for name in rfm.SEGMENTS if SEGMENT_RULE + name in rules]
+
+
+def segment_holds(session: Session, contact_ids: Sequence[int]) -> set[str]:
+    """The `segment:<name>` rules true for a caller: the stored segments of their contacts."""
+    return {SEGMENT_RULE + segment for segment in rfm.segments_of(session, contact_ids).values()}
+
+
+def _known_rule(rule: str) -> bool:
+    return rule in RULES or (rule.startswith(SEGMENT_RULE) and rule[len(SEGMENT_RULE):] in rfm.SEGMENTS)
 
 
 def is_vip(session: Session, contact_ids: Sequence[int]) -> bool:
@@ -103,11 +123,19 @@ def compute_priority(
         "open_urgent_ticket": lambda: has_open_urgent_ticket(session, ids),
         "repeat_caller_24h": lambda: is_repeat_caller(session, from_number, now, exclude_call_sid),
     }
+    segments: set[str] | None = None
+
+    def in_segment(rule: str) -> bool:
+        nonlocal segments
+        if segments is None:
+            segments = segment_holds(session, ids)
+        return rule in segments
+
     priority = int(queue.base_priority or 0)
     reasons = []
-    for rule in RULES:
+    for rule in (*RULES, *segment_rules(queue)):
         weight = rule_weight(queue, rule)
-        if weight and facts[rule]():
+        if weight and (facts[rule]() if rule in facts else in_segment(rule)):
             priority += weight
             reasons.append(rule)
     return PriorityDecision(priority=priority, reasons=tuple(reasons), contact_ids=ids)
@@ -145,7 +173,7 @@ class CallerFacts:
     (a job started by the greeting), so that joining a queue costs no CRM query."""
 
     contact_ids: tuple[int, ...]
-    holds: frozenset[str]  # the RULES that are true for this caller
+    holds: frozenset[str]  # the RULES (and `segment:<name>` rules) that are true for this caller
     last_agent_id: int | None
 
     def to_json(self) -> dict[str, object]:
@@ -156,7 +184,7 @@ class CallerFacts:
     def from_json(cls, data: dict) -> CallerFacts:
         last = data.get("last_agent_id")
         return cls(tuple(int(i) for i in data.get("contact_ids") or ()),
-                   frozenset(str(r) for r in data.get("holds") or () if r in RULES),
+                   frozenset(str(r) for r in data.get("holds") or () if _known_rule(str(r))),
                    int(last) if last is not None else None)
 
 
@@ -169,7 +197,7 @@ def caller_facts(session: Session, from_number: str | None, *, now: datetime | N
         ("vip", lambda: is_vip(session, ids)),
         ("open_urgent_ticket", lambda: has_open_urgent_ticket(session, ids)),
         ("repeat_caller_24h", lambda: is_repeat_caller(session, from_number, now, exclude_call_sid)),
-    ) if fact()}
+    ) if fact()} | segment_holds(session, ids)
     return CallerFacts(ids, frozenset(holds), last_agent_for(session, ids, from_number, exclude_call_sid))
 
 
@@ -177,7 +205,7 @@ def priority_from_facts(queue: Queue | QueueSnapshot, facts: CallerFacts) -> Pri
     """The queue's base priority plus its weight for every fact that holds (what compute_priority decides)."""
     priority = int(queue.base_priority or 0)
     reasons = []
-    for rule in RULES:
+    for rule in (*RULES, *segment_rules(queue)):
         weight = rule_weight(queue, rule)
         if weight and rule in facts.holds:
             priority += weight

@@ -7,6 +7,9 @@ a pick list, none gives a prefilled new-contact card.
 The pop also suggests up to three knowledge base articles (id and title only: the pop stays small) for the queue the
 caller chose in the IVR and their open tickets' categories (services.knowledge_base).
 
+Each contact card carries its customer segment and scores (`rfm`, from the last pass of the RFM job; None
+before it), so the agent sees a champion or a customer at risk before answering.
+
 The caller's card (contact, candidates, open tickets) is the same for every agent and may be built while the caller
 is still in the IVR; the recent calls are not: they are read for the agent being offered the call, within that
 agent's role scope (services.scope), as the contact timeline is. Anyone may put any number on a contact of their own,
@@ -21,7 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Call, Contact, Ticket, User
-from callcenter.services import knowledge_base, scope
+from callcenter.services import knowledge_base, rfm, scope
 from callcenter.services.contacts import contacts_for_number
 from callcenter.services.phones import display, time_zones, try_e164
 
@@ -114,11 +117,13 @@ def caller_card(session: Session, *, call_sid: str, from_number: str, region: st
     else:
         matches = contacts_for_number(session, e164) if e164 else []
     ids = [c.id for c in matches]
+    segments = rfm.cards_of(session, ids)
+    cards = [contact_card(c) | {"rfm": segments.get(c.id)} for c in matches]
     card: dict[str, Any] = {
         "from": e164 or from_number,
         "from_display": display(e164) if e164 else (from_number or "Unknown caller"),
-        "contact": contact_card(matches[0]) if len(matches) == 1 else None,
-        "candidates": [contact_card(c) for c in matches] if len(matches) > 1 else [],
+        "contact": cards[0] if len(cards) == 1 else None,
+        "candidates": cards if len(cards) > 1 else [],
         "new_contact": None,
         "e164": e164,
         "open_tickets": _open_tickets(session, ids),
