@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, func, select, update
+from sqlalchemy import Column, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Base, Contact, ContactPhone, User
@@ -100,7 +100,8 @@ def find_duplicates(session: Session, viewer: User, reason: str | None = None) -
 
 
 def _references() -> list[tuple[type, Column[Any]]]:
-    """(model, column) for every mapped foreign key to contacts.id, except the contact's own phones."""
+    """(model, column) for every mapped foreign key to contacts.id, except the contact's own phones (a column that
+    is also the row's primary key marks one-per-contact derived data)."""
     found = []
     for mapper in Base.registry.mappers:
         table = mapper.local_table
@@ -140,6 +141,11 @@ def merge(session: Session, actor: User, survivor_id: int, other_id: int, *,
 
     moved: dict[str, int] = {}
     for model, column in _references():
+        if column.primary_key:
+            # One row per contact (derived figures such as the RFM scores): the survivor keeps its own, the
+            # other's is dropped and its job computes the merged contact afresh.
+            session.execute(delete(model).where(column == other.id), execution_options={"synchronize_session": "fetch"})
+            continue
         result = session.execute(update(model).where(column == other.id).values({column.key: survivor.id}),
                                  execution_options={"synchronize_session": "fetch"})
         if result.rowcount:

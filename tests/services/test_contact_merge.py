@@ -24,6 +24,7 @@ from callcenter.models import (
     TicketEvent,
     utcnow,
 )
+from callcenter.models.rfm import ContactRfm
 from callcenter.services import contact_merge
 from callcenter.services.errors import Conflict, NotFound
 
@@ -120,6 +121,19 @@ def test_every_foreign_key_to_contacts_is_moved_by_a_merge():
     moved = {(model.__tablename__, column.name) for model, column in contact_merge._references()}
     assert moved | {("contact_phones", "contact_id")} == pointing
     assert {"calls", "callbacks", "tickets", "campaign_contacts", "outbound_messages"} <= {t for t, _ in moved}
+
+
+def test_two_scored_contacts_merge_and_the_survivor_keeps_one_score(session, factory, admin):
+    """The RFM row is one per contact (its key is the contact): the other's is dropped, not moved onto a key the
+    survivor already holds, and the next scoring run counts the merged history."""
+    survivor, other = factory.contact(), factory.contact()
+    session.add_all([ContactRfm(contact_id=survivor.id, segment="hibernating"),
+                     ContactRfm(contact_id=other.id, recency_score=5, frequency_score=5,
+                                value_score=5, segment="champions")])
+    session.commit()
+    contact_merge.merge(session, admin, survivor.id, other.id)
+    session.expire_all()
+    assert [row.contact_id for row in session.scalars(select(ContactRfm))] == [survivor.id]
 
 
 def test_a_contact_is_not_merged_into_itself_nor_out_of_scope(session, factory, admin):
