@@ -31,13 +31,14 @@ def _resource_blueprints() -> list[Blueprint]:
         tickets,
         timeline,
         tokens,
+        trace,
         users,
         webhooks,
     )
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
-            tickets.blp, service_agreements.blp, preview.blp]
+            tickets.blp, service_agreements.blp, preview.blp, trace.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.routing import Holiday, Queue, QueueSkill
+from callcenter.models.trace import RoutingTrace
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import (
     Callback,
@@ -53,6 +54,7 @@ __all__ = [
     "Queue",
     "QueueSkill",
     "Role",
+    "RoutingTrace",
     "ServiceAgreement",
     "Skill",
     "Team",
