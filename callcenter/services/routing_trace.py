@@ -188,8 +188,12 @@ def trace_steps(session: Session, call_sid: str) -> list[TraceStep]:
         agent_ids.update(int(a) for a in (row.agent_id, d.get("sticky_agent_id")) if a)
         agent_ids.update(int(c["agent_id"]) for c in d.get("candidates") or [] if c.get("agent_id"))
         skill_ids.update(int(s) for s in (d.get("required") or {}))
-    names = dict(session.execute(select(User.id, User.full_name).where(User.id.in_(agent_ids)))) if agent_ids else {}
-    skills = dict(session.execute(select(Skill.id, Skill.name).where(Skill.id.in_(skill_ids)))) if skill_ids else {}
+    names: dict[int, str] = {}
+    skills: dict[int, str] = {}
+    if agent_ids:
+        names = {i: n for i, n in session.execute(select(User.id, User.full_name).where(User.id.in_(agent_ids)))}
+    if skill_ids:
+        skills = {i: n for i, n in session.execute(select(Skill.id, Skill.name).where(Skill.id.in_(skill_ids)))}
 
     def name(agent_id: Any) -> str:
         return names.get(int(agent_id), f"#{agent_id}") if agent_id else "—"
