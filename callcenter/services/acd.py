@@ -440,7 +440,7 @@ local function trace_of(c, chosen)
                               declined = string.find(why.declined, ',' .. id .. ',', 1, true) ~= nil})
   end
   return cjson.encode({kind = 'offered', call_sid = c.sid, queue_id = tonumber(c.q), agent_id = tonumber(chosen),
-                       at = nnow, rule = why.rule, required = why.reqs, candidates = candidates,
+                       at = now, rule = why.rule, required = why.reqs, candidates = candidates,
                        sticky_agent_id = tonumber(why.sticky), agents_examined = agents_examined})
 end
 

@@ -265,7 +265,8 @@ def enqueue_call(
             call_sid=call_sid, queue_id=queue_id, queue_name=queue.name, at=now,
             priority=decision.priority + priority_boost, base_priority=int(queue.base_priority or 0),
             boost=priority_boost, reasons={rule: rule_weight(queue, rule) for rule in decision.reasons},
-            sticky_agent_id=sticky, sticky_wait_seconds=config.sticky_agent_wait_seconds, required=required,
+            sticky_agent_id=sticky, sticky_wait_seconds=config.sticky_agent_wait_seconds,
+            required={**config.skills, **{k: max(v, config.skills.get(k, 0)) for k, v in required.items()}},
             language=locale, ivr_path=payload.get("ivr_path"), requeued=bool(payload.get("requeued"))))
         routing_trace.flush_later(session)
         offers = dispatch(session, r, now, [queue_id], configured=True)

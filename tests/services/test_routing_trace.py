@@ -79,7 +79,7 @@ def test_the_reserve_script_traces_its_choice_with_the_candidates(acd_redis):
     [trace] = _traced(acd_redis)
     assert (trace["kind"], trace["call_sid"], trace["agent_id"], trace["rule"]) == ("offered", "CAx", 2,
                                                                                       "longest_idle")
-    assert trace["required"] == {"3": 2} and trace["at"] == T0
+    assert trace["required"] == {"3": 2} and float(trace["at"]) == T0
     assert [(c["agent_id"], c["idle_since"], c["levels"], c["eligible"]) for c in trace["candidates"]] == [
         (2, T0 - 200, {"3": 2}, True), (3, T0 - 100, {"3": 8}, True)]
 
