@@ -27,18 +27,11 @@ def _in_room(sim_carrier, room: str) -> dict:
     return {p.call.sid: p for p in conference.active()} if conference else {}
 
 
-def test_a_listening_supervisor_takes_over_and_the_agent_leaves_the_conference(
-        session, factory, console, sim_carrier, redis_client, line, client):
-    amy = factory.user(skills={"billing": 5}, username="amy", team="Floor")
-    sam = factory.user("supervisor", username="sam", team="Floor")
-    sam.full_name = "Sam Supervisor"
-    session.commit()
-    headers = _headers(session, sam)
-    agent_phone = sim_carrier.client(agent_identity(amy.id))
-    boss_phone = sim_carrier.client(agent_identity(sam.id))
-    sock = _available(console, amy)
-
-    caller = sim_carrier.dial("+14155550401", NUMBER)
+def _answered_call(console, sim_carrier, agent, number: str):
+    """A caller for Billing, answered by `agent`'s softphone: (caller, agent's leg, agent's socket, room)."""
+    agent_phone = sim_carrier.client(agent_identity(agent.id))
+    sock = _available(console, agent)
+    caller = sim_carrier.dial(number, NUMBER)
     caller.wait_for_say("For billing")
     caller.press("3")
     [offer] = _wait_for_event(sock, "offer")
@@ -47,6 +40,18 @@ def test_a_listening_supervisor_takes_over_and_the_agent_leaves_the_conference(
     agent_leg = agent_phone.accept()
     room = conference_name(caller.sid)
     wait_until(lambda: len(_in_room(sim_carrier, room)) == 2, message="caller and agent bridged")
+    return caller, agent_leg, sock, room
+
+
+def test_a_listening_supervisor_takes_over_and_the_agent_leaves_the_conference(
+        session, factory, console, sim_carrier, redis_client, line, client):
+    amy = factory.user(skills={"billing": 5}, username="amy", team="Floor")
+    sam = factory.user("supervisor", username="sam", team="Floor")
+    sam.full_name = "Sam Supervisor"
+    session.commit()
+    headers = _headers(session, sam)
+    boss_phone = sim_carrier.client(agent_identity(sam.id))
+    caller, agent_leg, sock, room = _answered_call(console, sim_carrier, amy, "+14155550401")
 
     listened = client.post(f"/api/v1/calls/{caller.sid}/monitor", json={"mode": "listen"}, headers=headers)
     assert listened.status_code == 200, listened.get_data(as_text=True)
@@ -85,17 +90,7 @@ def test_an_agent_and_another_teams_supervisor_cannot_take_over(
     amy = factory.user(skills={"billing": 5}, username="amy2", team="Floor")
     ann = factory.user(skills={"billing": 5}, username="ann2", team="Floor")
     sue = factory.user("supervisor", username="sue2", team="Elsewhere")
-    agent_phone = sim_carrier.client(agent_identity(amy.id))
-    sock = _available(console, amy)
-    caller = sim_carrier.dial("+14155550402", NUMBER)
-    caller.wait_for_say("For billing")
-    caller.press("3")
-    [offer] = _wait_for_event(sock, "offer")
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    agent_phone.wait_for_incoming()
-    agent_leg = agent_phone.accept()
-    room = conference_name(caller.sid)
-    wait_until(lambda: len(_in_room(sim_carrier, room)) == 2, message="caller and agent bridged")
+    caller, agent_leg, _, room = _answered_call(console, sim_carrier, amy, "+14155550402")
 
     assert client.post(f"/api/v1/calls/{caller.sid}/take-over",
                        headers=_headers(session, ann)).status_code == 403
