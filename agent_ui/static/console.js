@@ -146,6 +146,7 @@
       if (s.contact) { setTimeout(function () { showContact(s.contact); }, 300); }  // now ours: full timeline
     } else if (data.status === "ended") {
       showCoached(null);
+      if (data.taken_over_by) { message(_("Taken over by %(name)s", { name: data.taken_over_by }), "warn"); }
       if (s.callSid === data.call_sid || !pendingWrapUp()) { startWrapUp(data.call_sid); }
     } else if (data.status === "consult") {
       s.consult = data;

@@ -166,20 +166,30 @@
     CC.api("POST", "/calls/" + encodeURIComponent(agent.current_call) + "/monitor", { mode: mode }).then(function (data) {
       monitor = Object.assign(monitor && monitor.call_sid === data.call_sid ? monitor : {}, { call_sid: data.call_sid, mode: mode, agent: agent.name });
       status(_("Monitoring %(name)s · %(mode)s", { name: agent.name, mode: MODES[mode] }) + (monitor.call ? "" : " · " + _("connecting…")));
-      show("monitor-leave", true);
+      show("monitor-leave", true); show("monitor-take-over", true);
     }).catch(function (e) { pendingMonitor = false; status(e.message, true); });
   }
   new CC.Softphone("softphone-state", function (call) {
     if (!pendingMonitor) { call.reject(); return; }  // only calls we asked for ring a supervisor here
     pendingMonitor = false;
-    call.on("disconnect", function () { monitor = null; status(_("Left the call.")); show("monitor-leave", false); });
+    call.on("disconnect", function () { monitor = null; status(_("Left the call.")); show("monitor-leave", false); show("monitor-take-over", false); });
     call.accept();
     if (monitor) { monitor.call = call; status(_("Monitoring %(name)s · %(mode)s", { name: monitor.agent, mode: MODES[monitor.mode] })); }
+  });
+  // Take over: the call becomes ours (the agent's leg leaves); leaving it then hangs it up for everyone.
+  $("monitor-take-over").addEventListener("click", function () {
+    if (!monitor) { return; }
+    var current = monitor;
+    CC.api("POST", "/calls/" + encodeURIComponent(current.call_sid) + "/take-over").then(function () {
+      current.takenOver = true;
+      status(_("You took over the call from %(name)s", { name: current.agent }));
+      show("monitor-take-over", false);
+    }).catch(function (e) { status(e.message, true); });
   });
   $("monitor-leave").addEventListener("click", function () {
     if (!monitor) { return; }
     var current = monitor;
-    CC.api("DELETE", "/calls/" + encodeURIComponent(current.call_sid) + "/monitor").catch(function () {}).then(function () {
+    CC.api(current.takenOver ? "POST" : "DELETE", "/calls/" + encodeURIComponent(current.call_sid) + (current.takenOver ? "/hangup" : "/monitor")).catch(function () {}).then(function () {
       if (current.call) { current.call.disconnect(); }
     });
   });

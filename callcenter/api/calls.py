@@ -108,6 +108,13 @@ class MonitorOut(ma.Schema):
     conference_name = fields.String()
 
 
+class TakeOverOut(ma.Schema):
+    call_sid = fields.String()
+    agent_id = fields.Integer(metadata={"description": "The agent whose leg left the call (now in wrap-up)"})
+    supervisor_call_sid = fields.String()
+    conference_name = fields.String()
+
+
 class DialIn(StrictSchema):
     to = fields.String(required=True, validate=validate.Length(min=1, max=64))
     caller_id = fields.String(required=True, validate=validate.Length(min=1, max=20))
@@ -359,6 +366,18 @@ class TransferCancel(MethodView):
         """Drop the consulted agent and take the customer off hold."""
         return call_control.cancel_transfer(db.session, get_redis(), get_provider(), agent_id=current_actor().id,
                                             call_sid=call_sid)
+
+
+@blp.route(f"/<{SID}:call_sid>/take-over")
+class TakeOver(MethodView):
+    @blp.response(200, TakeOverOut)
+    @blp.alt_response(403, schema=ErrorSchema, description="Supervisors only")
+    @blp.alt_response(404, schema=ErrorSchema, description="The call's agent is not in your teams")
+    @blp.alt_response(409, **CONFLICT)
+    def post(self, call_sid: str):
+        """Supervisors monitoring a call: take it over (you stay on it, the agent's leg leaves, they wrap up)."""
+        return call_control.take_over(db.session, get_redis(), get_provider(), supervisor=current_actor(),
+                                      call_sid=call_sid)
 
 
 @blp.route(f"/<{SID}:call_sid>/monitor")

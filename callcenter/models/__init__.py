@@ -11,6 +11,7 @@ from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbT
 from callcenter.models.presence import AgentStateChange
 from callcenter.models.rfm import ContactRfm
 from callcenter.models.routing import Holiday, Queue, QueueSkill
+from callcenter.models.trace import RoutingTrace
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import (
     Callback,
@@ -58,6 +59,7 @@ __all__ = [
     "Queue",
     "QueueSkill",
     "Role",
+    "RoutingTrace",
     "ServiceAgreement",
     "Skill",
     "Team",

@@ -66,6 +66,7 @@ RESERVATIONS = "cc:reservations"
 WRAPUPS = "cc:agents:wrap_up"
 DISCONNECTED = "cc:agents:disconnected"
 STATE_LOG = "cc:agent_state_log"
+TRACE_LOG = "cc:routing_trace"  # routing decisions for services.routing_trace (the reserve script appends)
 QUEUES = "cc:queues"
 SKILL_INDEX = "cc:agents:available:skill:"
 INDEX_VERSIONS = "cc:agents:index_versions"
@@ -381,6 +382,8 @@ local function walk(set, reqs, declined)
   end
 end
 
+-- What `choose` saw, for the routing trace of the reservation it makes (see `trace_of`).
+local why = {}
 local function choose(c)
   local call = call_key(c.sid)
   local h = redis.call('HMGET', call, 'status', 'skills', 'sticky_agent_id', 'sticky_until', 'declined', 'blocked')
@@ -388,8 +391,12 @@ local function choose(c)
   local reqs = add_reqs({}, c.reqs)
   if present(h[2]) then add_reqs(reqs, cjson.decode(h[2])) end
   local sticky = h[3]
+  why = {reqs = reqs, sticky = sticky, declined = h[5] or ''}
   if present(sticky) and eligible(sticky, reqs) then
-    if redis.call('ZSCORE', AVAILABLE, sticky) then return sticky end
+    if redis.call('ZSCORE', AVAILABLE, sticky) then
+      why.rule = 'sticky'
+      return sticky
+    end
     if nnow < (tonumber(h[4]) or 0) then
       -- Wait a little for the agent who last served this caller, unless they are gone.
       local st = redis.call('HMGET', agent_key(sticky), 'state', 'unreachable')
@@ -402,7 +409,39 @@ local function choose(c)
   if present(h[6]) and h[6] == versions(keys) then return nil end
   local chosen = walk(best, reqs, h[5] or '')
   if not chosen then redis.call('HSET', call, 'blocked', versions(keys)) end
+  why.rule, why.set = 'longest_idle', best
+  if chosen and string.find(why.declined, ',' .. chosen .. ',', 1, true) then why.rule = 'declined_before' end
   return chosen
+end
+
+-- The decision as the trace shows it: the rule that chose, the requirements, and the first TRACE_CANDIDATES
+-- agents of the index set walked (idle order) with their levels in the required skills. Taken before the
+-- reservation changes the sets; a few reads, on agents `walk` mostly read already.
+local TRACE_CANDIDATES, TRACE_LOG, TRACE_LOG_MAX = 5, 'cc:routing_trace', 100000
+local function trace_of(c, chosen)
+  local set = why.set
+  if set == nil then
+    local _, best = index_sets(why.reqs)
+    set = best
+  end
+  local ids = redis.call('ZRANGE', set, 0, TRACE_CANDIDATES - 1)
+  local listed = false
+  for _, id in ipairs(ids) do if id == chosen then listed = true end end
+  if not listed then table.insert(ids, chosen) end
+  local candidates = {}
+  for _, id in ipairs(ids) do
+    local have = skills_of(id)
+    local levels = {}
+    for skill, _ in pairs(why.reqs) do levels[skill] = tonumber(have[skill]) or 0 end
+    local ok = true
+    for skill, level in pairs(why.reqs) do if levels[skill] < level then ok = false end end
+    local idle = tonumber(redis.call('HGET', agent_key(id), 'idle_since'))
+    table.insert(candidates, {agent_id = tonumber(id), idle_since = idle, levels = levels, eligible = ok,
+                              declined = string.find(why.declined, ',' .. id .. ',', 1, true) ~= nil})
+  end
+  return cjson.encode({kind = 'offered', call_sid = c.sid, queue_id = tonumber(c.q), agent_id = tonumber(chosen),
+                       at = now, rule = why.rule, required = why.reqs, candidates = candidates,
+                       sticky_agent_id = tonumber(why.sticky), agents_examined = agents_examined})
 end
 
 -- Queues come in the order of their heads (HEADS), read lazily: a queue is opened only when its head could beat
@@ -463,6 +502,12 @@ while true do
     entries_examined = entries_examined + 1
     local chosen = choose(c)
     if chosen then
+      -- A trace that cannot be made never costs the reservation.
+      local traced, record = pcall(trace_of, c, chosen)
+      if traced then
+        redis.call('RPUSH', TRACE_LOG, record)
+        if redis.call('LLEN', TRACE_LOG) > TRACE_LOG_MAX then redis.call('LPOP', TRACE_LOG) end
+      end
       local call = call_key(c.sid)
       local expires = nnow + (tonumber(c.cfg.reservation_timeout_seconds) or 15)
       local akey = agent_key(chosen)

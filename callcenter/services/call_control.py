@@ -10,6 +10,7 @@ Caller and agent are bridged in the interaction's conference (services.agent_leg
                            customer and the second agent to a new conference (the customer's leg never drops),
                            cancel removes the second agent and resumes the customer
     cold transfer          the customer leaves the agent and waits in another queue (the agent goes to wrap-up)
+    take over              a monitoring supervisor becomes a full participant and the agent's leg leaves
 The telephony provider is passed in; nothing here knows whether it is Twilio or the emulator.
 """
 
@@ -206,6 +207,60 @@ def stop_monitoring(session: Session, r: redis.Redis, provider: Provider, *, sup
     with carrier_action("Leaving the call"):
         provider.remove_participant(found.conference_sid, leg.decode() if isinstance(leg, bytes) else leg)
     _tell_the_agent(found, supervisor, None)
+
+
+def take_over(session: Session, r: redis.Redis, provider: Provider, *, supervisor: User,
+              call_sid: str) -> dict[str, Any]:
+    """The supervisor who is monitoring a live call takes it: their leg becomes a full participant (unmuted, not
+    coaching), the agent's leg leaves the conference and the agent goes to wrap-up. From then on the call is the
+    supervisor's (hang-up, wrap-up, the call record). Role and team are checked before the carrier is asked.
+
+    The supervisor takes over from listen, whisper or barge: their softphone is already in the conference, so the
+    customer is never left alone while a new leg rings.
+    """
+    _require_supervisor(supervisor)
+    data = _bridged(r, call_sid)
+    agent = _supervised_agent(session, supervisor, int(data["agent_id"]))
+    if agent.id == supervisor.id:
+        raise Conflict(t("This call is already yours"), field="call_sid")
+    customer_sid = data["caller_sid"]
+    leg = r.hget(monitor_key(customer_sid), str(supervisor.id))
+    leg = leg.decode() if isinstance(leg, bytes) else leg
+    if leg is None:
+        raise Conflict(t("Listen to the call first: you take it over from there"), field="call_sid")
+    presence = agent_state.get_presence(r, supervisor.id)
+    if presence.state in (agent_state.RESERVED, agent_state.ON_CALL) or presence.current_call:
+        raise Conflict(t("Finish the current call first"), field="state")
+    # The ACD takes a call over from away or available: a supervisor not logged in to it is, as away.
+    if presence.state == agent_state.OFFLINE:
+        agent_state.login(session, r, supervisor.id, state=agent_state.AWAY, reason="take_over")
+    elif presence.state not in (agent_state.AWAY, agent_state.AVAILABLE):
+        raise Conflict(t("Finish the current call first"), field="state")
+    found = _in_conference(provider, call_sid, data)
+    with carrier_action("Taking over the call"):
+        provider.coach_participant(found.conference_sid, leg, None)
+        provider.mute_participant(found.conference_sid, leg, False)
+    # The call moves to the supervisor (on call) and the agent to wrap-up, as a completed transfer does.
+    routing.transfer_call(session, r, call_sid, agent.id, supervisor.id)
+    # Before the agent's leg leaves: its end is then not taken for a dropped softphone to ring back.
+    set_interaction(r, call_sid, agent_sid=leg, agent_id=supervisor.id)
+    r.hdel(monitor_key(customer_sid), str(supervisor.id))
+    with carrier_action("Taking over the call"):
+        provider.remove_participant(found.conference_sid, found.agent_sid)
+    call = calls.get_call(session, customer_sid)
+    if call is not None:
+        calls.record_event(session, call, "taken_over", {"from_agent_id": agent.id, "to_agent_id": supervisor.id,
+                                                         "agent_id": supervisor.id})
+        call.agent_id = supervisor.id
+    audit.record(session, "call.take_over", actor_id=supervisor.id, call_sid=customer_sid, agent_id=agent.id)
+    session.commit()
+    after = agent_state.get_presence(r, agent.id)
+    publish("agent.call", agent_id=agent.id, call_sid=call_sid, status="ended", agent_state=after.state,
+            wrap_up_until=after.wrap_up_until, taken_over_by=supervisor.full_name)
+    publish("agent.call", agent_id=supervisor.id, call_sid=call_sid, status="connected",
+            conference_name=data["conference_name"], caller_sid=customer_sid, agent_sid=leg, taken_over=True)
+    return {"call_sid": call_sid, "agent_id": agent.id, "supervisor_call_sid": leg,
+            "conference_name": data["conference_name"]}
 
 
 def _tell_the_agent(found: Live, supervisor: User, mode: str | None) -> None:

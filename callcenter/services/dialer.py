@@ -23,7 +23,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Campaign, CampaignAgent, CampaignContact, DialAttempt, User
-from callcenter.services import agent_state, calls, dialing_gate, leads, outbound_calls, pacer
+from callcenter.services import agent_state, calls, dialing_gate, leads, outbound_calls, pacer, routing_trace
 from callcenter.services.errors import Conflict, Forbidden, NotFound
 from callcenter.services.interactions import agent_identity
 from callcenter.services.messages import t
@@ -138,6 +138,8 @@ class LinesDecision:
     in_flight: int
     lines_per_agent: float
     predicted_abandon_rate: float | None = None
+    # What the decision looked at (agents free, lines in flight, answer and abandon rates...), for the call's trace.
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 Pace = Callable[[pacer.PacerInputs], pacer.PacerDecision]
@@ -155,13 +157,21 @@ def lines_to_place(session: Session, r: redis.Redis, campaign: Campaign, now: fl
     idle = idle_agents(r, agent_ids)
     flying = lines_in_flight(r, campaign.id, now, ring_timeout_seconds)
     if campaign.mode == "predictive":
-        paced = (pace or pacer.decide)(pacer_inputs(session, r, campaign, agent_ids, idle, now, ring_timeout_seconds))
+        seen = pacer_inputs(session, r, campaign, agent_ids, idle, now, ring_timeout_seconds)
+        paced = (pace or pacer.decide)(seen)
         decision = LinesDecision(paced.lines_to_dial, str(paced.reason), idle, flying, paced.lines_per_agent,
-                                 paced.predicted_abandon_rate)
+                                 paced.predicted_abandon_rate, {
+                                     "agents_free": idle, "agents_busy": len(seen.busy_remaining_seconds),
+                                     "lines_in_flight": flying, "dials": seen.stats.dials,
+                                     "answer_rate": seen.stats.answer_rate, "abandon_rate": seen.actual_abandon_rate,
+                                     "abandon_target": seen.abandon_target, "lines_per_agent": paced.lines_per_agent,
+                                     "predicted_abandon_rate": paced.predicted_abandon_rate,
+                                     "lines_to_dial": paced.lines_to_dial})
     elif campaign.mode == "progressive":
         lines = max(idle - flying, 0)
         reason = f"progressive: {idle} idle agent(s), {flying} line(s) in flight -> {lines} new"
-        decision = LinesDecision(lines, reason, idle, flying, 1.0, 0.0)
+        decision = LinesDecision(lines, reason, idle, flying, 1.0, 0.0, {
+            "agents_free": idle, "lines_in_flight": flying, "lines_per_agent": 1.0, "lines_to_dial": lines})
     else:
         decision = LinesDecision(0, f"{campaign.mode}: the agent dials", idle, flying, 0.0)
     r.set(pacing_key(campaign.id), json.dumps({
@@ -271,13 +281,13 @@ def dial_campaign(session: Session, r: redis.Redis, provider: Provider, campaign
             session.commit()
             break
         done.append(_place(session, r, provider, campaign, lead, now, urls, settings, decision.reason,
-                           path=campaign.mode))
+                           path=campaign.mode, inputs=decision.inputs))
     return DialRun(decision, done, throttled)
 
 
 def _place(session: Session, r: redis.Redis, provider: Provider, campaign: Campaign, lead: CampaignContact,
            now: datetime, urls: WebhookUrl, settings: DialSettings, reason: str, *, path: str,
-           agent: User | None = None) -> Placed:
+           agent: User | None = None, inputs: dict[str, Any] | None = None) -> Placed:
     """Gate, then the carrier: the attempt row keeps the lead, the reason and (once placed) the CallSid.
 
     Without `agent`, the lead is dialled with answering-machine detection and the answer decides (see
@@ -329,6 +339,8 @@ def _place(session: Session, r: redis.Redis, provider: Provider, campaign: Campa
     call.campaign_id, call.contact_id, call.queue_id = campaign.id, lead.contact_id, campaign.queue_id
     if agent is not None:
         call.agent_id, call.conference_name = agent.id, conference
+    routing_trace.record_dial(session, call_sid=sid, campaign_id=campaign.id, mode=path, at=now, reason=reason,
+                              inputs=inputs or {}, queue_id=campaign.queue_id, agent_id=agent.id if agent else None)
     session.commit()
     if agent is None:
         call_in_flight(r, campaign.id, sid, now.timestamp())

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.i18n_caller import caller_locale
 from callcenter.models import Skill
-from callcenter.services import acd, agent_state, config_cache, queues
+from callcenter.services import acd, agent_state, config_cache, queues, routing_trace
 from callcenter.services.acd import Finished, QueueConfig, QueueEntry
 from callcenter.services.errors import Conflict, NotFound, ValidationFailed
 from callcenter.services.events import publish, publish_after_commit
@@ -49,6 +49,7 @@ from callcenter.services.priority import (
     compute_priority,
     last_agent_for,
     priority_from_facts,
+    rule_weight,
 )
 
 
@@ -260,6 +261,14 @@ def enqueue_call(
     )
     offers: list[Offer] = []
     if created:
+        routing_trace.capture(r, routing_trace.queued_record(
+            call_sid=call_sid, queue_id=queue_id, queue_name=queue.name, at=now,
+            priority=decision.priority + priority_boost, base_priority=int(queue.base_priority or 0),
+            boost=priority_boost, reasons={rule: rule_weight(queue, rule) for rule in decision.reasons},
+            sticky_agent_id=sticky, sticky_wait_seconds=config.sticky_agent_wait_seconds,
+            required={**config.skills, **{k: max(v, config.skills.get(k, 0)) for k, v in required.items()}},
+            language=locale, ivr_path=payload.get("ivr_path"), requeued=bool(payload.get("requeued"))))
+        routing_trace.flush_later(session)
         offers = dispatch(session, r, now, [queue_id], configured=True)
     # One round trip for the answer (entry, position) and, when dispatch did not announce it, the queue's figures.
     entry, position, stats = acd.entry_position_and_stats(r, call_sid, queue_id, now if created and not offers
@@ -359,6 +368,7 @@ def dispatch(
         offers.append(offer)
     if offers:
         agent_state.flush_log_later(session)
+        routing_trace.flush_later(session)  # the reserve script traced each offer
     for offer in offers:
         # Its handlers build the pop with the database: they run after this commit, in their own transaction.
         publish_after_commit(

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from callcenter.extensions import db
 from callcenter.i18n import translate
-from callcenter.models import Queue, Team
-from callcenter.services import call_log
+from callcenter.models import Queue, Role, Team
+from callcenter.services import call_log, routing_trace
 from callcenter.services.errors import DomainError, NotFound
 from callcenter.web.filters import day_start, page_number, viewer_zone, whole_number
 
@@ -109,7 +109,11 @@ def story(call_sid: str):
     except NotFound:
         abort(404)
     zone = viewer_zone()
-    return render_template("call_story.html", story=found, zone=str(zone), local=lambda m: _local(m, zone))
+    # The routing trace names the other agents considered: supervisors and admins only.
+    trace = ([] if current_user.role == Role.AGENT.value
+             else routing_trace.trace_steps(db.session, found.call.call_sid))
+    return render_template("call_story.html", story=found, zone=str(zone), local=lambda m: _local(m, zone),
+                           trace=trace, translate=translate)
 
 
 @bp.get("/agents/<int:agent_id>/day")

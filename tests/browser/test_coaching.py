@@ -17,21 +17,18 @@ def _participants(carrier, name: str) -> dict:
     return {p.call.sid: p for p in conference.active()} if conference else {}
 
 
-def test_a_supervisor_whispers_to_their_agent_and_another_teams_supervisor_cannot(
-        session, factory, carrier, open_page, dispositions, request):
+def supervised_support_call(session, factory, carrier, open_page):
+    """Sam's wallboard, and his agent Alice's console on a Support call from Dana: (alice, board, console, caller,
+    room)."""
     factory.demo_line()
     alice = factory.user(skills={"support": 5}, username="alice", team="Tier 1")
     sam = factory.user(role="supervisor", username="sam", team="Tier 1")
     sam.full_name = "Sam Supervisor"
-    factory.user(role="supervisor", username="sue", team="Tier 2")
     session.commit()
 
     board = open_page("sam")
     login(board, "sam")
     expect(board.locator("#connection")).to_have_text("Connected")
-    other_board = open_page("sue")
-    login(other_board, "sue")
-    expect(other_board.locator("#connection")).to_have_text("Connected")
     console = open_page("alice")
     login(console, "alice")
     expect(console.locator("#softphone-state")).to_have_text("Softphone ready")
@@ -48,6 +45,16 @@ def test_a_supervisor_whispers_to_their_agent_and_another_teams_supervisor_canno
     expect(console.locator("#call-status")).to_have_text("On call")
     room = conference_name(caller.sid)
     wait_until(lambda: len(_participants(carrier, room)) == 2, message="caller and agent bridged")
+    return alice, board, console, caller, room
+
+
+def test_a_supervisor_whispers_to_their_agent_and_another_teams_supervisor_cannot(
+        session, factory, carrier, open_page, dispositions, request):
+    factory.user(role="supervisor", username="sue", team="Tier 2")
+    alice, board, console, caller, room = supervised_support_call(session, factory, carrier, open_page)
+    other_board = open_page("sue")
+    login(other_board, "sue")
+    expect(other_board.locator("#connection")).to_have_text("Connected")
 
     # Sam whispers: the agent hears him, the caller does not, and the console says so.
     card = board.locator(f'.agent-card[data-agent="{alice.id}"]')

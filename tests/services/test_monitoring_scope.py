@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from callcenter.services import call_control
-from callcenter.services.errors import Forbidden, NotFound
-from callcenter.services.interactions import conference_name, set_interaction
+from callcenter.services.errors import Conflict, Forbidden, NotFound
+from callcenter.services.interactions import conference_name, interaction, set_interaction
 
 SID = "CA" + "5" * 32
 
@@ -60,3 +60,21 @@ def test_an_agent_is_refused_before_anything_is_looked_up(session, factory, live
         with pytest.raises(Forbidden):
             attempt()
     assert carrier.requests == []
+
+
+def test_take_over_is_refused_on_role_team_and_monitoring_before_the_carrier_is_asked(session, factory, live_call):
+    r, agent = live_call
+    colleague = factory.user(team="Billing", username="abe")
+    other = factory.user(role="supervisor", team="Sales", username="sid")
+    own = factory.user(role="supervisor", team="Billing", username="stu")
+    carrier = CarrierThatRecords()
+
+    with pytest.raises(Forbidden):
+        call_control.take_over(session, r, carrier, supervisor=colleague, call_sid=SID)
+    with pytest.raises(NotFound):
+        call_control.take_over(session, r, carrier, supervisor=other, call_sid=SID)
+    with pytest.raises(Conflict):  # their own supervisor, but not listening to the call yet
+        call_control.take_over(session, r, carrier, supervisor=own, call_sid=SID)
+
+    assert carrier.requests == []
+    assert interaction(r, SID)["agent_id"] == agent.id  # still the agent's call
