@@ -21,6 +21,7 @@ def _resource_blueprints() -> list[Blueprint]:
         agent,
         articles,
         auth,
+        callbacks,
         calls,
         campaigns,
         contacts,
@@ -37,7 +38,7 @@ def _resource_blueprints() -> list[Blueprint]:
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
-            tickets.blp, service_agreements.blp, preview.blp]
+            tickets.blp, service_agreements.blp, preview.blp, callbacks.blp]
 
 
 def init_app(app: Flask) -> None:
