@@ -9,6 +9,7 @@ from callcenter.web import (
     audit,
     auth,
     call_log,
+    callbacks,
     campaigns,
     health,
     ivr_admin,
@@ -34,3 +35,4 @@ def init_app(app: Flask) -> None:
     campaigns.init_app(app)
     knowledge_base.init_app(app)
     tickets.init_app(app)
+    callbacks.init_app(app)
