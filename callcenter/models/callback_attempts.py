@@ -34,7 +34,8 @@ class CallbackAttempt(Base):
     claimed_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
-    result: Mapped[str] = mapped_column(String(16), default="pending")
+    # Indexed: the ticker looks for stalled dials (`dialing` without a leg) every second.
+    result: Mapped[str] = mapped_column(String(16), default="pending", index=True)
 
     callback: Mapped[Callback] = relationship()
     agent: Mapped[User | None] = relationship()

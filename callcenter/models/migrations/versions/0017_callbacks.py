@@ -65,6 +65,7 @@ def upgrade() -> None:
     with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_callback_attempts_callback_id"), ["callback_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_callback_attempts_call_sid"), ["call_sid"], unique=False)
+        batch_op.create_index(batch_op.f("ix_callback_attempts_result"), ["result"], unique=False)
 
 
 def downgrade() -> None:
