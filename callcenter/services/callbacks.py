@@ -183,8 +183,10 @@ def dial(session: Session, r: redis.Redis, provider: Provider, attempt_id: int, 
         return None
     data = interaction(r, attempt.entry_id) or {}
     callback = session.get(Callback, attempt.callback_id)
-    if callback is None or not data.get("callback_phone"):
+    if callback is None or not data.get("callback_phone"):  # the interaction expired: nothing to dial into
         _end_attempt(attempt, "failed")
+        if callback is not None:
+            _after_failed_attempt(callback)
         session.commit()
         return None
     try:

@@ -130,10 +130,8 @@ def _local_time(text: str) -> datetime | None:
         return None
 
 
-@bp.post("/callbacks/<int:callback_id>/<any(reschedule, reassign, cancel):action>")
-@login_required
-def change(callback_id: int, action: str):
-    """Reschedule (a local time in the viewer's zone), reassign (an owner or nobody) or cancel."""
+def _change(callback_id: int, action: str) -> Response:
+    """Reschedule (a local time in the viewer's zone), reassign (an owner or nobody) or cancel; back to the page."""
     actor, r = _actor(), get_redis()
     try:
         if action == "reschedule":
@@ -153,6 +151,27 @@ def change(callback_id: int, action: str):
         db.session.rollback()
         flash(translate(exc.message), "error")
     return redirect(url_for("callbacks.show", callback_id=callback_id))
+
+
+@bp.post("/callbacks/<int:callback_id>/reschedule")
+@login_required
+def reschedule(callback_id: int) -> Response:
+    """Move the callback to the time given in the viewer's zone."""
+    return _change(callback_id, "reschedule")
+
+
+@bp.post("/callbacks/<int:callback_id>/reassign")
+@login_required
+def reassign(callback_id: int) -> Response:
+    """Give the callback to someone (or to nobody: the queue's)."""
+    return _change(callback_id, "reassign")
+
+
+@bp.post("/callbacks/<int:callback_id>/cancel")
+@login_required
+def cancel(callback_id: int) -> Response:
+    """Nobody will call this number back."""
+    return _change(callback_id, "cancel")
 
 
 # --- The public request ---------------------------------------------------------------------------------------------

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from callcenter.models import Callback, Queue
+from callcenter.models import Callback, DialAttempt, DoNotCall, Queue
+from callcenter.redis_conn import get_redis
+from callcenter.services import callbacks, dialing_gate
+
+
+@pytest.fixture
+def redis_client(app):
+    return get_redis(app)
 
 
 @pytest.fixture
@@ -55,3 +62,17 @@ def test_the_public_request_is_limited_per_client_address(client, session, north
     other = client.post("/callback-request", json={"phone": "+14155559999", "queue": north["queue"].id},
                         environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert other.status_code == 201
+
+
+def test_a_web_request_for_a_do_not_call_number_is_refused_by_the_dialing_gate(client, session, north, redis_client):
+    session.add(DoNotCall(phone_e164="+14155550188", source="internal", reason="asked not to be called"))
+    session.commit()
+    assert client.post("/callback-request", json={"phone": "+14155550188", "queue": north["queue"].id}
+                       ).status_code == 201
+
+    assert callbacks.release_due_callbacks(session, redis_client) == []
+
+    session.expire_all()
+    assert session.scalars(select(Callback.status)).all() == ["failed"]
+    [refusal] = session.scalars(select(DialAttempt).where(DialAttempt.phone_e164 == "+14155550188")).all()
+    assert (refusal.allowed, refusal.reason, refusal.path) == (False, dialing_gate.DNC_INTERNAL, "callback")
