@@ -14,10 +14,11 @@ from callcenter.extensions import db
 from callcenter.jobs import enqueue
 from callcenter.models.base import utcnow
 from callcenter.redis_conn import get_redis
-from callcenter.services import caller_steps, calls
+from callcenter.services import callbacks, caller_steps, calls
 from callcenter.services.jobs import Deferred
 from ivr import bp
 from ivr.guard import fail_safe, twilio_signed
+from ivr.params import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def status() -> Response:
     received_at = utcnow()
     try:
         call = calls.apply_status_callback(db.session, request.form, received_at=received_at)
+        attempt_id = whole_number(request.args.get("callback_attempt"))
+        if attempt_id is not None:  # a callback's customer leg: linked even if the run that dialled it died
+            callbacks.leg_reported(db.session, get_redis(), attempt_id, call.call_sid)
         if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
             caller_steps.call_ended(db.session, get_redis(), call.call_sid)
     except OperationalError as exc:

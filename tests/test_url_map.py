@@ -35,6 +35,9 @@ PUBLIC = {
                                 "recording SID is the secret); nothing but a silent WAV",
     "api_session.csrf_token": "a CSRF token is only useful with its own session cookie",
     "api-docs.openapi_json": "the API's published contract",
+    "callbacks.request_callback": "the public call-me-back request: books a callback only, uses no session, "
+                                 "rate-limited per client address and per number",
+    "callbacks.request_form": "the embeddable call-me-back form: no data of anyone's",
 }
 # The emulator's stand-in for Twilio's REST API authenticates like Twilio: HTTP basic auth (account SID, token).
 CARRIER_BASIC_AUTH = "sim_rest."

@@ -22,6 +22,7 @@ def _resource_blueprints() -> list[Blueprint]:
         articles,
         auth,
         call_contacts,
+        callbacks,
         calls,
         campaigns,
         contacts,
@@ -41,7 +42,7 @@ def _resource_blueprints() -> list[Blueprint]:
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
             tickets.blp, service_agreements.blp, preview.blp, queues.blp, call_contacts.blp,
-            call_contacts.segments_blp, trace.blp]
+            call_contacts.segments_blp, trace.blp, callbacks.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from callcenter.models.audit import AuditEntry
 from callcenter.models.base import Base, utcnow
+from callcenter.models.callback_attempts import CallbackAttempt
 from callcenter.models.calls import Call, CallEvent, Disposition
 from callcenter.models.crm import Account, Contact, ContactPhone
 from callcenter.models.floor_lists import AwayReason, PhoneNumber
@@ -37,6 +38,7 @@ __all__ = [
     "Call",
     "CallEvent",
     "Callback",
+    "CallbackAttempt",
     "Campaign",
     "CampaignAgent",
     "CampaignContact",

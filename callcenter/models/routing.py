@@ -38,6 +38,11 @@ class Queue(TimestampMixin, Base):
     max_wait_seconds: Mapped[int] = mapped_column(default=600)
     reservation_timeout_seconds: Mapped[int] = mapped_column(default=15)
     sticky_agent_wait_seconds: Mapped[int] = mapped_column(default=20)
+    # Callbacks: an agent's own is theirs alone this long before anyone in the queue may take it; a caller who
+    # hangs up after waiting at least the minimum gets one automatically when the switch is on.
+    callback_owner_wait_seconds: Mapped[int] = mapped_column(default=300)
+    abandoned_callbacks: Mapped[bool] = mapped_column(default=False)
+    abandoned_callback_min_wait_seconds: Mapped[int] = mapped_column(default=30)
     active: Mapped[bool] = mapped_column(default=True)
 
     skills: Mapped[list[QueueSkill]] = relationship(back_populates="queue", cascade="all, delete-orphan")

@@ -39,11 +39,16 @@ class Callback(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     attempts: Mapped[int] = mapped_column(default=0)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The agent it is offered to first (then the whole queue after the queue's owner wait); None: the queue's.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # How it was booked: caller (in the IVR), wrap_up, abandoned (automatic), web (public form), api.
+    source: Mapped[str] = mapped_column(String(16), default="caller")
 
     contact: Mapped[Contact | None] = relationship()
     queue: Mapped[Queue | None] = relationship()
     call: Mapped[Call | None] = relationship()
     agent: Mapped[User | None] = relationship(foreign_keys=[agent_id])
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
 
 
 TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")

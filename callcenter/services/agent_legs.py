@@ -104,17 +104,20 @@ def answer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: in
            join_twiml: Callable[[str, bool], str]) -> str:
     """The agent picked up: bring the customer into the interaction's conference; returns its name.
 
-    A callback dials the customer into it; a caller waiting on the line is redirected into it. Conflict when the
-    offer ended meanwhile (nothing is dialed or moved then)."""
+    A booked callback's customer is dialled into it by a job (at most once, whatever happens to the job); a
+    caller waiting on the line is redirected into it. Conflict when the offer ended meanwhile (nothing is dialed
+    or moved then)."""
     link = agent_answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid)
     name = link["conference_name"]
-    if link.get("callback_phone"):
+    if not link.get("callback_phone"):
+        provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
+    elif not link.get("callback_id"):
+        # A callback entry with no callbacks row behind it (every booking path writes one): dialled here.
         customer = provider.add_participant(
             name, from_=caller_id, to=link["callback_phone"], label="customer", end_conference_on_exit=True,
             status_callback=webhook_url("/status"), status_callback_events=LEG_EVENTS)
         callbacks.callback_dialed(r, entry_id, customer.call_sid)
-    else:
-        provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
+    # Otherwise a booked callback: its dial is a job (services.callbacks.dial), queued once this answer committed.
     return name
 
 

@@ -406,7 +406,11 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
         callbacks.close_callback(session, r, entry_id, call_sid)
         call_sid = entry_id
     r.zrem(ORPHANS, call_sid)  # nobody needs to rejoin a call that has ended
+    waiting = acd.get_entry(r, call_sid)  # how long an abandoning caller waited
     finished = routing.finish_call(session, r, call_sid, now)
+    if finished is not None and finished.status == "waiting" and waiting is not None and not waiting.callback:
+        waited = (time.time() if now is None else now) - waiting.enqueued_at
+        callbacks.book_after_abandon(session, call_sid, finished.queue_id, waited)
     if finished is None:
         outbound_calls.call_ended(session, r, call_sid, now)  # a call an agent placed: wrap-up
     if finished is not None:

@@ -313,10 +313,13 @@ def enqueue_callback(
     payload: dict[str, Any] | None = None,
     now: float | None = None,
     language: str | None = None,
+    owner_id: int | None = None,
+    owner_until: float | None = None,
 ) -> bool:
     """Put a callback straight into a queue at `enqueued_at` (e.g. restoring it from the callbacks table).
 
-    `language` (the caller's chosen one) requires its `language:` skill, as for a call.
+    `language` (the caller's chosen one) requires its `language:` skill, as for a call. `owner_id`: the agent it is
+    offered to first; until `owner_until` nobody else gets it while they are logged in (the ACD's sticky agent).
     Returns False when `entry_id` is already queued; Conflict when the number has another open callback there.
     """
     now = _now(now)
@@ -330,6 +333,7 @@ def enqueue_callback(
         contact_id=contact_id,
         payload={**(payload or {}), "kind": "callback", "phone": e164, "caller_language": locale},
         callback_phone=e164, skills=language_requirement(session, locale) or None, language=locale,
+        sticky_agent_id=owner_id, sticky_until=owner_until if owner_id is not None else None,
     )
     if created:
         _queue_changed(r, queue_id, now)

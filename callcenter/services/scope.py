@@ -75,11 +75,11 @@ def calls(user: User) -> ColumnElement[bool]:
 
 
 def callbacks(user: User) -> ColumnElement[bool]:
-    """Callbacks booked by or for the visible people."""
+    """Callbacks owned, booked or dialled by the visible people."""
     if (fixed := _fixed_scope(user)) is not None:
         return fixed
     people = _people(user)
-    return or_(Callback.agent_id.in_(people), Callback.created_by_id.in_(people))
+    return or_(Callback.owner_id.in_(people), Callback.agent_id.in_(people), Callback.created_by_id.in_(people))
 
 
 def tickets(user: User) -> ColumnElement[bool]:

@@ -114,6 +114,7 @@ def _callback(session: Session, call: Call, agent_id: int, request: CallbackRequ
     callback = Callback(
         contact_id=call.contact_id, phone_e164=phone, queue_id=call.queue_id, call_id=call.id, agent_id=agent_id,
         created_by_id=agent_id, requested_at=now, due_at=due, status="scheduled", notes=request.notes[:MAX_NOTES],
+        owner_id=agent_id, source="wrap_up",  # offered to this agent first (services.callbacks)
     )
     return callback
 

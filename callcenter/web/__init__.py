@@ -11,6 +11,7 @@ from callcenter.web import (
     audit,
     auth,
     call_log,
+    callbacks,
     campaigns,
     data_quality,
     health,
@@ -40,3 +41,4 @@ def init_app(app: Flask) -> None:
     knowledge_base.init_app(app)
     tickets.init_app(app)
     admin_people.init_app(app)
+    callbacks.init_app(app)
