@@ -34,12 +34,13 @@ from callcenter.models import (
     User,
 )
 from callcenter.services import metrics, scope
-from callcenter.services.errors import DomainError, Forbidden
+from callcenter.services.errors import DomainError, Forbidden, ValidationFailed
 from callcenter.services.messages import t
 from callcenter.services.metrics import CallRecord, Thresholds
 
 KINDS = ("queues", "teams", "agents", "campaigns")
 MAX_PERIODS = 3000  # a year of hours; more rows than anyone reads, and a page that would take minutes
+MIN_YEAR, MAX_YEAR = 2000, 2200  # FCR looks days past the end: keep far from datetime's limits
 ID_BATCH = 500
 CALL_COLUMNS = ("offered", "answered", "abandoned", "short_abandoned", "service_level", "abandon_rate",
                 "asa_seconds", "aht_seconds", "fcr_rate", "transfers", "callbacks_due", "callbacks_kept")
@@ -84,19 +85,29 @@ def _moment(raw: str, zone: ZoneInfo, field: str, inclusive_day: bool) -> dateti
 def parse_query(raw_from: str | None, raw_to: str | None, interval: str | None, zone: ZoneInfo,
                 now: datetime | None = None) -> ReportQuery:
     """The report's period from request parameters; defaults: today in `zone`, by hour. BadReportRequest (400)
-    for anything unreadable, an empty period, or one with too many intervals."""
+    for anything unreadable; ValidationFailed (422) for a readable period we refuse: empty, out of range, or
+    with too many intervals (the API's convention: 422 is a well-formed request the domain refuses)."""
     interval = (interval or "hour").strip()
     if interval not in metrics.INTERVALS:
         raise BadReportRequest(t("interval is one of %(values)s", values=", ".join(metrics.INTERVALS)),
                                field="interval")
     today = (now or datetime.now(UTC)).astimezone(zone).date()
     start = _moment(raw_from, zone, "from", False) if raw_from else datetime.combine(today, time(), zone)
-    end = _moment(raw_to, zone, "to", True) if raw_to else start + timedelta(days=1)
+    if raw_to:
+        end = _moment(raw_to, zone, "to", True)
+    elif start.year < MAX_YEAR:
+        end = start + timedelta(days=1)
+    else:
+        end = start
+    for name, moment in (("from", start), ("to", end)):
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            raise ValidationFailed(t("%(field)s must be between the years %(min)d and %(max)d",
+                                     field=name, min=MIN_YEAR, max=MAX_YEAR), field=name)
     if end <= start:
-        raise BadReportRequest(t("to must come after from"), field="to")
+        raise ValidationFailed(t("to must come after from"), field="to")
     step = {"15m": 900, "hour": 3600, "day": 86400, "week": 7 * 86400}[interval]
     if (end - start).total_seconds() / step > MAX_PERIODS:
-        raise BadReportRequest(t("At most %(max)d intervals: choose a longer interval or a shorter period",
+        raise ValidationFailed(t("At most %(max)d intervals: choose a longer interval or a shorter period",
                                  max=MAX_PERIODS), field="interval")
     return ReportQuery(start=start, end=end, interval=interval, zone=zone)
 
@@ -209,7 +220,8 @@ def _queue_thresholds(base: Thresholds, queue: Queue) -> Thresholds:
 
 
 def _period_key(moment: datetime, query: ReportQuery) -> datetime:
-    return metrics.period_start(moment, query.interval, query.zone)
+    """The period's start in UTC (local times in a repeated DST hour compare equal; UTC ones do not)."""
+    return metrics.period_start(moment, query.interval, query.zone).astimezone(UTC)
 
 
 def _rows(query: ReportQuery, names: Mapping[Any, str],
@@ -218,7 +230,7 @@ def _rows(query: ReportQuery, names: Mapping[Any, str],
     None: the edges label it "All")."""
     out = []
     for p_from, p_to in metrics.periods(query.start, query.end, query.interval, query.zone):
-        key = metrics.period_start(p_from, query.interval, query.zone)
+        key = _period_key(p_from, query)
         groups = sorted(keys_with_data.get(key, set()), key=lambda g: (names.get(g) or "", g))
         for group in [*groups, None]:
             out.append({"period_start": p_from.isoformat(), "period_end": p_to.isoformat(), "group_id": group,
@@ -291,7 +303,7 @@ def _people_report(session: Session, viewer: User, query: ReportQuery, threshold
         keys[key].add(group_of(cb.agent_id, team))
     spent_by_period: dict[datetime, dict[int, Any]] = {}
     for p_from, p_to in metrics.periods(query.start, query.end, query.interval, query.zone):
-        key = metrics.period_start(p_from, query.interval, query.zone)
+        key = _period_key(p_from, query)
         spent = metrics.state_seconds(changes, p_from, p_to)
         spent_by_period[key] = spent
         for agent_id, counter in spent.items():
