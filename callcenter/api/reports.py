@@ -7,8 +7,6 @@ by a schema so that an unreadable one is a 400 naming it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import marshmallow as ma
 from flask import Response, current_app, request
 from flask.views import MethodView
@@ -81,12 +79,6 @@ def thresholds() -> Thresholds:
     return Thresholds.from_config(current_app.config)
 
 
-def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The totals' name in the reader's language."""
-    return [{**row, "group_name": row["group_name"] if row["group_id"] is not None else translate(t("All"))}
-            for row in rows]
-
-
 def _report(kind: str):
     viewer = current_actor()
     output = request.args.get("format") or "json"
@@ -94,7 +86,7 @@ def _report(kind: str):
         raise reports.BadReportRequest(t("format is json or csv"), field="format")
     query = reports.parse_query(request.args.get("from"), request.args.get("to"), request.args.get("interval"),
                                 reports.zone_of(viewer.time_zone))
-    rows = labelled(reports.run(db.session, viewer, kind, query, thresholds()))
+    rows = reports.with_total_label(reports.run(db.session, viewer, kind, query, thresholds()), translate(t("All")))
     if output == "csv":
         return Response(reports.to_csv(kind, rows), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename={kind}-report.csv"})

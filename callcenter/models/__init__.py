@@ -8,6 +8,7 @@ from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
+from callcenter.models.reports import ReportSchedule
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import (
@@ -52,6 +53,7 @@ __all__ = [
     "OutboundMessage",
     "Queue",
     "QueueSkill",
+    "ReportSchedule",
     "Role",
     "ServiceAgreement",
     "Skill",

@@ -380,6 +380,11 @@ def run(session: Session, viewer: User, kind: str, query: ReportQuery, threshold
     return REPORTS[kind](session, viewer, query, thresholds)
 
 
+def with_total_label(rows: Iterable[Mapping[str, Any]], label: str) -> list[dict[str, Any]]:
+    """The rows with the periods' totals named `label` ("All" in the reader's language)."""
+    return [{**row, "group_name": row["group_name"] if row["group_id"] is not None else label} for row in rows]
+
+
 def to_csv(kind: str, rows: Iterable[Mapping[str, Any]]) -> str:
     """The rows as CSV, one column per figure, empty where a figure has no value."""
     out = io.StringIO()
