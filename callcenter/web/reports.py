@@ -24,8 +24,8 @@ bp = Blueprint("reports", __name__, template_folder="templates")
 TITLES = {"queues": _l("Queues"), "teams": _l("Teams"), "agents": _l("Agents"), "campaigns": _l("Campaigns")}
 INTERVAL_NAMES = {"15m": _l("15 minutes"), "hour": _l("Hour"), "day": _l("Day"), "week": _l("Week")}
 COLUMN_NAMES = {
-    "period_start": _l("From"), "period_end": _l("To"), "group_name": _l("Name"), "offered": _l("Offered"),
-    "answered": _l("Answered"), "abandoned": _l("Abandoned"), "short_abandoned": _l("Short abandons"),
+    "period_start": _l("Period"), "period_end": _l("Period end"), "group_name": _l("Name"), "offered": _l("Offered"),
+    "answered": _l("Answered"), "abandoned": _l("Abandoned calls"), "short_abandoned": _l("Short abandons"),
     "service_level": _l("Service level %"), "abandon_rate": _l("Abandon rate %"), "asa_seconds": _l("ASA (s)"),
     "aht_seconds": _l("AHT (s)"), "fcr_rate": _l("First-contact resolution %"), "transfers": _l("Transfers"),
     "callbacks_due": _l("Callbacks due"), "callbacks_kept": _l("Callbacks kept"), "occupancy": _l("Occupancy %"),
