@@ -9,13 +9,12 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 
 from callcenter.i18n import translate
-from callcenter.jobs import enqueue
 from callcenter.services import report_schedules
 from callcenter.services.jobs import Deferred
 from callcenter.services.messages import DEFAULT_LANGUAGE, Message
 from callcenter.services.metrics import Thresholds
 from callcenter.services.outbound_messages import SmtpSettings
-from workers.jobs import job_session
+from workers.jobs import enqueue_once, job_session
 from workers.messages import outbox_folder
 
 SCHEDULED_REPORTS_JOB = "workers.reports.send_scheduled_reports"
@@ -44,13 +43,6 @@ def send_scheduled_reports(now: datetime | str | None = None) -> list[int]:
 def schedule_reports(app: Flask, r: redis.Redis, now: float) -> bool:
     """Enqueue this quarter hour's pass unless a worker's ticker did (a key per quarter, set once)."""
     quarter = int(now // 900)
-    key = QUARTER_KEY.format(quarter=quarter)
-    if not r.set(key, repr(now), nx=True, ex=3600):
-        return False
-    try:
-        enqueue(app, [Deferred(SCHEDULED_REPORTS_JOB, (), key=f"scheduled-reports-{quarter}", queue="default",
-                               timeout=TIMEOUT_SECONDS)])
-    except redis.RedisError:
-        r.delete(key)  # not enqueued: the next pass tries again
-        raise
-    return True
+    return enqueue_once(app, r, QUARTER_KEY.format(quarter=quarter),
+                        Deferred(SCHEDULED_REPORTS_JOB, (), key=f"scheduled-reports-{quarter}", queue="default",
+                                 timeout=TIMEOUT_SECONDS), 3600, now)

@@ -19,24 +19,16 @@ from sqlalchemy.orm import Session
 from callcenter.models import Queue, utcnow
 from callcenter.services import jobs, reports
 from callcenter.services.events import publish
-from callcenter.services.metrics import Thresholds
+from callcenter.services.metrics import CallFigures, Thresholds
 
 ALERT_MIN_OFFERED = 5  # a service level over fewer calls is noise, not a signal
 
 
 @dataclass(frozen=True)
-class QueueDay:
+class QueueDay(CallFigures):
+    """A queue's call figures for its day (the fields of metrics.CallFigures), with the queue and its target."""
+
     queue_id: int
-    offered: int
-    answered: int
-    within_sl: int
-    abandoned: int
-    short_abandoned: int
-    service_level: float | None
-    abandon_rate: float | None
-    asa_seconds: float | None
-    aht_seconds: float | None
-    transfers: int
     target: int
 
     @property
@@ -58,12 +50,7 @@ def today(session: Session, queue: Queue, now: datetime | None = None,
     since = start_of_day(queue, now)
     until = datetime.combine(since.date() + timedelta(days=1), time(0), tzinfo=since.tzinfo)
     figures = reports.queue_day_figures(session, queue, since, until, thresholds or Thresholds())
-    return QueueDay(
-        queue_id=queue.id, offered=figures.offered, answered=figures.answered, within_sl=figures.within_sl,
-        abandoned=figures.abandoned, short_abandoned=figures.short_abandoned, service_level=figures.service_level,
-        abandon_rate=figures.abandon_rate, asa_seconds=figures.asa_seconds, aht_seconds=figures.aht_seconds,
-        transfers=figures.transfers, target=queue.service_level_target,
-    )
+    return QueueDay(**asdict(figures), queue_id=queue.id, target=queue.service_level_target)
 
 
 def publish_job_key(queue_id: int) -> str:

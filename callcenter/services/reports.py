@@ -225,7 +225,7 @@ def _period_key(moment: datetime, query: ReportQuery) -> datetime:
 
 
 def _rows(query: ReportQuery, names: Mapping[Any, str],
-          build: Any, keys_with_data: dict[datetime, set[Any]]) -> list[dict[str, Any]]:
+          build: Any, keys_with_data: Mapping[datetime, set[Any]]) -> list[dict[str, Any]]:
     """One row per period and group that had anything in it, then the period's total (group_id and group_name
     None: the edges label it "All")."""
     out = []
@@ -243,36 +243,50 @@ def _is_manager(viewer: User) -> bool:
     return viewer.role in (Role.SUPERVISOR.value, Role.ADMIN.value)
 
 
+class _Grouped:
+    """Records by (period, group), and the groups each period holds (a None group counts only in totals)."""
+
+    def __init__(self, query: ReportQuery) -> None:
+        self.query = query
+        self.by: dict[tuple[datetime, Any], list[Any]] = defaultdict(list)
+        self.keys: dict[datetime, set[Any]] = defaultdict(set)
+
+    def add(self, moment: datetime, group: Any, record: Any) -> None:
+        key = _period_key(moment, self.query)
+        self.by[(key, group)].append(record)
+        self.mark(key, group)
+
+    def mark(self, key: datetime, group: Any) -> None:
+        if group is not None:
+            self.keys[key].add(group)
+
+    def of(self, key: datetime, group: Any) -> list[Any]:
+        """The group's records of the period; with group None, every record of the period."""
+        if group is not None:
+            return self.by.get((key, group), [])
+        return [r for (k, _g), records in self.by.items() if k == key for r in records]
+
+
 def queue_report(session: Session, viewer: User, query: ReportQuery, thresholds: Thresholds) -> list[dict[str, Any]]:
     """Per period and queue: the call metrics, and callbacks kept."""
     condition = None if _is_manager(viewer) else scope.calls(viewer)
     later = load_calls(session, query.start, query.end + timedelta(days=thresholds.fcr_days), condition)
-    calls = [c for c in later if c.enqueued_at < query.end]
     callbacks = load_callbacks(session, query.start, query.end,
                                true() if _is_manager(viewer) else scope.callbacks(viewer))
     queues = {q.id: q for q in session.scalars(select(Queue))}
-    by: dict[tuple[datetime, Any], list[CallRecord]] = defaultdict(list)
-    kept: dict[tuple[datetime, Any], list[metrics.CallbackRecord]] = defaultdict(list)
-    keys: dict[datetime, set[Any]] = defaultdict(set)
-    for c in calls:
-        key = _period_key(c.enqueued_at, query)
-        by[(key, c.queue_id)].append(c)
-        keys[key].add(c.queue_id)
+    calls, kept = _Grouped(query), _Grouped(query)
+    for c in later:
+        if c.enqueued_at < query.end:
+            calls.add(c.enqueued_at, c.queue_id, c)
     for cb, _team in callbacks:
-        key = _period_key(cb.due_at, query)
-        kept[(key, cb.queue_id)].append(cb)
-        keys[key].add(cb.queue_id)
-    keys = {k: {g for g in v if g is not None} for k, v in keys.items()}
+        kept.add(cb.due_at, cb.queue_id, cb)
+        calls.mark(_period_key(cb.due_at, query), cb.queue_id)
 
     def build(key: datetime, p_from: datetime, p_to: datetime, group: Any) -> dict[str, Any]:
-        if group is None:
-            rows = [c for (k, _), cs in by.items() if k == key for c in cs]
-            cbs = [c for (k, _), cs in kept.items() if k == key for c in cs]
-            return call_columns(rows, thresholds, later, cbs)
-        return call_columns(by[(key, group)], _queue_thresholds(thresholds, queues[group]), later,
-                            kept[(key, group)])
+        rules = _queue_thresholds(thresholds, queues[group]) if group is not None else thresholds
+        return call_columns(calls.of(key, group), rules, later, kept.of(key, group))
 
-    return _rows(query, {q.id: q.name for q in queues.values()}, build, keys)
+    return _rows(query, {q.id: q.name for q in queues.values()}, build, calls.keys)
 
 
 def _people_report(session: Session, viewer: User, query: ReportQuery, thresholds: Thresholds,
@@ -281,7 +295,6 @@ def _people_report(session: Session, viewer: User, query: ReportQuery, threshold
     visible = select(User.id).where(people).scalar_subquery()
     users = {u.id: u for u in session.scalars(select(User).where(people))}
     later = load_calls(session, query.start, query.end + timedelta(days=thresholds.fcr_days))
-    calls = [c for c in later if c.enqueued_at < query.end and c.agent_id in users]
     callbacks = load_callbacks(session, query.start, query.end, Callback.agent_id.in_(visible))
     changes = load_state_changes(session, query.start, query.end, people)
 
@@ -290,44 +303,32 @@ def _people_report(session: Session, viewer: User, query: ReportQuery, threshold
             return agent_id
         return team_id if team_id is not None else (users[agent_id].team_id if agent_id in users else None)
 
-    by: dict[tuple[datetime, Any], list[CallRecord]] = defaultdict(list)
-    kept: dict[tuple[datetime, Any], list[metrics.CallbackRecord]] = defaultdict(list)
-    keys: dict[datetime, set[Any]] = defaultdict(set)
-    for c in calls:
-        key = _period_key(c.enqueued_at, query)
-        by[(key, group_of(c.agent_id, c.team_id))].append(c)
-        keys[key].add(group_of(c.agent_id, c.team_id))
+    calls, kept = _Grouped(query), _Grouped(query)
+    for c in later:
+        if c.enqueued_at < query.end and c.agent_id in users:
+            calls.add(c.enqueued_at, group_of(c.agent_id, c.team_id), c)
     for cb, team in callbacks:
-        key = _period_key(cb.due_at, query)
-        kept[(key, group_of(cb.agent_id, team))].append(cb)
-        keys[key].add(group_of(cb.agent_id, team))
+        kept.add(cb.due_at, group_of(cb.agent_id, team), cb)
+        calls.mark(_period_key(cb.due_at, query), group_of(cb.agent_id, team))
     spent_by_period: dict[datetime, dict[int, Any]] = {}
     for p_from, p_to in metrics.periods(query.start, query.end, query.interval, query.zone):
         key = _period_key(p_from, query)
-        spent = metrics.state_seconds(changes, p_from, p_to)
-        spent_by_period[key] = spent
-        for agent_id, counter in spent.items():
+        spent_by_period[key] = metrics.state_seconds(changes, p_from, p_to)
+        for agent_id, counter in spent_by_period[key].items():
             if any(counter.get(s) for s in metrics.LOGGED_IN_STATES):
-                keys[key].add(group_of(agent_id))
-    keys = {k: {g for g in v if g is not None} for k, v in keys.items()}
+                calls.mark(key, group_of(agent_id))
     if by_team:
         names = {team.id: team.name for team in session.scalars(select(Team))}
     else:
         names = {u.id: u.full_name for u in users.values()}
 
     def build(key: datetime, p_from: datetime, p_to: datetime, group: Any) -> dict[str, Any]:
-        if group is None:
-            rows = [c for (k, _), cs in by.items() if k == key for c in cs]
-            cbs = [c for (k, _), cs in kept.items() if k == key for c in cs]
-            spent = list(spent_by_period[key].values())
-        else:
-            rows, cbs = by[(key, group)], kept[(key, group)]
-            spent = [v for a, v in spent_by_period[key].items() if group_of(a) == group]
+        spent = [v for a, v in spent_by_period[key].items() if group is None or group_of(a) == group]
         time_ = metrics.agent_time(spent)
-        return {**call_columns(rows, thresholds, later, cbs), **{name: getattr(time_, name)
-                                                                 for name in AGENT_COLUMNS}}
+        return {**call_columns(calls.of(key, group), thresholds, later, kept.of(key, group)),
+                **{name: getattr(time_, name) for name in AGENT_COLUMNS}}
 
-    return _rows(query, names, build, keys)
+    return _rows(query, names, build, calls.keys)
 
 
 def agent_report(session: Session, viewer: User, query: ReportQuery, thresholds: Thresholds) -> list[dict[str, Any]]:
@@ -336,7 +337,7 @@ def agent_report(session: Session, viewer: User, query: ReportQuery, thresholds:
 
 
 def team_report(session: Session, viewer: User, query: ReportQuery, thresholds: Thresholds) -> list[dict[str, Any]]:
-    """Per period and team: the agent report's figures over each team's agents."""
+    """Per period and team: the agent report's figures over each team."""
     return _people_report(session, viewer, query, thresholds, by_team=True)
 
 
@@ -344,23 +345,18 @@ def campaign_report(session: Session, viewer: User, query: ReportQuery,
                     thresholds: Thresholds | None = None) -> list[dict[str, Any]]:
     """Per period and campaign: dials, live answers, machines, abandoned and abandon rate. An agent sees the
     dials they placed themselves (preview dialing)."""
-    condition = true() if _is_manager(viewer) else DialAttempt.actor_id == viewer.id
     if not viewer.active:
         raise Forbidden(t("You may not do this"))
-    dials = load_dials(session, query.start, query.end, condition)
-    by: dict[tuple[datetime, Any], list[metrics.DialRecord]] = defaultdict(list)
-    keys: dict[datetime, set[Any]] = defaultdict(set)
-    for d in dials:
-        key = _period_key(d.at, query)
-        by[(key, d.campaign_id)].append(d)
-        keys[key].add(d.campaign_id)
+    condition = true() if _is_manager(viewer) else DialAttempt.actor_id == viewer.id
+    dials = _Grouped(query)
+    for d in load_dials(session, query.start, query.end, condition):
+        dials.add(d.at, d.campaign_id, d)
     names = {c.id: c.name for c in session.scalars(select(Campaign))}
 
     def build(key: datetime, p_from: datetime, p_to: datetime, group: Any) -> dict[str, Any]:
-        rows = [d for (k, _), ds in by.items() if k == key for d in ds] if group is None else by[(key, group)]
-        return asdict(metrics.campaign_figures(rows))
+        return asdict(metrics.campaign_figures(dials.of(key, group)))
 
-    return _rows(query, names, build, keys)
+    return _rows(query, names, build, dials.keys)
 
 
 REPORTS = {"queues": queue_report, "teams": team_report, "agents": agent_report, "campaigns": campaign_report}
