@@ -118,7 +118,7 @@ def abandons(calls: Iterable[CallRecord], short_abandon_seconds: int) -> tuple[l
     gone = [c for c in offered(calls) if c.agent_answered_at is None and c.ended_at is not None
             and not c.left_by_choice]
     short = [c for c in gone if _seconds(c.ended_at - c.enqueued_at) < short_abandon_seconds]
-    return [c for c in gone if c not in short], short
+    return [c for c in gone if _seconds(c.ended_at - c.enqueued_at) >= short_abandon_seconds], short
 
 
 def waits(calls: Iterable[CallRecord]) -> list[float]:
