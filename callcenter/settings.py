@@ -207,6 +207,10 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
                                                               or "").split(",") if c.strip()],
         "DIAL_DAILY_CAP": env_int("DIAL_DAILY_CAP", 3),
         "DIAL_ABANDON_LOCKOUT_HOURS": env_int("DIAL_ABANDON_LOCKOUT_HOURS", 72),
+        # Reports and wallboard (docs/metrics.md): an abandon shorter than this is a short abandon, reported
+        # apart; a call not followed by another from the same contact on the queue within these days resolved.
+        "REPORT_SHORT_ABANDON_SECONDS": env_int("REPORT_SHORT_ABANDON_SECONDS", 5),
+        "REPORT_FCR_DAYS": env_int("REPORT_FCR_DAYS", 7),
         "TICKET_REOPEN_DAYS": env_int("TICKET_REOPEN_DAYS", 7),
         "TICKET_WARN_AT": float(env_str("TICKET_WARN_AT", "0.8") or 0.8),
         "TICKET_DEFAULT_AGREEMENT": env_str("TICKET_DEFAULT_AGREEMENT"),

@@ -26,6 +26,7 @@ from callcenter.services.dialing_gate import DialRules
 from callcenter.services.events import publish
 from callcenter.services.jobs import Deferred
 from callcenter.telephony import get_provider, links
+from workers import reports as report_jobs
 from workers import rfm as rfm_jobs
 from workers import tickets as ticket_jobs
 
@@ -131,6 +132,7 @@ def tick(app: Flask, now: float | None = None) -> None:
             schedule_daily_backup(app, r, now)
             ticket_jobs.schedule_escalation(app, r, now)
             rfm_jobs.schedule_rfm(app, r, now)
+            report_jobs.schedule_reports(app, r, now)
             # The dialer's pass: coalesced (one waits in the queue at most) and it skips while another runs.
             if dialer.any_running_auto_campaign(session):
                 enqueue(app, [Deferred(DIALER_JOB, (), key="dialer-pass", queue="dialer", timeout=30, coalesce=True)])

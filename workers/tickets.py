@@ -7,10 +7,9 @@ from datetime import datetime
 import redis
 from flask import Flask
 
-from callcenter.jobs import enqueue
 from callcenter.services import tickets
 from callcenter.services.jobs import Deferred
-from workers.jobs import job_session
+from workers.jobs import enqueue_once, job_session
 
 ESCALATION_JOB = "workers.tickets.escalate_due_tickets"
 ESCALATION_MINUTE_KEY = "cc:tickets:escalation:{minute}"
@@ -30,13 +29,6 @@ def escalate_due_tickets(now: datetime | str | None = None) -> dict[str, list[in
 def schedule_escalation(app: Flask, r: redis.Redis, now: float) -> bool:
     """Enqueue this minute's escalation pass unless a worker's ticker did (a key per minute, set once)."""
     minute = int(now // 60)
-    key = ESCALATION_MINUTE_KEY.format(minute=minute)
-    if not r.set(key, repr(now), nx=True, ex=180):
-        return False
-    try:
-        enqueue(app, [Deferred(ESCALATION_JOB, (), key=f"ticket-escalation-{minute}", queue="default",
-                               timeout=ESCALATION_TIMEOUT_SECONDS)])
-    except redis.RedisError:
-        r.delete(key)  # not enqueued: the next pass tries again
-        raise
-    return True
+    return enqueue_once(app, r, ESCALATION_MINUTE_KEY.format(minute=minute),
+                        Deferred(ESCALATION_JOB, (), key=f"ticket-escalation-{minute}", queue="default",
+                                 timeout=ESCALATION_TIMEOUT_SECONDS), 180, now)

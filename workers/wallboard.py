@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from callcenter.jobs import claim
 from callcenter.redis_conn import get_redis
 from callcenter.services import queue_stats
+from callcenter.services.metrics import Thresholds
 from workers.jobs import job_session
 
 
@@ -13,4 +16,4 @@ def publish_queue_today(queue_id: int) -> None:
     r = get_redis()
     claim(r, queue_stats.publish_job_key(queue_id))
     with job_session() as session:
-        queue_stats.publish_today(session, r, queue_id)
+        queue_stats.publish_today(session, r, queue_id, thresholds=Thresholds.from_config(current_app.config))

@@ -10,6 +10,7 @@ from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
+from callcenter.models.reports import ReportSchedule
 from callcenter.models.rfm import ContactRfm
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.trace import RoutingTrace
@@ -60,6 +61,7 @@ __all__ = [
     "PhoneNumber",
     "Queue",
     "QueueSkill",
+    "ReportSchedule",
     "Role",
     "RoutingTrace",
     "ServiceAgreement",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
@@ -23,6 +23,7 @@ from callcenter.realtime import payloads, publisher
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state, offers, reachability, routing, wallboard
 from callcenter.services.errors import DomainError
+from callcenter.services.metrics import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,8 @@ class SupervisorNamespace(Namespace):
     def on_connect(self, auth: Any = None) -> None:
         if not current_user.is_authenticated or current_user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
             raise ConnectionRefusedError("Supervisors only")
-        snapshot = wallboard.snapshot(db.session, get_redis(), viewer=current_user)
+        snapshot = wallboard.snapshot(db.session, get_redis(), viewer=current_user,
+                                      thresholds=Thresholds.from_config(current_app.config))
         if current_user.role == Role.ADMIN.value:
             join_room(publisher.WALLBOARD_ROOM)
         else:  # their teams' agents as they are now; a reconnect (or reload) picks up a changed team
@@ -197,4 +199,5 @@ class SupervisorNamespace(Namespace):
 
     @acknowledged()
     def on_snapshot(self, data: dict[str, Any]) -> dict[str, Any]:
-        return wallboard.snapshot(db.session, get_redis(), viewer=current_user)
+        return wallboard.snapshot(db.session, get_redis(), viewer=current_user,
+                                  thresholds=Thresholds.from_config(current_app.config))

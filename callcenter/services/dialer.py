@@ -32,7 +32,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Campaign, CampaignAgent, CampaignContact, DialAttempt, User
-from callcenter.services import agent_state, calls, dialing_gate, leads, outbound_calls, pacer, routing_trace
+from callcenter.services import (
+    agent_state,
+    calls,
+    dialing_gate,
+    leads,
+    metrics,
+    outbound_calls,
+    pacer,
+    routing_trace,
+)
 from callcenter.services.errors import Conflict, Forbidden, NotFound
 from callcenter.services.interactions import agent_identity
 from callcenter.services.messages import t
@@ -458,10 +467,9 @@ def campaign_figures(session: Session, r: redis.Redis, campaign: Campaign, now: 
     since = datetime.fromtimestamp(now - campaign.abandon_window_days * 86400, UTC)
     counts = dict(session.execute(
         select(DialAttempt.outcome, func.count()).where(
-            DialAttempt.campaign_id == campaign.id, DialAttempt.allowed.is_(True), DialAttempt.at >= since,
-            DialAttempt.outcome.in_(("answered", "abandoned", "machine")))
+            DialAttempt.campaign_id == campaign.id, DialAttempt.allowed.is_(True), DialAttempt.at >= since)
         .group_by(DialAttempt.outcome)).all())
-    live = counts.get("answered", 0) + counts.get("abandoned", 0)
+    figures = metrics.campaign_figures_from_counts(counts)  # the reports' formulas, over the rolling window
     pacing = last_pacing(r, campaign.id) or {}
     return {
         "campaign_id": campaign.id,
@@ -470,11 +478,12 @@ def campaign_figures(session: Session, r: redis.Redis, campaign: Campaign, now: 
         "lines_per_agent": pacing.get("lines_per_agent"),
         "lines_ringing": lines_in_flight(r, campaign.id, now),
         "predicted_abandon_rate": pacing.get("predicted_abandon_rate"),
-        "abandon_rate": round(counts.get("abandoned", 0) / live, 4) if live else None,
+        "abandon_rate": figures.abandon_rate,
         "max_abandon_rate": campaign.max_abandon_rate,
-        "live_answers": live,
-        "abandoned": counts.get("abandoned", 0),
-        "machines": counts.get("machine", 0),
+        "live_answers": figures.live_answers,
+        "abandoned": figures.abandoned,
+        "machines": figures.machines,
+        "dials": figures.dials,
         "pacing_reason": pacing.get("reason"),
     }
 

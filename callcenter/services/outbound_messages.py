@@ -258,9 +258,14 @@ def email_of(message: OutboundMessage) -> EmailMessage:
 
 
 def _send_email(message: OutboundMessage, smtp: SmtpSettings | None, outbox: Path) -> str:
-    email = email_of(message)
+    return send_email(email_of(message), smtp, outbox, f"message-{message.id}")
+
+
+def send_email(email: EmailMessage, smtp: SmtpSettings | None, outbox: Path, name: str) -> str:
+    """Send through the SMTP server, or write `outbox/<name>.eml` when none is configured; the Message-ID.
+    Scheduled reports mail their CSV through here too."""
     if smtp is None:
-        write_eml(email, outbox, message.id)
+        write_eml(email, outbox, name)
         return email["Message-ID"]
     connect = smtplib.SMTP_SSL if smtp.port == 465 else smtplib.SMTP
     with connect(smtp.host, smtp.port, timeout=30) as server:
@@ -274,10 +279,10 @@ def _send_email(message: OutboundMessage, smtp: SmtpSettings | None, outbox: Pat
     return email["Message-ID"]
 
 
-def write_eml(email: EmailMessage, outbox: Path, message_id: int) -> Path:
-    """Write the e-mail to `outbox/message-<id>.eml` (whole or not at all: written aside, then renamed)."""
+def write_eml(email: EmailMessage, outbox: Path, name: str) -> Path:
+    """Write the e-mail to `outbox/<name>.eml` (whole or not at all: written aside, then renamed)."""
     outbox.mkdir(parents=True, exist_ok=True)
-    target = outbox / f"message-{message_id}.eml"
+    target = outbox / f"{name}.eml"
     handle, temporary = tempfile.mkstemp(dir=outbox, suffix=".part")
     with os.fdopen(handle, "wb") as file:
         file.write(email.as_bytes())

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 
 from callcenter.models import Queue, Role, User
 from callcenter.services import acd, agent_state, dialer, queue_stats, scope
+from callcenter.services.metrics import Thresholds
 
 
-def queue_snapshot(session: Session, r: redis.Redis, queue: Queue, now: float) -> dict[str, Any]:
+def queue_snapshot(session: Session, r: redis.Redis, queue: Queue, now: float,
+                   thresholds: Thresholds | None = None) -> dict[str, Any]:
     stats = acd.queue_stats(r, queue.id, now)
-    day = queue_stats.today(session, queue, datetime.fromtimestamp(now, UTC))
+    day = queue_stats.today(session, queue, datetime.fromtimestamp(now, UTC), thresholds)
     return {
         **queue_stats.as_dict(day),
         "queue_id": queue.id,
@@ -45,9 +47,11 @@ def agent_snapshot(r: redis.Redis, user: User, now: float) -> dict[str, Any]:
     }
 
 
-def snapshot(session: Session, r: redis.Redis, now: float | None = None, viewer: User | None = None) -> dict[str, Any]:
+def snapshot(session: Session, r: redis.Redis, now: float | None = None, viewer: User | None = None,
+             thresholds: Thresholds | None = None) -> dict[str, Any]:
     """Every active queue, and the agents `viewer` may see (a supervisor their teams', an admin all; everyone
-    when no viewer is given). Queues are shared by the teams, so every supervisor sees them all."""
+    when no viewer is given). Queues are shared by the teams, so every supervisor sees them all. `thresholds`:
+    the report settings (short abandons, FCR days), so the board's figures are the reports'."""
     now = time.time() if now is None else now
     queues = session.scalars(select(Queue).where(Queue.active.is_(True)).order_by(Queue.name)).all()
     visible = scope.users(viewer) if viewer is not None else true()
@@ -55,7 +59,7 @@ def snapshot(session: Session, r: redis.Redis, now: float | None = None, viewer:
         select(User).where(User.active.is_(True), User.role == Role.AGENT.value, visible).order_by(User.full_name)
     ).all()
     return {
-        "queues": [queue_snapshot(session, r, q, now) for q in queues],
+        "queues": [queue_snapshot(session, r, q, now, thresholds) for q in queues],
         "agents": [agent_snapshot(r, a, now) for a in agents],
         "campaigns": dialer.running_campaigns_figures(session, r, now),
         "at": now,

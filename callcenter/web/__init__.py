@@ -18,6 +18,7 @@ from callcenter.web import (
     ivr_admin,
     knowledge_base,
     profile,
+    reports,
     security_headers,
     staffing,
     system_status,
@@ -42,3 +43,4 @@ def init_app(app: Flask) -> None:
     tickets.init_app(app)
     admin_people.init_app(app)
     callbacks.init_app(app)
+    reports.init_app(app)
