@@ -38,7 +38,9 @@ from callcenter.services.phones import to_e164
 from callcenter.services.priority import RULES
 
 QUEUE_TIMERS = ("wrap_up_seconds", "service_level_seconds", "max_wait_seconds", "reservation_timeout_seconds",
-                "sticky_agent_wait_seconds")
+                "sticky_agent_wait_seconds", "callback_owner_wait_seconds", "abandoned_callback_min_wait_seconds")
+# Switches of a queue (checkboxes): taking calls, and booking a callback for a caller who hung up waiting.
+QUEUE_FLAGS = ("active", "abandoned_callbacks")
 # Field -> (smallest, largest) accepted: a minute of ringing or a day of waiting is an admin's typo.
 LIMITS: dict[str, tuple[int, int]] = {
     "wrap_up_seconds": (0, 3600),
@@ -47,6 +49,8 @@ LIMITS: dict[str, tuple[int, int]] = {
     "max_wait_seconds": (10, 86400),
     "reservation_timeout_seconds": (5, 120),
     "sticky_agent_wait_seconds": (0, 600),
+    "callback_owner_wait_seconds": (0, 86400),
+    "abandoned_callback_min_wait_seconds": (0, 3600),
     "base_priority": (-100, 100),
     "priority_rule": (-100, 100),
     "skill_level": (1, 10),
@@ -153,7 +157,7 @@ def queue_state(queue: Queue) -> dict[str, Any]:
         "name": queue.name, "description": queue.description, "script": queue.script, "time_zone": queue.time_zone,
         "business_hours": queue.business_hours, "priority_rules": queue.priority_rules,
         "base_priority": queue.base_priority, "service_level_target": queue.service_level_target,
-        **{name: getattr(queue, name) for name in QUEUE_TIMERS}, "active": queue.active,
+        **{name: getattr(queue, name) for name in (*QUEUE_TIMERS, *QUEUE_FLAGS)},
         "skills": {s.skill.name: s.min_level for s in sorted(queue.skills, key=lambda s: s.skill_id)},
         "holidays": [h.day.isoformat() for h in sorted(queue.holidays, key=lambda h: h.day)],
     }
@@ -165,7 +169,8 @@ def blank_queue() -> Queue:
                  priority_rules={rule: 0 for rule in RULES} | {"vip": 10, "open_urgent_ticket": 5,
                                                               "repeat_caller_24h": 2},
                  base_priority=0, wrap_up_seconds=30, service_level_seconds=20, service_level_target=80,
-                 max_wait_seconds=600, reservation_timeout_seconds=15, sticky_agent_wait_seconds=20, active=True)
+                 max_wait_seconds=600, reservation_timeout_seconds=15, sticky_agent_wait_seconds=20, active=True,
+                 callback_owner_wait_seconds=300, abandoned_callbacks=False, abandoned_callback_min_wait_seconds=30)
 
 
 def _queue_values(session: Session, values: dict[str, Any], queue: Queue | None) -> dict[str, Any]:
@@ -191,7 +196,8 @@ def _queue_values(session: Session, values: dict[str, Any], queue: Queue | None)
     rules = values.get("priority_rules") or {}
     checked["priority_rules"] = {rule: _whole(rules.get(rule, 0), f"priority_{rule}", LIMITS["priority_rule"])
                                  for rule in RULES}
-    checked["active"] = _flag(values.get("active"))
+    for name in QUEUE_FLAGS:
+        checked[name] = _flag(values.get(name))
     skills: dict[int, int] = {}
     for skill_id, level in (values.get("skills") or {}).items():
         skill = session.get(Skill, int(skill_id))

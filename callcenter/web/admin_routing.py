@@ -50,7 +50,7 @@ def _queue_form(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {name: form.get(name, "") for name in (
         "name", "description", "script", "time_zone", "base_priority", "service_level_target",
         *admin_routing.QUEUE_TIMERS)}
-    values["active"] = form.get("active")
+    values.update({name: form.get(name) for name in admin_routing.QUEUE_FLAGS})
     values["business_hours"] = {day: form.get(f"hours_{day}", "") for day in business_hours.DAYS}
     values["priority_rules"] = {rule: form.get(f"priority_{rule}", "0") for rule in RULES}
     values["skills"] = {int(skill_id): form.get(f"skill_{skill_id}_level", "1")
@@ -72,7 +72,7 @@ def _form_of(queue: Any) -> dict[str, Any]:
     form: dict[str, Any] = {name: getattr(queue, name) for name in (
         "name", "description", "script", "time_zone", "base_priority", "service_level_target",
         *admin_routing.QUEUE_TIMERS)}
-    form["active"] = queue.active
+    form.update({name: getattr(queue, name) for name in admin_routing.QUEUE_FLAGS})
     form.update({f"hours_{day}": text for day, text in admin_routing.hours_as_text(queue.business_hours).items()})
     form.update({f"priority_{rule}": (queue.priority_rules or {}).get(rule, 0) for rule in RULES})
     form["skills"] = {s.skill_id: s.min_level for s in queue.skills}
@@ -81,7 +81,7 @@ def _form_of(queue: Any) -> dict[str, Any]:
 
 def _posted_form() -> dict[str, Any]:
     form: dict[str, Any] = request.form.to_dict()
-    form["active"] = bool(request.form.get("active"))
+    form.update({name: bool(request.form.get(name)) for name in admin_routing.QUEUE_FLAGS})
     form["skills"] = {int(i): request.form.get(f"skill_{i}_level", "1") for i in request.form.getlist("skill")
                       if i.isdigit()}
     return form

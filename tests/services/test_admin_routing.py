@@ -21,6 +21,7 @@ def queue_values(**changes) -> dict:
         "time_zone": "Europe/Paris", "business_hours": dict(ALL_DAY), "base_priority": "0",
         "service_level_seconds": "20", "service_level_target": "80", "wrap_up_seconds": "30",
         "max_wait_seconds": "600", "reservation_timeout_seconds": "15", "sticky_agent_wait_seconds": "0",
+        "callback_owner_wait_seconds": "300", "abandoned_callback_min_wait_seconds": "30",
         "priority_rules": {"vip": "10", "open_urgent_ticket": "5", "repeat_caller_24h": "2"}, "active": "1",
         "skills": {},
     }
@@ -94,6 +95,7 @@ def test_raising_a_queue_s_minimum_level_takes_effect_on_the_next_call_and_is_au
     ({"service_level_target": "120"}, "service_level_target"),
     ({"max_wait_seconds": "ten"}, "max_wait_seconds"),
     ({"priority_rules": {"vip": "1000"}}, "priority_vip"),
+    ({"abandoned_callback_min_wait_seconds": "-1"}, "abandoned_callback_min_wait_seconds"),
 ])
 def test_bad_queue_input_is_refused_naming_the_field_and_nothing_is_stored(session, admin, changes, field):
     with pytest.raises(ValidationFailed) as refused:
@@ -102,6 +104,20 @@ def test_bad_queue_input_is_refused_naming_the_field_and_nothing_is_stored(sessi
     session.rollback()
     assert session.scalar(select(Queue).where(Queue.name == "Warranty")) is None
     assert audits(session, "queue.created") == []
+
+
+def test_the_callback_switches_of_a_queue_are_set_and_audited(session, admin):
+    queue = admin_routing.create_queue(session, admin, queue_values())
+    assert (queue.abandoned_callbacks, queue.callback_owner_wait_seconds) == (False, 300)
+    admin_routing.update_queue(session, admin, queue.id, queue_values(
+        abandoned_callbacks="1", abandoned_callback_min_wait_seconds="45", callback_owner_wait_seconds="120"))
+    session.expire_all()
+    changed = session.get(Queue, queue.id)
+    assert (changed.abandoned_callbacks, changed.abandoned_callback_min_wait_seconds,
+            changed.callback_owner_wait_seconds) == (True, 45, 120)
+    [updated] = audits(session, "queue.updated")
+    assert (updated.details["before"]["abandoned_callbacks"], updated.details["after"]["abandoned_callbacks"]) == (
+        False, True)
 
 
 def test_queue_names_are_unique_without_case(session, admin):

@@ -16,6 +16,7 @@ def queue_form(**changes) -> dict:
         "name": "Warranty", "description": "", "script": "Ask for the serial number.", "time_zone": "UTC",
         "base_priority": "0", "service_level_seconds": "20", "service_level_target": "80", "wrap_up_seconds": "30",
         "max_wait_seconds": "600", "reservation_timeout_seconds": "15", "sticky_agent_wait_seconds": "0",
+        "callback_owner_wait_seconds": "300", "abandoned_callback_min_wait_seconds": "30",
         "priority_vip": "10", "priority_open_urgent_ticket": "5", "priority_repeat_caller_24h": "2", "active": "1",
         **ALL_DAY,
     }
