@@ -18,6 +18,7 @@ from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from urllib3.util.retry import Retry
 
 from callcenter.telephony import tokens
 from callcenter.telephony.base import (
@@ -102,15 +103,20 @@ def _present(**values: Any) -> dict[str, Any]:
 
 
 REST_CONNECTIONS = 64
+# A connection the carrier refused or reset while it was being opened carried no request, so trying again cannot
+# place a call twice; a request sent and then lost (a read timeout) is never retried here.
+CONNECT_RETRIES = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.1)
 
 
 def _pooled_http_client() -> TwilioHttpClient:
     """The SDK's HTTP client keeping up to REST_CONNECTIONS connections alive: a web process rings and redirects
-    many legs at once, and requests' default pool of 10 made every call beyond it open (and drop) a connection."""
+    many legs at once, and requests' default pool of 10 made every call beyond it open (and drop) a connection.
+    Failures to connect are tried again (CONNECT_RETRIES)."""
     client = TwilioHttpClient(timeout=REST_TIMEOUT_SECONDS)
     if client.session is not None:
         for prefix in ("https://", "http://"):
-            client.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=REST_CONNECTIONS))
+            client.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=REST_CONNECTIONS,
+                                                     max_retries=CONNECT_RETRIES))
     return client
 
 
