@@ -60,6 +60,7 @@ def test_a_new_callers_contact_is_created_from_the_pop_and_its_timeline_shows_th
     expect(card).to_be_visible()
     expect(console.locator("#pnc-phone")).to_contain_text("415-555-0177")
     shot(console, request, "01-new-caller")
+    expect(console.locator("#accept")).to_be_enabled()  # the softphone rings after the pop
     console.keyboard.press("Alt+A")
     expect(console.locator("#call-status")).to_have_text("On call")
 
@@ -110,6 +111,7 @@ def test_picking_one_of_several_contacts_links_the_call_once(
     expect(candidates).to_have_count(2)
     expect(candidates.locator("[data-segment]")).to_have_text(["Segment: Hibernating", "Segment: Hibernating"])
     expect(console.locator("#pop-new-contact")).to_be_hidden()
+    expect(console.locator("#accept")).to_be_enabled()  # the softphone rings after the pop
     console.keyboard.press("Alt+A")
     expect(console.locator("#call-status")).to_have_text("On call")
 

@@ -49,6 +49,7 @@ def test_an_article_suggested_in_the_pop_is_texted_to_the_caller_after_the_call(
     expect(suggestions).to_have_count(1)
     expect(suggestions.first.locator("[data-kb=open]")).to_have_text("Router keeps rebooting")
     shot(console, request, "01-suggested")
+    expect(console.locator("#accept")).to_be_enabled()
     console.keyboard.press("Alt+A")
     expect(console.locator("#call-status")).to_have_text("On call")
 
