@@ -8,6 +8,7 @@ from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
+from callcenter.models.recordings import Recording, RecordingNote
 from callcenter.models.routing import Holiday, Queue, QueueSkill
 from callcenter.models.users import ApiToken, Role, Skill, Team, User, UserSkill
 from callcenter.models.work import (
@@ -51,6 +52,8 @@ __all__ = [
     "ListImport",
     "OutboundMessage",
     "Queue",
+    "Recording",
+    "RecordingNote",
     "QueueSkill",
     "Role",
     "ServiceAgreement",
