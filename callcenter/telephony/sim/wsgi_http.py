@@ -67,6 +67,31 @@ class WsgiHttpClient(HttpClient):
         return response
 
 
+    def fetch_bytes(self, url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes, str]:
+        """GET `url` in-process and return (status, raw body, content type): media, which the SDK's text
+        Response would mangle."""
+        headers: dict[str, str] = {}
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        parts = urlsplit(url)
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                answer = FlaskClient(self.app, self.app.response_class).get(
+                    url, headers=headers, base_url=f"{parts.scheme}://{parts.netloc}")
+                result["answer"] = (answer.status_code, answer.get_data(), answer.mimetype or "")
+            except Exception as exc:
+                result["error"] = exc
+
+        worker = threading.Thread(target=run, name="sim-wsgi-http", daemon=True)
+        worker.start()
+        worker.join()
+        if "error" in result:
+            raise result["error"]
+        return result["answer"]
+
+
 def _form(data: dict[str, object]) -> MultiDict:
     """Form fields as the SDK means them: lists become repeated fields, booleans 'true'/'false'."""
     fields: list[tuple[str, str]] = []
