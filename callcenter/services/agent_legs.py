@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.services import agent_state, callbacks, calls, campaign_calls, queue_stats, routing
+from callcenter.services import agent_state, callbacks, calls, campaign_calls, queue_stats, recordings, routing
 from callcenter.services.call_control import carrier_action
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
@@ -115,6 +115,8 @@ def answer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: in
         callbacks.callback_dialed(r, entry_id, customer.call_sid)
     else:
         provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
+        recordings.record_if_policy(session, provider, customer_sid=link["caller_sid"], agent_id=agent_id,
+                                    queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"))
     return name
 
 
