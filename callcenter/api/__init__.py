@@ -26,6 +26,7 @@ def _resource_blueprints() -> list[Blueprint]:
         contacts,
         do_not_call,
         preview,
+        recordings,
         service_agreements,
         supervision,
         tickets,
@@ -37,7 +38,7 @@ def _resource_blueprints() -> list[Blueprint]:
 
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
-            tickets.blp, service_agreements.blp, preview.blp]
+            tickets.blp, service_agreements.blp, preview.blp, recordings.blp]
 
 
 def init_app(app: Flask) -> None:

@@ -14,6 +14,7 @@ from callcenter.web import (
     ivr_admin,
     knowledge_base,
     profile,
+    recordings,
     security_headers,
     staffing,
     system_status,
@@ -34,3 +35,4 @@ def init_app(app: Flask) -> None:
     campaigns.init_app(app)
     knowledge_base.init_app(app)
     tickets.init_app(app)
+    recordings.init_app(app)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from callcenter.extensions import db
 from callcenter.i18n import translate
 from callcenter.models import Queue, Team
-from callcenter.services import call_log
+from callcenter.services import call_log, recordings
 from callcenter.services.errors import DomainError, NotFound
 from callcenter.web.filters import day_start, page_number, viewer_zone, whole_number
 
@@ -109,7 +109,8 @@ def story(call_sid: str):
     except NotFound:
         abort(404)
     zone = viewer_zone()
-    return render_template("call_story.html", story=found, zone=str(zone), local=lambda m: _local(m, zone))
+    return render_template("call_story.html", story=found, zone=str(zone), local=lambda m: _local(m, zone),
+                           recordings=recordings.for_call(db.session, current_user, found.call))
 
 
 @bp.get("/agents/<int:agent_id>/day")
