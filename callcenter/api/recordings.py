@@ -39,7 +39,7 @@ class RecordingArgs(StrictSchema):
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
-class NoteOut(ma.Schema):
+class RecordingNoteOut(ma.Schema):
     id = fields.Integer()
     offset_seconds = fields.Integer()
     body = fields.String()
@@ -59,25 +59,25 @@ class RecordingOut(ma.Schema):
                                 metadata={"description": "Stream the audio through the product"})
     started_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
-    notes = fields.List(fields.Nested(NoteOut))
+    notes = fields.List(fields.Nested(RecordingNoteOut))
 
 
 class RecordingPage(PageSchema):
     items = fields.List(fields.Nested(RecordingOut), required=True)
 
 
-class NoteIn(StrictSchema):
+class RecordingNoteIn(StrictSchema):
     offset_seconds = fields.Integer(required=True, validate=validate.Range(min=0, max=86_400),
                                     metadata={"description": "Seconds from the start of the recording"})
     body = fields.String(required=True, validate=validate.Length(min=1, max=recordings.MAX_NOTE_LENGTH))
 
 
-class ControlIn(StrictSchema):
+class RecordingControlIn(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf(recordings.ACTIONS),
                            metadata={"description": "start (policy on_demand only), pause, resume or stop"})
 
 
-class LiveOut(ma.Schema):
+class LiveRecordingOut(ma.Schema):
     call_sid = fields.String()
     policy = fields.String(metadata={"description": "off, all or on_demand"})
     recording_id = fields.Integer(allow_none=True)
@@ -121,8 +121,8 @@ class RecordingAudio(MethodView):
 
 @blp.route(f"/<{ID}:recording_id>/notes")
 class RecordingNotes(MethodView):
-    @blp.arguments(NoteIn)
-    @blp.response(201, NoteOut)
+    @blp.arguments(RecordingNoteIn)
+    @blp.response(201, RecordingNoteOut)
     @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
     @blp.alt_response(422, schema=ErrorSchema, description="Empty text, or a moment outside the recording")
@@ -134,15 +134,15 @@ class RecordingNotes(MethodView):
 
 @blp.route(f"/live/<{SID}:call_sid>")
 class LiveRecording(MethodView):
-    @blp.response(200, LiveOut)
+    @blp.response(200, LiveRecordingOut)
     @blp.alt_response(403, schema=ErrorSchema, description="Not your call")
     @blp.alt_response(409, **CONFLICT)
     def get(self, call_sid: str):
         """Your live call's recording policy and the recording running now (the console's controls)."""
         return recordings.live_state(db.session, get_redis(), agent=current_actor(), call_sid=call_sid).as_dict()
 
-    @blp.arguments(ControlIn)
-    @blp.response(200, LiveOut)
+    @blp.arguments(RecordingControlIn)
+    @blp.response(200, LiveRecordingOut)
     @blp.alt_response(403, schema=ErrorSchema, description="Not your call")
     @blp.alt_response(409, **CONFLICT)
     def post(self, data: dict[str, Any], call_sid: str):
