@@ -71,6 +71,17 @@ def validate_policy(value: str) -> str:
     return value
 
 
+def set_queue_policy(session: Session, queue_name: str, policy: str, *, actor_id: int | None = None) -> Queue:
+    """Set a queue's recording policy (audited)."""
+    queue = session.scalar(select(Queue).where(Queue.name == queue_name))
+    if queue is None:
+        raise NotFound(t("Queue %(name)s not found", name=queue_name), field="queue")
+    before, queue.recording_policy = queue.recording_policy, validate_policy(policy)
+    audit.record(session, "queue.recording_policy", actor_id=actor_id, entity=queue, before=before, after=policy)
+    session.commit()
+    return queue
+
+
 # --- Starting, pausing, resuming --------------------------------------------------------------------------------
 
 
