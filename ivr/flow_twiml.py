@@ -139,6 +139,15 @@ def record_message(response: VoiceResponse, record_action_url: str, *, language:
     return response
 
 
+def with_consent(response: VoiceResponse, *, language: str = DEFAULT_LANGUAGE,
+                 voice: str | None = None) -> VoiceResponse:
+    """`response` preceded by the recording consent prompt (a call that may be recorded says so first)."""
+    consent = VoiceResponse()
+    _say(consent, _said(RECORDING_CONSENT, language), language, voice)
+    consent.verbs.extend(response.verbs)
+    return consent
+
+
 def _beside(url: str, name: str) -> str:
     """`url` with `/name` appended to its path, its query kept."""
     parts = urlsplit(url)
