@@ -52,7 +52,7 @@ class RecordingOut(ma.Schema):
     call_sid = fields.String()
     call_id = fields.Integer(allow_none=True)
     agent_id = fields.Integer(allow_none=True)
-    trigger = fields.String(metadata={"description": "all (the queue's or campaign's policy) or on_demand"})
+    trigger = fields.String(metadata={"description": "all (the policy), on_demand (an agent) or voicemail"})
     status = fields.String(metadata={"description": ", ".join(RECORDING_STATUSES)})
     duration_seconds = fields.Integer(allow_none=True)
     audio_url = fields.Function(lambda r: f"/api/v1/recordings/{r.id}/audio",

@@ -35,7 +35,7 @@ class Recording(TimestampMixin, Base):
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"), index=True)
     # The agent who handled the call: they, their team's supervisor and admins may play it.
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    # "all" (the queue's or campaign's policy) or "on_demand" (an agent started it).
+    # "all" (the queue's or campaign's policy), "on_demand" (an agent started it) or "voicemail" (a message).
     trigger: Mapped[str] = mapped_column(String(16), default="all")
     status: Mapped[str] = mapped_column(String(16), default="in-progress")
     duration_seconds: Mapped[int | None]

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.i18n_caller import caller_locale
-from callcenter.models import Call, Callback, CallEvent, Queue, Ticket, TicketEvent, User, utcnow
+from callcenter.models import Call, Callback, CallEvent, Queue, Recording, Ticket, TicketEvent, User, utcnow
 from callcenter.services import (
     acd,
     agent_state,
@@ -353,9 +353,12 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
             call.contact_id = matches[0].id
     early = _transcription_event(session, call)  # the transcription may come before the message's action
     transcription = transcription or (early.data.get("text") if early is not None else None)
+    message = _voicemail_recording(session, call, recording_sid, recording_url, duration_seconds)
+    # The ticket names the product's player, never the carrier's media URL (services.recordings guards playback).
+    where = f"/recordings/{message.id}/audio" if message is not None else ""
     ticket = Ticket(
         subject=f"Voicemail from {display(caller) if caller else call.from_number or 'an unknown caller'}",
-        description=(transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {recording_url}",
+        description=((transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {where}").strip(),
         priority="normal", contact_id=call.contact_id, call_id=call.id,
     )
     session.add(ticket)
@@ -373,6 +376,22 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
 
 
 TRANSCRIPTION_EVENT = "voicemail_transcribed"
+
+
+def _voicemail_recording(session: Session, call: Call, recording_sid: str | None, recording_url: str,
+                         duration_seconds: int | None) -> Recording | None:
+    """The message as a recording (played through the product, like call recordings), once per RecordingSid."""
+    if not recording_sid:
+        return None
+    found = session.scalar(select(Recording).where(Recording.recording_sid == recording_sid))
+    if found is None:
+        now = utcnow()
+        found = Recording(recording_sid=recording_sid[:64], call_sid=call.call_sid, call_id=call.id, agent_id=None,
+                          trigger="voicemail", status="completed", duration_seconds=duration_seconds,
+                          media_url=recording_url[:500], started_at=now, completed_at=now)
+        session.add(found)
+        session.flush()
+    return found
 
 
 def _transcription_event(session: Session, call: Call) -> CallEvent | None:

@@ -111,5 +111,8 @@ def test_voicemail_transcription_lands_on_the_ticket_linked_to_the_callers_conta
     assert event.body == "Please call me about my invoice"
     assert ticket.description.startswith("Please call me about my invoice")
     assert ticket.contact_id == dana.id
+    message = session.scalar(select(Recording).where(Recording.trigger == "voicemail"))
+    assert message.call_sid == caller.sid and f"/recordings/{message.id}/audio" in ticket.description
+    assert message.media_url not in ticket.description  # the carrier's URL stays in the product
     hits = [w for w in sim_carrier.webhook_log if w.kind == "transcription"]
     assert [h.status for h in hits] == [204] and hits[0].url.endswith("/ivr/voicemail/transcription")
