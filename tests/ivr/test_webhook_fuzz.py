@@ -34,7 +34,8 @@ NUMBER = "+18005550100"
 KNOWN_SID = "CA" + "4" * 32
 FORM = "application/x-www-form-urlencoded"
 # The carrier's only-reported-to callbacks: 204 with no body is their answer.
-ACKNOWLEDGED = frozenset({"/ivr/status", "/ivr/agent/status", "/ivr/conference/status", "/ivr/campaign/status"})
+ACKNOWLEDGED = frozenset({"/ivr/status", "/ivr/agent/status", "/ivr/conference/status", "/ivr/campaign/status",
+                          "/ivr/recording/status", "/ivr/voicemail/transcription"})
 TWILIO_FIELDS = ("CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus", "Direction", "Digits",
                  "SpeechResult", "Confidence", "CallDuration", "SequenceNumber", "Timestamp", "RecordingUrl",
                  "RecordingSid", "RecordingDuration", "TranscriptionText", "CallerId", "ApiVersion", "ParentCallSid",
