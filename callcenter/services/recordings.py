@@ -309,8 +309,8 @@ def add_note(session: Session, viewer: User, recording_id: int, *, offset_second
         raise ValidationFailed(t("A note is at most %(n)d characters", n=MAX_NOTE_LENGTH), field="body")
     if offset_seconds < 0 or (recording.duration_seconds is not None and offset_seconds > recording.duration_seconds):
         raise ValidationFailed(t("The moment must be within the recording"), field="offset_seconds")
-    note = RecordingNote(recording_id=recording.id, author_id=viewer.id, offset_seconds=offset_seconds, body=body)
-    session.add(note)
+    note = RecordingNote(author_id=viewer.id, offset_seconds=offset_seconds, body=body)
+    recording.notes.append(note)
     session.flush()
     audit.record(session, "recording.note_added", actor_id=viewer.id, entity=recording, note_id=note.id)
     session.commit()
