@@ -207,14 +207,17 @@ def _upsert(session: Session, recording_sid: str, call_sid: str, *, agent_id: in
 
 
 def apply_status_callback(session: Session, form: Any, *, now: datetime | None = None) -> Recording | None:
-    """Keep what a recording status callback says; a repeat or a late, older status changes nothing."""
+    """Keep what a recording status callback says; a repeat or a late, older status changes nothing; one without
+    the recording, the call or a known status is ignored (None)."""
     recording_sid = (form.get("RecordingSid") or "").strip()
     call_sid = (form.get("CallSid") or "").strip()
     status = (form.get("RecordingStatus") or "").strip().lower()
     if not recording_sid or not call_sid or status not in _RANK:
-        raise ValidationFailed(t("A recording callback needs RecordingSid, CallSid and RecordingStatus"),
-                               field="RecordingSid")
-    recording = _upsert(session, recording_sid, call_sid)
+        # Nothing we could keep: acknowledged (the carrier would not send it again anyway) and logged.
+        log.warning("ignored recording callback: RecordingSid %r, CallSid %r, status %r", recording_sid[:64],
+                    call_sid[:64], status[:40])
+        return None
+    recording = _upsert(session, recording_sid[:64], call_sid[:64])
     if _RANK[status] > _RANK[recording.status]:
         recording.status = status
     if status in FINAL:

@@ -39,7 +39,7 @@ ACKNOWLEDGED = frozenset({"/ivr/status", "/ivr/agent/status", "/ivr/conference/s
 TWILIO_FIELDS = ("CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus", "Direction", "Digits",
                  "SpeechResult", "Confidence", "CallDuration", "SequenceNumber", "Timestamp", "RecordingUrl",
                  "RecordingSid", "RecordingDuration", "TranscriptionText", "CallerId", "ApiVersion", "ParentCallSid",
-                 "QueueTime", "DialCallStatus")
+                 "QueueTime", "DialCallStatus", "RecordingStatus", "TranscriptionStatus")
 # Parameters the views read as numbers: in the query (our own URLs) and in the carrier's form.
 QUERY_FIELDS = ("node", "attempt", "agent", "entry", "queue")
 NUMBER_FIELDS = ("Digits", "RecordingDuration", "CallDuration", "SequenceNumber", "Confidence", "QueueTime")
