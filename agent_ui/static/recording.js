@@ -22,7 +22,7 @@
   function callSid() { return window.ccConsole && window.ccConsole.callSid; }
 
   function render(state) {
-    if (!state || state.policy === "off") { show(box, false); return; }
+    if (!state || !state.connected || state.policy === "off") { show(box, false); return; }
     var labels = { "in-progress": _("Recording"), paused: _("Recording paused") };
     CC.text("recording-state", state.status ? labels[state.status] || state.status : _("Not recording"));
     show("recording-start", !!state.can_start);
@@ -48,8 +48,10 @@
     CC.api("POST", "/recordings/live/" + encodeURIComponent(sid), { action: action }).then(render).catch(failed);
   }
 
-  // The card shows when a call is connected; a recording started on answer is known a moment later.
-  new MutationObserver(function () { refresh(); setTimeout(refresh, 1500); })
-    .observe(card, { attributes: true, attributeFilter: ["class"] });
+  // The card shows, then the call status says the call is connected; a recording started on answer is known a
+  // moment later.
+  var observer = new MutationObserver(function () { refresh(); setTimeout(refresh, 1500); });
+  observer.observe(card, { attributes: true, attributeFilter: ["class"] });
+  if ($("call-status")) { observer.observe($("call-status"), { childList: true, characterData: true, subtree: true }); }
   window.ccRecording = { refresh: refresh };
 })();

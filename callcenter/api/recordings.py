@@ -80,6 +80,7 @@ class RecordingControlIn(StrictSchema):
 class LiveRecordingOut(ma.Schema):
     call_sid = fields.String()
     policy = fields.String(metadata={"description": "off, all or on_demand"})
+    connected = fields.Boolean(metadata={"description": "false while the call is not bridged to you yet"})
     recording_id = fields.Integer(allow_none=True)
     status = fields.String(allow_none=True, metadata={"description": "in-progress, paused, or null"})
     can_start = fields.Boolean()
@@ -136,7 +137,6 @@ class RecordingNotes(MethodView):
 class LiveRecording(MethodView):
     @blp.response(200, LiveRecordingOut)
     @blp.alt_response(403, schema=ErrorSchema, description="Not your call")
-    @blp.alt_response(409, **CONFLICT)
     def get(self, call_sid: str):
         """Your live call's recording policy and the recording running now (the console's controls)."""
         return recordings.live_state(db.session, get_redis(), agent=current_actor(), call_sid=call_sid).as_dict()

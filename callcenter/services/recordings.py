@@ -111,10 +111,11 @@ class LiveRecording:
     call_sid: str
     policy: str
     recording: Recording | None
+    connected: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The console's view; the recording's status is `paused` or `in-progress`, None when not recording."""
-        return {"call_sid": self.call_sid, "policy": self.policy,
+        return {"call_sid": self.call_sid, "policy": self.policy, "connected": self.connected,
                 "recording_id": self.recording.id if self.recording else None,
                 "status": self.recording.status if self.recording else None,
                 "can_start": self.policy == "on_demand" and self.recording is None}
@@ -143,8 +144,11 @@ def _running(session: Session, customer_sid: str) -> Recording | None:
 
 
 def live_state(session: Session, r: redis.Redis, *, agent: User, call_sid: str) -> LiveRecording:
-    """The recording state of the agent's live call, for the console."""
-    customer, policy = _live_call(session, r, agent, call_sid)
+    """The recording state of the agent's live call, for the console (not connected yet: nothing to show)."""
+    try:
+        customer, policy = _live_call(session, r, agent, call_sid)
+    except Conflict:
+        return LiveRecording(call_sid, "off", None, connected=False)
     return LiveRecording(call_sid, policy, _running(session, customer))
 
 
