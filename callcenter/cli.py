@@ -320,5 +320,7 @@ def seed_command() -> None:
 
 
 from callcenter.cli_ivr import ivr_group  # noqa: E402
+from callcenter.cli_recordings import queue_group  # noqa: E402
 
 main.add_command(ivr_group)
+main.add_command(queue_group)

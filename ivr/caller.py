@@ -14,7 +14,7 @@ from flask import Response, current_app, request
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import caller_steps, ivr_flows
+from callcenter.services import caller_steps, ivr_flows, recordings
 from callcenter.services.errors import Conflict
 from callcenter.services.tickets import TicketPolicy
 from callcenter.telephony import twiml
@@ -30,6 +30,10 @@ TROUBLE_CONNECTING = flow_twiml.TROUBLE_CONNECTING
 
 def _fallback() -> Response:
     return twiml_response(twiml.technical_difficulties())
+
+
+def _no_content() -> Response:
+    return Response(status=204)
 
 
 def _take_a_message() -> Response:
@@ -99,7 +103,9 @@ def menu() -> Response:
         message = flow_twiml.closed_now(choice.placed.opening_message, speech["language"])
         return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=message, **speech))
     if isinstance(choice.placed, caller_steps.Queued):
-        return _waiting(choice.placed.position, choice.placed.estimated_wait_seconds, speech)
+        policy = recordings.policy_of(db.session, queue_id=choice.placed.queue_id)
+        return _waiting(choice.placed.position, choice.placed.estimated_wait_seconds, speech,
+                        consent=recordings.consent_required(policy))
     if isinstance(decision, ivr_flows.Voicemail):
         return twiml_response(flow_twiml.voicemail(webhook_url("/voicemail"), message=decision.message, **speech))
     if isinstance(decision, ivr_flows.Callback):
@@ -108,12 +114,14 @@ def menu() -> Response:
     return twiml_response(flow_twiml.hangup(decision.message, **speech))
 
 
-def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: dict[str, Any]) -> Response:
-    """One turn of the wait loop: announcement, hold music, * for a callback, back to /ivr/wait."""
+def _waiting(position: int | None, estimated_wait_seconds: int | None, speech: dict[str, Any],
+             consent: bool = False) -> Response:
+    """One turn of the wait loop: announcement, hold music, * for a callback, back to /ivr/wait (`consent`: the
+    recording consent prompt first, as the caller joins a queue that records)."""
     return twiml_response(flow_twiml.waiting(
         webhook_url("/wait"), webhook_url("/wait/choice"), position=position,
         estimated_wait_seconds=estimated_wait_seconds, hold_seconds=current_app.config["HOLD_SECONDS"],
-        hold_music_url=current_app.config["HOLD_MUSIC_URL"], **speech))
+        hold_music_url=current_app.config["HOLD_MUSIC_URL"], consent=consent, **speech))
 
 
 @bp.post("/wait")
@@ -173,6 +181,18 @@ def voicemail() -> Response:
     if ticket is None:
         return twiml_response(flow_twiml.hangup(**speech))
     return twiml_response(flow_twiml.recording_saved(**speech))
+
+
+@bp.post("/voicemail/transcription")
+@fail_safe(_no_content)
+@twilio_signed
+def voicemail_transcription() -> Response:
+    """The transcription of a voicemail (Record's transcribeCallback), after or before the message's ticket."""
+    form = request.form
+    caller_steps.voicemail_transcribed(
+        db.session, call_sid=form.get("CallSid", ""), recording_sid=form.get("RecordingSid"),
+        status=form.get("TranscriptionStatus") or "", text=form.get("TranscriptionText") or "")
+    return _no_content()
 
 
 @bp.post("/requeue")

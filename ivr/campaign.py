@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 
 from flask import Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.extensions import db
 from callcenter.models.base import utcnow
 from callcenter.redis_conn import get_redis
-from callcenter.services import campaign_calls
+from callcenter.services import campaign_calls, recordings
 from callcenter.telephony import links, twiml
-from ivr import bp
+from ivr import bp, flow_twiml
 from ivr.guard import fail_safe, twilio_signed, twiml_response
 from ivr.params import whole_number
 
@@ -29,14 +30,18 @@ def _no_content() -> Response:
     return Response(status=204)
 
 
-def _render(step: campaign_calls.Step) -> Response:
+def _twiml(step: campaign_calls.Step) -> VoiceResponse:
     if step.kind == "wait":
-        return twiml_response(twiml.wait_for_agent(step.wait_seconds, links.webhook_url(
-            "/campaign/connect", campaign=request.args.get("campaign"), attempt=request.args.get("attempt"))))
+        return twiml.wait_for_agent(step.wait_seconds, links.webhook_url(
+            "/campaign/connect", campaign=request.args.get("campaign"), attempt=request.args.get("attempt")))
     if step.kind == "bridged" and step.conference:
-        return twiml_response(twiml.join_conference(step.conference, end_on_exit=True,
-                                                    status_callback=links.webhook_url("/conference/status")))
-    return twiml_response(twiml.say_and_hang_up(step.text))
+        return twiml.join_conference(step.conference, end_on_exit=True,
+                                     status_callback=links.webhook_url("/conference/status"))
+    return twiml.say_and_hang_up(step.text)
+
+
+def _render(step: campaign_calls.Step) -> Response:
+    return twiml_response(_twiml(step))
 
 
 @bp.post("/campaign/answer")
@@ -49,6 +54,10 @@ def campaign_answer() -> Response:
         db.session, get_redis(), call_sid=request.form.get("CallSid", ""),
         attempt_id=whole_number(request.args.get("attempt")), answered_by=request.form.get("AnsweredBy"),
         now=time.time(), connect_seconds=current_app.config["CAMPAIGN_CONNECT_SECONDS"])
+    campaign_id = whole_number(request.args.get("campaign"))
+    if step.kind in ("wait", "bridged") and campaign_id is not None and recordings.consent_required(
+            recordings.policy_of(db.session, queue_id=None, campaign_id=campaign_id)):
+        return twiml_response(flow_twiml.with_consent(_twiml(step)))  # the person may be recorded: say so first
     return _render(step)
 
 

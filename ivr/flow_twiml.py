@@ -10,6 +10,7 @@ who chose Chinese hears them in Chinese, with `language` on every Say and on the
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -37,10 +38,12 @@ NUMBER_IN_LINE = N_("You are number %(position)d in line.")
 WAIT_UNDER_A_MINUTE = N_("Your estimated wait is less than a minute.")
 WAIT_ONE_MINUTE = N_("Your estimated wait is about 1 minute.")
 WAIT_MINUTES = N_("Your estimated wait is about %(minutes)d minutes.")
+RECORDING_CONSENT = N_("This call may be recorded for quality and training purposes. If you do not agree, "
+                       "please hang up.")
 CALLER_TEXTS = (SORRY, FALLBACK, CLOSED, CLOSED_NOW, VOICEMAIL_PROMPT, NO_RECORDING, RECORDING_SAVED, CALLBACK_OFFER,
                 CALLBACK_OFFER_CLOSED, CALLBACK_CONFIRMED, CALLBACK_CONFIRMED_IN_QUEUE, WAIT_CALLBACK_HINT, ALL_BUSY,
                 GOODBYE, TROUBLE_CONNECTING, NEXT_IN_LINE, NUMBER_IN_LINE, WAIT_UNDER_A_MINUTE, WAIT_ONE_MINUTE,
-                WAIT_MINUTES)
+                WAIT_MINUTES, RECORDING_CONSENT)
 DEFAULT_LANGUAGE = ivr_flows.DEFAULT_LANGUAGE
 
 
@@ -126,13 +129,29 @@ def record_message(response: VoiceResponse, record_action_url: str, *, language:
         "timeout": 5,
         "transcribe": transcribe,
     }
-    if transcribe and transcribe_callback_url:
-        options["transcribe_callback"] = transcribe_callback_url
+    if transcribe:
+        # The transcription arrives later, at its own callback: by default /transcription beside the action.
+        options["transcribe_callback"] = transcribe_callback_url or _beside(record_action_url, "transcription")
     response.record(**options)
     # Reached only when Record ends without calling its action (nothing recorded).
     _say(response, _said(NO_RECORDING, language), language, voice)
     response.hangup()
     return response
+
+
+def with_consent(response: VoiceResponse, *, language: str = DEFAULT_LANGUAGE,
+                 voice: str | None = None) -> VoiceResponse:
+    """`response` preceded by the recording consent prompt (a call that may be recorded says so first)."""
+    consent = VoiceResponse()
+    _say(consent, _said(RECORDING_CONSENT, language), language, voice)
+    consent.verbs.extend(response.verbs)
+    return consent
+
+
+def _beside(url: str, name: str) -> str:
+    """`url` with `/name` appended to its path, its query kept."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + name))
 
 
 def voicemail(record_action_url: str, *, message: Spoken = None, language: str = DEFAULT_LANGUAGE,
@@ -200,14 +219,18 @@ def wait_announcement(position: int | None, estimated_wait_seconds: int | None,
 
 def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, estimated_wait_seconds: int | None,
             language: str = DEFAULT_LANGUAGE, voice: str | None = None, hold_seconds: int = 20,
-            hold_music_url: str | None = None, announce: bool = True, offer_callback: bool = True) -> VoiceResponse:
+            hold_music_url: str | None = None, announce: bool = True, offer_callback: bool = True,
+            consent: bool = False) -> VoiceResponse:
     """One turn of the waiting caller's loop: position and estimated wait, hold music (or a pause), a chance to
     press * for a callback that keeps the place, then back to `wait_url` for the next turn.
 
     The Gather has no finish key so * arrives as a digit at `callback_choice_url`; silence falls through to the
-    Redirect (no actionOnEmptyResult), which keeps the loop going.
+    Redirect (no actionOnEmptyResult), which keeps the loop going. `consent`: the queue records its calls, so the
+    caller first hears that the call may be recorded (once, as they join the line).
     """
     response = VoiceResponse()
+    if consent:
+        _say(response, _said(RECORDING_CONSENT, language), language, voice)
     if announce:
         _say(response, wait_announcement(position, estimated_wait_seconds, language), language, voice)
     if offer_callback:

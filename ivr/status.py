@@ -14,7 +14,7 @@ from callcenter.extensions import db
 from callcenter.jobs import enqueue
 from callcenter.models.base import utcnow
 from callcenter.redis_conn import get_redis
-from callcenter.services import callbacks, caller_steps, calls
+from callcenter.services import callbacks, caller_steps, calls, recordings
 from callcenter.services.jobs import Deferred
 from ivr import bp
 from ivr.guard import fail_safe, twilio_signed
@@ -58,4 +58,13 @@ def status() -> Response:
         call_sid = re.sub(r"[^A-Za-z0-9]", "", request.form.get("CallSid", ""))
         enqueue(current_app, [Deferred(REPLAY_JOB, (json.dumps(request.form.to_dict()), received_at.isoformat()),
                                        key=f"status-replay-{call_sid}-{token}")])
+    return _no_content()
+
+
+@bp.post("/recording/status")
+@fail_safe(_no_content)
+@twilio_signed
+def recording_status() -> Response:
+    """A recording status callback: keep the recording's status, duration and media URL (once, in any order)."""
+    recordings.apply_status_callback(db.session, request.form)
     return _no_content()

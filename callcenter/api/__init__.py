@@ -29,6 +29,7 @@ def _resource_blueprints() -> list[Blueprint]:
         do_not_call,
         preview,
         queues,
+        recordings,
         reports,
         service_agreements,
         supervision,
@@ -43,7 +44,7 @@ def _resource_blueprints() -> list[Blueprint]:
     return [auth.blp, contacts.blp, accounts.blp, users.blp, tokens.blp, agent.blp, calls.blp, supervision.blp,
             timeline.blp, do_not_call.blp, webhooks.blp, campaigns.blp, campaigns.imports_blp, articles.blp,
             tickets.blp, service_agreements.blp, preview.blp, queues.blp, call_contacts.blp,
-            call_contacts.segments_blp, trace.blp, callbacks.blp, reports.blp]
+            call_contacts.segments_blp, trace.blp, callbacks.blp, reports.blp, recordings.blp]
 
 
 def init_app(app: Flask) -> None:

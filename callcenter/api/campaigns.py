@@ -20,6 +20,7 @@ from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import ID, Id, JsonBoolean, PageSchema, StrictSchema, limit_offset, page_of
 from callcenter.extensions import db
 from callcenter.i18n import translate
+from callcenter.models.recordings import RECORDING_POLICIES
 from callcenter.redis_conn import get_redis
 from callcenter.services import campaign_lists, campaigns, csv_import
 from callcenter.services.campaigns import DispositionRule
@@ -75,6 +76,9 @@ class CampaignFields(StrictSchema):
     max_abandon_rate = fields.Float(validate=validate.Range(min=0, max=0.5))
     abandon_window_days = fields.Integer(validate=validate.Range(min=1, max=365))
     requires_consent = JsonBoolean()
+    recording_policy = fields.String(validate=validate.OneOf(RECORDING_POLICIES),
+                                     metadata={"description": "off, all (consent prompt, every call recorded) or "
+                                                              "on_demand (consent prompt, agents may record)"})
     dial_ratio = fields.Float(validate=validate.Range(min=1, max=10))
     agent_ids = fields.List(fields.Integer(validate=Id), validate=validate.Length(max=500),
                             metadata={"description": "Replaces the assigned agents"})
@@ -118,6 +122,7 @@ class CampaignOut(ma.Schema):
     max_abandon_rate = fields.Float()
     abandon_window_days = fields.Integer()
     requires_consent = fields.Boolean()
+    recording_policy = fields.String()
     dial_ratio = fields.Float()
     agent_ids = fields.Function(lambda c: sorted(a.user_id for a in c.agents), metadata={"type": "array"})
     dispositions = fields.List(fields.Nested(RuleOut))

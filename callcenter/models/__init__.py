@@ -10,6 +10,7 @@ from callcenter.models.integration import WebhookDelivery, WebhookSubscription
 from callcenter.models.ivr import IvrFlow
 from callcenter.models.knowledge import KbArticle, KbArticleUse, KbCategory, KbTag, OutboundMessage
 from callcenter.models.presence import AgentStateChange
+from callcenter.models.recordings import Recording, RecordingNote
 from callcenter.models.reports import ReportSchedule
 from callcenter.models.rfm import ContactRfm
 from callcenter.models.routing import Holiday, Queue, QueueSkill
@@ -61,6 +62,8 @@ __all__ = [
     "PhoneNumber",
     "Queue",
     "QueueSkill",
+    "Recording",
+    "RecordingNote",
     "ReportSchedule",
     "Role",
     "RoutingTrace",

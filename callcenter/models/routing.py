@@ -44,6 +44,8 @@ class Queue(TimestampMixin, Base):
     abandoned_callbacks: Mapped[bool] = mapped_column(default=False)
     abandoned_callback_min_wait_seconds: Mapped[int] = mapped_column(default=30)
     active: Mapped[bool] = mapped_column(default=True)
+    # Call recording: off, all (the caller hears the consent prompt) or on_demand (an agent may start one).
+    recording_policy: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
 
     skills: Mapped[list[QueueSkill]] = relationship(back_populates="queue", cascade="all, delete-orphan")
     holidays: Mapped[list[Holiday]] = relationship(back_populates="queue", cascade="all, delete-orphan")

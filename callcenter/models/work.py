@@ -156,6 +156,8 @@ class Campaign(TimestampMixin, Base):
     identification_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Rolling window of the abandon rate the pacer keeps under max_abandon_rate.
     abandon_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # Call recording: off, all or on_demand (see models.recordings).
+    recording_policy: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
 
     queue: Mapped[Queue | None] = relationship()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.services import agent_state, callbacks, calls, campaign_calls, queue_stats, routing
+from callcenter.services import agent_state, callbacks, calls, campaign_calls, queue_stats, recordings, routing
 from callcenter.services.call_control import carrier_action
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
@@ -111,6 +111,8 @@ def answer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: in
     name = link["conference_name"]
     if not link.get("callback_phone"):
         provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
+        recordings.record_if_policy(session, provider, customer_sid=link["caller_sid"], agent_id=agent_id,
+                                    queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"))
     elif not link.get("callback_id"):
         # A callback entry with no callbacks row behind it (every booking path writes one): dialled here.
         customer = provider.add_participant(

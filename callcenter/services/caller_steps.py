@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.i18n_caller import caller_locale
-from callcenter.models import Call, Callback, Queue, Ticket, User, utcnow
+from callcenter.models import Call, Callback, CallEvent, Queue, Recording, Ticket, TicketEvent, User, utcnow
 from callcenter.services import (
     acd,
     agent_state,
     business_hours,
     callbacks,
     calls,
+    contacts,
     ivr_flows,
     jobs,
     offers,
@@ -345,19 +346,82 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
         session.commit()
         return existing
     caller = try_e164(call.from_number)
+    if call.contact_id is None and caller is not None:
+        # The message is the caller's: link it to the contact with this number (only when one contact has it).
+        matches = contacts.contacts_for_number(session, caller)
+        if len(matches) == 1:
+            call.contact_id = matches[0].id
+    early = _transcription_event(session, call)  # the transcription may come before the message's action
+    transcription = transcription or (early.data.get("text") if early is not None else None)
+    message = _voicemail_recording(session, call, recording_sid, recording_url, duration_seconds)
+    # The ticket names the product's player, never the carrier's media URL (services.recordings guards playback).
+    where = f"/recordings/{message.id}/audio" if message is not None else ""
     ticket = Ticket(
         subject=f"Voicemail from {display(caller) if caller else call.from_number or 'an unknown caller'}",
-        description=(transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {recording_url}",
+        description=((transcription or "") + f"\n\nRecording ({duration_seconds or 0} s): {where}").strip(),
         priority="normal", contact_id=call.contact_id, call_id=call.id,
     )
     session.add(ticket)
     now = utcnow()
     tickets.opened(session, ticket, actor_id=None, now=now, policy=policy or tickets.TicketPolicy(),
                    source="voicemail")
+    if early is not None:
+        _transcription_on_ticket(session, ticket, early.data, now)
     tickets.reopen_for_contact(session, call.contact_id, reason="message", now=now,
                                policy=policy or tickets.TicketPolicy(), call_id=call.id, exclude_ticket_id=ticket.id)
     calls.record_event(session, call, "voicemail", {"recording_sid": recording_sid, "duration": duration_seconds},
                        dedupe_key=f"voicemail:{call_sid}")
+    session.commit()
+    return ticket
+
+
+TRANSCRIPTION_EVENT = "voicemail_transcribed"
+
+
+def _voicemail_recording(session: Session, call: Call, recording_sid: str | None, recording_url: str,
+                         duration_seconds: int | None) -> Recording | None:
+    """The message as a recording (played through the product, like call recordings), once per RecordingSid."""
+    if not recording_sid:
+        return None
+    found = session.scalar(select(Recording).where(Recording.recording_sid == recording_sid))
+    if found is None:
+        now = utcnow()
+        found = Recording(recording_sid=recording_sid[:64], call_sid=call.call_sid, call_id=call.id, agent_id=None,
+                          trigger="voicemail", status="completed", duration_seconds=duration_seconds,
+                          media_url=recording_url[:500], started_at=now, completed_at=now)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def _transcription_event(session: Session, call: Call) -> CallEvent | None:
+    return session.scalar(select(CallEvent).where(CallEvent.call_id == call.id,
+                                                  CallEvent.kind == TRANSCRIPTION_EVENT).limit(1))
+
+
+def _transcription_on_ticket(session: Session, ticket: Ticket, data: dict[str, Any], now: datetime) -> None:
+    """The transcription as a line of the ticket's history (the text, or why there is none)."""
+    text = (data.get("text") or "").strip()
+    session.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=None, kind="transcription",
+                            body=text or t("The message could not be transcribed."),
+                            data={"recording_sid": data.get("recording_sid"), "status": data.get("status")}))
+
+
+def voicemail_transcribed(session: Session, *, call_sid: str, recording_sid: str | None, status: str,
+                          text: str) -> Ticket | None:
+    """A voicemail's transcription arrived (its own callback, after or before the message's action): it goes on
+    the message's ticket, its description when empty, and the ticket's history; a repeat changes nothing."""
+    call = calls.get_call(session, call_sid)
+    if call is None:
+        raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
+    data = {"recording_sid": recording_sid, "status": (status or "").lower()[:20],
+            "text": text.strip() if status.lower() == "completed" else ""}
+    added = calls.record_event(session, call, TRANSCRIPTION_EVENT, data, dedupe_key=f"{TRANSCRIPTION_EVENT}:{call_sid}")
+    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call.id))
+    if added is not None and ticket is not None:
+        if data["text"] and not ticket.description.strip().startswith(data["text"]):
+            ticket.description = data["text"] + "\n\n" + ticket.description.strip()
+        _transcription_on_ticket(session, ticket, data, utcnow())
     session.commit()
     return ticket
 

@@ -42,6 +42,7 @@ from callcenter.models import (
     Team,
     User,
 )
+from callcenter.models.recordings import RECORDING_POLICIES
 from callcenter.services import audit
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import t
@@ -61,7 +62,7 @@ CLOSED_LEAD_STATUSES = ("done", "failed", "blocked")
 
 EDITABLE = ("name", "mode", "queue_id", "caller_id", "team_id", "script", "calling_hours_start", "calling_hours_end",
             "max_attempts", "retry_minutes", "default_region", "voicemail_drop_text", "identification_text",
-            "max_abandon_rate", "abandon_window_days", "requires_consent", "dial_ratio")
+            "max_abandon_rate", "abandon_window_days", "requires_consent", "dial_ratio", "recording_policy")
 MAX_NAME = 120
 MAX_SCRIPT = 20_000
 MAX_MESSAGE_TEXT = 1_000
@@ -171,6 +172,9 @@ def validate_values(session: Session, values: dict[str, Any], allowed_caller_ids
     _text(values, "script", MAX_SCRIPT)
     _text(values, "voicemail_drop_text", MAX_MESSAGE_TEXT)
     _text(values, "identification_text", MAX_MESSAGE_TEXT)
+    if "recording_policy" in values and values["recording_policy"] not in RECORDING_POLICIES:
+        raise ValidationFailed(t("Recording policy must be one of: off, all, on_demand"),
+                               field="recording_policy")
     if "requires_consent" in values and not isinstance(values["requires_consent"], bool):
         raise ValidationFailed(t("%(field)s must be true or false", field="requires_consent"),
                                field="requires_consent")

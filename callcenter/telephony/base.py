@@ -71,6 +71,27 @@ class MessageInfo:
     error_code: int | None = None
 
 
+@dataclass(frozen=True)
+class RecordingInfo:
+    """A call recording as the carrier reports it (`status`: in-progress, paused, stopped, completed, ...)."""
+
+    sid: str
+    call_sid: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Media:
+    """A recording's audio, fetched from the carrier with the account's credentials."""
+
+    content: bytes
+    content_type: str
+
+
+# Recording status callback events we ask for when starting a recording.
+RECORDING_EVENTS: tuple[str, ...] = ("in-progress", "completed", "absent")
+
+
 # Twilio's error code for a recipient who replied STOP: no message reaches them until they reply START.
 UNSUBSCRIBED_RECIPIENT = 21610
 
@@ -163,6 +184,19 @@ class Provider(Protocol):
 
     def end_conference(self, conference_sid: str) -> ConferenceInfo:
         """End the conference for everyone in it."""
+        ...
+
+    def start_recording(self, call_sid: str, *, status_callback: str,
+                        status_callback_events: Sequence[str] = RECORDING_EVENTS) -> RecordingInfo:
+        """Start recording a live call (both parties); its status callbacks go to `status_callback`."""
+        ...
+
+    def set_recording_status(self, call_sid: str, recording_sid: str, status: str) -> RecordingInfo:
+        """Pause (`paused`), resume (`in-progress`) or stop (`stopped`) a call's recording."""
+        ...
+
+    def recording_media(self, media_url: str) -> Media:
+        """The audio behind a RecordingUrl the carrier gave us (never handed to a browser: it is proxied)."""
         ...
 
     def send_message(self, to: str, from_: str, body: str, status_callback: str | None = None) -> MessageInfo:

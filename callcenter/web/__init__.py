@@ -18,6 +18,7 @@ from callcenter.web import (
     ivr_admin,
     knowledge_base,
     profile,
+    recordings,
     reports,
     security_headers,
     staffing,
@@ -44,3 +45,4 @@ def init_app(app: Flask) -> None:
     admin_people.init_app(app)
     callbacks.init_app(app)
     reports.init_app(app)
+    recordings.init_app(app)

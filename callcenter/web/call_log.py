@@ -19,7 +19,7 @@ from sqlalchemy import select
 from callcenter.extensions import db
 from callcenter.i18n import translate
 from callcenter.models import Queue, Role, Team
-from callcenter.services import call_log, routing_trace
+from callcenter.services import call_log, recordings, routing_trace
 from callcenter.services.errors import DomainError, NotFound
 from callcenter.web.filters import day_start, page_number, viewer_zone, whole_number
 
@@ -113,7 +113,8 @@ def story(call_sid: str):
     trace = ([] if current_user.role == Role.AGENT.value
              else routing_trace.trace_steps(db.session, found.call.call_sid))
     return render_template("call_story.html", story=found, zone=str(zone), local=lambda m: _local(m, zone),
-                           trace=trace, translate=translate)
+                           trace=trace, translate=translate,
+                           recordings=recordings.for_call(db.session, current_user, found.call))
 
 
 @bp.get("/agents/<int:agent_id>/day")

@@ -34,11 +34,12 @@ NUMBER = "+18005550100"
 KNOWN_SID = "CA" + "4" * 32
 FORM = "application/x-www-form-urlencoded"
 # The carrier's only-reported-to callbacks: 204 with no body is their answer.
-ACKNOWLEDGED = frozenset({"/ivr/status", "/ivr/agent/status", "/ivr/conference/status", "/ivr/campaign/status"})
+ACKNOWLEDGED = frozenset({"/ivr/status", "/ivr/agent/status", "/ivr/conference/status", "/ivr/campaign/status",
+                          "/ivr/recording/status", "/ivr/voicemail/transcription"})
 TWILIO_FIELDS = ("CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus", "Direction", "Digits",
                  "SpeechResult", "Confidence", "CallDuration", "SequenceNumber", "Timestamp", "RecordingUrl",
                  "RecordingSid", "RecordingDuration", "TranscriptionText", "CallerId", "ApiVersion", "ParentCallSid",
-                 "QueueTime", "DialCallStatus")
+                 "QueueTime", "DialCallStatus", "RecordingStatus", "TranscriptionStatus")
 # Parameters the views read as numbers: in the query (our own URLs) and in the carrier's form.
 QUERY_FIELDS = ("node", "attempt", "agent", "entry", "queue")
 NUMBER_FIELDS = ("Digits", "RecordingDuration", "CallDuration", "SequenceNumber", "Confidence", "QueueTime")

@@ -152,6 +152,17 @@ class Recording:
     duration: int
     text: str
     date_created: datetime = field(default_factory=utcnow)
+    # A recording started with the Calls/{Sid}/Recordings REST resource runs while the call does: it can be
+    # paused, resumed and stopped, and it ends with the call.
+    status: str = "completed"
+    source: str = "RecordVerb"
+    started: float | None = None  # time.monotonic() when started
+    paused_since: float | None = None
+    paused_total: float = 0.0
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("completed",)
+    date_updated: datetime = field(default_factory=utcnow)
 
 
 @dataclass
@@ -818,6 +829,7 @@ class Carrier:
             self._leave_conference(participant, "left")
         self._cancel_ringing(call, except_endpoint=call.answered_by_endpoint)
         self._emit(call, {"type": "ended", "status": status})
+        self._end_call_recordings(call)
         if not call.dropped:
             extra: dict[str, str] = {}
             if call.record and call.answered:
@@ -1127,6 +1139,96 @@ class Carrier:
                       "TranscriptionUrl": f"{self.base_url}/sim/{API_VERSION}/Accounts/{self.account_sid}/"
                                           f"Transcriptions/{recording.sid}"}
             self._spawn("transcription", self._webhook, call, "transcription", url, "POST", params)
+
+    # ---- Call recordings (REST: start, pause, resume, stop) ----------------------------------------------------
+
+    def start_call_recording(self, call_sid: str, *, status_callback: str | None = None,
+                             status_callback_method: str = "POST",
+                             status_callback_events: list[str] | None = None) -> Recording:
+        """Start recording a live call (both sides); Twilio refuses a call that is not in progress (21220)."""
+        with self.cond:
+            call = self.calls.get(call_sid)
+            if call is None:
+                raise CarrierRestError(404, 20404, f"Call {call_sid} was not found")
+            if not call.answered or call.ended:
+                raise CarrierRestError(400, 21220, "Requested resource is not eligible for recording")
+            recording = Recording(new_sid("RE"), call.sid, 0, "", status="in-progress",
+                                  source="StartCallRecordingAPI", started=time.monotonic(),
+                                  status_callback=status_callback, status_callback_method=status_callback_method,
+                                  status_callback_events=tuple(status_callback_events or ("completed",)))
+            self.recordings[recording.sid] = recording
+        self._spawn("recording-status", self._recording_status, call, recording, "in-progress")
+        return recording
+
+    def call_recording(self, call_sid: str, recording_sid: str) -> Recording:
+        """A recording of a call; `Twilio.CURRENT` names the one running now."""
+        with self.cond:
+            if recording_sid == "Twilio.CURRENT":
+                running = [r for r in self.recordings.values()
+                           if r.call_sid == call_sid and r.status in ("in-progress", "paused")]
+                found = running[-1] if running else None
+            else:
+                found = self.recordings.get(recording_sid)
+        if found is None or found.call_sid != call_sid:
+            raise CarrierRestError(404, 20404, f"Recording {recording_sid} of call {call_sid} was not found")
+        return found
+
+    def update_call_recording(self, call_sid: str, recording_sid: str, status: str) -> Recording:
+        """Pause (`paused`), resume (`in-progress`) or stop (`stopped`) a running recording."""
+        if status not in ("paused", "in-progress", "stopped"):
+            raise CarrierRestError(400, 21600, f"Status must be paused, in-progress or stopped, not {status!r}")
+        recording = self.call_recording(call_sid, recording_sid)
+        with self.cond:
+            if recording.status not in ("in-progress", "paused"):
+                raise CarrierRestError(400, 21220, f"Recording {recording.sid} is {recording.status}")
+            now = time.monotonic()
+            if status == "paused" and recording.status == "in-progress":
+                recording.paused_since = now
+            elif status != "paused" and recording.paused_since is not None:
+                recording.paused_total += now - recording.paused_since
+                recording.paused_since = None
+            recording.status = status
+            recording.date_updated = utcnow()
+            call = self.calls.get(call_sid)
+            snapshot = Recording(**vars(recording))  # what this answer says, before the completion below
+        if status == "stopped" and call is not None:
+            self._complete_recording(call, recording, notify=False)
+            self._spawn("recording-status", self._recording_status, call, recording, "completed")
+        return snapshot
+
+    def _complete_recording(self, call: Call, recording: Recording, notify: bool = True) -> None:
+        """A running recording ends (stopped, or its call ended): its length without the pauses, then the
+        `completed` callback."""
+        with self.cond:
+            if recording.status not in ("in-progress", "paused", "stopped") or recording.started is None:
+                return
+            now = time.monotonic()
+            paused = recording.paused_total + (now - recording.paused_since if recording.paused_since else 0.0)
+            recording.duration = max(0, int((now - recording.started - paused) * self.speed))
+            recording.paused_since = None
+            recording.status = "completed"
+            recording.date_updated = utcnow()
+        if notify:
+            self._recording_status(call, recording, "completed")
+
+    def _recording_status(self, call: Call, recording: Recording, event: str) -> None:
+        """A recording status callback, for the events asked (duplicated like call progress callbacks)."""
+        if not recording.status_callback or event not in recording.status_callback_events:
+            return
+        params = {"AccountSid": self.account_sid, "CallSid": call.sid, "RecordingSid": recording.sid,
+                  "RecordingUrl": self.recording_url(recording.sid), "RecordingStatus": event,
+                  "RecordingDuration": str(recording.duration) if event == "completed" else None,
+                  "RecordingChannels": "1", "RecordingSource": recording.source, "RecordingTrack": "both",
+                  "RecordingStartTime": _rfc2822(recording.date_created)}
+        for _ in range(1 + max(0, self.faults.duplicate_status_callbacks)):
+            self._webhook(call, "recording", recording.status_callback, recording.status_callback_method, params)
+
+    def _end_call_recordings(self, call: Call) -> None:
+        with self.cond:
+            running = [r for r in self.recordings.values()
+                       if r.call_sid == call.sid and r.status in ("in-progress", "paused")]
+        for recording in running:
+            self._complete_recording(call, recording)
 
     # ---- Dial ------------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from callcenter.telephony.sim import messaging
 from callcenter.telephony.sim.conference import Conference, Participant
-from callcenter.telephony.sim.engine import API_VERSION, Call, Carrier, CarrierRestError
+from callcenter.telephony.sim.engine import API_VERSION, Call, Carrier, CarrierRestError, Recording
 from callcenter.telephony.sim.messaging import SimMessage
 
 bp = Blueprint("sim_rest", __name__)
@@ -475,6 +475,69 @@ def delete_participant(account_sid: str, conference_sid: str, call_sid: str) -> 
     conference = _conference(conference_sid)
     carrier().remove_participant(conference.sid, call_sid)
     return "", 204
+
+
+# ---- call recordings (start, pause, resume, stop) ------------------------------------------------------------
+
+
+def call_recording_json(recording: Recording) -> dict[str, Any]:
+    sim = carrier()
+    return {
+        "account_sid": sim.account_sid,
+        "api_version": API_VERSION,
+        "call_sid": recording.call_sid,
+        "conference_sid": None,
+        "date_created": _date(recording.date_created),
+        "date_updated": _date(recording.date_updated),
+        "start_time": _date(recording.date_created),
+        "duration": str(recording.duration) if recording.status == "completed" else "-1",
+        "sid": recording.sid,
+        "price": None,
+        "uri": f"/{API_VERSION}/Accounts/{sim.account_sid}/Calls/{recording.call_sid}/Recordings/"
+               f"{recording.sid}.json",
+        "encryption_details": None,
+        "price_unit": "USD",
+        "status": recording.status,
+        "channels": 1,
+        "source": recording.source,
+        "error_code": None,
+        "track": "both",
+    }
+
+
+@bp.post(f"{ACCOUNT}/Calls/<call_sid>/Recordings.json")
+@authenticated
+def create_call_recording(account_sid: str, call_sid: str) -> tuple[Response, int]:
+    _call(call_sid)
+    recording = carrier().start_call_recording(
+        call_sid, status_callback=request.form.get("RecordingStatusCallback") or None,
+        status_callback_method=_method("RecordingStatusCallbackMethod"),
+        status_callback_events=_events("RecordingStatusCallbackEvent") or None)
+    return jsonify(call_recording_json(recording)), 201
+
+
+@bp.get(f"{ACCOUNT}/Calls/<call_sid>/Recordings.json")
+@authenticated
+def list_call_recordings(account_sid: str, call_sid: str) -> Response:
+    _call(call_sid)
+    with carrier().cond:
+        found = [r for r in carrier().recordings.values() if r.call_sid == call_sid]
+    return _page("recordings", [call_recording_json(r) for r in found])
+
+
+@bp.get(f"{ACCOUNT}/Calls/<call_sid>/Recordings/<recording_sid>.json")
+@authenticated
+def fetch_call_recording(account_sid: str, call_sid: str, recording_sid: str) -> Response:
+    return jsonify(call_recording_json(carrier().call_recording(call_sid, recording_sid)))
+
+
+@bp.post(f"{ACCOUNT}/Calls/<call_sid>/Recordings/<recording_sid>.json")
+@authenticated
+def update_call_recording(account_sid: str, call_sid: str, recording_sid: str) -> Response:
+    status = request.form.get("Status")
+    if not status:
+        raise CarrierRestError(400, 21600, "Status is required")
+    return jsonify(call_recording_json(carrier().update_call_recording(call_sid, recording_sid, status)))
 
 
 # ---- recordings (media only: what RecordingUrl points at) ---------------------------------------------------

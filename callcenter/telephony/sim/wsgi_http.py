@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,33 +39,59 @@ class WsgiHttpClient(HttpClient):
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        headers = dict(headers or {})
-        if auth:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
+        headers = _with_auth(headers, auth)
         parts = urlsplit(url)
         target = with_query(url, {k: str(v) for k, v in (params or {}).items() if v is not None})
         form = _form(data or {})
-        result: dict[str, Any] = {}
 
-        def run() -> None:
-            try:
-                client = FlaskClient(self.app, self.app.response_class)
-                answer = client.open(target, method=method.upper(), data=form if method.upper() != "GET" else None,
-                                     headers=headers, base_url=f"{parts.scheme}://{parts.netloc}")
-                result["response"] = Response(answer.status_code, answer.get_data(as_text=True),
-                                              dict(answer.headers))
-            except Exception as exc:  # reported to the SDK caller below, like a transport error
-                result["error"] = exc
+        def run() -> Response:
+            client = FlaskClient(self.app, self.app.response_class)
+            answer = client.open(target, method=method.upper(), data=form if method.upper() != "GET" else None,
+                                 headers=headers, base_url=f"{parts.scheme}://{parts.netloc}")
+            return Response(answer.status_code, answer.get_data(as_text=True), dict(answer.headers))
 
-        worker = threading.Thread(target=run, name="sim-wsgi-http", daemon=True)
-        worker.start()
-        worker.join()
-        if "error" in result:
-            raise result["error"]
-        response: Response = result["response"]
+        response: Response = _on_own_thread(run)
         self._test_only_last_response = response
         return response
+
+    def fetch_bytes(self, url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes, str]:
+        """GET `url` in-process and return (status, raw body, content type): media, which the SDK's text
+        Response would mangle."""
+        headers = _with_auth({}, auth)
+        parts = urlsplit(url)
+
+        def run() -> tuple[int, bytes, str]:
+            answer = FlaskClient(self.app, self.app.response_class).get(
+                url, headers=headers, base_url=f"{parts.scheme}://{parts.netloc}")
+            return answer.status_code, answer.get_data(), answer.mimetype or ""
+
+        return _on_own_thread(run)
+
+
+def _with_auth(headers: dict[str, str] | None, auth: tuple[str, str] | None) -> dict[str, str]:
+    headers = dict(headers or {})
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    return headers
+
+
+def _on_own_thread(run: Callable[[], Any]) -> Any:
+    """`run()` on a short-lived thread (its own scoped session); its exception is raised here, like a transport
+    error to the SDK caller."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = run()
+        except Exception as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=target, name="sim-wsgi-http", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def _form(data: dict[str, object]) -> MultiDict:
