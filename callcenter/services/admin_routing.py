@@ -31,7 +31,7 @@ from callcenter.models import (
     UserSkill,
 )
 from callcenter.models.routing import DEFAULT_BUSINESS_HOURS
-from callcenter.services import agent_state, audit, business_hours, ivr_flows, locales
+from callcenter.services import agent_state, audit, business_hours, ivr_flows, locales, recordings
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.messages import Message, t
 from callcenter.services.phones import to_e164
@@ -157,6 +157,7 @@ def queue_state(queue: Queue) -> dict[str, Any]:
         "name": queue.name, "description": queue.description, "script": queue.script, "time_zone": queue.time_zone,
         "business_hours": queue.business_hours, "priority_rules": queue.priority_rules,
         "base_priority": queue.base_priority, "service_level_target": queue.service_level_target,
+        "recording_policy": queue.recording_policy,
         **{name: getattr(queue, name) for name in (*QUEUE_TIMERS, *QUEUE_FLAGS)},
         "skills": {s.skill.name: s.min_level for s in sorted(queue.skills, key=lambda s: s.skill_id)},
         "holidays": [h.day.isoformat() for h in sorted(queue.holidays, key=lambda h: h.day)],
@@ -170,7 +171,8 @@ def blank_queue() -> Queue:
                                                               "repeat_caller_24h": 2},
                  base_priority=0, wrap_up_seconds=30, service_level_seconds=20, service_level_target=80,
                  max_wait_seconds=600, reservation_timeout_seconds=15, sticky_agent_wait_seconds=20, active=True,
-                 callback_owner_wait_seconds=300, abandoned_callbacks=False, abandoned_callback_min_wait_seconds=30)
+                 callback_owner_wait_seconds=300, abandoned_callbacks=False, abandoned_callback_min_wait_seconds=30,
+                 recording_policy="off")
 
 
 def _queue_values(session: Session, values: dict[str, Any], queue: Queue | None) -> dict[str, Any]:
@@ -198,6 +200,7 @@ def _queue_values(session: Session, values: dict[str, Any], queue: Queue | None)
                                  for rule in RULES}
     for name in QUEUE_FLAGS:
         checked[name] = _flag(values.get(name))
+    checked["recording_policy"] = recordings.validate_policy(str(values.get("recording_policy") or "off"))
     skills: dict[int, int] = {}
     for skill_id, level in (values.get("skills") or {}).items():
         skill = session.get(Skill, int(skill_id))

@@ -48,7 +48,7 @@ def queues():
 def _queue_form(form: Any) -> dict[str, Any]:
     """The service's values from the queue form's fields."""
     values: dict[str, Any] = {name: form.get(name, "") for name in (
-        "name", "description", "script", "time_zone", "base_priority", "service_level_target",
+        "name", "description", "script", "time_zone", "base_priority", "service_level_target", "recording_policy",
         *admin_routing.QUEUE_TIMERS)}
     values.update({name: form.get(name) for name in admin_routing.QUEUE_FLAGS})
     values["business_hours"] = {day: form.get(f"hours_{day}", "") for day in business_hours.DAYS}
@@ -70,7 +70,7 @@ def _queue_page(queue: Any, form: dict[str, Any], error: tuple[str, str | None, 
 def _form_of(queue: Any) -> dict[str, Any]:
     """The form's values for an existing queue (or a new one's defaults)."""
     form: dict[str, Any] = {name: getattr(queue, name) for name in (
-        "name", "description", "script", "time_zone", "base_priority", "service_level_target",
+        "name", "description", "script", "time_zone", "base_priority", "service_level_target", "recording_policy",
         *admin_routing.QUEUE_TIMERS)}
     form.update({name: getattr(queue, name) for name in admin_routing.QUEUE_FLAGS})
     form.update({f"hours_{day}": text for day, text in admin_routing.hours_as_text(queue.business_hours).items()})

@@ -96,6 +96,7 @@ def test_raising_a_queue_s_minimum_level_takes_effect_on_the_next_call_and_is_au
     ({"max_wait_seconds": "ten"}, "max_wait_seconds"),
     ({"priority_rules": {"vip": "1000"}}, "priority_vip"),
     ({"abandoned_callback_min_wait_seconds": "-1"}, "abandoned_callback_min_wait_seconds"),
+    ({"recording_policy": "sometimes"}, "recording_policy"),
 ])
 def test_bad_queue_input_is_refused_naming_the_field_and_nothing_is_stored(session, admin, changes, field):
     with pytest.raises(ValidationFailed) as refused:
@@ -106,15 +107,16 @@ def test_bad_queue_input_is_refused_naming_the_field_and_nothing_is_stored(sessi
     assert audits(session, "queue.created") == []
 
 
-def test_the_callback_switches_of_a_queue_are_set_and_audited(session, admin):
+def test_the_callback_and_recording_settings_of_a_queue_are_set_and_audited(session, admin):
     queue = admin_routing.create_queue(session, admin, queue_values())
     assert (queue.abandoned_callbacks, queue.callback_owner_wait_seconds) == (False, 300)
     admin_routing.update_queue(session, admin, queue.id, queue_values(
-        abandoned_callbacks="1", abandoned_callback_min_wait_seconds="45", callback_owner_wait_seconds="120"))
+        abandoned_callbacks="1", abandoned_callback_min_wait_seconds="45", callback_owner_wait_seconds="120",
+        recording_policy="all"))
     session.expire_all()
     changed = session.get(Queue, queue.id)
     assert (changed.abandoned_callbacks, changed.abandoned_callback_min_wait_seconds,
-            changed.callback_owner_wait_seconds) == (True, 45, 120)
+            changed.callback_owner_wait_seconds, changed.recording_policy) == (True, 45, 120, "all")
     [updated] = audits(session, "queue.updated")
     assert (updated.details["before"]["abandoned_callbacks"], updated.details["after"]["abandoned_callbacks"]) == (
         False, True)
