@@ -6,11 +6,11 @@ from flask import Response, current_app, request
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import admin_routing, outbound_calls
+from callcenter.services import outbound_calls
 from callcenter.services.dialing_gate import DialRules
 from callcenter.services.errors import DomainError
 from callcenter.telephony import twiml
-from callcenter.telephony.links import webhook_url
+from callcenter.telephony.links import caller_ids, webhook_url
 from ivr import bp
 from ivr.guard import fail_safe, twilio_signed, twiml_response
 
@@ -30,7 +30,7 @@ def client() -> Response:
         placed = outbound_calls.start_agent_call(
             db.session, call_sid=form.get("CallSid", ""), from_identity=form.get("From", ""),
             to_raw=form.get("To", ""), caller_id=form.get("CallerId") or None,
-            allowed_caller_ids=admin_routing.caller_ids(db.session, current_app.config["CALLER_IDS"]),
+            allowed_caller_ids=caller_ids(),
             region=current_app.config["DEFAULT_REGION"],
             rules=DialRules.from_config(current_app.config), r=get_redis())
     except DomainError as exc:

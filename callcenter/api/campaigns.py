@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.views import MethodView
 from marshmallow import fields, validate
 from webargs.flaskparser import FlaskParser
@@ -27,6 +27,7 @@ from callcenter.services.campaigns import DispositionRule
 from callcenter.services.errors import Conflict, ValidationFailed
 from callcenter.services.messages import t
 from callcenter.services.storable import find_problem
+from callcenter.telephony import links
 
 blp = resource_blueprint("campaigns", __name__, "/campaigns",
                          "Outbound campaigns (admins and supervisors): settings, status, leads and list imports")
@@ -231,7 +232,7 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], list[int] | None, list
 
 
 def _caller_ids() -> list[str]:
-    return list(current_app.config["CALLER_IDS"])
+    return links.caller_ids()
 
 
 @blp.route("")

@@ -34,6 +34,15 @@ def join_twiml(name: str, end_on_exit: bool) -> str:
                                  status_callback=webhook_url("/conference/status")).to_xml()
 
 
+def caller_ids() -> list[str]:
+    """Our numbers an outbound call (an agent's, a campaign's) may show: CALLER_IDS, then those admins marked as
+    caller IDs on the numbers page; the first is the default."""
+    from callcenter.extensions import db
+    from callcenter.services import admin_routing
+
+    return admin_routing.caller_ids(db.session, current_app.config["CALLER_IDS"])
+
+
 def caller_id() -> str:
     """The number our outbound legs show when nothing more specific applies (OUTBOUND_CALLER_ID)."""
     return current_app.config["OUTBOUND_CALLER_ID"]

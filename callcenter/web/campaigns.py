@@ -21,6 +21,7 @@ from callcenter.redis_conn import get_redis
 from callcenter.services import campaign_lists, campaigns, csv_import
 from callcenter.services.campaigns import DispositionRule
 from callcenter.services.errors import DomainError
+from callcenter.telephony import links
 from callcenter.web import csv_upload
 from callcenter.web.csv_upload import PostForm, UploadForm
 
@@ -120,7 +121,7 @@ def _edit_context(campaign: Any, values: dict[str, Any] | None = None, agent_ids
             "mode": "preview", "calling_hours_start": "09:00", "calling_hours_end": "20:00", "max_attempts": 3,
             "retry_minutes": 60, "default_region": current_app.config["DEFAULT_REGION"], "max_abandon_rate": 0.03,
             "abandon_window_days": 30, "dial_ratio": 1.0, "requires_consent": False,
-            "caller_id": (current_app.config["CALLER_IDS"] or [None])[0]}
+            "caller_id": (links.caller_ids() or [None])[0]}
     if agent_ids is None:
         agent_ids = [a.user_id for a in campaign.agents] if campaign else []
     if rules is None:
@@ -129,7 +130,7 @@ def _edit_context(campaign: Any, values: dict[str, Any] | None = None, agent_ids
     return {
         "campaign": campaign, "values": values, "agent_ids": set(agent_ids), "rules": rules, "form": PostForm(),
         "modes": campaigns.MODES, "outcomes": campaigns.OUTCOMES,
-        "caller_ids": current_app.config["CALLER_IDS"],
+        "caller_ids": links.caller_ids(),
         "agents": db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.full_name)).all(),
         "teams": db.session.scalars(select(Team).order_by(Team.name)).all(),
         "queues": db.session.scalars(select(Queue).order_by(Queue.name)).all(),
@@ -167,7 +168,7 @@ def _save(campaign: Any):
         error = (bad[0], _("%(field)s must be a number", field=bad[0]))
     else:
         try:
-            kwargs = {"allowed_caller_ids": current_app.config["CALLER_IDS"], "agent_ids": agent_ids,
+            kwargs = {"allowed_caller_ids": links.caller_ids(), "agent_ids": agent_ids,
                       "dispositions": rules}
             if campaign is None:
                 saved = campaigns.create_campaign(db.session, current_user, values, **kwargs)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from callcenter.models import Disposition
+from callcenter.services import admin_routing
 from tests.api.conftest import assert_error
 
 CSV = "Phone,Name,Balance\n(415) 555-0101,Ada,120\n(415) 555-0102,Alan,80\nnope,Bad,1\n"
@@ -61,6 +62,13 @@ def test_create_read_update_delete(client, admin_headers, agent, session):
 ])
 def test_invalid_campaigns_are_422_naming_the_field(client, admin_headers, body, field):
     assert_error(create(client, admin_headers, **body), 422, field)
+
+
+def test_a_number_an_admin_marked_as_caller_id_may_be_a_campaigns(client, admin_headers, session, factory):
+    assert_error(create(client, admin_headers, caller_id="+14155550199"), 422, "caller_id")
+    admin_routing.create_number(session, factory.user(role="admin"), {"number": "+14155550199", "caller_id": "1"})
+    created = create(client, admin_headers, caller_id="+14155550199")
+    assert created.status_code == 201 and created.get_json()["caller_id"] == "+14155550199"
 
 
 def test_agents_are_refused(client, agent, bearer):
