@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import and_, false, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import (
@@ -360,17 +360,39 @@ def rename_skill(session: Session, actor: User, skill_id: int, values: dict[str,
     return _edited(session, actor, skill, "skill.renamed", _skill_state, before, ip_address)
 
 
-def skill_holders(session: Session, skill_id: int) -> list[UserSkill]:
-    """Who holds the skill, with their level, by name."""
-    return list(session.scalars(select(UserSkill).join(User).where(UserSkill.skill_id == skill_id)
+def _skills_managed_by(viewer: User | None) -> Any:
+    """Whose skills `viewer` may see and change: an admin everyone's; a supervisor their own team's agents'."""
+    if viewer is None or viewer.role == Role.ADMIN.value:
+        return true()
+    if viewer.role == Role.SUPERVISOR.value and viewer.team_id is not None:
+        return and_(User.team_id == viewer.team_id, User.role == Role.AGENT.value)
+    return false()
+
+
+def require_skill_manager(actor: User, person: User | None = None) -> None:
+    """Giving and taking skills: admins for anyone, a supervisor for the agents of their own team (403 else)."""
+    if actor.active and actor.role == Role.ADMIN.value:
+        return
+    if (actor.active and actor.role == Role.SUPERVISOR.value and actor.team_id is not None
+            and (person is None or (person.team_id == actor.team_id and person.role == Role.AGENT.value))):
+        return
+    raise Forbidden(t("A supervisor gives and takes the skills of their own team's agents only"))
+
+
+def skill_holders(session: Session, skill_id: int, viewer: User | None = None) -> list[UserSkill]:
+    """Who holds the skill, with their level, by name (of those `viewer` manages)."""
+    return list(session.scalars(select(UserSkill).join(User).where(UserSkill.skill_id == skill_id,
+                                                                   _skills_managed_by(viewer))
                                 .options(selectinload(UserSkill.user)).order_by(User.full_name, User.id)))
 
 
-def skill_candidates(session: Session, skill_id: int) -> list[User]:
-    """Active people who could be given the skill (agents and supervisors who do not hold it yet)."""
+def skill_candidates(session: Session, skill_id: int, viewer: User | None = None) -> list[User]:
+    """Active people who could be given the skill (agents and supervisors who do not hold it yet; a supervisor's
+    own team's agents when `viewer` is one)."""
     held = select(UserSkill.user_id).where(UserSkill.skill_id == skill_id)
     return list(session.scalars(select(User).where(User.active.is_(True), User.id.not_in(held),
-                                                   User.role.in_((Role.AGENT.value, Role.SUPERVISOR.value)))
+                                                   User.role.in_((Role.AGENT.value, Role.SUPERVISOR.value)),
+                                                   _skills_managed_by(viewer))
                                 .order_by(User.full_name, User.id)))
 
 
@@ -380,8 +402,9 @@ def _agent_skills(user: User) -> dict[str, int]:
 
 def set_agent_skill(session: Session, actor: User, skill_id: int, user_id: Any, level: Any, *,
                     r: redis.Redis | None = None, ip_address: str | None = None) -> UserSkill:
-    """Give a person the skill at `level` (1..10), or change their level; the ACD sees it at once when `r`."""
-    require_admin(actor)
+    """Give a person the skill at `level` (1..10), or change their level; the ACD sees it at once when `r`.
+    Admins for anyone; a supervisor for their own team's agents."""
+    require_skill_manager(actor)
     skill = get_skill(session, skill_id)
     try:
         user = session.get(User, int(user_id))
@@ -389,6 +412,7 @@ def set_agent_skill(session: Session, actor: User, skill_id: int, user_id: Any, 
         user = None
     if user is None:
         raise ValidationFailed(t("Choose a person"), field="user_id")
+    require_skill_manager(actor, user)
     level = _whole(level, "level", LIMITS["skill_level"])
     before = _agent_skills(user)
     row = next((s for s in user.skills if s.skill_id == skill.id), None)
@@ -406,9 +430,11 @@ def set_agent_skill(session: Session, actor: User, skill_id: int, user_id: Any, 
 
 def remove_agent_skill(session: Session, actor: User, skill_id: int, user_id: int, *,
                        r: redis.Redis | None = None, ip_address: str | None = None) -> None:
-    require_admin(actor)
+    require_skill_manager(actor)
     skill = get_skill(session, skill_id)
     user = session.get(User, user_id)
+    if user is not None:
+        require_skill_manager(actor, user)
     row = next((s for s in user.skills if s.skill_id == skill.id), None) if user is not None else None
     if user is None or row is None:
         raise NotFound(t("That person does not hold %(skill)s", skill=skill.name), field="user_id")

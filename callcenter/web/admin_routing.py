@@ -1,6 +1,7 @@
 """Admin pages for routing set-up: queues, skills (and who holds them), dispositions, away reasons, phone numbers.
 
-Admins only (403 for everyone else). Views parse the form, call one `services.admin_routing` function and render;
+Admins only (403 for everyone else), but for the skill pages, where a supervisor gives and takes the skills of
+their own team's agents. Views parse the form, call one `services.admin_routing` function and render;
 a refused change re-renders the form with the reason and a 4xx status.
 """
 
@@ -14,6 +15,7 @@ from flask_login import current_user
 
 from callcenter.extensions import db
 from callcenter.i18n import translate
+from callcenter.models import Role
 from callcenter.redis_conn import get_redis
 from callcenter.services import admin_routing, business_hours, ivr_flows
 from callcenter.services.errors import DomainError
@@ -23,7 +25,18 @@ from callcenter.web import ivr_admin
 bp = Blueprint("admin_routing", __name__, url_prefix="/admin", template_folder="templates")
 
 
-bp.before_request(ivr_admin.require_admin)  # admins only: log in first, 403 for everyone else
+# What a supervisor may open here: who holds which skill in their team, and giving or taking one.
+SUPERVISOR_ENDPOINTS = frozenset({"admin_routing.skills", "admin_routing.skill", "admin_routing.set_holder",
+                                  "admin_routing.remove_holder"})
+
+
+@bp.before_request
+def _admins_or_team_skills():
+    """Admins only (log in first, 403 for everyone else); supervisors reach their team's skill pages."""
+    if (current_user.is_authenticated and current_user.role == Role.SUPERVISOR.value
+            and request.endpoint in SUPERVISOR_ENDPOINTS):
+        return None
+    return ivr_admin.require_admin()
 
 
 def _failed(exc: DomainError) -> tuple[str, str | None, int]:
@@ -186,8 +199,8 @@ def _skill_or_404(skill_id: int):
 def _skill_page(skill: Any, error: tuple[str, str | None, int] | None = None):
     message, field, status = error or (None, None, 200)
     return render_template("admin/skill.html", skill=skill,
-                           holders=admin_routing.skill_holders(db.session, skill.id),
-                           candidates=admin_routing.skill_candidates(db.session, skill.id),
+                           holders=admin_routing.skill_holders(db.session, skill.id, current_user),
+                           candidates=admin_routing.skill_candidates(db.session, skill.id, current_user),
                            error=message, error_field=field), status
 
 
@@ -228,8 +241,8 @@ def remove_holder(skill_id: int, user_id: int):
     try:
         admin_routing.remove_agent_skill(db.session, current_user, skill.id, user_id, r=get_redis(),
                                          ip_address=request.remote_addr)
-    except DomainError:
-        abort(404)
+    except DomainError as exc:
+        abort(exc.status)
     flash(_("Skill taken away."), "info")
     return redirect(url_for("admin_routing.skill", skill_id=skill.id))
 

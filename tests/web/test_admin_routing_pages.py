@@ -57,11 +57,41 @@ def test_everyone_but_admins_gets_403(client, auth, factory, session, role):
     session.add(skill)
     session.commit()
     auth.login("pat")
-    for path in ("/admin/", "/admin/queues", "/admin/queues/new", f"/admin/skills/{skill.id}", "/admin/numbers"):
+    skill_page = () if role == "supervisor" else (f"/admin/skills/{skill.id}",)  # theirs: their team's holders
+    for path in ("/admin/", "/admin/queues", "/admin/queues/new", *skill_page, "/admin/numbers"):
         assert client.get(path).status_code == 403, path
     assert client.post("/admin/queues/new", data=queue_form()).status_code == 403
     assert client.post(f"/admin/skills/{skill.id}/holders", data={"user_id": "1", "level": "5"}).status_code == 403
     assert session.scalar(select(Queue).where(Queue.name == "Warranty")) is None
+
+
+def test_a_supervisor_gives_and_takes_their_own_teams_skills_only(client, auth, factory, session):
+    factory.user(role="supervisor", username="sam", team="North")
+    own = factory.user(username="olga", team="North")
+    other = factory.user(username="otto", team="South")
+    skill = Skill(name="warranty")
+    session.add(skill)
+    session.commit()
+    auth.login("sam")
+
+    page = client.get(f"/admin/skills/{skill.id}").get_data(as_text=True)
+    assert "(olga)" in page and "(otto)" not in page and 'id="rename-form"' not in page
+    assert "Team skills" in client.get("/admin/skills").get_data(as_text=True)
+    given = client.post(f"/admin/skills/{skill.id}/holders", data={"user_id": str(own.id), "level": "6"})
+    assert given.status_code == 302
+    refused = client.post(f"/admin/skills/{skill.id}/holders", data={"user_id": str(other.id), "level": "6"})
+    assert refused.status_code == 403 and "own team" in refused.get_data(as_text=True)
+    assert client.post(f"/admin/skills/{skill.id}", data={"name": "repairs"}).status_code == 403
+    assert client.post("/admin/skills", data={"name": "billing"}).status_code == 403
+
+    session.expire_all()
+    assert {u.username: {s.skill.name: s.level for s in u.skills} for u in (own, other)} == {
+        "olga": {"warranty": 6}, "otto": {}}
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "user.skills_changed")).all()
+    assert entry.entity_id == str(own.id) and entry.details["after"] == {"skills": {"warranty": 6}}
+    assert client.post(f"/admin/skills/{skill.id}/holders/{own.id}/delete").status_code == 302
+    session.expire_all()
+    assert session.get(User, own.id).skills == []
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):
