@@ -20,8 +20,8 @@ import redis
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call, Callback, CallbackAttempt, Queue, Team, User, utcnow
-from callcenter.services import calls, dialing_gate, jobs, routing
+from callcenter.models import Call, Callback, CallbackAttempt, Team, User, utcnow
+from callcenter.services import calls, dialing_gate, jobs, queues, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.interactions import (
     INTERACTION_TTL_SECONDS,
@@ -93,7 +93,7 @@ def release_due_callbacks(session: Session, r: redis.Redis, now: float | None = 
             continue  # an owner without a team queue: a person assigns it one
         if not _gate_allows(session, callback, when, rules):
             continue
-        queue = session.get(Queue, queue_id)
+        queue = queues.queue_snapshot(session, queue_id)
         owner_wait = queue.callback_owner_wait_seconds if queue is not None else 0
         try:
             routing.enqueue_callback(
@@ -286,7 +286,7 @@ def book_after_abandon(session: Session, call_sid: str, queue_id: int, waited_se
                        now: datetime | None = None) -> Callback | None:
     """A caller hung up while waiting: where the queue says so, and they waited at least its minimum, they get a
     callback (due now, keeping when they called), unless their number already has one open. The caller commits."""
-    queue = session.get(Queue, queue_id)
+    queue = queues.queue_snapshot(session, queue_id)  # process memory: most queues have the switch off
     if queue is None or not queue.abandoned_callbacks or waited_seconds < queue.abandoned_callback_min_wait_seconds:
         return None
     call = calls.get_call(session, call_sid)

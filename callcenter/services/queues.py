@@ -38,6 +38,10 @@ class QueueSnapshot:
     sticky_agent_wait_seconds: int
     service_level_seconds: int
     skills: dict[int, int] = field(default_factory=dict)  # skill id -> minimum level
+    recording_policy: str = "off"
+    callback_owner_wait_seconds: int = 300
+    abandoned_callbacks: bool = False
+    abandoned_callback_min_wait_seconds: int = 30
 
     @classmethod
     def of(cls, queue: Queue) -> QueueSnapshot:
@@ -50,6 +54,10 @@ class QueueSnapshot:
             sticky_agent_wait_seconds=queue.sticky_agent_wait_seconds,
             service_level_seconds=queue.service_level_seconds,
             skills={s.skill_id: s.min_level for s in queue.skills},
+            recording_policy=queue.recording_policy or "off",
+            callback_owner_wait_seconds=queue.callback_owner_wait_seconds,
+            abandoned_callbacks=bool(queue.abandoned_callbacks),
+            abandoned_callback_min_wait_seconds=queue.abandoned_callback_min_wait_seconds,
         )
 
 

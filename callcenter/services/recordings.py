@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Campaign, Queue, Recording, RecordingNote, Role, User, utcnow
 from callcenter.models.recordings import RECORDING_POLICIES
-from callcenter.services import audit, calls
+from callcenter.services import audit, calls, queues
 from callcenter.services.call_control import carrier_action
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.interactions import interaction
 from callcenter.services.messages import t
+from callcenter.services.queues import QueueSnapshot
 from callcenter.services.wrapup import caller_sid
 from callcenter.telephony.base import Media, Provider, TelephonyError
 
@@ -49,12 +50,13 @@ MAX_NOTE_LENGTH = 2000
 
 
 def policy_of(session: Session, *, queue_id: int | None, campaign_id: int | None = None) -> str:
-    """The recording policy for a call: its campaign's when a campaign placed it, else its queue's."""
-    owner: Queue | Campaign | None = None
+    """The recording policy for a call: its campaign's when a campaign placed it, else its queue's (from the
+    process cache: it is read in the webhook that queues the caller)."""
+    owner: QueueSnapshot | Campaign | None = None
     if campaign_id is not None:
         owner = session.get(Campaign, campaign_id)
     elif queue_id is not None:
-        owner = session.get(Queue, queue_id)
+        owner = queues.queue_snapshot(session, queue_id)
     policy = owner.recording_policy if owner is not None else "off"
     return policy if policy in RECORDING_POLICIES else "off"
 
