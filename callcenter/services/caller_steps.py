@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callcenter.i18n_caller import caller_locale
@@ -351,8 +351,6 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
         matches = contacts.contacts_for_number(session, caller)
         if len(matches) == 1:
             call.contact_id = matches[0].id
-    early = _transcription_event(session, call)  # the transcription may come before the message's action
-    transcription = transcription or (early.data.get("text") if early is not None else None)
     message = _voicemail_recording(session, call, recording_sid, recording_url, duration_seconds)
     # The ticket names the product's player, never the carrier's media URL (services.recordings guards playback).
     where = f"/recordings/{message.id}/audio" if message is not None else ""
@@ -365,13 +363,12 @@ def voicemail_received(session: Session, *, call_sid: str, recording_url: str | 
     now = utcnow()
     tickets.opened(session, ticket, actor_id=None, now=now, policy=policy or tickets.TicketPolicy(),
                    source="voicemail")
-    if early is not None:
-        _transcription_on_ticket(session, ticket, early.data, now)
     tickets.reopen_for_contact(session, call.contact_id, reason="message", now=now,
                                policy=policy or tickets.TicketPolicy(), call_id=call.id, exclude_ticket_id=ticket.id)
     calls.record_event(session, call, "voicemail", {"recording_sid": recording_sid, "duration": duration_seconds},
                        dedupe_key=f"voicemail:{call_sid}")
     session.commit()
+    _attach_transcription(session, call.id)  # it may have come before the message's action
     return ticket
 
 
@@ -394,11 +391,6 @@ def _voicemail_recording(session: Session, call: Call, recording_sid: str | None
     return found
 
 
-def _transcription_event(session: Session, call: Call) -> CallEvent | None:
-    return session.scalar(select(CallEvent).where(CallEvent.call_id == call.id,
-                                                  CallEvent.kind == TRANSCRIPTION_EVENT).limit(1))
-
-
 def _transcription_on_ticket(session: Session, ticket: Ticket, data: dict[str, Any], now: datetime) -> None:
     """The transcription as a line of the ticket's history (the text, or why there is none)."""
     text = (data.get("text") or "").strip()
@@ -416,12 +408,32 @@ def voicemail_transcribed(session: Session, *, call_sid: str, recording_sid: str
         raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
     data = {"recording_sid": recording_sid, "status": (status or "").lower()[:20],
             "text": text.strip() if status.lower() == "completed" else ""}
-    added = calls.record_event(session, call, TRANSCRIPTION_EVENT, data, dedupe_key=f"{TRANSCRIPTION_EVENT}:{call_sid}")
-    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call.id))
-    if added is not None and ticket is not None:
-        if data["text"] and not ticket.description.strip().startswith(data["text"]):
-            ticket.description = data["text"] + "\n\n" + ticket.description.strip()
-        _transcription_on_ticket(session, ticket, data, utcnow())
+    calls.record_event(session, call, TRANSCRIPTION_EVENT, data, dedupe_key=f"{TRANSCRIPTION_EVENT}:{call_sid}")
+    session.commit()
+    return _attach_transcription(session, call.id)
+
+
+def _attach_transcription(session: Session, call_id: int) -> Ticket | None:
+    """Put the call's transcription on its voicemail ticket once both exist; committed.
+
+    The transcription and the message's action are separate webhooks that may run at the same moment: each
+    stores its own row, commits, then calls this, so whichever commits second finds both. The ticket row is
+    written first (a lock on both databases), so two callers add the transcription once."""
+    locked = session.execute(update(Ticket).where(Ticket.call_id == call_id).values(updated_at=utcnow())
+                             .execution_options(synchronize_session=False)).rowcount
+    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id)) if locked else None
+    event = session.scalar(select(CallEvent).where(CallEvent.call_id == call_id,
+                                                   CallEvent.kind == TRANSCRIPTION_EVENT).limit(1))
+    if ticket is None or event is None or session.scalar(
+            select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id,
+                                         TicketEvent.kind == "transcription").limit(1)) is not None:
+        session.rollback()
+        return ticket
+    session.refresh(ticket)
+    text = event.data.get("text") or ""
+    if text and not ticket.description.strip().startswith(text):
+        ticket.description = text + "\n\n" + ticket.description.strip()
+    _transcription_on_ticket(session, ticket, event.data, utcnow())
     session.commit()
     return ticket
 

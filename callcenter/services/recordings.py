@@ -146,10 +146,11 @@ def _running(session: Session, customer_sid: str) -> Recording | None:
 
 
 def live_state(session: Session, r: redis.Redis, *, agent: User, call_sid: str) -> LiveRecording:
-    """The recording state of the agent's live call, for the console (not connected yet: nothing to show)."""
+    """The recording state of the agent's live call, for the console: nothing to show for a call not connected yet,
+    or not theirs (a transfer target's console shows the consult leg; only the call's agent controls it)."""
     try:
         customer, policy = _live_call(session, r, agent, call_sid)
-    except Conflict:
+    except (Conflict, Forbidden):
         return LiveRecording(call_sid, "off", None, connected=False)
     return LiveRecording(call_sid, policy, _running(session, customer))
 

@@ -52,6 +52,10 @@ def test_a_recorded_queue_asks_consent_records_the_call_and_stores_the_callback_
     assert (recording.call_sid, recording.agent_id, recording.trigger) == (caller.sid, alice.id, "all")
     live = f"/api/v1/recordings/live/{caller.sid}"
     assert client.get(live, headers=headers).get_json()["status"] == "in-progress"
+    # Another agent's console (a transfer target's) sees nothing to control, and may not control it.
+    bob_headers = _headers(session, factory.user(username="bob_consult"))
+    assert client.get(live, headers=bob_headers).get_json()["connected"] is False
+    assert client.post(live, json={"action": "pause"}, headers=bob_headers).status_code == 403
 
     paused = client.post(live, json={"action": "pause"}, headers=headers)
     assert paused.status_code == 200, paused.get_json()
