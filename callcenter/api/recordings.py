@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, request
+from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -19,6 +19,7 @@ from callcenter.api.base import resource_blueprint
 from callcenter.api.errors import ErrorSchema
 from callcenter.api.schemas import ID, PageSchema, StrictSchema
 from callcenter.extensions import db
+from callcenter.media import private_audio
 from callcenter.models.recordings import RECORDING_STATUSES
 from callcenter.redis_conn import get_redis
 from callcenter.services import recordings
@@ -116,7 +117,7 @@ class RecordingAudio(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="Not finished yet, or the carrier could not serve it")
     def get(self, recording_id: int):
         """Play a recording (audited)."""
-        return audio_response(recordings.play(db.session, get_provider(), current_actor(), recording_id,
+        return private_audio(recordings.play(db.session, get_provider(), current_actor(), recording_id,
                                               ip_address=request.remote_addr))
 
 
@@ -151,9 +152,3 @@ class LiveRecording(MethodView):
                                   action=data["action"],
                                   status_callback=links.webhook_url("/recording/status")).as_dict()
 
-
-def audio_response(media: Any) -> Response:
-    """The audio as a private, uncached response (shared with the call page's player)."""
-    response = Response(media.content, mimetype=media.content_type or "audio/wav")
-    response.headers["Cache-Control"] = "private, no-store"
-    return response

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from callcenter.api.recordings import audio_response
 from callcenter.extensions import db
 from callcenter.i18n import translate
+from callcenter.media import private_audio
 from callcenter.services import recordings
 from callcenter.services.errors import DomainError, Forbidden, NotFound
 from callcenter.telephony import get_provider
@@ -29,7 +29,7 @@ def audio(recording_id: int):
         abort(404)
     except DomainError:
         abort(409)
-    return audio_response(media)
+    return private_audio(media)
 
 
 @bp.post("/recordings/<int:recording_id>/notes")
