@@ -10,7 +10,7 @@ from flask import Response, current_app, request
 
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
-from callcenter.services import agent_legs
+from callcenter.services import agent_legs, call_control
 from callcenter.services.errors import Conflict
 from callcenter.telephony import get_provider, links, twiml
 from ivr import bp
@@ -86,5 +86,9 @@ def agent_status() -> Response:
 @fail_safe(_no_content)
 @twilio_signed
 def conference_status() -> Response:
-    """Conference events are not needed for the call record (the legs report themselves); acknowledged only."""
+    """Conference events are not needed for the call record (the legs report themselves). One matters: a
+    click-to-call's conference ending while its customer still rings (call_control.outbound_conference_ended)."""
+    if request.form.get("StatusCallbackEvent") == "conference-end":
+        call_control.outbound_conference_ended(db.session, request.form.get("FriendlyName") or "")
+        db.session.commit()
     return _no_content()

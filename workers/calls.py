@@ -11,7 +11,8 @@ from flask import current_app
 
 from callcenter.jobs import claim
 from callcenter.redis_conn import get_redis
-from callcenter.services import caller_steps, calls
+from callcenter.services import call_control, caller_steps, calls
+from callcenter.telephony import get_provider
 from workers.jobs import job_session
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ def derive_calls(*call_ids: int) -> None:
         log.warning("could not claim the derivation of calls %s (Redis down); deriving anyway", call_ids)
     with job_session() as session:
         calls.derive_calls(session, call_ids)
+
+
+def end_abandoned_customer(conference_name: str) -> None:
+    """A click-to-call's conference ended while its customer still rang: hang that leg up (idempotent)."""
+    with job_session() as session:
+        ended = call_control.end_abandoned_customer(session, get_provider(), conference_name)
+    if ended:
+        log.info("ended customer leg %s of conference %s: the agent had left", ended, conference_name)
 
 
 def learn_caller(call_sid: str) -> None:

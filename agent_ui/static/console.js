@@ -22,6 +22,7 @@
     callSid: null,        // the interaction (offer id) of the call in progress
     callStartedAt: null, muted: false, held: false,
     outbound: null,       // a click-to-call waiting for the softphone to ring
+    outboundSid: null,    // the customer's leg of our click-to-call (what the hang-up button ends)
     contact: null,
   };
 
@@ -281,7 +282,13 @@
     s.consult = null;
   }
   function hangup() {
-    if (s.call && s.callSid) {
+    if (s.call && !s.callSid && s.outboundSid) {
+      // Our click-to-call: end the customer's leg even while it still rings (the server also does, when our leg
+      // leaves first); our leg drops with the conference.
+      var own = s.call;
+      CC.api("POST", "/calls/" + encodeURIComponent(s.outboundSid) + "/hangup", {}).catch(function () { own.disconnect(); });
+    }
+    else if (s.call && s.callSid) {
       // End the call for the customer too; our leg drops with it (a bare disconnect would look like a reload).
       var call = s.call;
       CC.api("POST", "/calls/" + encodeURIComponent(s.callSid) + "/hangup", {}).catch(function () { call.disconnect(); });
@@ -303,7 +310,7 @@
   }
   function callFinished() {
     var sid = s.callSid;
-    s.call = null; s.callStartedAt = null; s.muted = false; s.held = false; s.consult = null;
+    s.call = null; s.callStartedAt = null; s.muted = false; s.held = false; s.consult = null; s.outboundSid = null;
     show("call-timer", false);
     show("in-call", false);
     show("transfer-progress", false);
@@ -550,9 +557,10 @@
   });
   function dial(number, contactId) {
     if (s.call || s.offer) { message(_("Finish the current call first"), "warn"); return; }
-    s.outbound = { to: number };
+    s.outbound = { to: number }; s.outboundSid = null;
     CC.api("POST", "/calls", { to: number, caller_id: $("caller-id").value, contact_id: contactId || null }).then(function (data) {
       s.callSid = null;
+      s.outboundSid = data.call_sid;
       if (!s.callStartedAt) { text("call-status", _("Calling %(number)s…", { number: data.to })); }  // not once answered
     }).catch(function (e) { s.outbound = null; failed(e); });
   }

@@ -746,6 +746,8 @@ if from ~= 'available' and from ~= 'away' and from ~= 'wrap_up' then return 'bus
 if present(a[2]) or present(a[3]) then return 'busy:' .. from end
 redis.call('HSET', key, 'current_call', sid, 'outbound_call', sid)
 transition(id, 'on_call', 'outbound', now, sid)
+-- The leg's end was reported before the agent was put on it (see mark_leg_ended): the caller ends it now.
+if redis.call('EXISTS', 'cc:leg_ended:' .. sid) == 1 then return 'ended:' .. from end
 return 'ok:' .. from
 """
 
@@ -1199,8 +1201,18 @@ def expire_disconnected_agent(r: redis.Redis, agent_id: int, now: float, cutoff:
     return json.loads(answer) if answer else None
 
 
+LEG_ENDED_TTL_SECONDS = 3600
+
+
+def mark_leg_ended(r: redis.Redis, call_sid: str) -> None:
+    """Remember that a leg's end was reported, for an agent put on it only afterwards (outbound_begin answers
+    "ended"): the status webhook and the request that placed the call race, in different processes."""
+    r.set(f"cc:leg_ended:{call_sid}", 1, ex=LEG_ENDED_TTL_SECONDS)
+
+
 def outbound_begin(r: redis.Redis, agent_id: int, call_sid: str, now: float) -> tuple[str, str]:
-    """Put an agent on a call they placed. Returns (ok|same|busy, the state they were in)."""
+    """Put an agent on a call they placed. Returns (ok|same|busy|ended, the state they were in); "ended": on it,
+    but its end was already reported (mark_leg_ended), so the caller ends it."""
     outcome, _, from_state = _run(r, "outbound_begin", agent_id, call_sid, now).partition(":")
     return outcome, from_state
 

@@ -19,7 +19,16 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.services import agent_state, callbacks, calls, campaign_calls, queue_stats, recordings, routing
+from callcenter.services import (
+    acd,
+    agent_state,
+    callbacks,
+    calls,
+    campaign_calls,
+    queue_stats,
+    recordings,
+    routing,
+)
 from callcenter.services.call_control import carrier_action
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
@@ -217,7 +226,14 @@ def rejoin_answered(r: redis.Redis, *, agent_id: int, entry_id: str, leg_sid: st
 
 def hang_up(r: redis.Redis, provider: Provider, *, agent_id: int, entry_id: str) -> str:
     """The agent ends the call for everyone: the customer's leg is hung up (the agent's own leg drops with the
-    conference). Returns the customer's leg. Conflict when it is not their call or the carrier refuses."""
+    conference). Returns the customer's leg. Conflict when it is not their call or the carrier refuses.
+
+    A call the agent placed has no interaction: its customer's leg is ended directly, ringing or answered (the
+    agent's softphone leaving first would leave a still-ringing customer alone in a new conference)."""
+    if interaction(r, entry_id) is None and acd.agent_hash(r, agent_id).get("outbound_call") == entry_id:
+        with carrier_action("Hanging up"):
+            provider.end_call(entry_id)
+        return entry_id
     data = owned_call(r, agent_id, entry_id)
     # Marked ending first, so the agent's leg dropping with the conference is not taken for a lost softphone.
     set_interaction(r, entry_id, ending="1")

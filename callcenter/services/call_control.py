@@ -30,8 +30,8 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Contact, Queue, Role, User, utcnow
-from callcenter.services import agent_state, audit, calls, dialing_gate, outbound_calls, routing, scope
+from callcenter.models import Call, Contact, Queue, Role, User, utcnow
+from callcenter.services import agent_state, audit, calls, dialing_gate, jobs, outbound_calls, routing, scope
 from callcenter.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callcenter.services.events import publish
 from callcenter.services.interactions import agent_identity, interaction, set_interaction
@@ -427,6 +427,33 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
 # --- Click to call ----------------------------------------------------------------------------------------------
 
 
+OUTBOUND_CONFERENCE_PREFIX = "outbound-"
+END_ABANDONED_CUSTOMER_JOB = "workers.calls.end_abandoned_customer"
+LIVE_CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress")
+
+
+def outbound_conference_ended(session: Session, conference_name: str) -> None:
+    """A click-to-call's conference ended: when the agent's softphone left it before the customer answered (a
+    hang-up or a reload while ringing), the customer's leg is still ringing, and would be answered into a new,
+    empty conference. A job (after commit) ends it; nothing for other conferences."""
+    if conference_name.startswith(OUTBOUND_CONFERENCE_PREFIX):
+        jobs.defer(session, END_ABANDONED_CUSTOMER_JOB, conference_name, key=f"end-abandoned-{conference_name}")
+
+
+def end_abandoned_customer(session: Session, provider: Provider, conference_name: str) -> str | None:
+    """End the customer's leg of an ended click-to-call conference if the carrier still has it live. Returns the
+    leg ended, None when there was nothing to end (idempotent: a re-run finds it ended)."""
+    call = session.scalar(select(Call).where(Call.conference_name == conference_name,
+                                             Call.direction == "outbound-api"))
+    if call is None:
+        return None
+    with carrier_action("Hanging up"):
+        if provider.get_call(call.call_sid).status not in LIVE_CALL_STATUSES:
+            return None
+        provider.end_call(call.call_sid)
+    return call.call_sid
+
+
 def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent: User, to: str, caller_id: str,
                   allowed_caller_ids: list[str], contact_id: int | None, join_twiml: Any,
                   status_callback: str | None, region: str = "US", now: datetime | None = None,
@@ -454,7 +481,7 @@ def click_to_call(session: Session, r: redis.Redis, provider: Provider, *, agent
             agent_state.login(session, r, agent.id, state=agent_state.AWAY, reason="outbound")
         else:
             agent_state.change_state(session, r, agent.id, agent_state.AWAY, reason="outbound")
-    name = f"outbound-{uuid.uuid4().hex}"
+    name = f"{OUTBOUND_CONFERENCE_PREFIX}{uuid.uuid4().hex}"
     with carrier_action("Calling"):
         agent_leg = provider.place_call(f"client:{agent_identity(agent.id)}", caller_id,
                                         twiml=join_twiml(name, True), timeout=30)

@@ -92,6 +92,8 @@ def agent_on_call(session: Session, r: redis.Redis, agent_id: int, call_sid: str
     outcome, _from_state = acd.outbound_begin(r, agent_id, call_sid, now)
     if outcome == "busy":
         raise Conflict(t('Finish the current call first'), field="state")
+    if outcome == "ended":  # its status webhook came first and found nobody on it: wrap-up now
+        call_ended(session, r, call_sid, now)
     if flush_now:
         agent_state.flush_log(session, r)
     else:
@@ -125,6 +127,7 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
     """A leg ended: when it was an agent's own call, they go to wrap-up (the console opens its form). Not
     committed (the status webhook commits). None when nothing changed (not such a call, or already ended)."""
     now = time.time() if now is None else now
+    acd.mark_leg_ended(r, call_sid)  # before the lookup: the record may not be visible to this process yet
     call = placed_by_agent(session, call_sid)
     if call is None or call.agent_id is None:
         return None

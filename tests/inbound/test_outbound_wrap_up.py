@@ -124,3 +124,76 @@ def test_an_agent_left_on_an_ended_outbound_call_is_repaired_into_wrap_up(sessio
 
     assert [(rep.agent_id, rep.call_sid) for rep in repairs] == [(alice.id, call.call_sid)]
     assert _state(redis_client, alice.id) == "wrap_up"
+
+
+def test_an_end_reported_before_the_agent_is_put_on_the_call_still_opens_the_wrap_up(session, factory,
+                                                                                      redis_client):
+    """The customer's status webhook and the request that placed the call run in different processes: when the
+    webhook's end arrives first, it finds nobody on the call, and the agent put on it afterwards must not stay
+    'on a call' forever (seen in CI: the console never opened its wrap-up)."""
+    alice = factory.user(username="alice")
+    agent_state.login(session, redis_client, alice.id)
+    call = factory.call(call_sid="CA" + "9" * 32, direction="outbound-api", from_number=NUMBER, to_number=CUSTOMER,
+                        agent_id=alice.id)
+
+    assert outbound_calls.call_ended(session, redis_client, call.call_sid) is None  # nobody on it yet
+    outbound_calls.agent_on_call(session, redis_client, alice.id, call.call_sid)
+    session.commit()
+
+    presence = agent_state.get_presence(redis_client, alice.id)
+    assert (presence.state, presence.current_call) == ("wrap_up", None)
+    assert outbound_calls.call_ended(session, redis_client, call.call_sid) is None  # a repeat changes nothing
+    assert _state(redis_client, alice.id) == "wrap_up"
+
+
+def _click_to_call(session, client, alice) -> tuple[str, str]:
+    token = auth_service.issue_api_token(session, alice, "test", actor_id=None)
+    session.commit()
+    response = client.post("/api/v1/calls", json={"to": CUSTOMER, "caller_id": NUMBER},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["call_sid"], token
+
+
+def test_the_agents_softphone_leaving_while_the_customer_rings_ends_the_customers_leg(session, factory, client,
+                                                                                      sim_carrier, redis_client):
+    """The console's hang-up may be a bare disconnect (pressed before the click-to-call request answered): the
+    conference ends with the agent's leg, and the customer, still ringing, must not be answered into an empty
+    new conference; the agent wraps up (seen in CI as a console stuck 'on a call')."""
+    alice = factory.user(username="alice")
+    _dispositions(session)
+    agent_state.login(session, redis_client, alice.id)
+    customer = sim_carrier.answering_phone(CUSTOMER)
+    softphone = sim_carrier.client(agent_identity(alice.id))
+    call_sid, _token = _click_to_call(session, client, alice)
+    agent_leg = softphone.accept()
+    ring = customer.wait_for_incoming()
+
+    agent_leg.hangup()  # the agent gives up before the customer answers
+
+    wait_until(lambda: sim_carrier.calls[call_sid].status in ("completed", "canceled"),
+               message="the customer's leg was ended (not left to ring out)")
+    assert not ring.answer()  # too late to answer into anything
+    wait_until(lambda: _state(redis_client, alice.id) == "wrap_up", message="the agent is in wrap-up")
+
+
+def test_the_hang_up_button_ends_a_click_to_call_while_the_customer_still_rings(session, factory, client,
+                                                                                sim_carrier, redis_client):
+    alice = factory.user(username="alice")
+    _dispositions(session)
+    agent_state.login(session, redis_client, alice.id)
+    customer = sim_carrier.answering_phone(CUSTOMER)
+    softphone = sim_carrier.client(agent_identity(alice.id))
+    call_sid, token = _click_to_call(session, client, alice)
+    softphone.accept()
+    customer.wait_for_incoming()
+
+    answer = client.post(f"/api/v1/calls/{call_sid}/hangup", headers={"Authorization": f"Bearer {token}"})
+
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["leg_sid"] == call_sid
+    wait_until(lambda: sim_carrier.calls[call_sid].status in ("completed", "canceled"),
+               message="the customer's leg was ended")
+    wait_until(lambda: _state(redis_client, alice.id) == "wrap_up", message="the agent is in wrap-up")
+    other = client.post(f"/api/v1/calls/{'CA' + '1' * 32}/hangup", headers={"Authorization": f"Bearer {token}"})
+    assert other.status_code == 409  # only your own call
