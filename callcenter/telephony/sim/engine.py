@@ -254,7 +254,13 @@ class Carrier:
         self.client_voice_url = client_voice_url
         self.twiml_app_sid = twiml_app_sid
         self.validator = RequestValidator(auth_token)
-        self.cond = threading.Condition(threading.RLock())
+        lock = threading.RLock()
+        # Two conditions on one lock. `cond` wakes everyone who watches the carrier (tests' handles, the REST
+        # layer); `_legs` wakes only the threads running call legs, and only for changes their waits depend on:
+        # a webhook logged or an event emitted to the far end is for observers, and at a few hundred calls those
+        # two were three quarters of all wake-ups of every leg thread (the bench's harness spent its core on them).
+        self.cond = threading.Condition(lock)
+        self._legs = threading.Condition(lock)
         self.numbers: dict[str, PhoneNumber] = {}
         self.phones: dict[str, PhoneBehaviour] = {}
         self.calls: dict[str, Call] = {}
@@ -304,13 +310,19 @@ class Carrier:
 
     # ---- clients (browser softphones and test endpoints) -----------------------------------------------------
 
+    def notify_all(self) -> None:
+        """Wake every waiter (call legs and observers) after a change of calls, conferences, queues or endpoints;
+        called with the lock held."""
+        self._legs.notify_all()
+        self.cond.notify_all()
+
     def register_client(self, identity: str, endpoint: Any) -> None:
         """Let `endpoint` (with ring(call) and cancel(call) methods) receive calls for client:identity."""
         with self.cond:
             endpoints = self.clients.setdefault(identity, [])
             if endpoint not in endpoints:
                 endpoints.append(endpoint)
-            self.cond.notify_all()
+            self.notify_all()
 
     def unregister_client(self, identity: str, endpoint: Any) -> None:
         with self.cond:
@@ -361,7 +373,7 @@ class Carrier:
             if call is None or call.ended or call.answered or call.answered_by_endpoint is not None:
                 return False
             call.answered_by_endpoint = endpoint or "phone"
-            self.cond.notify_all()
+            self.notify_all()
             return True
 
     def reject(self, call_sid: str) -> bool:
@@ -371,7 +383,7 @@ class Carrier:
             if call is None or call.ended or call.answered:
                 return False
             call.pending = Pending("reject")
-            self.cond.notify_all()
+            self.notify_all()
             return True
 
     def hangup(self, call_sid: str) -> bool:
@@ -382,7 +394,7 @@ class Carrier:
                 return False
             if call.pending is None or call.pending.kind == "redirect":
                 call.pending = Pending("hangup")
-            self.cond.notify_all()
+            self.notify_all()
             return True
 
     def send_digits(self, call_sid: str, digits: str) -> None:
@@ -424,7 +436,7 @@ class Carrier:
                     if other.hears(speaker):
                         deliveries.append((other.call, {"type": "heard", "text": value, "from": call.sid,
                                                         "label": speaker.label}))
-            self.cond.notify_all()
+            self.notify_all()
         for target, event in deliveries:
             self._emit(target, event)
 
@@ -543,7 +555,7 @@ class Carrier:
             if call.pending is None or call.pending.kind == "redirect":
                 call.pending = Pending("redirect", Source(url=url, method=method.upper(), twiml=twiml))
             call.date_updated = utcnow()
-            self.cond.notify_all()
+            self.notify_all()
             return call
 
     def end(self, call_sid: str, status: str = "completed") -> Call:
@@ -557,7 +569,7 @@ class Carrier:
             if status == "canceled" and call.answered:
                 return call  # Twilio ignores a cancel of an answered call
             call.pending = Pending("cancel" if status == "canceled" or not call.answered else "hangup")
-            self.cond.notify_all()
+            self.notify_all()
             return call
 
     def drop(self, call_sid: str) -> None:
@@ -568,7 +580,7 @@ class Carrier:
                 return
             call.dropped = True
             call.pending = Pending("drop")
-            self.cond.notify_all()
+            self.notify_all()
 
     def _live_call(self, call_sid: str) -> Call:
         call = self.calls.get(call_sid)
@@ -630,7 +642,7 @@ class Carrier:
             finally:
                 with self.cond:
                     self._threads.discard(threading.current_thread())
-                    self.cond.notify_all()
+                    self.notify_all()
 
     # ---- waiting ---------------------------------------------------------------------------------------------
 
@@ -657,12 +669,12 @@ class Carrier:
                 if until is not None and until():
                     return True
                 if deadline is None:
-                    self.cond.wait(1.0)
+                    self._legs.wait(1.0)
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self.cond.wait(remaining)
+                self._legs.wait(remaining)
 
     @contextmanager
     def _breaker(self, call: Call, predicate: Callable[[], bool]) -> Iterator[None]:
@@ -679,7 +691,7 @@ class Carrier:
         with self.cond:
             call.inputs.clear()
             call.listening = frozenset(kinds)
-            self.cond.notify_all()
+            self.notify_all()
         try:
             yield
         finally:
@@ -694,7 +706,7 @@ class Carrier:
         with self.cond:
             call.events.append(event)
             listeners = list(call.listeners)
-            self.cond.notify_all()
+            self.cond.notify_all()  # observers only: no leg waits on its events
         for listener in listeners:
             try:
                 listener(call, event)
@@ -801,7 +813,7 @@ class Carrier:
             call.start_time = utcnow()
             call.date_updated = call.start_time
             call.status = "in-progress"
-            self.cond.notify_all()
+            self.notify_all()
         self._status(call, "answered")
         self._emit(call, {"type": "answered"})
 
@@ -822,7 +834,7 @@ class Carrier:
             call.listening = frozenset()
             member = call.queue_member
             participant = call.participant
-            self.cond.notify_all()
+            self.notify_all()
         if member is not None:
             self._leave_queue(member)
         if participant is not None and not participant.left:
@@ -1292,7 +1304,7 @@ class Carrier:
                     call.peer = connected
                     connected.peer = call
                     call.bridge_ready = True
-                self.cond.notify_all()
+                self.notify_all()
             if connected is not None:
                 self._emit(call, {"type": "bridged", "with": connected.sid})
                 kinds = {"dtmf"} if hangup_on_star else set()
@@ -1314,7 +1326,7 @@ class Carrier:
                 for child in children:
                     if not child.ended and (child.pending is None or child.pending.kind == "redirect"):
                         child.pending = Pending("hangup" if child.answered else "cancel")
-                self.cond.notify_all()
+                self.notify_all()
         self._wait_ended(children)
         if connected is not None:
             self._emit(call, {"type": "unbridged", "with": connected.sid})
@@ -1342,7 +1354,7 @@ class Carrier:
                 return "completed"
         with self.cond:
             child.bridge_ready = True
-            self.cond.notify_all()
+            self.notify_all()
         self._wait(child, None)
         return "completed"
 
@@ -1377,7 +1389,7 @@ class Carrier:
                     queue.waited.append((time.monotonic() - member.enqueued_at) * self.speed)
             if member.call.queue_member is member:
                 member.call.queue_member = None
-            self.cond.notify_all()
+            self.notify_all()
 
     def _verb_enqueue(self, call: Call, verb: Node, doc_url: str | None) -> Source | None:
         queue = self._queue(verb.text)
@@ -1389,7 +1401,7 @@ class Carrier:
         with self.cond:
             queue.members.append(member)
             call.queue_member = member
-            self.cond.notify_all()
+            self.notify_all()
         self._emit(call, {"type": "enqueued", "queue": queue.name})
 
         def result_params(result: str) -> dict[str, str]:
@@ -1446,7 +1458,7 @@ class Carrier:
             call.bridge_ready = True
             dequeuer.bridge_ready = True
             member.bridge_ready = True
-            self.cond.notify_all()
+            self.notify_all()
         self._emit(call, {"type": "bridged", "with": dequeuer.sid})
         try:
             self._wait(call, None, lambda: dequeuer.ended or dequeuer.peer is not call)
@@ -1454,7 +1466,7 @@ class Carrier:
             with self.cond:
                 call.peer = None
                 call.bridge_ready = False
-                self.cond.notify_all()
+                self.notify_all()
         self._emit(call, {"type": "unbridged", "with": dequeuer.sid})
 
     def _dial_queue(self, call: Call, verb: Node, noun: Node, doc_url: str | None, timeout: int) -> dict[str, str]:
@@ -1488,7 +1500,7 @@ class Carrier:
             with self.cond:
                 call.peer = None
                 call.bridge_ready = False
-                self.cond.notify_all()
+                self.notify_all()
         duration = int((time.monotonic() - started) * self.speed)
         return {"DialCallStatus": "completed", "DialCallSid": peer.sid, "DialCallDuration": str(duration),
                 "QueueSid": queue.sid}
@@ -1550,7 +1562,7 @@ class Carrier:
             start = participant.start_conference_on_enter and conference.status == "init"
             if start:
                 conference.status = "in-progress"
-            self.cond.notify_all()
+            self.notify_all()
         self._conference_event(conference, "participant-join", participant)
         if start:
             self._conference_event(conference, "conference-start", participant)
@@ -1622,7 +1634,7 @@ class Carrier:
                                   else "participant-with-end-conference-on-exit-left")
                 elif not remaining:
                     end_reason = "last-participant-kicked" if how == "kicked" else "last-participant-left"
-            self.cond.notify_all()
+            self.notify_all()
         self._conference_event(conference, "participant-leave", participant)
         if end_reason:
             self._end_conference(conference, end_reason, participant.call.sid)
@@ -1636,7 +1648,7 @@ class Carrier:
             conference.call_sid_ending_conference = call_sid
             conference.date_updated = utcnow()
             others = conference.active()
-            self.cond.notify_all()
+            self.notify_all()
         for other in others:
             self._leave_conference(other, "ended")
         self._conference_event(conference, "conference-end", None)
@@ -1781,7 +1793,7 @@ class Carrier:
             if "end_conference_on_exit" in changes:
                 participant.end_conference_on_exit = changes["end_conference_on_exit"]
             participant.date_updated = utcnow()
-            self.cond.notify_all()
+            self.notify_all()
         for event in events:
             self._spawn("conference-event", self._conference_event, conference, event, participant)
         if "hold" in changes:
@@ -1927,7 +1939,7 @@ class Carrier:
                                fault or ("delay" if delay else None), response.body[:2000])
         with self.cond:
             self.webhook_log.append(record)
-            self.cond.notify_all()
+            self.cond.notify_all()  # observers only: no leg waits on the webhook log
         if kind != "twiml" and fault is None and not 200 <= response.status < 300:
             self._record_error(call, url, 11200, f"{kind} webhook {url} answered HTTP {response.status}"
                                                  f"{': ' + response.error if response.error else ''}")
@@ -1948,7 +1960,7 @@ class Carrier:
                 if not call.ended:
                     call.dropped = True
                     call.pending = Pending("drop")
-            self.cond.notify_all()
+            self.notify_all()
             threads = list(self._threads)
         deadline = time.monotonic() + timeout
         for thread in threads:
