@@ -429,7 +429,6 @@ def cold_transfer(session: Session, r: redis.Redis, provider: Provider, *, agent
 
 OUTBOUND_CONFERENCE_PREFIX = "outbound-"
 END_ABANDONED_CUSTOMER_JOB = "workers.calls.end_abandoned_customer"
-LIVE_CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress")
 
 
 def outbound_conference_ended(session: Session, conference_name: str) -> None:
@@ -448,7 +447,7 @@ def end_abandoned_customer(session: Session, provider: Provider, conference_name
     if call is None:
         return None
     with carrier_action("Hanging up"):
-        if provider.get_call(call.call_sid).status not in LIVE_CALL_STATUSES:
+        if provider.get_call(call.call_sid).status in calls.TERMINAL_STATUSES:
             return None
         provider.end_call(call.call_sid)
     return call.call_sid
