@@ -45,6 +45,9 @@ CONFERENCE_EVENT_NAMES = {
 }
 AUDIO_SUFFIXES = (".mp3", ".wav", ".ogg", ".aif", ".aiff", ".gsm", ".ulaw")
 DEFAULT_RING_SECONDS = 2.0
+# A leg's wait re-checks its condition at least this often (real seconds), even if no change woke it: a change
+# whose reach the engine judged too narrow costs that leg this delay, never a hang.
+RECHECK_SECONDS = 1.0
 
 
 def new_sid(prefix: str) -> str:
@@ -221,6 +224,8 @@ class Call:
         self.sequence = 0
         self.held_callbacks: list[tuple[str, dict[str, str]]] = []
         self.thread: threading.Thread | None = None
+        # The leg's own wake-up, on the carrier's lock: changes wake the legs they concern, not all of them.
+        self.waker = threading.Condition(carrier._lock)
 
     def __repr__(self) -> str:
         return f"<Call {self.sid} {self.from_}->{self.to} {self.direction} {self.status}>"
@@ -255,12 +260,13 @@ class Carrier:
         self.twiml_app_sid = twiml_app_sid
         self.validator = RequestValidator(auth_token)
         lock = threading.RLock()
-        # Two conditions on one lock. `cond` wakes everyone who watches the carrier (tests' handles, the REST
-        # layer); `_legs` wakes only the threads running call legs, and only for changes their waits depend on:
-        # a webhook logged or an event emitted to the far end is for observers, and at a few hundred calls those
-        # two were three quarters of all wake-ups of every leg thread (the bench's harness spent its core on them).
+        # One lock, several conditions. `cond` wakes everyone who watches the carrier (tests' handles, the REST
+        # layer); each call's `waker` wakes the threads waiting in that leg, and only for changes their waits can
+        # depend on (see `_wake`). With one condition for every leg, each change woke all of them: at a few
+        # hundred calls the bench's harness spent most of its core re-taking this lock in woken legs.
+        self._lock = lock
         self.cond = threading.Condition(lock)
-        self._legs = threading.Condition(lock)
+        self._waiting: dict[Call, int] = {}  # legs waiting in `_wait` now, and how many threads wait on each
         self.numbers: dict[str, PhoneNumber] = {}
         self.phones: dict[str, PhoneBehaviour] = {}
         self.calls: dict[str, Call] = {}
@@ -311,10 +317,35 @@ class Carrier:
     # ---- clients (browser softphones and test endpoints) -----------------------------------------------------
 
     def notify_all(self) -> None:
-        """Wake every waiter (call legs and observers) after a change of calls, conferences, queues or endpoints;
-        called with the lock held."""
-        self._legs.notify_all()
+        """Wake every waiter (call legs and observers) after a change whose reach is wide or unknown (queues,
+        endpoints, shutdown); called with the lock held."""
+        for call in self._waiting:
+            call.waker.notify_all()
         self.cond.notify_all()
+
+    def _wake(self, *changed: Call) -> None:
+        """Wake the observers and the legs a change of the `changed` calls can concern; called with the lock held."""
+        for waiting in self._waiting:
+            if any(self._concerns(call, waiting) for call in changed):
+                waiting.waker.notify_all()
+        self.cond.notify_all()
+
+    def _wake_conference(self, conference: Conference) -> None:
+        """Wake the observers and every leg a change of `conference` (status, a participant) can concern."""
+        self._wake(*(participant.call for participant in conference.participants))
+
+    @staticmethod
+    def _concerns(changed: Call, waiting: Call) -> bool:
+        """Whether a change of `changed` can end a wait of `waiting`: the same leg, a leg bridged to it or dialled
+        from it, a fellow participant of its conference; anything near an <Enqueue> queue, to be safe."""
+        if waiting is changed or waiting.peer is changed or changed.peer is waiting:
+            return True
+        if waiting.parent_call_sid == changed.sid or changed.parent_call_sid == waiting.sid:
+            return True
+        if waiting.queue_member is not None or changed.queue_member is not None:
+            return True
+        mine, theirs = waiting.participant, changed.participant
+        return mine is not None and theirs is not None and mine.conference is theirs.conference
 
     def register_client(self, identity: str, endpoint: Any) -> None:
         """Let `endpoint` (with ring(call) and cancel(call) methods) receive calls for client:identity."""
@@ -373,7 +404,7 @@ class Carrier:
             if call is None or call.ended or call.answered or call.answered_by_endpoint is not None:
                 return False
             call.answered_by_endpoint = endpoint or "phone"
-            self.notify_all()
+            self._wake(call)
             return True
 
     def reject(self, call_sid: str) -> bool:
@@ -383,7 +414,7 @@ class Carrier:
             if call is None or call.ended or call.answered:
                 return False
             call.pending = Pending("reject")
-            self.notify_all()
+            self._wake(call)
             return True
 
     def hangup(self, call_sid: str) -> bool:
@@ -394,7 +425,7 @@ class Carrier:
                 return False
             if call.pending is None or call.pending.kind == "redirect":
                 call.pending = Pending("hangup")
-            self.notify_all()
+            self._wake(call)
             return True
 
     def send_digits(self, call_sid: str, digits: str) -> None:
@@ -436,7 +467,7 @@ class Carrier:
                     if other.hears(speaker):
                         deliveries.append((other.call, {"type": "heard", "text": value, "from": call.sid,
                                                         "label": speaker.label}))
-            self.notify_all()
+            self._wake(call)
         for target, event in deliveries:
             self._emit(target, event)
 
@@ -555,7 +586,7 @@ class Carrier:
             if call.pending is None or call.pending.kind == "redirect":
                 call.pending = Pending("redirect", Source(url=url, method=method.upper(), twiml=twiml))
             call.date_updated = utcnow()
-            self.notify_all()
+            self._wake(call)
             return call
 
     def end(self, call_sid: str, status: str = "completed") -> Call:
@@ -569,7 +600,7 @@ class Carrier:
             if status == "canceled" and call.answered:
                 return call  # Twilio ignores a cancel of an answered call
             call.pending = Pending("cancel" if status == "canceled" or not call.answered else "hangup")
-            self.notify_all()
+            self._wake(call)
             return call
 
     def drop(self, call_sid: str) -> None:
@@ -580,7 +611,7 @@ class Carrier:
                 return
             call.dropped = True
             call.pending = Pending("drop")
-            self.notify_all()
+            self._wake(call)
 
     def _live_call(self, call_sid: str) -> Call:
         call = self.calls.get(call_sid)
@@ -642,7 +673,7 @@ class Carrier:
             finally:
                 with self.cond:
                     self._threads.discard(threading.current_thread())
-                    self.notify_all()
+                    self._wake(call)
 
     # ---- waiting ---------------------------------------------------------------------------------------------
 
@@ -664,17 +695,24 @@ class Carrier:
         """Wait `seconds` (nominal, divided by speed; None: forever) or until `until()`; True if it held."""
         deadline = None if seconds is None else time.monotonic() + seconds / self.speed
         with self.cond:
-            while True:
-                self._check(call)
-                if until is not None and until():
-                    return True
-                if deadline is None:
-                    self._legs.wait(1.0)
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._legs.wait(remaining)
+            self._waiting[call] = self._waiting.get(call, 0) + 1
+            try:
+                while True:
+                    self._check(call)
+                    if until is not None and until():
+                        return True
+                    pause = RECHECK_SECONDS
+                    if deadline is not None:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return False
+                        pause = min(pause, remaining)
+                    call.waker.wait(pause)
+            finally:
+                if self._waiting[call] > 1:
+                    self._waiting[call] -= 1
+                else:
+                    del self._waiting[call]
 
     @contextmanager
     def _breaker(self, call: Call, predicate: Callable[[], bool]) -> Iterator[None]:
@@ -691,7 +729,7 @@ class Carrier:
         with self.cond:
             call.inputs.clear()
             call.listening = frozenset(kinds)
-            self.notify_all()
+            self._wake(call)
         try:
             yield
         finally:
@@ -813,7 +851,7 @@ class Carrier:
             call.start_time = utcnow()
             call.date_updated = call.start_time
             call.status = "in-progress"
-            self.notify_all()
+            self._wake(call)
         self._status(call, "answered")
         self._emit(call, {"type": "answered"})
 
@@ -834,7 +872,7 @@ class Carrier:
             call.listening = frozenset()
             member = call.queue_member
             participant = call.participant
-            self.notify_all()
+            self._wake(call)
         if member is not None:
             self._leave_queue(member)
         if participant is not None and not participant.left:
@@ -1304,7 +1342,7 @@ class Carrier:
                     call.peer = connected
                     connected.peer = call
                     call.bridge_ready = True
-                self.notify_all()
+                self._wake(call, *children)
             if connected is not None:
                 self._emit(call, {"type": "bridged", "with": connected.sid})
                 kinds = {"dtmf"} if hangup_on_star else set()
@@ -1326,7 +1364,7 @@ class Carrier:
                 for child in children:
                     if not child.ended and (child.pending is None or child.pending.kind == "redirect"):
                         child.pending = Pending("hangup" if child.answered else "cancel")
-                self.notify_all()
+                self._wake(call, *children)
         self._wait_ended(children)
         if connected is not None:
             self._emit(call, {"type": "unbridged", "with": connected.sid})
@@ -1354,7 +1392,7 @@ class Carrier:
                 return "completed"
         with self.cond:
             child.bridge_ready = True
-            self.notify_all()
+            self._wake(child)
         self._wait(child, None)
         return "completed"
 
@@ -1562,7 +1600,7 @@ class Carrier:
             start = participant.start_conference_on_enter and conference.status == "init"
             if start:
                 conference.status = "in-progress"
-            self.notify_all()
+            self._wake_conference(conference)
         self._conference_event(conference, "participant-join", participant)
         if start:
             self._conference_event(conference, "conference-start", participant)
@@ -1634,7 +1672,7 @@ class Carrier:
                                   else "participant-with-end-conference-on-exit-left")
                 elif not remaining:
                     end_reason = "last-participant-kicked" if how == "kicked" else "last-participant-left"
-            self.notify_all()
+            self._wake_conference(conference)
         self._conference_event(conference, "participant-leave", participant)
         if end_reason:
             self._end_conference(conference, end_reason, participant.call.sid)
@@ -1648,7 +1686,7 @@ class Carrier:
             conference.call_sid_ending_conference = call_sid
             conference.date_updated = utcnow()
             others = conference.active()
-            self.notify_all()
+            self._wake_conference(conference)
         for other in others:
             self._leave_conference(other, "ended")
         self._conference_event(conference, "conference-end", None)
@@ -1793,7 +1831,7 @@ class Carrier:
             if "end_conference_on_exit" in changes:
                 participant.end_conference_on_exit = changes["end_conference_on_exit"]
             participant.date_updated = utcnow()
-            self.notify_all()
+            self._wake_conference(conference)
         for event in events:
             self._spawn("conference-event", self._conference_event, conference, event, participant)
         if "hold" in changes:
