@@ -137,6 +137,25 @@ def test_passwords_are_stored_with_argon2id(factory):
     assert "password123" not in user.password_hash
 
 
+def test_a_hash_made_with_other_costs_is_redone_at_the_next_login(client, auth, factory, session):
+    """Passwords hashed with older Argon2 costs (the library's 64 MiB default) move to the current ones."""
+    from argon2 import PasswordHasher
+
+    from callcenter.services import auth as auth_service
+
+    user = factory.user(username="olga")
+    older = PasswordHasher(time_cost=1, memory_cost=2048, parallelism=2).hash("password123")
+    user.password_hash = older
+    session.commit()
+
+    assert auth.login("olga").status_code == 302
+
+    session.refresh(user)
+    assert user.password_hash != older
+    assert not auth_service._hasher.check_needs_rehash(user.password_hash)
+    assert auth_service.verify_password(user.password_hash, "password123")
+
+
 def test_session_cookie_is_http_only(client, auth, factory):
     factory.user(username="alice")
     auth.login("alice")
