@@ -22,6 +22,7 @@ from flask import Flask, current_app, g, has_app_context, has_request_context
 from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
+from callcenter.background import beside_the_request
 from callcenter.models import Call
 from callcenter.redis_conn import get_redis
 from callcenter.services import jobs
@@ -132,8 +133,11 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def _enqueue_request_batch(_exc: BaseException | None) -> None:
+        # Beside the request in the gevent web server: teardown runs before the answer is sent, and the jobs'
+        # round trips to Redis were time every webhook's caller waited for.
         batch = g.pop(_REQUEST_BATCH, None)
         if batch:
-            _enqueue_logged(current_app._get_current_object(), list(batch.values()))  # type: ignore[attr-defined]
+            target = current_app._get_current_object()  # type: ignore[attr-defined]
+            beside_the_request(_enqueue_logged, target, list(batch.values()), what="enqueueing the request's jobs")
 
     jobs.set_dispatcher(dispatch)

@@ -14,11 +14,11 @@ from datetime import datetime
 
 from flask import Flask, current_app, has_app_context
 
+from callcenter.background import beside_the_request
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, offers
 from callcenter.services.events import DomainEvent, bus
-from callcenter.settings import gevent_patched
 from callcenter.telephony import get_provider, links
 from callcenter.telephony.base import TelephonyError
 
@@ -33,7 +33,10 @@ def on_domain_event(event: DomainEvent) -> None:
     if not has_app_context():
         return
     if event.name == "offer.created":
-        _beside_the_request(_prepare_offer, event.payload)
+        # The webhook that made the offer answers its TwiML without waiting for the pop to be built and pushed.
+        # A pop that never goes out (the process died meanwhile) is not lost: the reservation times out and the
+        # ticker offers the call again.
+        beside_the_request(_prepare_offer, event.payload, what=f"the offer of {event.payload.get('call_sid')}")
     elif event.name == "offer.acknowledged":
         _ring(event.payload["agent_id"], event.payload["call_sid"], event.payload.get("from_number"),
               event.payload.get("expires_at"))
@@ -49,29 +52,6 @@ def _prepare_offer(payload: dict) -> None:
             session, get_redis(), region=current_app.config["DEFAULT_REGION"],
             ack_seconds=current_app.config["OFFER_ACK_SECONDS"], **payload,
         )
-
-
-def _beside_the_request(work, payload: dict) -> None:
-    """In the gevent web server, run `work` in a greenlet of its own, so the webhook that made the offer answers
-    its TwiML without waiting for the pop to be built and pushed; elsewhere (threads, the worker, tests), now.
-
-    An offer whose pop never goes out (the process died meanwhile) is not lost: its reservation times out and the
-    ticker offers the call again."""
-    if not gevent_patched():
-        work(payload)
-        return
-    import gevent
-
-    app = current_app._get_current_object()
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                work(payload)
-            except Exception:
-                log.exception("could not prepare the offer of %s", payload.get("call_sid"))
-
-    gevent.spawn(run)
 
 
 def _ring(agent_id: int, entry_id: str, from_number: str | None, expires_at: str | None) -> None:

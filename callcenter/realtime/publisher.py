@@ -7,8 +7,10 @@ other web processes; in a worker the same call only publishes to the queue.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
+from callcenter.background import beside_the_request
 from callcenter.extensions import socketio
 from callcenter.redis_conn import get_redis
 from callcenter.services import reachability
@@ -70,7 +72,9 @@ def forward(event: DomainEvent) -> None:
     elif name == "agent.call":
         emit("call", p, namespace=AGENT_NS, room=agent_room(p["agent_id"]))
     elif name in {"queue.changed", "queue.stats"}:
-        emit("queue", p, namespace=SUPERVISOR_NS, room=[WALLBOARD_ROOM, QUEUES_ROOM])
+        # Wallboards only: the webhook that changed the queue answers its caller first.
+        beside_the_request(partial(emit, "queue", p, namespace=SUPERVISOR_NS, room=[WALLBOARD_ROOM, QUEUES_ROOM]),
+                           what=f"pushing {name} to the wallboards")
     elif name == "queue.alert":
         emit("alert", p, namespace=SUPERVISOR_NS, room=[WALLBOARD_ROOM, QUEUES_ROOM])
     elif name == "user.sessions_ended":
