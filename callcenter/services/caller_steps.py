@@ -134,7 +134,7 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     decision = ivr_flows.decide(definition, answered, attempt, digits, speech)
     chosen = caller_locale(ivr_flows.chosen_language(decision))
     answered_at = utcnow()
-    call = calls.get_call(session, call_sid)
+    call, path = calls.call_with_ivr_path(session, call_sid)
     node = ivr_flows.node_of(definition, answered)
     language = (chosen or (call.language if call is not None else None)) or (
         caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
@@ -144,7 +144,7 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
                               priority_boost=decision.priority_boost, call=call, language=language,
                               caller_language=chosen or (call.language if call is not None else None),
-                              new_step=step)
+                              new_step=step, ivr_path=path)
     if step:
         record_ivr_step(session, call, step, attempt, occurred_at=answered_at)
     if call is not None and chosen and call.language != chosen:
@@ -162,14 +162,15 @@ def record_ivr_step(session: Session, call: Call, step: dict[str, Any], attempt:
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
                  now: float | None = None, call: Call | None = None, language: str | None = None,
-                 caller_language: str | None = None,
-                 new_step: dict[str, Any] | None = None) -> Queued | QueueClosed:
+                 caller_language: str | None = None, new_step: dict[str, Any] | None = None,
+                 ivr_path: list[dict[str, Any]] | None = None) -> Queued | QueueClosed:
     """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
     caller's `language`); the call's changes are left for the caller to commit, after the ACD's work.
 
     `call` is the call's record when the step already holds it (saves reading it again); `caller_language` the
     language the caller chose (routes to agents who speak it), when it is not yet on the record; `new_step` is the
-    menu choice that routes here, not yet in the call's events, shown at the end of the IVR path."""
+    menu choice that routes here, not yet in the call's events, shown at the end of the IVR path; `ivr_path` the
+    choices already in its events, when the step has read them with the call."""
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
@@ -177,11 +178,12 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     when = datetime.fromtimestamp(now, UTC)
     if not business_hours.is_open(queue, when):
         return QueueClosed(queue.name, business_hours.opening_message(queue, when, language))
-    call = call if call is not None and call.call_sid == call_sid else calls.get_call(session, call_sid)
+    given = call is not None and call.call_sid == call_sid
+    call = call if given else calls.get_call(session, call_sid)
     if call is None:
         raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
     from_e164 = try_e164(call.from_number)
-    path = calls.ivr_path(session, call)
+    path = list(ivr_path) if ivr_path is not None and given else calls.ivr_path(session, call)
     if new_step and new_step not in path:
         path.append(new_step)
     enqueued = routing.enqueue_call(

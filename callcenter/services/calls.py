@@ -173,6 +173,20 @@ def call_events(session: Session, call: Call) -> list[CallEvent]:
     )
 
 
+def call_with_ivr_path(session: Session, call_sid: str) -> tuple[Call | None, list[dict[str, Any]]]:
+    """The record for a CallSid and the caller's menu choices so far, in one round trip: the menu webhook needs
+    both before it can queue the caller, and every statement there is time the caller waits."""
+    rows = session.execute(
+        select(Call, CallEvent.data)
+        .outerjoin(CallEvent, (CallEvent.call_id == Call.id) & (CallEvent.kind == IVR_KIND))
+        .where(Call.call_sid == call_sid)
+        .order_by(CallEvent.occurred_at, CallEvent.id)
+    ).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [dict(data) for _, data in rows if data is not None]
+
+
 def ivr_path(session: Session, call: Call) -> list[dict[str, Any]]:
     """The caller's menu choices so far, read from the events (the derived column may lag behind them)."""
     rows = session.scalars(
