@@ -762,8 +762,6 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             "SOCKETIO_MESSAGE_QUEUE": "true", "HOLD_SECONDS": "20", "OFFER_ACK_SECONDS": "5", "SEED_DEMO": "false",
             # The bench measures calls; the worker's daily backup would take it away from their jobs for a while.
             "BACKUP_DAILY": "false",
-            # With a threaded server, each agent's websocket holds one of its threads for as long as it is open.
-            "WEB_THREADS": str(agents + 64),
         })
         processes.start("web", ["web"], env)
         processes.start("worker", ["worker"], env)
