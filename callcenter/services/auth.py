@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,23 @@ _hasher = PasswordHasher(time_cost=PASSWORD_TIME_COST, memory_cost=PASSWORD_MEMO
 # Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
 
+
+def _run_here(work: Callable[[], Any]) -> Any:
+    return work()
+
+
+_run_hashing: Callable[[Callable[[], Any]], Any] = _run_here
+
+
+def run_hashing_with(runner: Callable[[Callable[[], Any]], Any]) -> None:
+    """Hash and verify passwords through `runner(work)`, which returns what `work()` returns or raises.
+
+    The gevent web server passes one that runs the work in a thread of gevent's pool, one hash at a time: Argon2
+    is C code that releases the GIL, so a login's 67 ms of hashing no longer stops every webhook of the process,
+    and at most one hash's memory is in use."""
+    global _run_hashing
+    _run_hashing = runner
+
 INVALID_CREDENTIALS = t("Invalid username or password.")
 MIN_PASSWORD_LENGTH = 8
 GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters, about 96 bits
@@ -43,7 +61,7 @@ def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(t('Password must be at least %(min_password_length)s characters',
                                  min_password_length=MIN_PASSWORD_LENGTH), field="password")
-    return _hasher.hash(password)
+    return _run_hashing(lambda: _hasher.hash(password))
 
 
 def generate_password() -> str:
@@ -59,7 +77,7 @@ def check_length(value: str | None, limit: int, field: str) -> None:
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _run_hashing(lambda: _hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
 
@@ -153,7 +171,7 @@ def authenticate(
         raise AuthenticationFailed(INVALID_CREDENTIALS)
     throttle.succeeded(username, ip_address)
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = _run_hashing(lambda: _hasher.hash(password))
     user.last_login_at = utcnow()
     audit.record(session, "login.succeeded", actor_id=user.id, entity=user, ip_address=ip_address)
     session.commit()
