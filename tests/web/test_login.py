@@ -149,6 +149,7 @@ def test_a_hash_made_with_other_costs_is_redone_at_the_next_login(client, auth, 
     session.commit()
 
     assert auth.login("olga").status_code == 302
+    assert client.get("/me").json["username"] == "olga"  # the session survives its own login's rehash
 
     session.refresh(user)
     assert user.password_hash != older
