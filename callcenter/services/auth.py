@@ -32,6 +32,13 @@ _hasher = PasswordHasher(time_cost=PASSWORD_TIME_COST, memory_cost=PASSWORD_MEMO
 # Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
 
+INVALID_CREDENTIALS = t("Invalid username or password.")
+MIN_PASSWORD_LENGTH = 8
+GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters, about 96 bits
+# The column widths of users: longer input is refused with a message rather than failing in the database.
+MAX_USERNAME_LENGTH, MAX_FULL_NAME_LENGTH, MAX_EMAIL_LENGTH = 80, 200, 254
+TEAM_NAME_LENGTH, SKILL_NAME_LENGTH = 100, 60
+
 
 def _run_here(work: Callable[[], Any]) -> Any:
     return work()
@@ -48,13 +55,6 @@ def run_hashing_with(runner: Callable[[Callable[[], Any]], Any]) -> None:
     and at most one hash's memory is in use."""
     global _run_hashing
     _run_hashing = runner
-
-INVALID_CREDENTIALS = t("Invalid username or password.")
-MIN_PASSWORD_LENGTH = 8
-GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters, about 96 bits
-# The column widths of users: longer input is refused with a message rather than failing in the database.
-MAX_USERNAME_LENGTH, MAX_FULL_NAME_LENGTH, MAX_EMAIL_LENGTH = 80, 200, 254
-TEAM_NAME_LENGTH, SKILL_NAME_LENGTH = 100, 60
 
 
 def hash_password(password: str) -> str:
