@@ -263,7 +263,7 @@ class Carrier:
         # One lock, several conditions. `cond` wakes everyone who watches the carrier (tests' handles, the REST
         # layer); each call's `waker` wakes the threads waiting in that leg, and only for changes their waits can
         # depend on (see `_wake`). With one condition for every leg, each change woke all of them: at a few
-        # hundred calls the bench's harness spent most of its core re-taking this lock in woken legs.
+        # hundred calls the bench's harness spent about half of its GIL time re-taking this lock in woken legs.
         self._lock = lock
         self.cond = threading.Condition(lock)
         self._waiting: dict[Call, int] = {}  # legs waiting in `_wait` now, and how many threads wait on each
