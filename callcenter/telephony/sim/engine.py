@@ -226,6 +226,9 @@ class Call:
         self.thread: threading.Thread | None = None
         # The leg's own wake-up, on the carrier's lock: changes wake the legs they concern, not all of them.
         self.waker = threading.Condition(carrier._lock)
+        # Threads watching this call from its far end (a test's or the bench's CallHandle): woken by its events
+        # and by the changes that concern it, not by every change of every call.
+        self.watchers = threading.Condition(carrier._lock)
 
     def __repr__(self) -> str:
         return f"<Call {self.sid} {self.from_}->{self.to} {self.direction} {self.status}>"
@@ -267,6 +270,7 @@ class Carrier:
         self._lock = lock
         self.cond = threading.Condition(lock)
         self._waiting: dict[Call, int] = {}  # legs waiting in `_wait` now, and how many threads wait on each
+        self._watched: dict[Call, int] = {}  # calls a far-end handle waits on now (`watch`), and how many
         self.numbers: dict[str, PhoneNumber] = {}
         self.phones: dict[str, PhoneBehaviour] = {}
         self.calls: dict[str, Call] = {}
@@ -321,6 +325,8 @@ class Carrier:
         endpoints, shutdown); called with the lock held."""
         for call in self._waiting:
             call.waker.notify_all()
+        for call in self._watched:
+            call.watchers.notify_all()
         self.cond.notify_all()
 
     def _wake(self, *changed: Call) -> None:
@@ -328,7 +334,31 @@ class Carrier:
         for waiting in self._waiting:
             if any(self._concerns(call, waiting) for call in changed):
                 waiting.waker.notify_all()
+        for watched in self._watched:
+            if any(self._concerns(call, watched) for call in changed):
+                watched.watchers.notify_all()
         self.cond.notify_all()
+
+    def watch(self, call: Call, ready: Callable[[], bool], deadline: float) -> bool:
+        """Wait until `ready()` (checked under the lock) or the monotonic `deadline`; whether it became ready.
+
+        For a far end watching one call: it sleeps on the call's own condition, woken by the call's events and the
+        changes `_wake` judges to concern it, and re-checks at least every RECHECK_SECONDS. Hundreds of bench
+        callers waiting on the carrier-wide condition were all woken by every change of every call."""
+        with self.cond:
+            self._watched[call] = self._watched.get(call, 0) + 1
+            try:
+                while not ready():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    call.watchers.wait(min(remaining, RECHECK_SECONDS))
+                return True
+            finally:
+                if self._watched[call] > 1:
+                    self._watched[call] -= 1
+                else:
+                    del self._watched[call]
 
     def _wake_conference(self, conference: Conference) -> None:
         """Wake the observers and every leg a change of `conference` (status, a participant) can concern."""
@@ -744,7 +774,8 @@ class Carrier:
         with self.cond:
             call.events.append(event)
             listeners = list(call.listeners)
-            self.cond.notify_all()  # observers only: no leg waits on its events
+            call.watchers.notify_all()  # its far end; no leg waits on its events
+            self.cond.notify_all()
         for listener in listeners:
             try:
                 listener(call, event)
@@ -756,6 +787,7 @@ class Carrier:
     def _run_inbound(self, call: Call, source: Source) -> str:
         with self.cond:
             call.status = "ringing"
+            self._wake(call)
         self._status(call, "initiated")
         self._status(call, "ringing")
         self._emit(call, {"type": "ringing"})
@@ -794,6 +826,7 @@ class Carrier:
         with self.cond:
             call.status = "ringing"
             call.date_updated = utcnow()
+            self._wake(call)
         self._status(call, "ringing")
         identity = call.to[len("client:"):] if call.to.startswith("client:") else None
         started = time.monotonic()

@@ -59,17 +59,23 @@ class CallHandle:
     def wait_for(self, match: EventMatcher, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """The first event of this type (or matching the predicate); raises CallTimeout if none comes."""
         predicate = (lambda e: e["type"] == match) if isinstance(match, str) else match
-        deadline = time.monotonic() + timeout
-        with self.carrier.cond:
-            while True:
-                for event in self.call.events:
-                    if predicate(event):
-                        return event
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CallTimeout(f"{self.call!r}: no event matching {match!r} within {timeout}s; "
-                                      f"transcript: {self.transcript}; errors: {self.carrier.errors}")
-                self.carrier.cond.wait(remaining)
+        found: list[dict[str, Any]] = []
+        seen_upto = 0  # events are only appended: each check looks at the new ones
+
+        def matched() -> bool:
+            nonlocal seen_upto
+            events = self.call.events
+            for event in events[seen_upto:]:
+                if predicate(event):
+                    found.append(event)
+                    return True
+            seen_upto = len(events)
+            return False
+
+        if not self.carrier.watch(self.call, matched, time.monotonic() + timeout):
+            raise CallTimeout(f"{self.call!r}: no event matching {match!r} within {timeout}s; "
+                              f"transcript: {self.transcript}; errors: {self.carrier.errors}")
+        return found[0]
 
     def wait_for_say(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Wait until something containing `text` is said to this end."""
@@ -77,15 +83,10 @@ class CallHandle:
 
     def wait_for_status(self, *statuses: str, timeout: float = DEFAULT_TIMEOUT) -> str:
         """Wait until the call reaches one of `statuses` (e.g. 'in-progress', 'completed')."""
-        deadline = time.monotonic() + timeout
-        with self.carrier.cond:
-            while self.call.status not in statuses:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CallTimeout(f"{self.call!r} did not reach {statuses} within {timeout}s; "
-                                      f"transcript: {self.transcript}; errors: {self.carrier.errors}")
-                self.carrier.cond.wait(remaining)
-            return self.call.status
+        if not self.carrier.watch(self.call, lambda: self.call.status in statuses, time.monotonic() + timeout):
+            raise CallTimeout(f"{self.call!r} did not reach {statuses} within {timeout}s; "
+                              f"transcript: {self.transcript}; errors: {self.carrier.errors}")
+        return self.call.status
 
     def wait_ended(self, timeout: float = DEFAULT_TIMEOUT) -> str:
         """Wait until the call is over; its final status."""
@@ -93,16 +94,12 @@ class CallHandle:
         return self.call.status
 
     def _wait_state(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self.carrier.cond:
-            while not ready():
-                if self.call.ended:
-                    raise CallTimeout(f"{self.call!r} ended before it was {what}; transcript: {self.transcript}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CallTimeout(f"{self.call!r} was not {what} within {timeout}s; "
-                                      f"transcript: {self.transcript}; errors: {self.carrier.errors}")
-                self.carrier.cond.wait(remaining)
+        if self.carrier.watch(self.call, lambda: ready() or self.call.ended, time.monotonic() + timeout):
+            if not ready():
+                raise CallTimeout(f"{self.call!r} ended before it was {what}; transcript: {self.transcript}")
+            return
+        raise CallTimeout(f"{self.call!r} was not {what} within {timeout}s; "
+                          f"transcript: {self.transcript}; errors: {self.carrier.errors}")
 
     def press(self, digits: str, wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Press keys. With `wait`, first wait until a verb listens for keys or the call is bridged."""
