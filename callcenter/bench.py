@@ -274,6 +274,22 @@ def _proc_memory(pid: int) -> tuple[float, int, float] | None:
         return None
 
 
+def _run_delay_seconds(pid: int) -> float:
+    """How long the threads of `pid` now alive were ready to run but waited for a CPU (the scheduler's run
+    delay, /proc/<pid>/task/*/schedstat); 0 once it is gone. On a saturated machine latency is this wait."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    waited = 0
+    for tid in tasks:
+        try:
+            waited += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return waited / 1e9
+
+
 def _descendants(root: int) -> list[int]:
     parents: dict[int, list[int]] = defaultdict(list)
     for entry in os.scandir("/proc"):
@@ -352,6 +368,12 @@ class ProcessSampler:
                     total += stat[1] + stat[2]
             ticks[name] = total
         return ticks
+
+    def run_delays(self) -> dict[str, float]:
+        """Each tree's CPU wait so far: seconds its live threads were runnable with no CPU free. (Not the
+        harness's: its callers' threads end before the figure is read, and their waits with them.)"""
+        return {name: sum(_run_delay_seconds(pid) for pid in [root, *_descendants(root)])
+                for name, root in self.roots.items()}
 
     def close(self) -> None:
         self.stop.set()
@@ -786,6 +808,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         pinger.start()
         cpu_before, wall_before = _own_cpu(), time.monotonic()
         ticks_before, machine_before = sampler.cpu_ticks(), _machine_ticks()
+        delays_before = sampler.run_delays()
         loaded_start = time.monotonic()
         access_from = _size(root / "access.log")
         elapsed, peak = _start_callers(carrier, calls, talk_seconds, arrival_seconds, seed, results,
@@ -794,6 +817,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         wall = loaded_end - wall_before
         harness_cpu = _own_cpu() - cpu_before
         ticks_after, machine_after = sampler.cpu_ticks(), _machine_ticks()
+        delays_after = sampler.run_delays()
         processes.check()
         pinger.close()
         sampler.close()
@@ -807,7 +831,8 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             pops=agents_harness.pops, pings=within(pinger.samples, loaded_start, loaded_end),
             echoes=within(agents_harness.echoes, loaded_start, loaded_end),
             unloaded=unloaded, unloaded_echoes=within(agents_harness.echoes, unloaded_start, unloaded_end),
-            sampler=sampler, ticks=(ticks_before, ticks_after), wall=wall, harness_cpu=harness_cpu,
+            sampler=sampler, ticks=(ticks_before, ticks_after), delays=(delays_before, delays_after), wall=wall,
+            harness_cpu=harness_cpu,
             machine=(machine_before, machine_after), lag=lag,
             database="PostgreSQL" if database_url.startswith("postgresql") else database_url.split(":")[0],
         )
@@ -911,7 +936,7 @@ def _carrier_errors(errors) -> dict[str, int]:
 
 
 def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, echoes, unloaded, unloaded_echoes,
-             sampler, ticks, wall, harness_cpu, machine, lag, database) -> dict[str, Any]:
+             sampler, ticks, delays, wall, harness_cpu, machine, lag, database) -> dict[str, Any]:
     log = list(carrier.webhook_log)
     by_path: dict[str, list[float]] = defaultdict(list)
     for record in log:
@@ -922,6 +947,11 @@ def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, ech
     during, after = _pop_latencies(pops, log)
     cores = os.cpu_count() or 1
     (ticks_before, ticks_after), (machine_before, machine_after) = ticks, machine
+    delays_before, delays_after = delays
+
+    def waited_percent(name: str) -> float:
+        waited = delays_after.get(name, 0.0) - delays_before.get(name, 0.0)
+        return round(max(waited, 0.0) / wall * 100, 1) if wall > 0 else float("nan")
     processes: dict[str, dict[str, Any]] = {}
     for label, figures in sorted(sampler.figures.items()):
         name = label.split("/")[0]
@@ -930,6 +960,7 @@ def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, ech
         if "/" not in label and name in ticks_after:
             used = (ticks_after[name] - ticks_before.get(name, 0)) / CLK_TCK
             entry["cpu_percent"] = round(used / wall * 100, 1) if wall > 0 else float("nan")
+            entry["cpu_wait_percent"] = waited_percent(name)
         processes[label] = entry
     machine_busy = machine_after[0] - machine_before[0]
     machine_total = machine_after[1] - machine_before[1]
@@ -1022,10 +1053,12 @@ def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
         *(f"    {_clip(f'{e.code} {e.message}')}" for e in list(carrier_errors)[:5]),
         f"  bench errors             {figures['errors']}",
         *(f"    {_clip(e)}" for e in errors[:10]),
-        "  processes                peak RSS   (anonymous)   peak threads   CPU during the calls (of one core)",
+        "  processes                peak RSS   (anonymous)   peak threads   during the calls, of one core: CPU used,"
+        " and time waiting for a CPU",
     ]
     for label, entry in figures["processes"].items():
-        cpu = f"{entry['cpu_percent']:.0f}%" if "cpu_percent" in entry else "(in the line above)"
+        cpu = (f"{entry['cpu_percent']:.0f}%, waited {entry['cpu_wait_percent']:.0f}%" if "cpu_percent" in entry
+               else "(in the line above)")
         count = f" ({entry['processes']} processes)" if entry["processes"] > 1 else ""
         lines.append(f"    {label + count:<24} {entry['peak_rss_mb']:>6.1f} MB  ({entry['peak_anon_mb']:>6.1f} MB)"
                      f"   {entry['peak_threads']:>8}       {cpu}")

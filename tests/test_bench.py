@@ -5,10 +5,14 @@ yardstick (the bare route, the bare Socket.IO round trip) from the same run."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
-from callcenter.bench import run_inbound
+from callcenter.bench import _run_delay_seconds, run_inbound
 
 
 def _finite_positive(value) -> bool:
@@ -62,6 +66,7 @@ def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_ru
     for name in ("web", "worker"):
         assert 20 < processes[name]["peak_rss_mb"] < 4000 and processes[name]["peak_threads"] >= 1, processes
         assert processes[name]["cpu_percent"] >= 0
+        assert math.isfinite(processes[name]["cpu_wait_percent"]) and processes[name]["cpu_wait_percent"] >= 0
     assert figures["harness_cpu_percent"] > 0 and _finite_positive(figures["harness_cpu_machine_percent"])
 
     for line in ("bare route GET /ping", "/ivr/menu", "socket echo", "screen-pop", "carrier errors",
@@ -77,3 +82,18 @@ def test_an_error_prints_as_one_clipped_line():
     assert "\n" not in line and len(line) == ERROR_LINE_CHARS and line.endswith("…")
     assert line.startswith("caller +14155550000: CallTimeout(...); transcript: Thank you")
     assert _clip("agent 19: TimeoutError") == "agent 19: TimeoutError"
+
+
+def test_the_time_a_process_waited_for_a_cpu_comes_from_the_scheduler():
+    """More busy processes than cores: each is runnable while another holds its core, and the scheduler's run
+    delay says how long, which the bench prints beside each product process's CPU use."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 1) + 1)]
+    try:
+        time.sleep(1.5)
+        waits = [_run_delay_seconds(process.pid) for process in busy]
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert sum(waits) > 0.3, waits  # about 1.5 s in all: one core's worth of demand had none
+    assert _run_delay_seconds(busy[0].pid) == 0.0  # gone
