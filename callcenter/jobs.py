@@ -14,12 +14,13 @@ from __future__ import annotations
 import importlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import redis
 from flask import Flask, current_app, g, has_app_context, has_request_context
-from rq import Queue, Retry
+from rq import Queue, Retry, get_current_job
 from sqlalchemy.orm import Session
 
 from callcenter.background import beside_the_request
@@ -65,18 +66,22 @@ def enqueue(app: Flask, deferred: Sequence[Deferred]) -> list[str]:
             run_inline(item)
         return []
     r = get_redis(app)
-    coalesced = [item for item in deferred if item.coalesce]
-    if coalesced:  # one round trip: which coalesced jobs are not pending yet
+    coalesced = {item.key: item for item in deferred if item.coalesce}
+    if coalesced:  # one round trip: the gathered members, then which coalesced jobs are not pending yet
         with r.pipeline(transaction=False) as pipe:
-            for item in coalesced:
-                pipe.set(pending_flag(item.key), "1", nx=True, ex=item.timeout + 300)
-            claimed = dict(zip([item.key for item in coalesced], pipe.execute(), strict=True))
+            for item in deferred:
+                if item.gather is not None:  # before the flag: a run that starts in between takes it, or the next
+                    pipe.sadd(gathered_key(item.key), item.gather)
+            for key, item in coalesced.items():
+                pipe.set(pending_flag(key), "1", nx=True, ex=item.timeout + 300)
+            claimed = dict(zip(coalesced, pipe.execute()[-len(coalesced):], strict=True))
     by_queue: dict[str, list[Any]] = {}
     for item in deferred:
         job_id = item.job_id or item.key
         if item.coalesce:
             if not claimed[item.key]:
-                continue  # one run is already waiting; it will see this change too
+                continue  # one run is already waiting (or enqueued just now): it will see this change too
+            claimed[item.key] = False
             job_id = f"{item.key}-{uuid.uuid4().hex[:12]}"
         by_queue.setdefault(item.queue, []).append(Queue.prepare_data(
             item.name, args=item.args, timeout=item.timeout, job_id=job_id, description=item.key,
@@ -90,11 +95,42 @@ def enqueue(app: Flask, deferred: Sequence[Deferred]) -> list[str]:
     return enqueued
 
 
+def gathered_key(key: str) -> str:
+    """Redis set of the members gathered for the next run of the coalesced job `key`."""
+    return f"cc:jobs:gathered:{key}"
+
+
+GATHERED_TTL_SECONDS = 7 * 24 * 3600
+
+
+@contextmanager
+def gathered(r: redis.Redis, key: str, run_id: str | None = None) -> Iterator[list[str]]:
+    """Start a run of the gathering job `key`: claim it, and take every member gathered so far.
+
+    The members move to a set of this run's own (RQ's job id): a run killed half-way finds them there when RQ
+    runs it again, and they are dropped only once the work succeeded. Members gathered from now on enqueue the
+    next run."""
+    if run_id is None:
+        job = get_current_job()
+        run_id = job.id if job is not None else uuid.uuid4().hex
+    taken = f"{gathered_key(key)}:{run_id}"
+    claim(r, key)  # before the move: a member added after it finds no pending flag, and enqueues the next run
+    with r.pipeline() as pipe:  # MULTI: the whole set moves at once
+        pipe.sunionstore(taken, [taken, gathered_key(key)])
+        pipe.delete(gathered_key(key))
+        pipe.smembers(taken)
+        pipe.expire(taken, GATHERED_TTL_SECONDS)
+        members = pipe.execute()[2]
+    yield sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+    r.delete(taken)
+
+
 def run_inline(item: Deferred) -> None:
     """Run a job's function here and now, as a worker would (by name, ids only); a failure is logged."""
     module_name, _, function_name = item.name.rpartition(".")
+    args = item.args if item.gather is None else (*item.args, item.gather)
     try:
-        getattr(importlib.import_module(module_name), function_name)(*item.args)
+        getattr(importlib.import_module(module_name), function_name)(*args)
     except Exception:
         log.exception("job %s failed", item.key)
 
@@ -127,7 +163,7 @@ def init_app(app: Flask) -> None:
                 if isinstance(obj, Call):
                     session.expire(obj)
         elif has_request_context():
-            g.setdefault(_REQUEST_BATCH, {}).update({d.job_id or d.key: d for d in deferred})
+            g.setdefault(_REQUEST_BATCH, {}).update({(d.job_id or d.key, d.gather): d for d in deferred})
         else:
             _enqueue_logged(target, deferred)
 

@@ -6,10 +6,9 @@ import json
 import logging
 from datetime import datetime
 
-import redis
 from flask import current_app
 
-from callcenter.jobs import claim
+from callcenter.jobs import gathered
 from callcenter.redis_conn import get_redis
 from callcenter.services import call_control, caller_steps, calls
 from callcenter.telephony import get_provider
@@ -17,20 +16,25 @@ from workers.jobs import job_session
 
 log = logging.getLogger(__name__)
 
+# Calls derived per transaction by a gathering run: after a backlog a run takes hundreds, and on SQLite one
+# transaction would hold the write lock that every webhook's insert waits for.
+GATHERED_PER_TRANSACTION = 50
 
-def derive_calls(*call_ids: int) -> None:
+
+def derive_calls(*call_ids: int | str) -> None:
     """Re-derive calls' status and phase times from all their events (idempotent: a second run changes nothing).
 
-    Claimed as it starts: events appended from now on enqueue another run. Without Redis (run inline while it is
-    down) the derivation still runs: it needs only the database."""
-    try:
-        r = get_redis()
-        for call_id in call_ids:
-            claim(r, calls.derive_job_key(call_id))
-    except redis.RedisError:
-        log.warning("could not claim the derivation of calls %s (Redis down); deriving anyway", call_ids)
-    with job_session() as session:
-        calls.derive_calls(session, call_ids)
+    On RQ the run takes every call gathered since the last one (`callcenter.jobs.gathered`), a few dozen to a
+    transaction: a floor's calls are a few runs a second, not a run per callback. Called with ids (run inline,
+    or by hand), it derives those; without Redis the derivation still runs, as it needs only the database."""
+    if call_ids:
+        with job_session() as session:
+            calls.derive_calls(session, [int(call_id) for call_id in call_ids])
+        return
+    with gathered(get_redis(), calls.DERIVE_JOB_KEY) as members, job_session() as session:
+        taken = [int(member) for member in members]
+        for start in range(0, len(taken), GATHERED_PER_TRANSACTION):
+            calls.derive_calls(session, taken[start:start + GATHERED_PER_TRANSACTION])
 
 
 def end_abandoned_customer(conference_name: str) -> None:

@@ -431,20 +431,17 @@ def _append(
     }
     event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
     if event_id is not None:
-        # One derivation job per call, coalesced: while one waits in the queue it covers every event appended
-        # before it starts (it reads them all), so a call's dozen callbacks are not a dozen jobs, each holding
-        # the database's write lock. A second run changes nothing.
-        jobs.defer(session, "workers.calls.derive_calls", call.id, key=derive_job_key(call.id),
-                   coalesce=True, timeout=DERIVE_TIMEOUT_SECONDS)
+        # One derivation job for every call, coalesced: while one waits in the queue it covers every event
+        # appended before it starts (it reads them all) of every call gathered for it, so a floor's callbacks are
+        # a few jobs a second, not a job each (every job costs the worker a couple of dozen Redis round trips).
+        # A second run changes nothing.
+        jobs.defer(session, "workers.calls.derive_calls", key=DERIVE_JOB_KEY, coalesce=True, gather=str(call.id),
+                   timeout=DERIVE_TIMEOUT_SECONDS)
     return call, event_id
 
 
 DERIVE_TIMEOUT_SECONDS = 120
-
-
-def derive_job_key(call_id: int) -> str:
-    """The key of a call's coalesced derivation job."""
-    return f"derive-calls-{call_id}"
+DERIVE_JOB_KEY = "derive-calls"  # the coalesced job that derives the calls gathered for it
 
 
 def _logged_events(session: Session, call_id: int) -> list[LoggedEvent]:

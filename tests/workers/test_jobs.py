@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,40 @@ def test_a_calls_callbacks_wait_for_one_derivation_and_a_started_one_lets_the_ne
     assert post_signed(client, "/ivr/status", {**params, "CallStatus": "completed", "CallDuration": "9",
                                                "SequenceNumber": "3"}).status_code == 204
     assert queue.count == 1  # the first run started (claimed): a later event needs a run of its own
+
+
+def test_many_calls_callbacks_wait_for_one_derivation_that_derives_them_all(app, client, session):
+    queue = Queue("default", connection=get_redis(app))
+    sids = ["CA" + digit * 32 for digit in "89a"]
+    for sid in sids:
+        params = {"CallSid": sid, "From": "+14155550123", "To": "+18005550100", "Direction": "inbound"}
+        for sequence, status in enumerate(("ringing", "completed")):
+            assert post_signed(client, "/ivr/status", {**params, "CallStatus": status, "CallDuration": "5",
+                                                       "SequenceNumber": str(sequence)}).status_code == 204
+    assert queue.count == 1  # three calls, six events: one run takes them all
+
+    run_queued_jobs(app)
+    session.expire_all()
+    assert [calls.get_call(session, sid).status for sid in sids] == ["completed"] * 3
+    assert queue.count == 0
+
+
+def test_a_gathering_run_that_fails_keeps_its_members_for_its_retry_and_a_later_member_enqueues_a_run(app):
+    from callcenter.jobs import gathered
+
+    r = get_redis(app)
+    item = Deferred("workers.calls.derive_calls", (), key="gather-test", coalesce=True, gather="1")
+    assert len(enqueue(app, [item, replace(item, gather="2")])) == 1  # two members, one run
+    with pytest.raises(RuntimeError), gathered(r, "gather-test", run_id="run-1") as members:
+        assert members == ["1", "2"]
+        assert len(enqueue(app, [replace(item, gather="3")])) == 1  # the run started: "3" needs the next one
+        raise RuntimeError("the database went away half-way")
+    with gathered(r, "gather-test", run_id="run-1") as members:  # RQ retries the same job
+        assert members == ["1", "2", "3"]  # its own, and what gathered since
+    with gathered(r, "gather-test", run_id="run-1") as members:  # done: nothing is taken twice
+        assert members == []
+    with gathered(r, "gather-test", run_id="run-2") as members:  # the run "3" enqueued finds its work done
+        assert members == []
 
 
 def test_wallboard_figures_are_one_pending_job_per_queue(app):
