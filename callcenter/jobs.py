@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -73,9 +74,10 @@ def enqueue(app: Flask, deferred: Sequence[Deferred]) -> list[str]:
                 if item.gather is not None:  # before the flag: a run that starts in between takes it, or the next
                     pipe.sadd(gathered_key(item.key), item.gather)
             for key, item in coalesced.items():
-                pipe.set(pending_flag(key), "1", nx=True, ex=item.timeout + 300)
+                pipe.set(pending_flag(key), "1", nx=True, ex=item.delay_seconds + item.timeout + 300)
             claimed = dict(zip(coalesced, pipe.execute()[-len(coalesced):], strict=True))
     by_queue: dict[str, list[Any]] = {}
+    later: list[tuple[Deferred, str]] = []
     for item in deferred:
         job_id = item.job_id or item.key
         if item.coalesce:
@@ -83,16 +85,30 @@ def enqueue(app: Flask, deferred: Sequence[Deferred]) -> list[str]:
                 continue  # one run is already waiting (or enqueued just now): it will see this change too
             claimed[item.key] = False
             job_id = f"{item.key}-{uuid.uuid4().hex[:12]}"
+        if item.delay_seconds:
+            later.append((item, job_id))
+            continue
         by_queue.setdefault(item.queue, []).append(Queue.prepare_data(
             item.name, args=item.args, timeout=item.timeout, job_id=job_id, description=item.key,
-            retry=retry_policy() if item.retry_intervals is None else Retry(max=len(item.retry_intervals),
-                                                                              interval=list(item.retry_intervals))))
+            retry=_retry_of(item)))
     enqueued = []
     with r.pipeline() as pipe:  # one more round trip for all the jobs
         for name, datas in by_queue.items():
             enqueued += [job.id for job in rq_queue(app, name).enqueue_many(datas, pipeline=pipe)]
+        for item, job_id in later:
+            queue = rq_queue(app, item.queue)
+            job = queue.create_job(item.name, args=item.args, timeout=item.timeout, job_id=job_id,
+                                   description=item.key, retry=_retry_of(item))
+            queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=item.delay_seconds), pipeline=pipe)
+            enqueued.append(job.id)
         pipe.execute()
     return enqueued
+
+
+def _retry_of(item: Deferred) -> Retry:
+    if item.retry_intervals is None:
+        return retry_policy()
+    return Retry(max=len(item.retry_intervals), interval=list(item.retry_intervals))
 
 
 def gathered_key(key: str) -> str:

@@ -47,6 +47,9 @@ class Deferred:
     # one key and one run takes them all (callcenter.jobs.gathered), so ten calls a second are not ten jobs a
     # second. Run inline, the job gets its member as its last argument instead.
     gather: str | None = None
+    # With `coalesce`: the run waits this long in RQ's schedule before it may start, covering every change made
+    # meanwhile, so a floor-wide recomputation runs about once per delay however busy the floor (0: at once).
+    delay_seconds: int = 0
 
 
 Dispatcher = Callable[[Session, Sequence[Deferred]], None]
@@ -57,14 +60,16 @@ _dispatcher: Dispatcher | None = None
 
 def defer(session: Session, name: str, *args: int | str, key: str, queue: str = "default",
           timeout: int = DEFAULT_TIMEOUT_SECONDS, coalesce: bool = False, job_id: str | None = None,
-          retry_intervals: tuple[int, ...] | None = None, gather: str | None = None) -> None:
+          retry_intervals: tuple[int, ...] | None = None, gather: str | None = None,
+          delay_seconds: int = 0) -> None:
     """Run job `name(*args)` once the session's transaction commits (never for work that is rolled back).
 
     The caller owns the transaction: it must commit for the job to be enqueued.
     """
-    if gather is not None and not coalesce:
-        raise ValueError("only a coalesced job gathers members")
-    item = Deferred(name, tuple(args), key, queue, timeout, coalesce, job_id, retry_intervals, gather)
+    if (gather is not None or delay_seconds) and not coalesce:
+        raise ValueError("only a coalesced job gathers members or waits before it runs")
+    item = Deferred(name, tuple(args), key, queue, timeout, coalesce, job_id, retry_intervals, gather,
+                    delay_seconds)
     after_commit.add(session, _BUCKET, (key, gather), item)
 
 

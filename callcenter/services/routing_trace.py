@@ -33,6 +33,7 @@ from callcenter.services.messages import Message, t
 log = logging.getLogger(__name__)
 
 FLUSH_JOB_KEY = "routing-trace-log"
+FLUSH_DELAY_SECONDS = 1  # one flush a second or two at most, whatever the number of decisions
 FLUSH_JOB = "workers.trace.flush_routing_trace"
 
 RULE_LABELS = {
@@ -69,7 +70,7 @@ def queued_record(*, call_sid: str, queue_id: int, queue_name: str, at: float, p
 
 def flush_later(session: Session) -> None:
     """Have a job move the captured decisions into the database once this transaction commits."""
-    jobs.defer(session, FLUSH_JOB, key=FLUSH_JOB_KEY, coalesce=True, timeout=60)
+    jobs.defer(session, FLUSH_JOB, key=FLUSH_JOB_KEY, coalesce=True, timeout=60, delay_seconds=FLUSH_DELAY_SECONDS)
 
 
 # --- Persistence (a job) ---------------------------------------------------------------------------------------

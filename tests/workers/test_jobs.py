@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
-from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -144,6 +145,19 @@ def test_wallboard_figures_are_one_pending_job_per_queue(app):
 
     claim(r, "wallboard-7")  # what the job does as it starts
     assert len(enqueue(app, [item])) == 1
+
+
+def test_a_delayed_coalesced_job_waits_in_rqs_schedule_and_covers_the_changes_made_meanwhile(app):
+    r = get_redis(app)
+    queue = Queue("default", connection=r)
+    item = Deferred("workers.wallboard.publish_queue_today", (8,), key="wallboard-8", coalesce=True,
+                    delay_seconds=1)
+    before = datetime.now(UTC)
+    [job_id] = enqueue(app, [item])
+    assert enqueue(app, [item]) == []  # waiting: it will see this change too
+    assert queue.count == 0  # not runnable yet: RQ's scheduler moves it to the queue when it is due
+    due = ScheduledJobRegistry(queue=queue).get_scheduled_time(job_id)  # RQ keeps whole seconds
+    assert before.replace(microsecond=0) + timedelta(seconds=1) <= due <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_a_job_that_keeps_failing_lands_in_the_failed_registry(app, factory):
