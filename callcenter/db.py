@@ -19,6 +19,7 @@ from contextvars import ContextVar
 import greenlet
 from flask import Flask
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from callcenter.services import storable  # noqa: F401  (registers the check of every flush)
@@ -82,9 +83,41 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         else:
             _busy_timeout_within_budget(engine)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size)
+    _ping_idle_connections(engine)
     _lock_timeout_within_budget(engine)
     return engine
+
+
+# A pooled connection left unused this long is checked with a round trip before it is used again: the server may
+# have restarted, or a firewall dropped the idle connection. One used more recently is trusted. SQLAlchemy's
+# pool_pre_ping paid that round trip at every checkout, each transaction of every webhook, and under gevent every
+# round trip is a wait for a turn on a busy process's event loop.
+PING_AFTER_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "callcenter.idle_since"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling for idle connections only. A failed ping raises DisconnectionError: the
+    pool then drops the connection and checks out another (or opens a new one), and the caller sees nothing.
+    A connection that dies while trusted fails its statement; SQLAlchemy then invalidates the whole pool, so
+    one transaction per process fails after a database restart (a webhook answers its fallback and retries)."""
+
+    def _idle_from_now(_dbapi_connection, record, *_args) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection idle since {idle_since} is gone: {exc}") from exc
+
+    event.listen(engine.pool, "connect", _idle_from_now)
+    event.listen(engine.pool, "checkin", _idle_from_now)
+    event.listen(engine.pool, "checkout", _ping_if_idle)
 
 
 def _busy_timeout_within_budget(engine: Engine) -> None:
