@@ -135,6 +135,21 @@ def test_a_gathering_run_that_fails_keeps_its_members_for_its_retry_and_a_later_
         assert members == []
 
 
+def test_a_gathering_run_derives_ten_calls_to_a_transaction(app, monkeypatch):
+    from callcenter.jobs import gathered_key
+    from workers import calls as call_jobs
+
+    get_redis(app).sadd(gathered_key(calls.DERIVE_JOB_KEY), *[str(call_id) for call_id in range(1, 26)])
+    transactions: list[list[int]] = []
+    monkeypatch.setattr(calls, "derive_calls", lambda _session, call_ids: transactions.append(list(call_ids)))
+
+    with app.app_context():
+        call_jobs.derive_calls()  # as RQ runs it: no ids, the gathered ones
+
+    assert [len(call_ids) for call_ids in transactions] == [10, 10, 5]  # SQLite's write lock, held briefly each
+    assert sorted(call_id for call_ids in transactions for call_id in call_ids) == list(range(1, 26))
+
+
 def test_wallboard_figures_are_one_pending_job_per_queue(app):
     r = get_redis(app)
     item = Deferred("workers.wallboard.publish_queue_today", (7,), key="wallboard-7", coalesce=True)
