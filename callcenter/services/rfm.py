@@ -18,8 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.models import Account, Call, Contact, ContactPhone, ContactRfm, OutboundMessage, Ticket, utcnow
@@ -142,7 +144,8 @@ def _interactions(session: Session, since: datetime, now: datetime) -> dict[int,
 
 def compute_all(session: Session, now: datetime | None = None) -> dict[str, int]:
     """Score every contact and store the scores and segment (one row each); committed. Returns the count per
-    segment. Idempotent: a second run at the same `now` writes the same rows."""
+    segment. Idempotent: a second run at the same `now` writes the same rows, and a run that meets another one
+    (the hourly job beside a run by hand) updates the rows the other inserted first."""
     now = now or utcnow()
     tallies = _interactions(session, now - FREQUENCY_WINDOW, now)
     counts = dict.fromkeys(SEGMENTS, 0)
@@ -153,25 +156,37 @@ def compute_all(session: Session, now: datetime | None = None) -> dict[str, int]
             .where(Contact.id > last_id).order_by(Contact.id).limit(BATCH)).all()
         if not batch:
             break
-        ids = [contact_id for contact_id, _ in batch]
-        stored = {row.contact_id: row for row in session.scalars(
-            select(ContactRfm).where(ContactRfm.contact_id.in_(ids)))}
-        for contact_id, value in batch:
-            tally = tallies.get(contact_id) or _Tally()
-            scores = Scores(recency_score(tally.last, now), frequency_score(tally.count), value_score(value))
-            row = stored.get(contact_id)
-            if row is None:
-                row = ContactRfm(contact_id=contact_id)
-                session.add(row)
-            row.recency_score, row.frequency_score, row.value_score = scores.recency, scores.frequency, scores.value
-            row.segment = scores.segment
-            row.last_interaction_at = tally.last
-            row.interactions = tally.count
-            row.computed_at = now
-            counts[row.segment] += 1
-        session.commit()
-        last_id = ids[-1]
+        try:
+            segments = _store_scores(session, batch, tallies, now)
+        except IntegrityError:  # another run inserted some of these rows since we read them: now they exist
+            session.rollback()
+            segments = _store_scores(session, batch, tallies, now)
+        for segment in segments:
+            counts[segment] += 1
+        last_id = batch[-1][0]
     return counts
+
+
+def _store_scores(session: Session, batch: Sequence[Any], tallies: dict[int, _Tally], now: datetime) -> list[str]:
+    """Write one batch of contacts' scores (committed); returns their segments."""
+    stored = {row.contact_id: row for row in session.scalars(
+        select(ContactRfm).where(ContactRfm.contact_id.in_([contact_id for contact_id, _ in batch])))}
+    segments = []
+    for contact_id, value in batch:
+        tally = tallies.get(contact_id) or _Tally()
+        scores = Scores(recency_score(tally.last, now), frequency_score(tally.count), value_score(value))
+        row = stored.get(contact_id)
+        if row is None:
+            row = ContactRfm(contact_id=contact_id)
+            session.add(row)
+        row.recency_score, row.frequency_score, row.value_score = scores.recency, scores.frequency, scores.value
+        row.segment = scores.segment
+        row.last_interaction_at = tally.last
+        row.interactions = tally.count
+        row.computed_at = now
+        segments.append(scores.segment)
+    session.commit()
+    return segments
 
 
 def segments_of(session: Session, contact_ids: Sequence[int]) -> dict[int, str]:

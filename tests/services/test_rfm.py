@@ -122,6 +122,32 @@ def test_a_second_pass_rewrites_the_same_rows_and_follows_time(session, customer
     assert now_stored["cat"] == ("hibernating", 2, 1, 4, 1)
 
 
+def test_a_pass_that_meets_another_one_updates_the_rows_the_other_inserted(session, customers, monkeypatch):
+    """The hourly job and a run by hand (or a test) at once: each reads that no row exists yet, and the second to
+    commit used to fail on the unique contact."""
+    from callcenter.extensions import db
+
+    original = rfm.recency_score
+    met = []
+
+    def the_other_pass_commits_first(last, now):
+        if not met:  # after this pass read the stored rows, before it writes its own
+            met.append(True)
+            with db.new_session() as other:
+                other.add_all(ContactRfm(contact_id=contact.id, recency_score=1, frequency_score=1, value_score=1,
+                                         segment="hibernating", interactions=0, computed_at=NOW)
+                              for contact in customers.values())
+                other.commit()
+        return original(last, now)
+
+    monkeypatch.setattr(rfm, "recency_score", the_other_pass_commits_first)
+    counts = rfm.compute_all(session, NOW)
+
+    assert met
+    assert stored(session, customers) == HAND_COMPUTED
+    assert sum(counts.values()) == len(customers)
+
+
 @pytest.mark.parametrize(("days", "score"), [(0, 5), (7, 5), (7.01, 4), (30, 4), (31, 3), (90, 3), (91, 2),
                                              (180, 2), (181, 1)])
 def test_recency_thresholds(days, score):
