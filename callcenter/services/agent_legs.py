@@ -45,7 +45,11 @@ from callcenter.telephony.base import Provider, TelephonyError
 
 log = logging.getLogger(__name__)
 
+# A customer leg's progress (ringing, answered) goes into its call record.
 LEG_EVENTS = ("initiated", "ringing", "answered", "completed")
+# An agent's softphone leg matters only when it ends (`agent_leg_ended`): Twilio reports busy, no-answer, failed
+# and canceled as the `completed` event's CallStatus. Three callbacks fewer per offer, each a webhook to serve.
+AGENT_LEG_EVENTS = ("completed",)
 REJOIN_RING_SECONDS = 20
 MIN_RING_SECONDS = 5
 
@@ -75,7 +79,7 @@ def ring_agent(r: redis.Redis, provider: Provider, *, agent_id: int, entry_id: s
         from_=from_number or caller_id,
         url=webhook_url("/agent/answer", entry=entry_id, agent=agent_id),
         status_callback=webhook_url("/agent/status", entry=entry_id, agent=agent_id),
-        status_callback_events=LEG_EVENTS,
+        status_callback_events=AGENT_LEG_EVENTS,
         timeout=max(int(timeout_seconds), MIN_RING_SECONDS),
     )
     ringing_agent(r, entry_id, agent_id, leg.sid)
@@ -207,7 +211,7 @@ def rejoin_agent(r: redis.Redis, provider: Provider, *, agent_id: int, entry_id:
             from_=caller_id,
             url=webhook_url("/agent/rejoin", entry=entry_id, agent=agent_id),
             status_callback=webhook_url("/agent/status", entry=entry_id, agent=agent_id),
-            status_callback_events=LEG_EVENTS,
+            status_callback_events=AGENT_LEG_EVENTS,
             timeout=REJOIN_RING_SECONDS,
         )
     return leg.sid

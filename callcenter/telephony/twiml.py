@@ -37,7 +37,9 @@ def join_conference(name: str, *, end_on_exit: bool, status_callback: str | None
     }
     if status_callback:
         options["status_callback"] = status_callback
-        options["status_callback_event"] = "start end join leave"
+        # Only the conference's end is acted on (`ivr.agent_legs.conference_status`); the legs report their own
+        # progress, so join/leave/start would be a webhook each for nothing.
+        options["status_callback_event"] = "end"
     dial.conference(name, **options)
     response.append(dial)
     return response
