@@ -10,6 +10,7 @@ sessions at a load balancer in front of several servers).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -37,7 +38,16 @@ class WebServer(BaseApplication):
         config_sync.start_subscriber(app)
         hash_passwords_off_the_hub()
         _dump_greenlets_on_signal()
+        freeze_startup_objects()
         return app
+
+
+def freeze_startup_objects() -> None:
+    """Keep what the app's start-up made (modules, classes, routes, the SDKs: about 220,000 objects) out of the
+    garbage collector's full passes. Each full pass walked them all and stopped every request and socket of the
+    process for 180-300 ms, every half minute under load: the webhooks' p99. They live as long as the process."""
+    gc.collect()
+    gc.freeze()
 
 
 def hash_passwords_off_the_hub() -> None:
