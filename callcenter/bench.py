@@ -65,8 +65,9 @@ UNLOADED_ROUNDS = 50  # of /ping, /ivr/voice, /ivr/menu, /ivr/status: 200 reques
 UNLOADED_PATHS = ("/ivr/voice", "/ivr/menu", "/ivr/status")
 FLOW_ORDER = ("/ivr/voice", "/ivr/menu", "/ivr/wait", "/ivr/status")  # then the agent's legs, alphabetically
 # The emulator reports a hung-up call ended once the product has answered the callbacks the hang-up sends (the
-# leg's status, the conference's end), which may take Twilio's 15 s webhook timeout: a slow answer there is the product's latency (or a
-# carrier error when it times out), not a caller that failed, so the caller waits well beyond it.
+# leg's status, the conference's end), which may take Twilio's 15 s webhook timeout: a slow answer there is the
+# product's latency (or a carrier error when it times out), not a caller that failed, so the caller waits well
+# beyond it.
 HANGUP_SECONDS = 60
 CONNECT_CONCURRENCY = 16  # logins hash passwords on the server: not all 500 at once
 CLK_TCK = os.sysconf("SC_CLK_TCK")
