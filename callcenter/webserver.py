@@ -38,8 +38,18 @@ class WebServer(BaseApplication):
         config_sync.start_subscriber(app)
         hash_passwords_off_the_hub()
         _dump_greenlets_on_signal()
+        spawn_greenlets_without_their_stack()
         freeze_startup_objects()
         return app
+
+
+def spawn_greenlets_without_their_stack() -> None:
+    """gevent copies its spawner's stack into every greenlet it starts (one per request, socket and Engine.IO task):
+    a cost at each spawn, and 10,000 objects of a busy web worker for the garbage collector to walk. Only the
+    greenlet dump's "spawned at" lines used them; what each greenlet is doing is still dumped."""
+    import gevent
+
+    gevent.config.track_greenlet_tree = False
 
 
 def freeze_startup_objects() -> None:
