@@ -10,7 +10,7 @@ import socketio as socketio_server
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callcenter import i18n, redis_conn
+from callcenter import background, i18n, redis_conn
 from callcenter.extensions import csrf, db, login_manager, socketio
 from callcenter.settings import load_settings
 
@@ -49,6 +49,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     api.init_app(app)
     _init_edges(app)
+    # Outermost, around Socket.IO's middleware: a request's side work waits for its response to be sent.
+    app.wsgi_app = background.RunAfterResponse(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
