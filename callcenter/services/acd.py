@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,8 +290,14 @@ end
 """
 
 _ENQUEUE = """
--- ARGV: entry_id, queue_id, score, enqueued_at, callback_lock ('' for none), then field/value pairs
-local sid, q, score, t, lock = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+-- ARGV: entry_id, queue_id, score, enqueued_at, callback_lock ('' for none), the queue's config document ('' to
+-- leave Redis's as it is), a routing-trace record for a new entry ('' for none), then field/value pairs.
+-- The config and the trace ride along so that joining a queue is one round trip, not three.
+local sid, q, score, t, lock, cfg, trace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if present(cfg) and redis.call('GET', 'cc:queuecfg:' .. q) ~= cfg then
+  redis.call('SET', 'cc:queuecfg:' .. q, cfg)
+  redis.call('SADD', 'cc:queues', q)
+end
 local call = call_key(sid)
 if redis.call('EXISTS', call) == 1 then return 'exists' end
 if present(lock) then
@@ -300,10 +307,15 @@ if present(lock) then
 end
 redis.call('HSET', call, 'status', 'waiting', 'queue_id', q, 'score', score, 'enqueued_at', t,
            'callback_lock', lock)
-for i = 6, #ARGV, 2 do redis.call('HSET', call, ARGV[i], ARGV[i + 1]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', call, ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', queue_key(q), score, sid)
 refresh_head(q)
 redis.call('ZADD', entries_key(q), t, sid)
+-- A trace that cannot be stored never costs the entry.
+if present(trace) then
+  local stored = redis.pcall('RPUSH', 'cc:routing_trace', trace)
+  if type(stored) == 'number' and stored > 100000 then redis.call('LPOP', 'cc:routing_trace') end
+end
 return 'ok'
 """
 
@@ -505,8 +517,8 @@ while true do
       -- A trace that cannot be made never costs the reservation.
       local traced, record = pcall(trace_of, c, chosen)
       if traced then
-        redis.call('RPUSH', TRACE_LOG, record)
-        if redis.call('LLEN', TRACE_LOG) > TRACE_LOG_MAX then redis.call('LPOP', TRACE_LOG) end
+        local stored = redis.pcall('RPUSH', TRACE_LOG, record)
+        if type(stored) == 'number' and stored > TRACE_LOG_MAX then redis.call('LPOP', TRACE_LOG) end
       end
       local call = call_key(c.sid)
       local expires = nnow + (tonumber(c.cfg.reservation_timeout_seconds) or 15)
@@ -840,17 +852,21 @@ class QueueConfig:
 
 def store_queue_config(r: redis.Redis, config: QueueConfig) -> None:
     """Cache a queue's routing settings (called whenever the queue is loaded from the database)."""
-    document = {
+    pipe = r.pipeline()
+    pipe.set(config_key(config.queue_id), config_document(config))
+    pipe.sadd(QUEUES, config.queue_id)
+    pipe.execute()
+
+
+def config_document(config: QueueConfig) -> str:
+    """The queue's routing settings as Redis keeps them (the same text for the same settings)."""
+    return json.dumps({
         "skills": {str(k): int(v) for k, v in config.skills.items()},
         "reservation_timeout_seconds": config.reservation_timeout_seconds,
         "wrap_up_seconds": config.wrap_up_seconds,
         "sticky_agent_wait_seconds": config.sticky_agent_wait_seconds,
         "active": config.active,
-    }
-    pipe = r.pipeline()
-    pipe.set(config_key(config.queue_id), json.dumps(document))
-    pipe.sadd(QUEUES, config.queue_id)
-    pipe.execute()
+    })
 
 
 def load_queue_config(r: redis.Redis, queue_id: int) -> QueueConfig | None:
@@ -931,10 +947,14 @@ def enqueue(
     callback_phone: str | None = None,
     reasons: tuple[str, ...] = (),
     language: str | None = None,
+    config: QueueConfig | None = None,
+    trace: dict[str, Any] | None = None,
 ) -> bool:
     """Add an entry to a queue; False when it is already there (webhooks are retried, this is idempotent).
 
     With `callback_phone` the entry is a callback: at most one open callback per number and queue (Conflict).
+    `config`: the queue's routing settings, stored first where Redis's copy differs (what `reserve_next` reads);
+    `trace`: the routing-trace record of the decision, appended to TRACE_LOG when the entry is new.
     """
     pairs: list[Any] = ["priority", int(priority)]
     optional = {
@@ -953,7 +973,8 @@ def enqueue(
             pairs += [name, value]
     lock = callback_lock_key(queue_id, callback_phone) if callback_phone else ""
     answer = _run(
-        r, "enqueue", entry_id, queue_id, priority_score(priority, enqueued_at), enqueued_at, lock, *pairs
+        r, "enqueue", entry_id, queue_id, priority_score(priority, enqueued_at), enqueued_at, lock,
+        config_document(config) if config is not None else "", json.dumps(trace) if trace is not None else "", *pairs
     )
     if answer.startswith("duplicate:"):
         raise Conflict(t('%(callback_phone)s already has an open callback in this queue (%(value)s)',
@@ -965,6 +986,18 @@ def enqueue(
 def get_entry(r: redis.Redis, entry_id: str) -> QueueEntry | None:
     h = _hash(r, call_key(entry_id))
     return QueueEntry.from_hash(entry_id, h) if h else None
+
+
+def entry_reading_along(r: redis.Redis, entry_id: str, read_along: Sequence[str]
+                        ) -> tuple[QueueEntry | None, dict[str, Any]]:
+    """The entry and the `read_along` keys' values (the caller's own keys), in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(call_key(entry_id))
+    for key in read_along:
+        pipe.get(key)
+    raw, *values = pipe.execute()
+    entry = QueueEntry.from_hash(entry_id, {_text(k): _text(v) for k, v in raw.items()}) if raw else None
+    return entry, dict(zip(read_along, values, strict=True))
 
 
 def open_callback(r: redis.Redis, queue_id: int, phone_e164: str) -> str | None:
@@ -983,22 +1016,28 @@ def position(r: redis.Redis, entry_id: str) -> int | None:
 
 def entry_with_position(r: redis.Redis, entry_id: str, queue_id: int) -> tuple[QueueEntry | None, int | None]:
     """The entry and its 1-based waiting position in `queue_id`, in one round trip (the enqueue webhook's answer)."""
-    entry, position, _ = entry_position_and_stats(r, entry_id, queue_id, now=None)
+    entry, position, _, _ = entry_position_and_stats(r, entry_id, queue_id, now=None)
     return entry, position
 
 
-def entry_position_and_stats(r: redis.Redis, entry_id: str, queue_id: int, now: float | None
-                             ) -> tuple[QueueEntry | None, int | None, QueueStats | None]:
-    """The entry, its 1-based waiting position and (with `now`) the queue's figures, in one round trip."""
+def entry_position_and_stats(r: redis.Redis, entry_id: str, queue_id: int, now: float | None,
+                             read_along: Sequence[str] = ()
+                             ) -> tuple[QueueEntry | None, int | None, QueueStats | None, dict[str, Any]]:
+    """The entry, its 1-based waiting position, (with `now`) the queue's figures and the `read_along` keys' values
+    (the caller's own, e.g. a cached figure its answer needs too), in one round trip."""
     pipe = r.pipeline(transaction=False)
+    for key in read_along:
+        pipe.get(key)
     pipe.hgetall(call_key(entry_id))
     pipe.zrank(queue_key(queue_id), entry_id)
     if now is not None:
         _queue_stats_commands(pipe, queue_id)
-    raw, rank, *figures = pipe.execute()
+    answers = pipe.execute()
+    read = dict(zip(read_along, answers[:len(read_along)], strict=True))
+    raw, rank, *figures = answers[len(read_along):]
     entry = QueueEntry.from_hash(entry_id, {_text(k): _text(v) for k, v in raw.items()}) if raw else None
     position = None if rank is None or entry is None or entry.queue_id != queue_id else rank + 1
-    return entry, position, (_queue_stats_of(queue_id, now, *figures) if now is not None else None)
+    return entry, position, (_queue_stats_of(queue_id, now, *figures) if now is not None else None), read
 
 
 def waiting_entries(r: redis.Redis, queue_id: int, limit: int = 100) -> list[QueueEntry]:

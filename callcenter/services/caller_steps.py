@@ -186,13 +186,14 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     path = list(ivr_path) if ivr_path is not None and given else calls.ivr_path(session, call)
     if new_step and new_step not in path:
         path.append(new_step)
+    handle_key = _handle_time_key(queue.id)
     enqueued = routing.enqueue_call(
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
         priority_boost=priority_boost, language=caller_language or call.language,
-        payload={"call_sid": call_sid, "ivr_path": path, "queue_name": queue.name},
+        payload={"call_sid": call_sid, "ivr_path": path, "queue_name": queue.name}, read_along=[handle_key],
     )
     position = enqueued.position
-    estimate = estimated_wait(session, r, queue.id, position)
+    estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[handle_key])
     call.queue_id = queue.id
     if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
         call.contact_id = enqueued.decision.contact_ids[0]
@@ -203,12 +204,23 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     return Queued(queue.id, queue.name, position, estimate)
 
 
-def estimated_wait(session: Session, r: redis.Redis, queue_id: int, position: int | None) -> int | None:
-    """Position times today's average handle time, shared among the agents working now (None: no estimate)."""
+def _handle_time_key(queue_id: int) -> str:
+    return f"cc:queue:{queue_id}:handle"
+
+
+_UNREAD: Any = object()
+
+
+def estimated_wait(session: Session, r: redis.Redis, queue_id: int, position: int | None, *,
+                   cached: bytes | str | None = _UNREAD) -> int | None:
+    """Position times today's average handle time, shared among the agents working now (None: no estimate).
+
+    `cached`: the value of the queue's handle-time cache when the caller read it along with other keys."""
     if position is None:
         return None
-    cache = f"cc:queue:{queue_id}:handle"
-    cached = r.get(cache)
+    cache = _handle_time_key(queue_id)
+    if cached is _UNREAD:
+        cached = r.get(cache)
     if cached is not None:
         handle_seconds, staffed = json.loads(cached)
     else:
@@ -246,12 +258,13 @@ def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | No
     if entry is None:
         return WaitStatus(False)
     queue = queues.queue_snapshot(session, entry.queue_id)
-    position = acd.position(r, call_sid)
+    handle_key = _handle_time_key(entry.queue_id)
+    _, position, _, read = acd.entry_position_and_stats(r, call_sid, entry.queue_id, None, [handle_key])
     waited = now - entry.enqueued_at
     return WaitStatus(
         waiting=True,
         position=position,
-        estimated_wait_seconds=estimated_wait(session, r, entry.queue_id, position),
+        estimated_wait_seconds=estimated_wait(session, r, entry.queue_id, position, cached=read[handle_key]),
         waited_seconds=waited,
         over_max_wait=bool(queue and entry.status == "waiting" and waited >= queue.max_wait_seconds),
         queue_id=entry.queue_id,

@@ -40,9 +40,9 @@ def remember_caller_card(session: Session, r: redis.Redis, call_sid: str, from_n
     return card
 
 
-def _fresh_card(r: redis.Redis, call_sid: str, now: float) -> dict[str, Any] | None:
-    """The card built at the greeting, unless it is old enough that the CRM may have moved on since."""
-    raw = r.get(_card_key(call_sid))
+def _fresh_card(raw: bytes | str | None, now: float) -> dict[str, Any] | None:
+    """The card built at the greeting (`raw`, as kept in Redis), unless it is old enough that the CRM may have
+    moved on since."""
     if raw is None:
         return None
     try:
@@ -89,7 +89,7 @@ def prepare_offer(
     """
     now = time.time() if now is None else now
     payload = payload or {}
-    entry = acd.get_entry(r, call_sid)
+    entry, kept = acd.entry_reading_along(r, call_sid, [_card_key(call_sid)])
     queue = queues.queue_snapshot(session, queue_id)
     pop = build_screen_pop(
         session,
@@ -100,7 +100,7 @@ def prepare_offer(
         waited_seconds=(now - entry.enqueued_at) if entry else None,
         region=region,
         contact_id=contact_id if callback else None,
-        card=None if callback else _fresh_card(r, call_sid, now),
+        card=None if callback else _fresh_card(kept[_card_key(call_sid)], now),
         caller_language=payload.get("caller_language") or (entry.language if entry else None),
         viewer=session.get(User, agent_id),
     )

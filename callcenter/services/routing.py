@@ -199,6 +199,7 @@ class Enqueued:
     position: int | None  # 1-based among waiting entries; None when offered at once
     created: bool  # False when the call was already in the ACD (a retried webhook)
     offers: list[Offer] = field(default_factory=list)
+    read_along: dict[str, Any] = field(default_factory=dict)  # the `read_along` keys' values, read with the entry
 
 
 def enqueue_call(
@@ -214,6 +215,7 @@ def enqueue_call(
     now: float | None = None,
     priority_boost: int = 0,
     language: str | None = None,
+    read_along: Sequence[str] = (),
 ) -> Enqueued:
     """Put a caller in a queue with their CRM priority and sticky agent, then offer at once if someone is free.
 
@@ -222,7 +224,8 @@ def enqueue_call(
     IVR); `payload` is JSON kept with the entry and handed to the agent with the offer (IVR choices etc.);
     `priority_boost` is added to the CRM priority (an IVR route can mark a line as more urgent); `language` is the
     caller's chosen language (locale "zh_Hans" or tag "zh-CN"): it adds the `language:` skill requirement and
-    goes to the pop as `caller_language`. Idempotent on `call_sid`.
+    goes to the pop as `caller_language`. `read_along`: Redis keys the caller needs too, read in the same round
+    trip as the entry (their values in `Enqueued.read_along`). Idempotent on `call_sid`.
     """
     now = _now(now)
     locale = caller_locale(language)
@@ -235,7 +238,7 @@ def enqueue_call(
         raise NotFound(t('Queue %(queue_id)s not found', queue_id=queue_id), field="queue_id")
     if not queue.active:
         raise Conflict(t('Queue %(name)s is not taking calls', name=queue.name), field="queue_id")
-    config = queue_config(session, r, queue_id)
+    config = _config_of(queue)  # stored by the enqueue script where Redis's copy differs
     when = datetime.fromtimestamp(now, UTC)
     if contact_ids is None:
         facts = known_caller_facts(session, r, call_sid, from_number, when)
@@ -244,11 +247,12 @@ def enqueue_call(
         decision = compute_priority(session, queue, from_number=from_number, contact_ids=contact_ids, now=when,
                                     exclude_call_sid=call_sid)
         sticky = last_agent_for(session, decision.contact_ids, from_number, exclude_call_sid=call_sid)
+    priority = decision.priority + priority_boost
     created = acd.enqueue(
         r,
         entry_id=call_sid,
         queue_id=queue_id,
-        priority=decision.priority + priority_boost,
+        priority=priority,
         enqueued_at=now,
         from_number=from_number,
         contact_id=decision.contact_ids[0] if decision.contact_ids else None,
@@ -258,26 +262,28 @@ def enqueue_call(
         sticky_until=now + config.sticky_agent_wait_seconds if sticky else None,
         reasons=decision.reasons,
         language=locale,
+        config=config,
+        trace=routing_trace.queued_record(
+            call_sid=call_sid, queue_id=queue_id, queue_name=queue.name, at=now, priority=priority,
+            base_priority=int(queue.base_priority or 0), boost=priority_boost,
+            reasons={rule: rule_weight(queue, rule) for rule in decision.reasons}, sticky_agent_id=sticky,
+            sticky_wait_seconds=config.sticky_agent_wait_seconds,
+            required={**config.skills, **{k: max(v, config.skills.get(k, 0)) for k, v in required.items()}},
+            language=locale, ivr_path=payload.get("ivr_path"), requeued=bool(payload.get("requeued"))),
     )
     offers: list[Offer] = []
     if created:
-        routing_trace.capture(r, routing_trace.queued_record(
-            call_sid=call_sid, queue_id=queue_id, queue_name=queue.name, at=now,
-            priority=decision.priority + priority_boost, base_priority=int(queue.base_priority or 0),
-            boost=priority_boost, reasons={rule: rule_weight(queue, rule) for rule in decision.reasons},
-            sticky_agent_id=sticky, sticky_wait_seconds=config.sticky_agent_wait_seconds,
-            required={**config.skills, **{k: max(v, config.skills.get(k, 0)) for k, v in required.items()}},
-            language=locale, ivr_path=payload.get("ivr_path"), requeued=bool(payload.get("requeued"))))
         routing_trace.flush_later(session)
-        offers = dispatch(session, r, now, [queue_id], configured=True)
-    # One round trip for the answer (entry, position) and, when dispatch did not announce it, the queue's figures.
-    entry, position, stats = acd.entry_position_and_stats(r, call_sid, queue_id, now if created and not offers
-                                                          else None)
+        offers = dispatch(session, r, now, [queue_id], configured=True, until_offered=call_sid, announce=False)
+    # One round trip for the answer (entry, position, what the caller reads along) and the queue's new figures.
+    entry, position, stats, read = acd.entry_position_and_stats(r, call_sid, queue_id, now if created else None,
+                                                                read_along)
     if stats is not None:
         _announce_queue(stats)
     if entry is None:  # ended by a concurrent finish_call between the two steps
         raise Conflict(t('Call %(call_sid)s left the queue', call_sid=call_sid), field="call_sid")
-    return Enqueued(entry=entry, decision=decision, position=position, created=created, offers=offers)
+    return Enqueued(entry=entry, decision=decision, position=position, created=created, offers=offers,
+                    read_along=read)
 
 
 def request_callback(
@@ -356,11 +362,15 @@ def reserve_next(r: redis.Redis, queue_ids: Sequence[int], now: float) -> Offer 
 
 def dispatch(
     session: Session, r: redis.Redis, now: float | None = None, queue_ids: Sequence[int] | None = None,
-    *, configured: bool = False,
+    *, configured: bool = False, until_offered: str | None = None, announce: bool = True,
 ) -> list[Offer]:
     """Make every offer possible now (each one reserves a distinct agent and a distinct call).
 
-    `configured`: the caller has just made sure `queue_ids`' routing config is in Redis (saves a round trip each)."""
+    `configured`: the caller has just made sure `queue_ids`' routing config is in Redis (saves a round trip each).
+    `until_offered`: the entry that just joined a queue; once it is offered, stop. No agent became free, so any
+    other offer was already possible before it came and was made then (the ticker catches what time makes
+    possible), and asking once more would be a round trip that finds nothing. `announce=False`: the caller
+    publishes the queues' figures itself."""
     now = _now(now)
     if queue_ids is None:
         queue_ids = acd.configured_queue_ids(r)
@@ -370,6 +380,8 @@ def dispatch(
     offers = []
     while (offer := reserve_next(r, queue_ids, now)) is not None:
         offers.append(offer)
+        if offer.call_sid == until_offered:
+            break
     if offers:
         agent_state.flush_log_later(session)
         routing_trace.flush_later(session)  # the reserve script traced each offer
@@ -380,8 +392,9 @@ def dispatch(
             expires_at=_iso(offer.expires_at), priority=offer.priority, callback=offer.callback,
             from_number=offer.from_number, contact_id=offer.contact_id, payload=offer.payload)
     session.commit()
-    for queue_id in sorted({o.queue_id for o in offers}):
-        _queue_changed(r, queue_id, now)
+    if announce:
+        for queue_id in sorted({o.queue_id for o in offers}):
+            _queue_changed(r, queue_id, now)
     return offers
 
 

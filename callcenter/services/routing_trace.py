@@ -2,15 +2,15 @@
 
 Captured WHEN THE DECISION IS TAKEN, cheaply, and persisted off the hot path:
 
-    queued     routing.enqueue_call appends the queue choice (IVR path, priority and its reasons, sticky agent,
-               required skills) to a Redis list, one RPUSH;
+    queued     routing.enqueue_call has the ACD's enqueue script append the queue choice (IVR path, priority and
+               its reasons, sticky agent, required skills) to a Redis list as it adds the entry;
     offered    the ACD's reserve script appends the decision itself (the rule that chose, the first few
                candidates of the index set it walked with their levels and idle times) in the same atomic step;
     dialled    the dialer (a worker, not a webhook) writes the pacing inputs straight to the database.
 
 A coalesced job (`flush_later`, the pattern of agent_state.flush_log) moves the Redis records into
-`routing_traces`. Capture never fails a webhook: a Redis error is logged and the decision goes on untraced;
-a database error puts the records back in Redis for the next run.
+`routing_traces`. Capture never fails a webhook: a record the scripts cannot append is dropped and the decision
+goes on untraced; a database error puts the records back in Redis for the next run.
 """
 
 from __future__ import annotations
@@ -43,17 +43,7 @@ RULE_LABELS = {
 }
 
 
-# --- Capture (hot path: Redis only, never raises) ----------------------------------------------------------------
-
-
-def capture(r: redis.Redis, record: dict[str, Any]) -> bool:
-    """Append one decision to the trace log; False (logged) when Redis refused: the call goes on untraced."""
-    try:
-        r.rpush(acd.TRACE_LOG, json.dumps(record))
-        return True
-    except (redis.RedisError, TypeError, ValueError):
-        log.warning("routing trace of %s not captured", record.get("call_sid"), exc_info=True)
-        return False
+# --- Capture (hot path: inside the ACD's scripts, never fails the decision) -----------------------------------
 
 
 def queued_record(*, call_sid: str, queue_id: int, queue_name: str, at: float, priority: int, base_priority: int,

@@ -296,6 +296,39 @@ def test_enqueue_is_idempotent_and_finish_handles_every_stage(session, acd_redis
     assert agent_state.get_presence(r, agent).state == "available"
 
 
+def test_joining_a_queue_brings_redis_its_routing_settings(session, acd_redis, make_queue, make_agent):
+    """The enqueue script stores the queue's settings where Redis's copy is missing or stale: the reserve script
+    reads them from there (here the offer's 7-second timeout)."""
+    r = acd_redis
+    queue = make_queue(reservation_timeout_seconds=7)
+    r.set(acd.config_key(queue.id), json.dumps({"skills": {}, "reservation_timeout_seconds": 99,
+                                                "wrap_up_seconds": 1, "sticky_agent_wait_seconds": 0}))
+    agent = make_agent(T0 - 10)
+
+    result = enqueue(session, r, "CA1", queue, T0)
+
+    assert acd.load_queue_config(r, queue.id).reservation_timeout_seconds == 7
+    assert queue.id in acd.configured_queue_ids(r)
+    assert [(o.agent_id, o.expires_at) for o in result.offers] == [(agent, T0 + 7)]
+
+
+def test_a_new_caller_offered_at_once_ends_the_search(session, acd_redis, make_queue, make_agent, monkeypatch):
+    """No agent became free when a caller joined, so once that caller is offered there is nothing more to offer:
+    joining costs one reserve attempt, not a second one that finds nobody."""
+    r = acd_redis
+    queue = make_queue()
+    make_agent(T0 - 20)
+    make_agent(T0 - 10)
+    attempts = []
+    real = acd.reserve_next
+    monkeypatch.setattr(acd, "reserve_next", lambda *args: attempts.append(args) or real(*args))
+
+    result = enqueue(session, r, "CA1", queue, T0)
+
+    assert [o.call_sid for o in result.offers] == ["CA1"]
+    assert len(attempts) == 1
+
+
 def test_inactive_queue_refuses_callers(session, acd_redis, make_queue):
     queue = make_queue(active=False)
     with pytest.raises(Conflict):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -21,6 +20,11 @@ def _offer(call_sid: str, at: float, agent_id: int) -> dict:
                                                                    "declined": False}]}
 
 
+def _captured(r, record: dict) -> None:
+    """A decision as the ACD's scripts append it."""
+    r.rpush(acd.TRACE_LOG, json.dumps(record))
+
+
 def _rows(session) -> int:
     return session.scalar(select(func.count()).select_from(RoutingTrace))
 
@@ -28,7 +32,7 @@ def _rows(session) -> int:
 def test_a_database_error_keeps_the_decisions_in_redis_for_the_retry(session, acd_redis, factory, monkeypatch):
     agent = factory.user()
     for n in range(3):
-        assert routing_trace.capture(acd_redis, _offer(f"CA{n}", 1_800_000_000.0 + n, agent.id))
+        _captured(acd_redis, _offer(f"CA{n}", 1_800_000_000.0 + n, agent.id))
 
     def down():
         raise OperationalError("INSERT", {}, Exception("database is down"))
@@ -50,20 +54,25 @@ def test_a_database_error_keeps_the_decisions_in_redis_for_the_retry(session, ac
 def test_a_decision_flushed_twice_is_stored_once(session, acd_redis, factory):
     agent = factory.user()
     record = _offer("CAtwice", 1_800_000_000.0, agent.id)
-    routing_trace.capture(acd_redis, record)
+    _captured(acd_redis, record)
     assert routing_trace.flush(session, acd_redis) == 1
-    routing_trace.capture(acd_redis, record)  # a job killed after its commit, before its pop was final
+    _captured(acd_redis, record)  # a job killed after its commit, before its pop was final
     assert routing_trace.flush(session, acd_redis) == 0
     assert _rows(session) == 1
 
 
-def test_capture_on_a_dead_redis_says_so_and_raises_nothing():
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    assert routing_trace.capture(dead, _offer("CAlost", 1_800_000_000.0, 1)) is False
-
-
 def _traced(r) -> list[dict]:
     return [json.loads(item) for item in r.lrange(acd.TRACE_LOG, 0, -1)]
+
+
+def test_the_enqueue_script_traces_a_new_entry_once(acd_redis):
+    configure(acd_redis)
+    record = {"kind": "queued", "call_sid": "CAq", "at": T0}
+
+    assert acd.enqueue(acd_redis, entry_id="CAq", queue_id=Q, priority=0, enqueued_at=T0, trace=record)
+    assert not acd.enqueue(acd_redis, entry_id="CAq", queue_id=Q, priority=0, enqueued_at=T0 + 1, trace=record)
+
+    assert _traced(acd_redis) == [record]  # the retried webhook's decision is not traced twice
 
 
 def test_the_reserve_script_traces_its_choice_with_the_candidates(acd_redis):
