@@ -139,38 +139,42 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     language = (chosen or (call.language if call is not None else None)) or (
         caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
     step = decision.step if call is not None else None
+    # The call's new events, inserted together once the ACD is done: each statement is time the caller waits.
+    events = [ivr_step_event(call_sid, step, attempt, occurred_at=answered_at)] if step else []
     placed = None
     if isinstance(decision, ivr_flows.RouteToQueue):
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
                               priority_boost=decision.priority_boost, call=call, language=language,
                               caller_language=chosen or (call.language if call is not None else None),
-                              new_step=step, ivr_path=path)
-    if step:
-        record_ivr_step(session, call, step, attempt, occurred_at=answered_at)
+                              new_step=step, ivr_path=path, events=events)
+    if call is not None and events:
+        calls.record_events(session, call, events)
     if call is not None and chosen and call.language != chosen:
         call.language = chosen
     session.commit()
     return MenuChoice(definition, decision, placed, language)
 
 
-def record_ivr_step(session: Session, call: Call, step: dict[str, Any], attempt: int, *,
-                    occurred_at: datetime | None = None) -> None:
-    """Append a menu choice to the call's IVR path (a retried webhook adds nothing); not committed."""
-    calls.record_event(session, call, "ivr", step, occurred_at=occurred_at,
-                       dedupe_key=f"ivr:{call.call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
+def ivr_step_event(call_sid: str, step: dict[str, Any], attempt: int, *,
+                   occurred_at: datetime | None = None) -> calls.NewEvent:
+    """A menu choice for the call's IVR path (a retried webhook adds nothing)."""
+    return calls.NewEvent("ivr", step, occurred_at=occurred_at,
+                          dedupe_key=f"ivr:{call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
 
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
                  now: float | None = None, call: Call | None = None, language: str | None = None,
                  caller_language: str | None = None, new_step: dict[str, Any] | None = None,
-                 ivr_path: list[dict[str, Any]] | None = None) -> Queued | QueueClosed:
+                 ivr_path: list[dict[str, Any]] | None = None,
+                 events: list[calls.NewEvent] | None = None) -> Queued | QueueClosed:
     """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
     caller's `language`); the call's changes are left for the caller to commit, after the ACD's work.
 
     `call` is the call's record when the step already holds it (saves reading it again); `caller_language` the
     language the caller chose (routes to agents who speak it), when it is not yet on the record; `new_step` is the
     menu choice that routes here, not yet in the call's events, shown at the end of the IVR path; `ivr_path` the
-    choices already in its events, when the step has read them with the call."""
+    choices already in its events, when the step has read them with the call; `events` the call's events the
+    caller inserts together, to which the "enqueued" event is added (None: it is recorded here)."""
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
@@ -197,10 +201,13 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     call.queue_id = queue.id
     if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
         call.contact_id = enqueued.decision.contact_ids[0]
-    calls.record_event(session, call, "enqueued",
-                       {"queue_id": queue.id, "priority": enqueued.entry.priority,
-                        "reasons": list(enqueued.decision.reasons)},
-                       dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
+    joined = calls.NewEvent("enqueued", {"queue_id": queue.id, "priority": enqueued.entry.priority,
+                                         "reasons": list(enqueued.decision.reasons)},
+                            dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
+    if events is None:
+        calls.record_events(session, call, [joined])
+    else:
+        events.append(joined)
     return Queued(queue.id, queue.name, position, estimate)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -157,6 +157,35 @@ def record_event(
         session, call.call_sid, None, kind, dict(data or {}), dedupe_key=dedupe_key,
         occurred_at=occurred_at or utcnow(), call=call,
     )
+    return added
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A phase event to append with `record_events`."""
+
+    kind: str
+    data: Mapping[str, Any]
+    dedupe_key: str | None = None
+    occurred_at: datetime | None = None
+
+
+def record_events(session: Session, call: Call, events: Sequence[NewEvent]) -> int:
+    """Append several phase events in one statement (a webhook that logs two facts waits for one insert, not two);
+    returns how many were new (the others' `dedupe_key` was already recorded). Not committed, like
+    `record_event`."""
+    for event in events:
+        if not event.kind or len(event.kind) > 40:
+            raise ValidationFailed(t('An event kind is 1 to 40 characters'), field="kind")
+    if not events:
+        return 0
+    now = utcnow()
+    rows = [{"call_id": call.id, "call_sid": call.call_sid, "kind": event.kind, "data": dict(event.data),
+             "occurred_at": event.occurred_at or now, "recorded_at": now, "dedupe_key": event.dedupe_key}
+            for event in events]
+    added = len(_insert_all_ignoring_conflict(session, CallEvent.__table__, rows, "dedupe_key"))
+    if added:
+        _derive_later(session, call)
     return added
 
 
@@ -377,15 +406,29 @@ def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, 
     dialect = session.get_bind().dialect.name
     statement = _INSERTS.get((dialect, table.name))
     if statement is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - the product supports these two
-            raise RuntimeError(f"call records need PostgreSQL or SQLite, not {dialect}")
-        statement = insert(table).on_conflict_do_nothing(index_elements=[unique_column]).returning(table.c.id)
+        statement = _dialect_insert(dialect)(table).on_conflict_do_nothing(
+            index_elements=[unique_column]).returning(table.c.id)
         _INSERTS[(dialect, table.name)] = statement
     return session.execute(statement, values).scalar_one_or_none()
+
+
+def _insert_all_ignoring_conflict(session: Session, table: Table, rows: list[dict[str, Any]],
+                                  unique_column: str) -> list[int]:
+    """One INSERT ... VALUES (..), (..) ON CONFLICT DO NOTHING; the new rows' ids."""
+    insert = _dialect_insert(session.get_bind().dialect.name)
+    statement = insert(table).values(rows).on_conflict_do_nothing(index_elements=[unique_column])
+    return list(session.scalars(statement.returning(table.c.id)))
+
+
+def _dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """The dialect's insert(), which knows ON CONFLICT."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the product supports these two
+        raise RuntimeError(f"call records need PostgreSQL or SQLite, not {dialect}")
+    return insert
 
 
 # Built once: the statements run for every callback.
@@ -431,13 +474,17 @@ def _append(
     }
     event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
     if event_id is not None:
-        # One derivation job for every call, coalesced: while one waits in the queue it covers every event
-        # appended before it starts (it reads them all) of every call gathered for it, so a floor's callbacks are
-        # a few jobs a second, not a job each (every job costs the worker a couple of dozen Redis round trips).
-        # A second run changes nothing.
-        jobs.defer(session, "workers.calls.derive_calls", key=DERIVE_JOB_KEY, coalesce=True, gather=str(call.id),
-                   timeout=DERIVE_TIMEOUT_SECONDS)
+        _derive_later(session, call)
     return call, event_id
+
+
+def _derive_later(session: Session, call: Call) -> None:
+    """One derivation job for every call, coalesced: while one waits in the queue it covers every event appended
+    before it starts (it reads them all) of every call gathered for it, so a floor's callbacks are a few jobs a
+    second, not a job each (every job costs the worker a couple of dozen Redis round trips). A second run changes
+    nothing."""
+    jobs.defer(session, "workers.calls.derive_calls", key=DERIVE_JOB_KEY, coalesce=True, gather=str(call.id),
+               timeout=DERIVE_TIMEOUT_SECONDS)
 
 
 DERIVE_TIMEOUT_SECONDS = 120

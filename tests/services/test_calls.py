@@ -155,6 +155,28 @@ def test_phase_events_set_queue_agent_hold_and_wrap_up_times(session, published)
     assert [e.kind for e in calls.call_events(session, call)][:3] == ["opened", "ivr", "enqueued"]
 
 
+def test_events_appended_together_keep_their_data_and_skip_repeats(session, published):
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0)
+    published.clear()
+    ivr = calls.NewEvent("ivr", {"node": "main", "input": "2"}, dedupe_key=f"ivr:{SID}",
+                         occurred_at=T0 + timedelta(seconds=3))
+    joined = calls.NewEvent("enqueued", {"queue_id": 4}, dedupe_key=f"enqueued:{SID}",
+                            occurred_at=T0 + timedelta(seconds=4))
+
+    assert calls.record_events(session, call, [ivr, joined]) == 2
+    assert calls.record_events(session, call, [ivr, joined]) == 0  # a retried webhook adds nothing
+    session.commit()
+
+    assert [(e.kind, e.data) for e in calls.call_events(session, call)] == [
+        ("opened", calls.call_events(session, call)[0].data), ("ivr", {"node": "main", "input": "2"}),
+        ("enqueued", {"queue_id": 4})]
+    assert call.ivr_path == [{"node": "main", "input": "2"}]  # derived once the append committed
+    assert call.enqueued_at == T0 + timedelta(seconds=4)
+    with pytest.raises(ValidationFailed):
+        calls.record_events(session, call, [calls.NewEvent("", {})])
+
+
 def test_rolled_back_work_publishes_nothing(session, published):
     call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
                            to_number="+18005550100")
