@@ -484,10 +484,14 @@ def _derive_later(session: Session, call: Call) -> None:
     second, not a job each (every job costs the worker a couple of dozen Redis round trips). A second run changes
     nothing."""
     jobs.defer(session, "workers.calls.derive_calls", key=DERIVE_JOB_KEY, coalesce=True, gather=str(call.id),
-               timeout=DERIVE_TIMEOUT_SECONDS)
+               timeout=DERIVE_TIMEOUT_SECONDS, delay_seconds=DERIVE_DELAY_SECONDS)
 
 
 DERIVE_TIMEOUT_SECONDS = 120
+# A run waits this long for the events that follow (a call's callbacks come in bursts): a busy floor's records are
+# derived by a run or two a second, not ten, each costing the worker its job overhead. The record, and the
+# supervisors' "call.updated", lag its events by a second or two.
+DERIVE_DELAY_SECONDS = 1
 DERIVE_JOB_KEY = "derive-calls"  # the coalesced job that derives the calls gathered for it
 
 

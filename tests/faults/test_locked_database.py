@@ -16,14 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from rq import Queue, SimpleWorker
 
-from callcenter.jobs import QUEUES
-from callcenter.redis_conn import get_redis
 from callcenter.services import acd, calls
 from callcenter.telephony.twiml import TECHNICAL_DIFFICULTIES
 from ivr import guard
 from tests.faults.conftest import NUMBER
+from tests.support.jobs import run_queued_jobs
 from tests.support.servers import wait_until
 
 DANA = "+14155550100"
@@ -129,12 +127,6 @@ def test_a_lock_that_outlasts_the_retries_ends_in_the_safe_fallback(database_url
 def jobs_on_a_queue(app_config):
     """Jobs go to RQ (run by the test with a burst worker) instead of running inline in the webhook."""
     app_config["JOBS_INLINE"] = False
-
-
-def run_queued_jobs(app) -> None:
-    """Work every queued job in this process, then stop (RQ's burst mode; no fork)."""
-    r = get_redis(app)
-    SimpleWorker([Queue(name, connection=r) for name in QUEUES], connection=r).work(burst=True)
 
 
 def test_a_status_callback_that_meets_a_locked_database_is_applied_once_it_is_free(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
@@ -27,6 +27,7 @@ from callcenter.models import Call, CallEvent
 from callcenter.redis_conn import get_redis
 from callcenter.services import calls
 from callcenter.services.jobs import Deferred
+from tests.support import jobs as jobs_support
 from tests.support.servers import wait_until
 from tests.workers import jobs_for_tests
 
@@ -46,9 +47,13 @@ def post_signed(client, path: str, params: dict[str, str]):
 
 
 def run_queued_jobs(app) -> None:
-    """Work every queued job in this process, then stop (RQ's burst mode; no fork)."""
-    worker = SimpleWorker([Queue("default", connection=get_redis(app))], connection=get_redis(app))
-    worker.work(burst=True)
+    """Work every queued job of the default queue (a scheduled one once its delay has passed), then stop."""
+    jobs_support.run_queued_jobs(app, ("default",))
+
+
+def derivations_waiting(queue: Queue) -> int:
+    """Derivation runs waiting: in RQ's schedule for their delay (DERIVE_DELAY_SECONDS), or queued."""
+    return queue.scheduled_job_registry.count + queue.count
 
 
 def test_status_webhook_answers_before_the_call_is_derived_and_a_worker_derives_it(app, client, session):
@@ -62,7 +67,7 @@ def test_status_webhook_answers_before_the_call_is_derived_and_a_worker_derives_
     session.expire_all()
     call = calls.get_call(session, sid)
     assert (call.status, call.ended_at, call.duration_seconds) == ("queued", None, None)  # nothing derived yet
-    assert Queue("default", connection=get_redis(app)).count >= 1
+    assert derivations_waiting(Queue("default", connection=get_redis(app))) == 1
 
     run_queued_jobs(app)
 
@@ -70,7 +75,7 @@ def test_status_webhook_answers_before_the_call_is_derived_and_a_worker_derives_
     call = calls.get_call(session, sid)
     assert (call.status, call.duration_seconds) == ("completed", 42)
     assert call.ringing_at is not None and call.ended_at is not None
-    assert Queue("default", connection=get_redis(app)).count == 0
+    assert derivations_waiting(Queue("default", connection=get_redis(app))) == 0
 
 
 def test_a_repeated_callback_enqueues_no_second_derivation(app, client, session):
@@ -91,14 +96,14 @@ def test_a_calls_callbacks_wait_for_one_derivation_and_a_started_one_lets_the_ne
     for sequence, status in enumerate(("ringing", "in-progress", "completed")):
         assert post_signed(client, "/ivr/status", {**params, "CallStatus": status,
                                                    "SequenceNumber": str(sequence)}).status_code == 204
-    assert queue.count == 1  # three events, one pending derivation: it reads them all when it runs
+    assert derivations_waiting(queue) == 1  # three events, one pending derivation: it reads them all when it runs
 
     run_queued_jobs(app)
     session.expire_all()
     assert calls.get_call(session, sid).status == "completed"
     assert post_signed(client, "/ivr/status", {**params, "CallStatus": "completed", "CallDuration": "9",
                                                "SequenceNumber": "3"}).status_code == 204
-    assert queue.count == 1  # the first run started (claimed): a later event needs a run of its own
+    assert derivations_waiting(queue) == 1  # the first run started (claimed): a later event needs a run of its own
 
 
 def test_many_calls_callbacks_wait_for_one_derivation_that_derives_them_all(app, client, session):
@@ -109,12 +114,12 @@ def test_many_calls_callbacks_wait_for_one_derivation_that_derives_them_all(app,
         for sequence, status in enumerate(("ringing", "completed")):
             assert post_signed(client, "/ivr/status", {**params, "CallStatus": status, "CallDuration": "5",
                                                        "SequenceNumber": str(sequence)}).status_code == 204
-    assert queue.count == 1  # three calls, six events: one run takes them all
+    assert derivations_waiting(queue) == 1  # three calls, six events: one run takes them all
 
     run_queued_jobs(app)
     session.expire_all()
     assert [calls.get_call(session, sid).status for sid in sids] == ["completed"] * 3
-    assert queue.count == 0
+    assert derivations_waiting(queue) == 0
 
 
 def test_a_gathering_run_that_fails_keeps_its_members_for_its_retry_and_a_later_member_enqueues_a_run(app):
