@@ -195,6 +195,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
         session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
         priority_boost=priority_boost, language=caller_language or call.language,
         payload={"call_sid": call_sid, "ivr_path": path, "queue_name": queue.name}, read_along=[handle_key],
+        commit=False,  # the menu step commits its events and the offer together: one transaction
     )
     position = enqueued.position
     estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[handle_key])

@@ -216,6 +216,7 @@ def enqueue_call(
     priority_boost: int = 0,
     language: str | None = None,
     read_along: Sequence[str] = (),
+    commit: bool = True,
 ) -> Enqueued:
     """Put a caller in a queue with their CRM priority and sticky agent, then offer at once if someone is free.
 
@@ -225,7 +226,8 @@ def enqueue_call(
     `priority_boost` is added to the CRM priority (an IVR route can mark a line as more urgent); `language` is the
     caller's chosen language (locale "zh_Hans" or tag "zh-CN"): it adds the `language:` skill requirement and
     goes to the pop as `caller_language`. `read_along`: Redis keys the caller needs too, read in the same round
-    trip as the entry (their values in `Enqueued.read_along`). Idempotent on `call_sid`.
+    trip as the entry (their values in `Enqueued.read_along`). `commit=False`: the offers made at once wait for the
+    caller's commit (their events and jobs with it). Idempotent on `call_sid`.
     """
     now = _now(now)
     locale = caller_locale(language)
@@ -274,7 +276,8 @@ def enqueue_call(
     offers: list[Offer] = []
     if created:
         routing_trace.flush_later(session)
-        offers = dispatch(session, r, now, [queue_id], configured=True, until_offered=call_sid, announce=False)
+        offers = dispatch(session, r, now, [queue_id], configured=True, until_offered=call_sid, announce=False,
+                          commit=commit)
     # One round trip for the answer (entry, position, what the caller reads along) and the queue's new figures.
     entry, position, stats, read = acd.entry_position_and_stats(r, call_sid, queue_id, now if created else None,
                                                                 read_along)
@@ -362,7 +365,7 @@ def reserve_next(r: redis.Redis, queue_ids: Sequence[int], now: float) -> Offer 
 
 def dispatch(
     session: Session, r: redis.Redis, now: float | None = None, queue_ids: Sequence[int] | None = None,
-    *, configured: bool = False, until_offered: str | None = None, announce: bool = True,
+    *, configured: bool = False, until_offered: str | None = None, announce: bool = True, commit: bool = True,
 ) -> list[Offer]:
     """Make every offer possible now (each one reserves a distinct agent and a distinct call).
 
@@ -370,7 +373,8 @@ def dispatch(
     `until_offered`: the entry that just joined a queue; once it is offered, stop. No agent became free, so any
     other offer was already possible before it came and was made then (the ticker catches what time makes
     possible), and asking once more would be a round trip that finds nothing. `announce=False`: the caller
-    publishes the queues' figures itself."""
+    publishes the queues' figures itself. `commit=False`: the caller commits (the offers' events and jobs wait for
+    its commit), so a webhook's work is one transaction, not two."""
     now = _now(now)
     if queue_ids is None:
         queue_ids = acd.configured_queue_ids(r)
@@ -391,7 +395,8 @@ def dispatch(
             session, "offer.created", agent_id=offer.agent_id, call_sid=offer.call_sid, queue_id=offer.queue_id,
             expires_at=_iso(offer.expires_at), priority=offer.priority, callback=offer.callback,
             from_number=offer.from_number, contact_id=offer.contact_id, payload=offer.payload)
-    session.commit()
+    if commit:
+        session.commit()
     if announce:
         for queue_id in sorted({o.queue_id for o in offers}):
             _queue_changed(r, queue_id, now)

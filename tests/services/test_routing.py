@@ -329,6 +329,21 @@ def test_a_new_caller_offered_at_once_ends_the_search(session, acd_redis, make_q
     assert len(attempts) == 1
 
 
+def test_an_offer_made_as_the_caller_joins_waits_for_the_callers_commit(session, acd_redis, make_queue, make_agent,
+                                                                       events):
+    """With commit=False the menu webhook's events and the offer commit together: one transaction, and the pop
+    (built on "offer.created") never reads a call record the webhook has not committed."""
+    queue = make_queue()
+    agent = make_agent(T0 - 10)
+
+    result = enqueue(session, acd_redis, "CA1", queue, T0, commit=False)
+
+    assert [(o.call_sid, o.agent_id) for o in result.offers] == [("CA1", agent)]
+    assert events.named("offer.created") == []
+    session.commit()
+    assert [e["call_sid"] for e in events.named("offer.created")] == ["CA1"]
+
+
 def test_inactive_queue_refuses_callers(session, acd_redis, make_queue):
     queue = make_queue(active=False)
     with pytest.raises(Conflict):
