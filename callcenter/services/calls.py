@@ -185,8 +185,27 @@ def record_events(session: Session, call: Call, events: Sequence[NewEvent]) -> i
             for event in events]
     added = len(_insert_all_ignoring_conflict(session, CallEvent.__table__, rows, "dedupe_key"))
     if added:
-        _derive_later(session, call)
+        _derive_later(session, call.id)
     return added
+
+
+def record_offer(session: Session, call_sid: str, agent_id: int) -> bool:
+    """The call now names the agent it is offered to, and its "offered" phase is logged (a repeat adds nothing):
+    an UPDATE ... RETURNING and an insert, without loading the record first, for the pop waits on them. False when
+    the call is unknown. Not committed."""
+    call_id = session.execute(
+        update(Call).where(Call.call_sid == call_sid).values(agent_id=agent_id).returning(Call.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if call_id is None:
+        return False
+    now = utcnow()
+    added = _insert_ignoring_conflict(session, CallEvent.__table__, {
+        "call_id": call_id, "call_sid": call_sid, "kind": "offered", "occurred_at": now, "recorded_at": now,
+        "dedupe_key": f"offered:{call_sid}:{agent_id}", "data": {"agent_id": agent_id}}, "dedupe_key")
+    if added is not None:
+        _derive_later(session, call_id)
+    return True
 
 
 def get_call(session: Session, call_sid: str) -> Call | None:
@@ -474,16 +493,16 @@ def _append(
     }
     event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
     if event_id is not None:
-        _derive_later(session, call)
+        _derive_later(session, call.id)
     return call, event_id
 
 
-def _derive_later(session: Session, call: Call) -> None:
+def _derive_later(session: Session, call_id: int) -> None:
     """One derivation job for every call, coalesced: while one waits in the queue it covers every event appended
     before it starts (it reads them all) of every call gathered for it, so a floor's callbacks are a few jobs a
     second, not a job each (every job costs the worker a couple of dozen Redis round trips). A second run changes
     nothing."""
-    jobs.defer(session, "workers.calls.derive_calls", key=DERIVE_JOB_KEY, coalesce=True, gather=str(call.id),
+    jobs.defer(session, "workers.calls.derive_calls", key=DERIVE_JOB_KEY, coalesce=True, gather=str(call_id),
                timeout=DERIVE_TIMEOUT_SECONDS, delay_seconds=DERIVE_DELAY_SECONDS)
 
 

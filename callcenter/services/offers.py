@@ -115,13 +115,9 @@ def prepare_offer(
         "callback": callback,
         "pop": pop,
     }
-    call = calls.get_call(session, payload.get("call_sid", call_sid))
-    if call is not None:
-        # Before the pop goes out: the console asks for the caller's record at once, and role scope lets the
-        # agent read it because the call now names them. The "offered" phase is one insert (a job derives it).
-        call.agent_id = agent_id
-        calls.record_event(session, call, "offered", {"agent_id": agent_id},
-                           dedupe_key=f"offered:{call.call_sid}:{agent_id}")
+    # Before the pop goes out: the console asks for the caller's record at once, and role scope lets the agent
+    # read it because the call now names them. The "offered" phase is one insert (a job derives it).
+    if calls.record_offer(session, payload.get("call_sid", call_sid), agent_id):
         session.commit()
     pipe = r.pipeline()
     pipe.set(offer_key(call_sid), json.dumps(offer), ex=OFFER_TTL_SECONDS)

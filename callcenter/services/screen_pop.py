@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from callcenter.models import Call, Contact, Ticket, User
 from callcenter.services import knowledge_base, rfm, scope
@@ -64,7 +64,8 @@ def _history(session: Session, viewer: User, contact_ids: list[int], e164: str |
         select(Call)
         .where(or_(*conditions), Call.call_sid != exclude_sid, Call.parent_id.is_(None),
                or_(scope.calls(viewer), Call.agent_id.is_(None)))
-        .options(selectinload(Call.agent), selectinload(Call.queue), selectinload(Call.disposition))
+        # Many-to-one: joined into the one query (selectin loads were three more round trips for a known caller).
+        .options(joinedload(Call.agent), joinedload(Call.queue), joinedload(Call.disposition))
         .order_by(Call.created_at.desc(), Call.id.desc())
         .limit(HISTORY_LENGTH)
     ).all()

@@ -177,6 +177,21 @@ def test_events_appended_together_keep_their_data_and_skip_repeats(session, publ
         calls.record_events(session, call, [calls.NewEvent("", {})])
 
 
+def test_an_offer_names_the_agent_on_the_call_and_is_logged_once(session, factory):
+    agent = factory.user()
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0)
+
+    assert calls.record_offer(session, SID, agent.id)
+    assert calls.record_offer(session, SID, agent.id)  # the offer built again: the same phase, not a second one
+    assert not calls.record_offer(session, "CA" + "9" * 32, agent.id)
+    session.commit()
+
+    session.expire_all()
+    assert call.agent_id == agent.id
+    assert [e.data for e in calls.call_events(session, call) if e.kind == "offered"] == [{"agent_id": agent.id}]
+
+
 def test_rolled_back_work_publishes_nothing(session, published):
     call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
                            to_number="+18005550100")
