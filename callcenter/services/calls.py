@@ -151,8 +151,6 @@ def record_event(
     """Append a phase event (ivr, enqueued, offered, agent_answered, hold, unhold, wrap_up_started, ...); returns
     the new event's id, None when `dedupe_key` was already recorded. Not committed: the caller's service owns the
     transaction; the call is re-derived by a job once it commits, which then publishes "call.updated"."""
-    if not kind or len(kind) > 40:
-        raise ValidationFailed(t('An event kind is 1 to 40 characters'), field="kind")
     _, added = _append(
         session, call.call_sid, None, kind, dict(data or {}), dedupe_key=dedupe_key,
         occurred_at=occurred_at or utcnow(), call=call,
@@ -174,15 +172,10 @@ def record_events(session: Session, call: Call, events: Sequence[NewEvent]) -> i
     """Append several phase events in one statement (a webhook that logs two facts waits for one insert, not two);
     returns how many were new (the others' `dedupe_key` was already recorded). Not committed, like
     `record_event`."""
-    for event in events:
-        if not event.kind or len(event.kind) > 40:
-            raise ValidationFailed(t('An event kind is 1 to 40 characters'), field="kind")
-    if not events:
-        return 0
     now = utcnow()
-    rows = [{"call_id": call.id, "call_sid": call.call_sid, "kind": event.kind, "data": dict(event.data),
-             "occurred_at": event.occurred_at or now, "recorded_at": now, "dedupe_key": event.dedupe_key}
-            for event in events]
+    rows = [_event_row(call.id, call.call_sid, event, now) for event in events]
+    if not rows:
+        return 0
     added = len(_insert_all_ignoring_conflict(session, CallEvent.__table__, rows, "dedupe_key"))
     if added:
         _derive_later(session, call.id)
@@ -199,13 +192,20 @@ def record_offer(session: Session, call_sid: str, agent_id: int) -> bool:
     ).scalar_one_or_none()
     if call_id is None:
         return False
-    now = utcnow()
-    added = _insert_ignoring_conflict(session, CallEvent.__table__, {
-        "call_id": call_id, "call_sid": call_sid, "kind": "offered", "occurred_at": now, "recorded_at": now,
-        "dedupe_key": f"offered:{call_sid}:{agent_id}", "data": {"agent_id": agent_id}}, "dedupe_key")
+    offered = NewEvent("offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
+    added = _insert_ignoring_conflict(session, CallEvent.__table__, _event_row(call_id, call_sid, offered, utcnow()),
+                                      "dedupe_key")
     if added is not None:
         _derive_later(session, call_id)
     return True
+
+
+def _event_row(call_id: int, call_sid: str, event: NewEvent, now: datetime) -> dict[str, Any]:
+    """The `call_events` row of a new event (its time defaults to `now`, when it was recorded)."""
+    if not event.kind or len(event.kind) > 40:
+        raise ValidationFailed(t('An event kind is 1 to 40 characters'), field="kind")
+    return {"call_id": call_id, "call_sid": call_sid, "kind": event.kind, "occurred_at": event.occurred_at or now,
+            "recorded_at": now, "dedupe_key": event.dedupe_key, "data": dict(event.data)}
 
 
 def get_call(session: Session, call_sid: str) -> Call | None:
@@ -481,16 +481,7 @@ def _append(
         _insert_ignoring_conflict(session, Call.__table__, new_call(), "call_sid")
         call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
         assert call is not None  # inserted above, or by a concurrent request that has committed
-    now = utcnow()
-    event_values = {
-        "call_id": call.id,
-        "call_sid": call_sid,
-        "kind": kind,
-        "occurred_at": occurred_at,
-        "recorded_at": now,
-        "dedupe_key": dedupe_key,
-        "data": data,
-    }
+    event_values = _event_row(call.id, call_sid, NewEvent(kind, data, dedupe_key, occurred_at), utcnow())
     event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
     if event_id is not None:
         _derive_later(session, call.id)
