@@ -116,6 +116,14 @@ local DISCONNECTED = 'cc:agents:disconnected'
 local STATE_LOG = 'cc:agent_state_log'
 
 local function present(v) return v ~= nil and v ~= false and v ~= '' end
+
+-- Routing decisions for services.routing_trace, the newest TRACE_LOG_MAX kept. A record that cannot be stored
+-- (Redis refuses it) is dropped: a trace never costs the decision it describes.
+local TRACE_LOG, TRACE_LOG_MAX = 'cc:routing_trace', 100000
+local function append_trace(record)
+  local stored = redis.pcall('RPUSH', TRACE_LOG, record)
+  if type(stored) == 'number' and stored > TRACE_LOG_MAX then redis.call('LPOP', TRACE_LOG) end
+end
 local function agent_key(id) return 'cc:agent:' .. id end
 local function call_key(sid) return 'cc:call:' .. sid end
 local function queue_key(q) return 'cc:queue:' .. q end
@@ -311,11 +319,7 @@ for i = 8, #ARGV, 2 do redis.call('HSET', call, ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', queue_key(q), score, sid)
 refresh_head(q)
 redis.call('ZADD', entries_key(q), t, sid)
--- A trace that cannot be stored never costs the entry.
-if present(trace) then
-  local stored = redis.pcall('RPUSH', 'cc:routing_trace', trace)
-  if type(stored) == 'number' and stored > 100000 then redis.call('LPOP', 'cc:routing_trace') end
-end
+if present(trace) then append_trace(trace) end
 return 'ok'
 """
 
@@ -429,7 +433,7 @@ end
 -- The decision as the trace shows it: the rule that chose, the requirements, and the first TRACE_CANDIDATES
 -- agents of the index set walked (idle order) with their levels in the required skills. Taken before the
 -- reservation changes the sets; a few reads, on agents `walk` mostly read already.
-local TRACE_CANDIDATES, TRACE_LOG, TRACE_LOG_MAX = 5, 'cc:routing_trace', 100000
+local TRACE_CANDIDATES = 5
 local function trace_of(c, chosen)
   local set = why.set
   if set == nil then
@@ -516,10 +520,7 @@ while true do
     if chosen then
       -- A trace that cannot be made never costs the reservation.
       local traced, record = pcall(trace_of, c, chosen)
-      if traced then
-        local stored = redis.pcall('RPUSH', TRACE_LOG, record)
-        if type(stored) == 'number' and stored > TRACE_LOG_MAX then redis.call('LPOP', TRACE_LOG) end
-      end
+      if traced then append_trace(record) end
       local call = call_key(c.sid)
       local expires = nnow + (tonumber(c.cfg.reservation_timeout_seconds) or 15)
       local akey = agent_key(chosen)
