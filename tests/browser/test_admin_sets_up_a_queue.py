@@ -11,6 +11,7 @@ from callcenter.models import AuditEntry, Queue, Skill
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state
 from tests.browser.conftest import NUMBER, login, shot
+from tests.support.servers import wait_until
 
 DANA = "+14155550100"
 WARRANTY_PROMPT = "For warranty repairs, press 4."
@@ -91,7 +92,9 @@ def test_admin_sets_up_a_queue_and_a_caller_who_picks_it_reaches_the_skilled_age
     shot(console, request, "04-offer")
     console.click("#accept")
     expect(console.locator("#call-status")).to_have_text("On call")
-    assert agent_state.get_presence(r, alice.id).state == "on_call"
+    # The softphone shows "On call" once its leg connects; the ACD moves Alice in the answer webhook, which the
+    # carrier fetches on its own schedule, so wait for it rather than assume it came first.
+    wait_until(lambda: agent_state.get_presence(r, alice.id).state == "on_call", message="alice is on the call")
     console.keyboard.press("Alt+H")
     caller.wait_ended()
 
