@@ -11,15 +11,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, Namespace, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, SocketIO, join_room
 
 from callcenter.extensions import db
 from callcenter.i18n import translate
 from callcenter.models import Role
-from callcenter.realtime import payloads, publisher
+from callcenter.realtime import heartbeats, payloads, publisher
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_state, offers, reachability, routing, wallboard
 from callcenter.services.errors import DomainError
@@ -109,14 +109,24 @@ def agent_snapshot(agent_id: int) -> dict[str, Any]:
     }
 
 
+def _answer_batch(app: Flask, socketio: SocketIO) -> heartbeats.AnswerBatch:
+    """This app's gatherer of heartbeat answers (one per web process and app)."""
+    batch = app.extensions.get("callcenter.heartbeat_answers")
+    if batch is None:
+        batch = app.extensions["callcenter.heartbeat_answers"] = heartbeats.AnswerBatch(
+            app.extensions["callcenter.redis"], socketio.start_background_task, socketio.sleep)
+    return batch
+
+
 class AgentNamespace(Namespace):
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Heartbeat answers skip Flask: no request context, no session copy, no user.
 
         Every console answers one every few seconds (a hundred a second at 500 agents), and Flask-SocketIO opens a
         request context and copies the session for each; profiles of a loaded web process put those answers near
-        a tenth of its CPU. An answer that is not a plain one (unknown socket, malformed payload) takes the normal
-        path, which explains the problem in the agent's language."""
+        a tenth of its CPU. The answer's Redis write joins the process's other answers (`heartbeats.AnswerBatch`).
+        An answer that is not a plain one (unknown socket, malformed payload) takes the normal path, which explains
+        the problem in the agent's language."""
         if event == "heartbeat" and self._answer_heartbeat(*args):
             return {"ok": True, "nonce": args[1].get("nonce")}
         return super().trigger_event(event, *args)
@@ -128,7 +138,7 @@ class AgentNamespace(Namespace):
         environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
         if not environ:
             return False
-        reachability.heartbeat_answered(environ["flask.app"].extensions["callcenter.redis"], agent_id)
+        _answer_batch(environ["flask.app"], self.socketio).add(agent_id)
         return True
 
     def on_connect(self, auth: Any = None) -> None:

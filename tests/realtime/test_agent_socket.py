@@ -7,6 +7,7 @@ import time
 
 from callcenter.services import agent_state, offers, reachability, routing
 from tests.realtime.conftest import received
+from tests.support.servers import wait_until
 
 
 def _enqueue(session, redis_client, queue, call_sid="CA" + "1" * 32, from_number="+14155550100", now=None):
@@ -125,7 +126,8 @@ def test_console_that_stops_answering_heartbeats_gets_no_offer(session, factory,
 
     # Alice's console wakes up and answers: she is offerable again.
     alice_sock.emit("heartbeat", {"nonce": "n2"}, namespace="/agent", callback=True)
-    assert agent_state.get_presence(redis_client, alice.id).unreachable is False
+    wait_until(lambda: agent_state.get_presence(redis_client, alice.id).unreachable is False,
+               message="alice's answer recorded")
 
 
 def test_disconnect_then_grace_period_sends_the_agent_offline(session, factory, console, redis_client):
@@ -233,7 +235,28 @@ def test_one_heartbeat_message_pings_exactly_the_agents_it_names(factory, consol
     redis_client.zadd(reachability.CONNECTED, {str(alice.id): 1.0}, xx=True)  # last answered long ago
     assert socks["alice"].emit("heartbeat", {"nonce": "n7"}, namespace="/agent", callback=True) == {
         "ok": True, "nonce": "n7"}
-    assert redis_client.zscore(reachability.CONNECTED, str(alice.id)) > 1.0
+    wait_until(lambda: redis_client.zscore(reachability.CONNECTED, str(alice.id)) > 1.0,
+               message="alice's answer recorded")
+
+
+def test_answers_arriving_together_are_written_in_one_go(factory, console, redis_client, monkeypatch):
+    """Fifty answers a second reach a web process at 500 agents: they share a Redis round trip."""
+    from callcenter.realtime import heartbeats
+
+    written: list[list[int]] = []
+    real_write = reachability.heartbeats_answered
+    monkeypatch.setattr(heartbeats.reachability, "heartbeats_answered",
+                        lambda r, agent_ids, now=None: written.append(sorted(agent_ids)) or real_write(r, agent_ids))
+    agents = [factory.user(username=name) for name in ("alice", "bob", "carol")]
+    socks = [console(agent) for agent in agents]
+    redis_client.zadd(reachability.CONNECTED, {str(agent.id): 1.0 for agent in agents}, xx=True)  # long ago
+
+    acks = [sock.emit("heartbeat", {"nonce": "n8"}, namespace="/agent", callback=True) for sock in socks]
+
+    assert acks == [{"ok": True, "nonce": "n8"}] * 3  # acknowledged at once, before the write
+    wait_until(lambda: written, message="the answers written")
+    assert written == [sorted(agent.id for agent in agents)]
+    assert all(redis_client.zscore(reachability.CONNECTED, str(agent.id)) > 1.0 for agent in agents)
 
 
 def test_a_supervisor_wallboard_shows_and_hears_only_their_teams_agents_and_an_admin_all(
