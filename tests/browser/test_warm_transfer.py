@@ -65,8 +65,8 @@ def test_warm_transfer_keeps_the_caller_connected(app, session, factory, carrier
     assert not [p for p in _live_conference_of(carrier, caller.sid).active() if p.hold]
     # The ACD follows: Bob now has the call, Alice is wrapping up.
     r = app.extensions["callcenter.redis"]
-    assert agent_state.get_presence(r, bob.id).state == "on_call"
-    assert agent_state.get_presence(r, alice.id).state == "wrap_up"
+    wait_until(lambda: (agent_state.get_presence(r, bob.id).state, agent_state.get_presence(r, alice.id).state)
+               == ("on_call", "wrap_up"), message="Bob on the call, Alice wrapping up")
     shot(bob_page, request, "02-transferred")
 
     bob_page.click("#hangup")
