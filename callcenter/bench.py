@@ -806,6 +806,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         agents_harness.connect([(agent_id, username, agent_identity(agent_id)) for agent_id, username in people])
         pinger = Pinger(carrier.transport, base, results)
 
+        speed_before = reference_loop_ms()
         unloaded_start = time.monotonic()
         unloaded = _unloaded_phase(carrier, base, pinger, unloaded_rounds, results)
         unloaded_end = time.monotonic()
@@ -845,6 +846,7 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
             database="PostgreSQL" if database_url.startswith("postgresql") else database_url.split(":")[0],
         )
         figures["server_side_ms"] = server_side
+        figures["reference_loop_ms"] = {"before": speed_before, "after": reference_loop_ms()}
         echo(_report(figures, results.errors, carrier.errors))
         return figures
     finally:
@@ -895,6 +897,25 @@ def _keep_logs(root: Path, echo) -> None:
     for path in logs:
         shutil.copy(path, kept / path.name)
     echo(f"  product logs kept in {kept}")
+
+
+REFERENCE_LOOP_ADDITIONS = 1_000_000
+
+
+def reference_loop_ms(repeats: int = 3) -> float:
+    """How fast this machine runs Python right now: the best of a few runs of a million additions, in ms.
+
+    A shared machine drifts: the same code measured its IVR p99 at 56 ms and at 134 ms twelve minutes apart, every
+    process using a quarter more CPU for the same work in the slower run. Printed before and after the calls, this
+    says which runs may be compared."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for number in range(REFERENCE_LOOP_ADDITIONS):
+            total += number
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 def _own_cpu() -> float:
@@ -1079,4 +1100,8 @@ def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
         f"  machine CPU busy         {figures['machine_cpu_percent']:.0f}% during the calls (all processes, "
         "other users included)",
     ]
+    speed = figures.get("reference_loop_ms")
+    if speed:
+        lines.append(f"  machine speed            a million additions in Python took {speed['before']} ms before the "
+                     f"calls, {speed['after']} ms after (higher: slower; compare runs made at like speeds)")
     return "\n".join(lines)

@@ -69,8 +69,12 @@ def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_ru
         assert math.isfinite(processes[name]["cpu_wait_percent"]) and processes[name]["cpu_wait_percent"] >= 0
     assert figures["harness_cpu_percent"] > 0 and _finite_positive(figures["harness_cpu_machine_percent"])
 
+    # How fast the machine ran Python before and after the calls: runs made at different speeds do not compare.
+    assert _finite_positive(figures["reference_loop_ms"]["before"])
+    assert _finite_positive(figures["reference_loop_ms"]["after"])
+
     for line in ("bare route GET /ping", "/ivr/menu", "socket echo", "screen-pop", "carrier errors",
-                 "bench errors", "calls completed", "harness CPU", "web/child", "server side"):
+                 "bench errors", "calls completed", "harness CPU", "web/child", "server side", "machine speed"):
         assert line in report, line
 
 
