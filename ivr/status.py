@@ -47,7 +47,7 @@ def status() -> Response:
         if attempt_id is not None:  # a callback's customer leg: linked even if the run that dialled it died
             callbacks.leg_reported(db.session, get_redis(), attempt_id, call.call_sid)
         if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
-            caller_steps.call_ended(db.session, get_redis(), call.call_sid)
+            caller_steps.call_ended(db.session, get_redis(), call.call_sid, call=call)
     except OperationalError as exc:
         db.session.rollback()
         log.warning("status callback for %s: database busy (%s); applying it in a job", request.form.get("CallSid"),

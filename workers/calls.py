@@ -61,4 +61,4 @@ def apply_status_callback(params_json: str, received_at: str) -> None:
     with job_session() as session:
         call = calls.apply_status_callback(session, params, received_at=datetime.fromisoformat(received_at))
         if calls.normalise_status(params.get("CallStatus")) in calls.TERMINAL_STATUSES:
-            caller_steps.call_ended(session, get_redis(), call.call_sid)
+            caller_steps.call_ended(session, get_redis(), call.call_sid, call=call)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.orm import Session
 
+from callcenter.models import Call
 from callcenter.services import (
     acd,
     agent_state,
@@ -120,12 +121,13 @@ def answer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: in
     A booked callback's customer is dialled into it by a job (at most once, whatever happens to the job); a
     caller waiting on the line is redirected into it. Conflict when the offer ended meanwhile (nothing is dialed
     or moved then)."""
-    link = agent_answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid)
+    link, call = _answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid)
     name = link["conference_name"]
     if not link.get("callback_phone"):
         provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
         recordings.record_if_policy(session, provider, customer_sid=link["caller_sid"], agent_id=agent_id,
-                                    queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"))
+                                    queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"),
+                                    call=call)
     elif not link.get("callback_id"):
         # A callback entry with no callbacks row behind it (every booking path writes one): dialled here.
         customer = provider.add_participant(
@@ -139,6 +141,12 @@ def answer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: in
 def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, agent_leg_sid: str,
                    now: float | None = None) -> dict[str, Any]:
     """The agent picked up: they get the call (Conflict when the offer ended meanwhile); returns the interaction."""
+    return _answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid, now=now)[0]
+
+
+def _answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, agent_leg_sid: str,
+              now: float | None = None) -> tuple[dict[str, Any], Call | None]:
+    """`agent_answered`, and the caller's call record it read (the recording policy needs it next)."""
     now = time.time() if now is None else now
     entry = routing.accept_offer(session, r, agent_id, entry_id, now)
     caller_sid = _caller_sid(entry_id)
@@ -159,7 +167,7 @@ def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id:
     data = interaction(r, entry_id) or {}
     publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", **{
         k: v for k, v in data.items() if k in ("conference_name", "caller_sid", "agent_sid")})
-    return data
+    return data, call
 
 
 # --- Dropped, rung back, hung up --------------------------------------------------------------------------------

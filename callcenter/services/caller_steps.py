@@ -498,12 +498,16 @@ def requeue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_id:
     return Queued(queue.id, queue.name, enqueued.position, estimated_wait(session, r, queue.id, enqueued.position))
 
 
-def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> None:
-    """The customer's leg ended: out of the queue, or the agent goes to wrap-up (a callback is then done)."""
+def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | None = None, *,
+               call: Call | None = None) -> None:
+    """The customer's leg ended: out of the queue, or the agent goes to wrap-up (a callback is then done).
+
+    `call` is the leg's record when the caller has it already (the status webhook just logged the callback on it):
+    not read again."""
     entry_id = callbacks.callback_of_leg(r, call_sid)
     if entry_id is not None:
         callbacks.close_callback(session, r, entry_id, call_sid)
-        call_sid = entry_id
+        call_sid, call = entry_id, None
     r.zrem(ORPHANS, call_sid)  # nobody needs to rejoin a call that has ended
     waiting = acd.get_entry(r, call_sid)  # how long an abandoning caller waited
     finished = routing.finish_call(session, r, call_sid, now)
@@ -517,7 +521,8 @@ def call_ended(session: Session, r: redis.Redis, call_sid: str, now: float | Non
     if finished is not None and finished.agent_id is not None:
         publish("agent.call", agent_id=finished.agent_id, call_sid=call_sid, status="ended",
                 agent_state=finished.agent_state, wrap_up_until=finished.wrap_up_until)
-        call = calls.get_call(session, call_sid)
+        if call is None or call.call_sid != call_sid:
+            call = calls.get_call(session, call_sid)
         if call is not None and finished.agent_state == agent_state.WRAP_UP:
             calls.record_event(session, call, "wrap_up_started", {"agent_id": finished.agent_id},
                                dedupe_key=f"wrap_up_started:{call_sid}")

@@ -422,21 +422,32 @@ def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, 
 
     Waits for a concurrent uncommitted insert of the same value instead of failing, on both backends.
     """
-    dialect = session.get_bind().dialect.name
+    statement = _ignoring_conflict(session.get_bind().dialect.name, table, unique_column)
+    return session.execute(statement, values).scalar_one_or_none()
+
+
+def _ignoring_conflict(dialect: str, table: Table, unique_column: str) -> Any:
+    """INSERT INTO `table` ... ON CONFLICT (`unique_column`) DO NOTHING RETURNING id, built once per table."""
     statement = _INSERTS.get((dialect, table.name))
     if statement is None:
         statement = _dialect_insert(dialect)(table).on_conflict_do_nothing(
             index_elements=[unique_column]).returning(table.c.id)
         _INSERTS[(dialect, table.name)] = statement
-    return session.execute(statement, values).scalar_one_or_none()
+    return statement
 
 
 def _insert_all_ignoring_conflict(session: Session, table: Table, rows: list[dict[str, Any]],
                                   unique_column: str) -> list[int]:
-    """One INSERT ... VALUES (..), (..) ON CONFLICT DO NOTHING; the new rows' ids."""
-    insert = _dialect_insert(session.get_bind().dialect.name)
-    statement = insert(table).values(rows).on_conflict_do_nothing(index_elements=[unique_column])
-    return list(session.scalars(statement.returning(table.c.id)))
+    """One INSERT ... VALUES (..), (..) ON CONFLICT DO NOTHING; the new rows' ids.
+
+    The statement is `_insert_ignoring_conflict`'s, given the rows as executemany parameters: SQLAlchemy's
+    "insertmanyvalues" sends them as one multi-row INSERT, and the statement stays compiled in its cache (rows
+    written into `.values()` made a new statement, compiled again, at every webhook)."""
+    if len(rows) == 1:
+        added = _insert_ignoring_conflict(session, table, rows[0], unique_column)
+        return [] if added is None else [added]
+    statement = _ignoring_conflict(session.get_bind().dialect.name, table, unique_column)
+    return list(session.scalars(statement, rows))
 
 
 def _dialect_insert(dialect: str) -> Callable[[Table], Any]:

@@ -88,10 +88,12 @@ def set_queue_policy(session: Session, queue_name: str, policy: str, *, actor_id
 
 
 def record_if_policy(session: Session, provider: Provider, *, customer_sid: str, agent_id: int,
-                     queue_id: int | None, status_callback: str) -> Recording | None:
+                     queue_id: int | None, status_callback: str, call: Call | None = None) -> Recording | None:
     """An agent answered: start recording the customer's leg when the policy is `all`. Never fails the answer:
-    a carrier refusal is logged and the call goes on unrecorded."""
-    call = calls.get_call(session, customer_sid)
+    a carrier refusal is logged and the call goes on unrecorded. `call` is the leg's record when the caller has
+    read it already."""
+    if call is None or call.call_sid != customer_sid:
+        call = calls.get_call(session, customer_sid)
     policy = policy_of(session, queue_id=queue_id if call is None else (call.queue_id or queue_id),
                        campaign_id=call.campaign_id if call is not None else None)
     if policy != "all":
