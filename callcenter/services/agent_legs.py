@@ -39,6 +39,7 @@ from callcenter.services.interactions import (
     conference_name,
     interaction,
     interaction_key,
+    set_and_read_interaction,
     set_interaction,
 )
 from callcenter.services.messages import t
@@ -150,9 +151,10 @@ def _answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str,
     now = time.time() if now is None else now
     entry = routing.accept_offer(session, r, agent_id, entry_id, now)
     caller_sid = _caller_sid(entry_id)
-    set_interaction(r, entry_id, conference_name=conference_name(caller_sid), caller_sid=caller_sid,
-                    agent_sid=agent_leg_sid, agent_id=agent_id, queue_id=entry.queue_id,
-                    callback_phone=entry.payload.get("phone") if entry.callback else None)
+    data = set_and_read_interaction(
+        r, entry_id, conference_name=conference_name(caller_sid), caller_sid=caller_sid, agent_sid=agent_leg_sid,
+        agent_id=agent_id, queue_id=entry.queue_id,
+        callback_phone=entry.payload.get("phone") if entry.callback else None)
     call = calls.get_call(session, caller_sid)
     if call is not None:
         call.agent_id = agent_id
@@ -160,11 +162,11 @@ def _answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str,
                            dedupe_key=f"agent_answered:{entry_id}")
     if entry.callback and entry.payload.get("callback_id"):
         callbacks.start_dialing(session, r, entry_id, int(entry.payload["callback_id"]), agent_id)
+        data = interaction(r, entry_id) or {}  # it may name the callback being dialled now
     if entry.payload.get("campaign"):  # a person the dialer called: the lead is this agent's now
         campaign_calls.bridged(session, r, entry, agent_id, now)
     queue_stats.publish_today_later(session, entry.queue_id)
     session.commit()
-    data = interaction(r, entry_id) or {}
     publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", **{
         k: v for k, v in data.items() if k in ("conference_name", "caller_sid", "agent_sid")})
     return data, call

@@ -31,7 +31,10 @@ def interaction_key(call_sid: str) -> str:
 
 def interaction(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
     """A live interaction: {conference_name, caller_sid, agent_sid, agent_id, queue_id, callback_phone}."""
-    raw = r.hgetall(interaction_key(call_sid))
+    return _decoded(r.hgetall(interaction_key(call_sid)))
+
+
+def _decoded(raw: dict) -> dict[str, Any] | None:
     if not raw:
         return None
     data = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
@@ -43,6 +46,20 @@ def interaction(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
 
 
 def set_interaction(r: redis.Redis, call_sid: str, **fields: Any) -> None:
-    """Record (or update) fields of a live interaction; kept a day."""
-    r.hset(interaction_key(call_sid), mapping={k: str(v) for k, v in fields.items() if v is not None})
-    r.expire(interaction_key(call_sid), INTERACTION_TTL_SECONDS)
+    """Record (or update) fields of a live interaction; kept a day. One round trip."""
+    with r.pipeline(transaction=False) as pipe:
+        _set_fields(pipe, call_sid, fields)
+        pipe.execute()
+
+
+def set_and_read_interaction(r: redis.Redis, call_sid: str, **fields: Any) -> dict[str, Any]:
+    """`set_interaction`, and the whole interaction as it is now, in the same round trip."""
+    with r.pipeline(transaction=False) as pipe:
+        _set_fields(pipe, call_sid, fields)
+        pipe.hgetall(interaction_key(call_sid))
+        return _decoded(pipe.execute()[-1]) or {}
+
+
+def _set_fields(pipe: redis.client.Pipeline, call_sid: str, fields: dict[str, Any]) -> None:
+    pipe.hset(interaction_key(call_sid), mapping={k: str(v) for k, v in fields.items() if v is not None})
+    pipe.expire(interaction_key(call_sid), INTERACTION_TTL_SECONDS)

@@ -408,14 +408,15 @@ def accept_offer(
 ) -> QueueEntry:
     """The agent takes the offered call: agent on call, call out of the queue. Conflict if the offer is gone."""
     now = _now(now)
-    if not acd.accept(r, agent_id, call_sid, now):
+    accepted = acd.accept_reading(r, agent_id, call_sid, now)
+    if accepted is None:
         raise Conflict(t('This offer is no longer valid (timed out, taken back or the caller hung up)'),
                        field="call_sid")
-    _state_changed(session, r)
-    entry = acd.get_entry(r, call_sid)
-    assert entry is not None
+    entry, stats = accepted
+    agent_state.flush_log_later(session)  # the accept logged the agent's move to on_call
+    session.commit()
     publish("offer.accepted", agent_id=agent_id, call_sid=call_sid, queue_id=entry.queue_id, at=_iso(now))
-    _queue_changed(r, entry.queue_id, now)
+    _announce_queue(stats)
     return entry
 
 

@@ -93,6 +93,23 @@ def test_unreachable_disconnected_and_busy_agents_are_not_offered(acd_redis):
     assert acd.reserve_next(r, [Q], T0).agent_id == 1
 
 
+def test_accept_reading_answers_the_connected_entry_and_its_queue_as_the_accept_left_them(acd_redis):
+    r = acd_redis
+    configure(r)
+    make_agent(r, 1, T0)
+    acd.enqueue(r, entry_id="CA1", queue_id=Q, priority=0, enqueued_at=T0, payload={"menu": "1"})
+    acd.enqueue(r, entry_id="CA2", queue_id=Q, priority=0, enqueued_at=T0 + 3)
+    acd.reserve_next(r, [Q], T0 + 5)
+
+    assert acd.accept_reading(r, 2, "CA1", T0 + 6) is None  # not this agent's offer
+    entry, stats = acd.accept_reading(r, 1, "CA1", T0 + 6)
+    assert (entry.entry_id, entry.status, entry.agent_id, entry.payload) == ("CA1", "connected", 1, {"menu": "1"})
+    assert (stats.queue_id, stats.waiting, stats.in_queue, stats.longest_wait) == (Q, 1, 1, 3.0)
+    assert stats == acd.queue_stats(r, Q, T0 + 6)
+    assert acd.agent_hash(r, 1)["state"] == "on_call"
+    assert acd.accept_reading(r, 1, "CA1", T0 + 7) is None  # only once
+
+
 def test_inactive_or_unconfigured_queues_are_not_served(acd_redis):
     r = acd_redis
     configure(r, active=False)
