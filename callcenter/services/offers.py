@@ -142,9 +142,13 @@ def current_offer_for(r: redis.Redis, agent_id: int) -> dict[str, Any] | None:
 
 def acknowledge(r: redis.Redis, agent_id: int, call_sid: str) -> bool:
     """The console rendered the pop: now the softphone may ring ("offer.acknowledged", published once)."""
-    if not r.zrem(ACK_DUE, _member(agent_id, call_sid)):
+    with r.pipeline(transaction=False) as pipe:  # one round trip: the ack claimed, and the offer it is for
+        pipe.zrem(ACK_DUE, _member(agent_id, call_sid))
+        pipe.get(offer_key(call_sid))
+        claimed, raw = pipe.execute()
+    if not claimed:
         return False
-    offer = stored_offer(r, call_sid) or {}
+    offer = json.loads(raw) if raw else {}
     publish("offer.acknowledged", agent_id=agent_id, call_sid=call_sid, expires_at=offer.get("expires_at"),
             from_number=(offer.get("pop") or {}).get("from"))
     return True
