@@ -180,6 +180,45 @@ def test_a_delayed_coalesced_job_waits_in_rqs_schedule_and_covers_the_changes_ma
     assert before.replace(microsecond=0) + timedelta(seconds=1) <= due <= datetime.now(UTC) + timedelta(seconds=1)
 
 
+def test_after_a_costly_run_the_queues_figures_wait_their_turn_once_and_are_then_published(app, factory):
+    from callcenter.jobs import pending_flag
+    from callcenter.services import queue_stats
+    from callcenter.services.events import bus
+
+    queue_id = factory.demo_line()["Sales"].id
+    r = get_redis(app)
+    key = queue_stats.publish_job_key(queue_id)
+    item = Deferred("workers.wallboard.publish_queue_today", (queue_id,), key=key, coalesce=True)
+    pushed = []
+
+    def handler(event) -> None:
+        if event.name == "queue.stats":
+            pushed.append(event.payload)
+
+    bus.subscribe(handler)
+    try:
+        queue_stats.run_took(r, queue_id, 0.01, time.time())  # a cheap run holds nothing back
+        assert queue_stats.seconds_to_hold(r, queue_id, time.time()) == 0.0
+        queue_stats.run_took(r, queue_id, 10.0, time.time())  # the day's calls made the last run take 10 s
+        assert 190 < queue_stats.seconds_to_hold(r, queue_id, time.time()) <= 200
+
+        assert len(enqueue(app, [item])) == 1
+        run_queued_jobs(app)  # the run finds it must wait: it is back in RQ's schedule, nothing pushed yet
+        scheduled = ScheduledJobRegistry(queue=Queue("default", connection=r))
+        [held] = Job.fetch_many(scheduled.get_job_ids(), connection=r)
+        assert tuple(held.args) == (queue_id, 1)
+        assert pushed == []
+        assert r.exists(pending_flag(key))  # still pending: changes meanwhile add no other run
+        assert enqueue(app, [item]) == []
+
+        jobs_support.run_queued_jobs(app)  # its turn came (the schedule released now)
+        assert [p["queue_id"] for p in pushed] == [queue_id]
+        assert not r.exists(pending_flag(key))
+        assert scheduled.get_job_ids() == []
+    finally:
+        bus.unsubscribe(handler)
+
+
 def test_a_job_that_keeps_failing_lands_in_the_failed_registry(app, factory):
     call = factory.call()
     r = get_redis(app)
