@@ -34,7 +34,10 @@ def current_greenlet_id() -> int:
 # The moment (time.monotonic()) by which the current request must have its answer, when it has a budget: a
 # voice webhook must answer the carrier within its 15 s, so waiting 30 s for another writer's lock loses the caller.
 _wait_deadline: ContextVar[float | None] = ContextVar("callcenter_db_wait_deadline", default=None)
-_BUDGET_APPLIED = "callcenter.wait_budget_applied"
+# Whether transactions begun now may commit without waiting for PostgreSQL to flush their WAL (see
+# asynchronous_commit).
+_asynchronous_commit: ContextVar[bool] = ContextVar("callcenter_db_asynchronous_commit", default=False)
+_SETTINGS_APPLIED = "callcenter.transaction_settings_applied"
 _SQLITE_BUSY_MS = "callcenter.sqlite_busy_timeout_ms"
 
 
@@ -47,6 +50,21 @@ def wait_budget(seconds: float) -> Iterator[None]:
         yield
     finally:
         _wait_deadline.reset(token)
+
+
+@contextmanager
+def asynchronous_commit(enabled: bool = True) -> Iterator[None]:
+    """PostgreSQL: a transaction begun in this block commits without waiting for its WAL to reach the disk
+    (`synchronous_commit = off` for that transaction only). A crash of the database server (not of ours) may lose
+    the last fraction of a second of such commits, never half of one: SQLite in WAL mode with synchronous=NORMAL,
+    the embedded default, makes the same trade. Worth it where a commit's wait is someone's wait: a disk whose
+    flushes stall for hundreds of milliseconds held every webhook committing meanwhile for as long. No effect on
+    SQLite, nor with `enabled` false."""
+    token = _asynchronous_commit.set(enabled)
+    try:
+        yield
+    finally:
+        _asynchronous_commit.reset(token)
 
 
 def _budget_left(default: float) -> float:
@@ -85,7 +103,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         return engine
     engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size)
     _ping_idle_connections(engine)
-    _lock_timeout_within_budget(engine)
+    _transaction_settings(engine)
     return engine
 
 
@@ -131,25 +149,34 @@ def _busy_timeout_within_budget(engine: Engine) -> None:
             conn.info[_SQLITE_BUSY_MS] = wanted
 
 
-def _lock_timeout_within_budget(engine: Engine) -> None:
-    """PostgreSQL: a transaction begun within a budget gets lock and statement timeouts of what is left of it
-    (SET LOCAL: they end with the transaction, so the pooled connection goes back to waiting as long as needed)."""
+def _transaction_settings(engine: Engine) -> None:
+    """PostgreSQL: a transaction begun within a budget gets lock and statement timeouts of what is left of it, and
+    one begun in `asynchronous_commit` does not wait for its WAL at commit; both in the one round trip before its
+    first statement (set_config(..., true) is SET LOCAL: it ends with the transaction, so the pooled connection
+    goes back to waiting as long as needed, and to durable commits)."""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _set_timeouts(conn, cursor, *_args) -> None:
-        if _wait_deadline.get() is None or conn.info.get(_BUDGET_APPLIED):
+    def _apply(conn, cursor, statement: str, *_args) -> None:
+        if conn.info.get(_SETTINGS_APPLIED):
             return
-        milliseconds = str(max(1, int(_budget_left(60.0) * 1000)))
-        cursor.execute("SELECT set_config('lock_timeout', %(ms)s, true), set_config('statement_timeout', %(ms)s, true)",
-                       {"ms": milliseconds})
-        conn.info[_BUDGET_APPLIED] = True
+        calls, parameters = [], {}
+        budgeted = _wait_deadline.get() is not None
+        if budgeted:
+            parameters["ms"] = str(max(1, int(_budget_left(60.0) * 1000)))
+            calls += ["set_config('lock_timeout', %(ms)s, true)", "set_config('statement_timeout', %(ms)s, true)"]
+        # Without a budget's round trip to join, wait for the first write: a read-only transaction commits nothing.
+        if _asynchronous_commit.get() and (budgeted or _is_write(statement)):
+            calls.append("set_config('synchronous_commit', 'off', true)")
+        if calls:
+            cursor.execute("SELECT " + ", ".join(calls), parameters)
+            conn.info[_SETTINGS_APPLIED] = True
 
     def _transaction_ended(conn) -> None:
-        conn.info.pop(_BUDGET_APPLIED, None)
+        conn.info.pop(_SETTINGS_APPLIED, None)
 
     event.listen(engine, "commit", _transaction_ended)
     event.listen(engine, "rollback", _transaction_ended)
-    event.listen(engine.pool, "reset", lambda _dbapi, record, _state: record.info.pop(_BUDGET_APPLIED, None))
+    event.listen(engine.pool, "reset", lambda _dbapi, record, _state: record.info.pop(_SETTINGS_APPLIED, None))
 
 
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -159,6 +186,10 @@ BUSY_RETRY_MAX_PAUSE = 0.002
 SQLITE_CACHE_KIB = 512
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 _HOLDS_WRITE_LOCK = "callcenter.sqlite_write_lock"
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:8].upper().startswith(_WRITE_VERBS)
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
@@ -174,7 +205,7 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before_write(conn, _cursor, statement: str, *_args) -> None:
-        if conn.info.get(_HOLDS_WRITE_LOCK) or not statement.lstrip()[:8].upper().startswith(_WRITE_VERBS):
+        if conn.info.get(_HOLDS_WRITE_LOCK) or not _is_write(statement):
             return
         if not lock.acquire(timeout=_budget_left(SQLITE_LOCK_TIMEOUT_SECONDS)):
             raise sqlite3.OperationalError("database is locked (waited for this process's other writer)")

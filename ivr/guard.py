@@ -15,7 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from callcenter import input_guard
-from callcenter.db import wait_budget
+from callcenter.db import asynchronous_commit, wait_budget
 from callcenter.extensions import db
 from callcenter.services.errors import DomainError
 from callcenter.telephony import get_provider
@@ -122,7 +122,8 @@ def twilio_signed(view: View) -> View:
 def fail_safe(fallback: Callable[[], Response], *, caller_on_line: bool = False) -> Callable[[View], View]:
     """Never answer the carrier with a 500 nor after its timeout: domain errors become a 4xx with the message,
     anything unexpected (database or Redis down, a bug) is logged and answered with `fallback()` so the caller
-    hears something. No statement waits more than WEBHOOK_DB_WAIT_SECONDS for a database lock.
+    hears something. No statement waits more than WEBHOOK_DB_WAIT_SECONDS for a database lock, and on PostgreSQL
+    no commit waits for the disk unless WEBHOOK_SYNCHRONOUS_COMMIT (db.asynchronous_commit).
 
     `caller_on_line`: the request is a step of a live call (it answers TwiML), so a domain error is answered with
     the fallback too: a 4xx would make the carrier play its application error and drop the caller; and a
@@ -132,7 +133,8 @@ def fail_safe(fallback: Callable[[], Response], *, caller_on_line: bool = False)
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                with wait_budget(WEBHOOK_DB_WAIT_SECONDS):
+                with wait_budget(WEBHOOK_DB_WAIT_SECONDS), \
+                        asynchronous_commit(not current_app.config["WEBHOOK_SYNCHRONOUS_COMMIT"]):
                     return view(*args, **kwargs)
             except HTTPException:
                 raise
