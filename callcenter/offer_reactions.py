@@ -15,6 +15,7 @@ from datetime import datetime
 from flask import Flask, current_app, has_app_context
 
 from callcenter.background import beside_the_request
+from callcenter.db import asynchronous_commit
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, offers
@@ -46,8 +47,9 @@ def on_domain_event(event: DomainEvent) -> None:
 
 def _prepare_offer(payload: dict) -> None:
     """Published after the ACD's commit (possibly from inside that session's after-commit hook): the pop is built
-    in a unit of work of its own, never in (or committing) the transaction that made the offer."""
-    with db.new_session() as session:
+    in a unit of work of its own, never in (or committing) the transaction that made the offer. It is the
+    webhook's work, done after its answer: its commit does not wait for the disk either."""
+    with asynchronous_commit(not current_app.config["WEBHOOK_SYNCHRONOUS_COMMIT"]), db.new_session() as session:
         offers.prepare_offer(
             session, get_redis(), region=current_app.config["DEFAULT_REGION"],
             ack_seconds=current_app.config["OFFER_ACK_SECONDS"], **payload,

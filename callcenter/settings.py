@@ -225,8 +225,8 @@ def load_settings(instance_path: Path | None = None) -> dict[str, Any]:
         "SOCKETIO_MESSAGE_QUEUE": env_bool("SOCKETIO_MESSAGE_QUEUE", True),
         # gevent where the process is patched (the web server), threading elsewhere (worker, CLI, tests).
         "SOCKETIO_ASYNC_MODE": "gevent" if gevent_patched() else "threading",
-        # PostgreSQL: whether a carrier webhook's commits wait until their WAL is on disk. Off by default: a stalled
-        # disk flush held every webhook committing meanwhile (db.asynchronous_commit).
+        # PostgreSQL: whether a carrier webhook's commits (and its screen-pop's) wait until their WAL is on disk. Off
+        # by default: a stalled disk flush held every webhook committing meanwhile (db.asynchronous_commit).
         "WEBHOOK_SYNCHRONOUS_COMMIT": env_bool("WEBHOOK_SYNCHRONOUS_COMMIT", False),
         # Database connections per process: under gevent many requests run at once, each holding one briefly.
         # SQLite connections cost little; a PostgreSQL server has ~100 in all for every process.

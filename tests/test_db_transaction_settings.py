@@ -7,7 +7,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from callcenter import create_app, offer_reactions
 from callcenter.db import Database, asynchronous_commit, make_engine, wait_budget
+from callcenter.services import offers
 from ivr.guard import fail_safe
 
 
@@ -91,3 +93,21 @@ def test_a_webhook_on_postgresql_commits_asynchronously_unless_configured_not_to
     """The guard of every voice webhook opens the block; WEBHOOK_SYNCHRONOUS_COMMIT keeps commits durable."""
     assert _synchronous_commit_seen_by_a_webhook(durable_url, configured_synchronous=False) == "off"
     assert _synchronous_commit_seen_by_a_webhook(durable_url, configured_synchronous=True) == "on"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_screen_pop_built_after_a_webhook_commits_asynchronously_too(database_url, app_config, monkeypatch):
+    """The pop is the webhook's work, done once its answer has gone out, and the agent waits for it."""
+    app_config["DATABASE_URL"] = database_url + "?options=-c%20synchronous_commit%3Don"
+    app = create_app(app_config)
+    seen: list[str] = []
+
+    def prepare_offer(session, *_args, **_kwargs) -> None:
+        session.execute(sa.text("CREATE TEMPORARY TABLE cc_written (n int)"))  # the pop's write
+        seen.append(session.execute(sa.text("SELECT current_setting('synchronous_commit')")).scalar_one())
+
+    monkeypatch.setattr(offers, "prepare_offer", prepare_offer)
+    with app.app_context():
+        offer_reactions._prepare_offer({"call_sid": "CA" + "1" * 32})
+
+    assert seen == ["off"]
