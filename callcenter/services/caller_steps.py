@@ -199,9 +199,10 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     )
     position = enqueued.position
     estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[handle_key])
-    call.queue_id = queue.id
+    changes: dict[str, Any] = {"queue_id": queue.id}
     if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
-        call.contact_id = enqueued.decision.contact_ids[0]
+        changes["contact_id"] = enqueued.decision.contact_ids[0]
+    calls.update_call(session, call, **changes)
     joined = calls.NewEvent("enqueued", {"queue_id": queue.id, "priority": enqueued.entry.priority,
                                          "reasons": list(enqueued.decision.reasons)},
                             dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
