@@ -60,7 +60,7 @@ def worker_command(burst: bool) -> None:
     """Run an RQ worker with its scheduler on every named queue."""
     from workers.worker import run_worker
 
-    run_worker(create_app(), burst=burst)
+    run_worker(create_app({"DATABASE_APPLICATION_NAME": "callcenter worker"}), burst=burst)
 
 
 @main.group("db")

@@ -75,8 +75,12 @@ def _budget_left(default: float) -> float:
     return max(0.001, min(default, deadline - time.monotonic()))
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout so web and worker can share the file."""
+def make_engine(url: str, pool_size: int = 10, application_name: str = "callcenter") -> Engine:
+    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout so web and worker can share the file.
+
+    On PostgreSQL its connections are named `application_name` (the process kind: web, worker), which the
+    server shows in pg_stat_activity and, with %a in log_line_prefix, in its log: which process held the lock
+    or waited for a slow commit."""
     if url.startswith("sqlite"):
         cooperative = gevent_patched()
         # Under gevent SQLite must never wait in its own busy handler (a C sleep that stops every greenlet):
@@ -101,7 +105,8 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         else:
             _busy_timeout_within_budget(engine)
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size,
+                           connect_args={"application_name": application_name})
     _ping_idle_connections(engine)
     _transaction_settings(engine)
     return engine
@@ -277,7 +282,8 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         """Create the engine from DATABASE_URL and close the session after every request."""
-        self.engine = make_engine(app.config["DATABASE_URL"], pool_size=app.config.get("DATABASE_POOL_SIZE", 10))
+        self.engine = make_engine(app.config["DATABASE_URL"], pool_size=app.config.get("DATABASE_POOL_SIZE", 10),
+                                  application_name=app.config.get("DATABASE_APPLICATION_NAME", "callcenter"))
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         app.extensions["callcenter.db"] = self
 

@@ -34,7 +34,7 @@ class WebServer(BaseApplication):
         # across processes and every lock and socket the app creates is cooperative.
         from callcenter import config_sync, create_app
 
-        app = create_app()
+        app = create_app({"DATABASE_APPLICATION_NAME": "callcenter web"})
         config_sync.start_subscriber(app)
         hash_passwords_off_the_hub()
         _dump_greenlets_on_signal()
