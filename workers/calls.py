@@ -7,7 +7,9 @@ import logging
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy.orm import Session
 
+from callcenter.db import asynchronous_commit
 from callcenter.jobs import gathered
 from callcenter.redis_conn import get_redis
 from callcenter.services import call_control, caller_steps, calls
@@ -27,15 +29,33 @@ def derive_calls(*call_ids: int | str) -> None:
 
     On RQ the run takes every call gathered since the last one (`callcenter.jobs.gathered`), ten to a
     transaction: a floor's calls are a few runs a second, not a run per callback. Called with ids (run inline,
-    or by hand), it derives those; without Redis the derivation still runs, as it needs only the database."""
-    if call_ids:
-        with job_session() as session:
-            calls.derive_calls(session, [int(call_id) for call_id in call_ids])
-        return
-    with gathered(get_redis(), calls.DERIVE_JOB_KEY) as members, job_session() as session:
-        taken = [int(member) for member in members]
-        for start in range(0, len(taken), GATHERED_PER_TRANSACTION):
-            calls.derive_calls(session, taken[start:start + GATHERED_PER_TRANSACTION])
+    or by hand), it derives those; without Redis the derivation still runs, as it needs only the database.
+
+    Its commits do not wait for the disk (PostgreSQL): a derivation holds its calls' rows locked until it
+    commits, and webhooks that update those calls (the menu's queue, the pop's agent) waited behind commits a
+    stalled disk held for 100-550 ms. What a database crash takes back, `derive_lagging_calls` derives again."""
+    with asynchronous_commit():
+        if call_ids:
+            with job_session() as session:
+                calls.derive_calls(session, [int(call_id) for call_id in call_ids])
+            return
+        with gathered(get_redis(), calls.DERIVE_JOB_KEY) as members, job_session() as session:
+            _derive_in_batches(session, [int(member) for member in members])
+
+
+def derive_lagging_calls() -> None:
+    """The sweep behind `derive_calls`, enqueued by the ticker once a minute: calls whose latest events no
+    derivation has seen (`calls.lagging_call_ids`) are derived again."""
+    with asynchronous_commit(), job_session() as session:
+        lagging = calls.lagging_call_ids(session)
+        if lagging:
+            log.warning("deriving %d call(s) again: their derivation was lost", len(lagging))
+            _derive_in_batches(session, lagging)
+
+
+def _derive_in_batches(session: Session, call_ids: list[int]) -> None:
+    for start in range(0, len(call_ids), GATHERED_PER_TRANSACTION):
+        calls.derive_calls(session, call_ids[start:start + GATHERED_PER_TRANSACTION])
 
 
 def end_abandoned_customer(conference_name: str) -> None:

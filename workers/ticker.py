@@ -39,6 +39,9 @@ BACKUP_DAY_KEY = "cc:backup:day:{day}"
 BACKUP_JOB = "workers.backups.daily_backup"
 BACKUP_TIMEOUT_SECONDS = 3600
 DIALER_JOB = "workers.dialer.dial_running_campaigns"
+DERIVE_SWEEP_JOB = "workers.calls.derive_lagging_calls"
+LAST_DERIVE_SWEEP_KEY = "cc:ticker:last_derive_sweep"
+DERIVE_SWEEP_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,9 @@ def tick(app: Flask, now: float | None = None) -> None:
                     publish("agents.heartbeat", agent_ids=agent_ids, nonce=nonce)
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
                 reconcile.repair_agent_states(session, r, now)
+            if _due(r, LAST_DERIVE_SWEEP_KEY, DERIVE_SWEEP_INTERVAL_SECONDS, now):
+                enqueue(app, [Deferred(DERIVE_SWEEP_JOB, (), key="derive-sweep", queue="maintenance", timeout=120,
+                                       coalesce=True)])
             schedule_daily_backup(app, r, now)
             ticket_jobs.schedule_escalation(app, r, now)
             rfm_jobs.schedule_rfm(app, r, now)

@@ -21,7 +21,7 @@ import email.utils
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, select, update
@@ -288,6 +288,29 @@ def derive_calls(session: Session, call_ids: Iterable[int]) -> list[Call]:
         derived += records
     session.commit()
     return derived
+
+
+# The sweep (`lagging_call_ids`): events of the last quarter hour, once the usual derivation had time to run.
+SWEEP_WINDOW_SECONDS = 15 * 60
+SWEEP_SETTLE_SECONDS = 30
+SWEEP_LIMIT = 1000
+
+
+def lagging_call_ids(session: Session, now: datetime | None = None, *, window_seconds: float = SWEEP_WINDOW_SECONDS,
+                     settle_seconds: float = SWEEP_SETTLE_SECONDS, limit: int = SWEEP_LIMIT) -> list[int]:
+    """Calls with an event recorded after their record last changed: their derivation was lost (a job that never
+    reached Redis, or a derivation committed asynchronously that a PostgreSQL crash took back). Only events of
+    the last `window_seconds` (by the indexed `occurred_at`) and older than `settle_seconds` (the usual job has run
+    by then); a derivation sets `updated_at` before it reads the events, so a derived call stops matching."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(CallEvent.call_id).join(Call, Call.id == CallEvent.call_id)
+        .where(CallEvent.occurred_at >= now - timedelta(seconds=window_seconds),
+               CallEvent.recorded_at < now - timedelta(seconds=settle_seconds),
+               CallEvent.recorded_at > Call.updated_at)
+        .distinct().order_by(CallEvent.call_id).limit(limit)
+    )
+    return list(rows)
 
 
 def parse_timestamp(value: str | None) -> datetime | None:

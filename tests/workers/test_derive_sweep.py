@@ -1,0 +1,113 @@
+"""Deriving a call again when its derivation was lost: a job that never reached a worker, or a derivation
+committed asynchronously that a PostgreSQL crash took back. The ticker enqueues the sweep once a minute."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue
+from sqlalchemy.orm import Session
+
+from callcenter import create_app
+from callcenter.extensions import db
+from callcenter.models import Call, CallEvent
+from callcenter.models.base import utcnow
+from callcenter.redis_conn import get_redis
+from callcenter.services import calls
+from workers import calls as call_jobs
+from workers import ticker
+
+
+@pytest.fixture
+def app_config(app_config):
+    # Jobs go to Redis and no worker runs them unless a test does: a derivation can be lost.
+    return {**app_config, "JOBS_INLINE": False}
+
+
+def _call_that_ended(session, call_sid: str) -> Call:
+    call = calls.open_call(session, call_sid=call_sid, direction="inbound", from_number="+14155550100",
+                           to_number="+18005550100", status="ringing")
+    calls.apply_status_callback(session, {"CallSid": call_sid, "CallStatus": "completed", "CallDuration": "42"},
+                                utcnow())
+    return call
+
+
+def _as_if_minutes_ago(session, call: Call, *, events: int, record: int) -> None:
+    """Move the call's events and its record's last change back in time (the sweep looks at settled events)."""
+    now = utcnow()
+    session.execute(sa.update(CallEvent).where(CallEvent.call_id == call.id)
+                    .values(recorded_at=now - timedelta(minutes=events), occurred_at=now - timedelta(minutes=events)))
+    session.execute(sa.update(Call).where(Call.id == call.id).values(updated_at=now - timedelta(minutes=record)))
+    session.commit()
+
+
+def _status(session, call: Call) -> str:
+    session.expire_all()
+    return session.get(Call, call.id).status
+
+
+def test_a_call_whose_derivation_was_lost_is_derived_again_by_the_sweep(app, session):
+    lost = _call_that_ended(session, "CAlost")
+    get_redis(app).flushall()  # the derivation job is lost with Redis's data
+    _as_if_minutes_ago(session, lost, events=2, record=3)
+    assert _status(session, lost) == "queued"  # nothing derived the hang-up
+
+    call_jobs.derive_lagging_calls()
+
+    assert _status(session, lost) == "completed"
+    assert calls.lagging_call_ids(session) == []  # derived: the next sweep leaves it alone
+
+
+def test_the_sweep_leaves_calls_whose_derivation_ran_or_may_still_run(app, session):
+    derived = _call_that_ended(session, "CAderived")
+    call_jobs.derive_calls(derived.id)  # what the worker does
+    _as_if_minutes_ago(session, derived, events=2, record=2)
+    recent = _call_that_ended(session, "CArecent")  # its job is queued; the sweep gives it time
+
+    assert calls.lagging_call_ids(session) == []
+    assert calls.lagging_call_ids(session, now=utcnow() + timedelta(minutes=1)) == [recent.id]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_derivation_commits_without_waiting_for_the_disk_on_postgresql(database_url, app_config):
+    """Its commit held the derived calls' rows locked while a stalled disk flushed, and webhooks updating those
+    calls waited behind it. (SQLite's commits never wait for the disk.)"""
+    app_config["DATABASE_URL"] = database_url + "?options=-c%20synchronous_commit%3Don"  # as a production server
+    app = create_app(app_config)
+    committing: list[str] = []
+
+    def seen_at_commit(session: Session) -> None:
+        committing.append(session.connection().exec_driver_sql(
+            "SELECT current_setting('synchronous_commit')").scalar_one())
+
+    with app.app_context():
+        call = _call_that_ended(db.session, "CAasync")
+        sa.event.listen(Session, "before_commit", seen_at_commit)
+        try:
+            call_jobs.derive_calls(call.id)
+        finally:
+            sa.event.remove(Session, "before_commit", seen_at_commit)
+        assert _status(db.session, call) == "completed"
+        db.session.remove()
+    db.engine.dispose()
+
+    assert committing == ["off"]
+
+
+def test_the_ticker_enqueues_the_sweep_once_a_minute(app):
+    queue = Queue("maintenance", connection=get_redis(app))
+
+    def sweeps() -> int:
+        return sum(queue.fetch_job(job_id).func_name == ticker.DERIVE_SWEEP_JOB for job_id in queue.job_ids)
+
+    now = time.time()
+    ticker.tick(app, now)
+    ticker.tick(app, now + 1)
+    first = sweeps()
+    get_redis(app).delete("cc:jobs:pending:derive-sweep")  # the queued run started
+    ticker.tick(app, now + ticker.DERIVE_SWEEP_INTERVAL_SECONDS + 1)
+
+    assert (first, sweeps()) == (1, 2)
