@@ -31,7 +31,10 @@ def test_the_worker_command_connects_as_the_worker(postgres_server, redis_server
 
     for key, value in {"CALLCENTER_INSTANCE": str(tmp_path / "instance"), "DATABASE_URL": postgres_server.url(),
                        "REDIS_URL": redis_server.url, "SECRET_KEY": "test-secret",
-                       "TELEPHONY_PROVIDER": "sim"}.items():
+                       "TELEPHONY_PROVIDER": "sim",
+                       # The Socket.IO extension is one object for the whole test session: a message queue set up
+                       # here would stay in its options, and Flask-SocketIO's test client refuses to work with one.
+                       "SOCKETIO_MESSAGE_QUEUE": "false"}.items():
         monkeypatch.setenv(key, value)
     started = []
     monkeypatch.setattr("workers.worker.run_worker", lambda app, burst=False: started.append(app))
