@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from callcenter.db import asynchronous_commit
-from callcenter.jobs import gathered
+from callcenter.jobs import claim, gathered
 from callcenter.redis_conn import get_redis
 from callcenter.services import call_control, caller_steps, calls
 from callcenter.telephony import get_provider
@@ -43,9 +43,13 @@ def derive_calls(*call_ids: int | str) -> None:
             _derive_in_batches(session, [int(member) for member in members])
 
 
+DERIVE_SWEEP_KEY = "derive-sweep"
+
+
 def derive_lagging_calls() -> None:
-    """The sweep behind `derive_calls`, enqueued by the ticker once a minute: calls whose latest events no
-    derivation has seen (`calls.lagging_call_ids`) are derived again."""
+    """The sweep behind `derive_calls`, enqueued by the ticker once a minute (coalesced on DERIVE_SWEEP_KEY):
+    calls whose latest events no derivation has seen (`calls.lagging_call_ids`) are derived again."""
+    claim(get_redis(), DERIVE_SWEEP_KEY)  # started: the ticker's next minute enqueues the next run
     with asynchronous_commit(), job_session() as session:
         lagging = calls.lagging_call_ids(session)
         if lagging:

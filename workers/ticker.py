@@ -26,6 +26,7 @@ from callcenter.services.dialing_gate import DialRules
 from callcenter.services.events import publish
 from callcenter.services.jobs import Deferred
 from callcenter.telephony import get_provider, links
+from workers import calls as call_jobs
 from workers import reports as report_jobs
 from workers import rfm as rfm_jobs
 from workers import tickets as ticket_jobs
@@ -133,8 +134,8 @@ def tick(app: Flask, now: float | None = None) -> None:
             if _due(r, LAST_RECONCILE_KEY, settings.reconcile_interval_seconds, now):
                 reconcile.repair_agent_states(session, r, now)
             if _due(r, LAST_DERIVE_SWEEP_KEY, DERIVE_SWEEP_INTERVAL_SECONDS, now):
-                enqueue(app, [Deferred(DERIVE_SWEEP_JOB, (), key="derive-sweep", queue="maintenance", timeout=120,
-                                       coalesce=True)])
+                enqueue(app, [Deferred(DERIVE_SWEEP_JOB, (), key=call_jobs.DERIVE_SWEEP_KEY, queue="maintenance",
+                                       timeout=120, coalesce=True)])
             schedule_daily_backup(app, r, now)
             ticket_jobs.schedule_escalation(app, r, now)
             rfm_jobs.schedule_rfm(app, r, now)
