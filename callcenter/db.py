@@ -9,12 +9,15 @@ same scope is per thread there.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import greenlet
 from flask import Flask
@@ -24,6 +27,11 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from callcenter.services import storable  # noqa: F401  (registers the check of every flush)
 from callcenter.settings import gevent_patched
+
+if TYPE_CHECKING:
+    from gevent import Greenlet
+
+log = logging.getLogger(__name__)
 
 
 def current_greenlet_id() -> int:
@@ -265,6 +273,60 @@ def _wait_cooperatively_when_busy(engine: Engine) -> None:
                  run(lambda: cursor.execute(statement)), retval=True)
     event.listen(engine, "do_executemany", lambda cursor, statement, parameters, _context:
                  run(lambda: cursor.executemany(statement, parameters)), retval=True)
+
+
+# How often a web process's thread copies the SQLite WAL into the database file (see checkpoint_off_the_hub).
+CHECKPOINT_EVERY_SECONDS = 1.0
+
+
+def checkpoint_off_the_hub(engine: Engine, every_seconds: float | None = None) -> Greenlet | None:
+    """SQLite under gevent: the process's commits no longer checkpoint; a native thread does, every `every_seconds`
+    (CHECKPOINT_EVERY_SECONDS).
+
+    In WAL mode with synchronous=NORMAL the only disk flushes are the checkpoints, and SQLite runs one inside
+    whichever commit finds 1,000 pages in the WAL. In a web process that commit runs on the hub: a disk that
+    stalled a flush for 2.2 s stopped every webhook and socket of the process that long (the bench caught it: the
+    agent's answer webhook in `fdatasync`, pops 1.6 s late). A PASSIVE checkpoint in gevent's thread pool flushes
+    while the hub serves on; it waits for no writer and no reader. The worker, not under gevent, keeps checkpointing
+    in its commits too. Returns the greenlet that schedules the checkpoints (None for other databases)."""
+    import gevent
+    from gevent.threadpool import ThreadPool
+
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+
+    @event.listens_for(engine, "connect")
+    def _no_checkpoint_in_commits(dbapi_connection, _record) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    engine.dispose()  # connections opened before now would still checkpoint in their commits
+    # A thread of its own. In gevent's shared pool, which hashes the logins' passwords, web workers peaked at
+    # 194-196 MB in two bench runs against 173-175 MB with this thread: most likely a second pool thread started
+    # beside a hash, whose malloc arena kept a hash's memory.
+    thread = ThreadPool(1)
+    pause = CHECKPOINT_EVERY_SECONDS if every_seconds is None else every_seconds
+    kept: list[sqlite3.Connection] = []
+
+    def checkpoint() -> None:
+        if not kept:  # mode=rw: a database file removed meanwhile is not created again, empty
+            kept.append(sqlite3.connect(f"file:{quote(database)}?mode=rw", uri=True, timeout=0,
+                                        check_same_thread=False))
+        try:
+            kept[0].execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            kept.pop().close()
+            raise
+
+    def every_while() -> None:
+        while True:
+            gevent.sleep(pause)
+            try:
+                thread.apply(checkpoint)
+            except sqlite3.Error as exc:  # the file is gone or unreadable: say so, try again
+                log.warning("SQLite checkpoint failed: %s", exc)
+
+    return gevent.spawn(every_while)
 
 
 class Database:

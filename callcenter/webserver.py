@@ -33,9 +33,12 @@ class WebServer(BaseApplication):
         # Built in the worker process, after fork and after gevent's monkey patching, so no connection is shared
         # across processes and every lock and socket the app creates is cooperative.
         from callcenter import config_sync, create_app
+        from callcenter.db import checkpoint_off_the_hub
+        from callcenter.extensions import db
 
         app = create_app({"DATABASE_APPLICATION_NAME": "callcenter web"})
         config_sync.start_subscriber(app)
+        checkpoint_off_the_hub(db.engine)
         hash_passwords_off_the_hub()
         _dump_greenlets_on_signal()
         spawn_greenlets_without_their_stack()
