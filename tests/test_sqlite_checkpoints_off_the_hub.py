@@ -8,13 +8,7 @@ as long as the disk took: the bench caught a 2.2 s `fdatasync` inside the agent'
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.web_worker_probe import run_web_worker_probe
 
 PROBE = """
 import json, os, time
@@ -49,14 +43,7 @@ print(json.dumps({"autocheckpoint": autocheckpoint, "start": start, "after_commi
 
 
 def test_a_web_worker_commits_without_checkpointing_and_its_thread_checkpoints(tmp_path):
-    env = {**os.environ, "CALLCENTER_INSTANCE": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=180, env=env,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    probe = run_web_worker_probe(PROBE, tmp_path)
 
     assert probe["autocheckpoint"] == 0
     # 8 MB committed: all of it still in the WAL, none copied into the database file by a commit.

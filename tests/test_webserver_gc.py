@@ -8,13 +8,7 @@ the stack that spawned them (10,000 more objects on a busy worker).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.web_worker_probe import run_web_worker_probe
 
 PROBE = """
 import gc, json
@@ -32,14 +26,7 @@ print(json.dumps({"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects
 
 
 def test_the_loaded_app_is_frozen_and_a_full_collection_walks_a_small_rest(tmp_path):
-    env = {**os.environ, "CALLCENTER_INSTANCE": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, env=env,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    probe = run_web_worker_probe(PROBE, tmp_path)
 
     assert probe["app"] == "callcenter.app"
     # The app, its blueprints and the libraries they import: far more than any request makes.
