@@ -6,7 +6,7 @@ filtering Python lists.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from callcenter.models import Account, Call, Callback, CallEvent, Contact, Role, Ticket, User
 
@@ -69,9 +69,12 @@ def calls(user: User) -> ColumnElement[bool]:
     if (fixed := _fixed_scope(user)) is not None:
         return fixed
     people = _people(user)
-    involved = select(CallEvent.call_id).where(CallEvent.kind.in_(AGENT_EVENTS),
-                                               CallEvent.data["agent_id"].as_integer().in_(people))
-    return or_(Call.agent_id.in_(people), Call.id.in_(involved))
+    # Correlated: each call's own events, found through their indexed call_id. As `Call.id IN (events naming
+    # them)` the database read every offer and answer event ever recorded, for every check: the screen-pop's
+    # history took 53 ms at 100,000 events on SQLite, on the web worker's event loop.
+    involved = exists().where(CallEvent.call_id == Call.id, CallEvent.kind.in_(AGENT_EVENTS),
+                              CallEvent.data["agent_id"].as_integer().in_(people))
+    return or_(Call.agent_id.in_(people), involved)
 
 
 def callbacks(user: User) -> ColumnElement[bool]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select, text
 
-from callcenter.services import contacts
+from callcenter.models import Call
+from callcenter.services import contacts, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 
 
@@ -153,3 +155,27 @@ def test_an_account_read_through_a_contact_is_not_the_agents_to_change(session, 
     assert contacts.update_account(session, agent, mine.id, {"name": "North Co 2"}).name == "North Co 2"
     with pytest.raises(Forbidden):
         contacts.update_account(session, agent, mine.id, {"owner_id": people["north_peer"].id})
+
+
+def _plan(session, statement) -> str:
+    """The database's plan for `statement` (PostgreSQL told to use any index it can, as on a large table)."""
+    compiled = statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    if session.get_bind().dialect.name == "sqlite":
+        return "\n".join(row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    return "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {compiled}")))
+
+
+def test_the_call_scope_reads_only_the_events_of_the_calls_it_checks(session, world):
+    """An agent's scope includes the calls whose events name them (offered, answered). Read as `calls.id IN (every
+    such event)`, each check went through all the offer and answer events ever recorded: the screen-pop's history
+    took 53 ms at 100,000 events. The events are found by their call instead."""
+    people, _records = world
+    statement = select(Call.id).where(Call.call_sid == "CA-a-caller", scope.calls(people["north_agent"]))
+    plan = _plan(session, statement)
+    assert "call_events" in plan
+    if session.get_bind().dialect.name == "sqlite":
+        assert "SCAN call_events" not in plan
+        assert "SEARCH call_events USING INDEX ix_call_events_call_id (call_id=?)" in plan
+    else:
+        assert "Index Cond: (call_id = calls.id)" in plan
