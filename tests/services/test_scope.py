@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from callcenter.models import Call
+from callcenter.models import Call, Contact
 from callcenter.services import contacts, scope
 from callcenter.services.errors import Forbidden, NotFound, ValidationFailed
 
@@ -179,3 +179,20 @@ def test_the_call_scope_reads_only_the_events_of_the_calls_it_checks(session, wo
         assert "SEARCH call_events USING INDEX ix_call_events_call_id (call_id=?)" in plan
     else:
         assert "Index Cond: (call_id = calls.id)" in plan
+
+
+def test_the_contact_scope_reads_only_the_calls_and_events_of_the_contacts_it_checks(session, world):
+    """An agent also sees the contacts of calls offered to or answered by them. That is read through the contact's
+    own calls and their own events, not through every call of the people and every event naming them."""
+    people, records = world
+    statement = select(Contact.id).where(Contact.id == records["handled"].id, scope.contacts(people["north_agent"]))
+    plan = _plan(session, statement)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "SCAN call_events" not in plan and "SCAN calls" not in plan
+        assert "SEARCH calls USING INDEX ix_calls_contact_id (contact_id=?)" in plan
+        assert "SEARCH call_events USING INDEX ix_call_events_call_id (call_id=?)" in plan
+    else:
+        assert "Index Cond: (contact_id = contacts.id)" in plan
+        assert "Index Cond: (call_id = calls.id)" in plan
+    # And it still answers as the matrix says: the agent who handled the call sees its contact.
+    assert session.scalar(statement) == records["handled"].id
