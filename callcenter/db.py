@@ -286,8 +286,8 @@ def checkpoint_off_the_hub(engine: Engine, every_seconds: float | None = None) -
     In WAL mode with synchronous=NORMAL the only disk flushes are the checkpoints, and SQLite runs one inside
     whichever commit finds 1,000 pages in the WAL. In a web process that commit runs on the hub: a disk that
     stalled a flush for 2.2 s stopped every webhook and socket of the process that long (the bench caught it: the
-    agent's answer webhook in `fdatasync`, pops 1.6 s late). A PASSIVE checkpoint in gevent's thread pool flushes
-    while the hub serves on; it waits for no writer and no reader. The worker, not under gevent, keeps checkpointing
+    agent's answer webhook in `fdatasync`, pops 1.6 s late). A PASSIVE checkpoint in a native thread flushes while
+    the hub serves on; it waits for no writer and no reader. The worker, not under gevent, keeps checkpointing
     in its commits too. Returns the greenlet that schedules the checkpoints (None for other databases)."""
     import gevent
     from gevent.threadpool import ThreadPool
