@@ -1031,12 +1031,6 @@ def position(r: redis.Redis, entry_id: str) -> int | None:
     return None if rank is None else rank + 1
 
 
-def entry_with_position(r: redis.Redis, entry_id: str, queue_id: int) -> tuple[QueueEntry | None, int | None]:
-    """The entry and its 1-based waiting position in `queue_id`, in one round trip (the enqueue webhook's answer)."""
-    entry, position, _, _ = entry_position_and_stats(r, entry_id, queue_id, now=None)
-    return entry, position
-
-
 def entry_position_and_stats(r: redis.Redis, entry_id: str, queue_id: int, now: float | None,
                              read_along: Sequence[str] = ()
                              ) -> tuple[QueueEntry | None, int | None, QueueStats | None, dict[str, Any]]:
