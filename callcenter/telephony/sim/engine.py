@@ -238,6 +238,20 @@ class Call:
         return self.answered_at is not None
 
 
+@contextmanager
+def _counted(registry: dict[Call, int], call: Call) -> Iterator[None]:
+    """Count `call` in `registry` (the calls someone waits on now, and how many threads) while the block runs;
+    `_wake` reads it to know whom a change concerns. Callers hold the carrier's lock."""
+    registry[call] = registry.get(call, 0) + 1
+    try:
+        yield
+    finally:
+        if registry[call] > 1:
+            registry[call] -= 1
+        else:
+            del registry[call]
+
+
 class Carrier:
     """The emulated Twilio: numbers, calls, conferences, queues, registered clients, webhooks, faults."""
 
@@ -345,20 +359,13 @@ class Carrier:
         For a far end watching one call: it sleeps on the call's own condition, woken by the call's events and the
         changes `_wake` judges to concern it, and re-checks at least every RECHECK_SECONDS. Hundreds of bench
         callers waiting on the carrier-wide condition were all woken by every change of every call."""
-        with self.cond:
-            self._watched[call] = self._watched.get(call, 0) + 1
-            try:
-                while not ready():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    call.watchers.wait(min(remaining, RECHECK_SECONDS))
-                return True
-            finally:
-                if self._watched[call] > 1:
-                    self._watched[call] -= 1
-                else:
-                    del self._watched[call]
+        with self.cond, _counted(self._watched, call):
+            while not ready():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                call.watchers.wait(min(remaining, RECHECK_SECONDS))
+            return True
 
     def _wake_conference(self, conference: Conference) -> None:
         """Wake the observers and every leg a change of `conference` (status, a participant) can concern."""
@@ -724,25 +731,18 @@ class Carrier:
     def _wait(self, call: Call, seconds: float | None, until: Callable[[], bool] | None = None) -> bool:
         """Wait `seconds` (nominal, divided by speed; None: forever) or until `until()`; True if it held."""
         deadline = None if seconds is None else time.monotonic() + seconds / self.speed
-        with self.cond:
-            self._waiting[call] = self._waiting.get(call, 0) + 1
-            try:
-                while True:
-                    self._check(call)
-                    if until is not None and until():
-                        return True
-                    pause = RECHECK_SECONDS
-                    if deadline is not None:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            return False
-                        pause = min(pause, remaining)
-                    call.waker.wait(pause)
-            finally:
-                if self._waiting[call] > 1:
-                    self._waiting[call] -= 1
-                else:
-                    del self._waiting[call]
+        with self.cond, _counted(self._waiting, call):
+            while True:
+                self._check(call)
+                if until is not None and until():
+                    return True
+                pause = RECHECK_SECONDS
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    pause = min(pause, remaining)
+                call.waker.wait(pause)
 
     @contextmanager
     def _breaker(self, call: Call, predicate: Callable[[], bool]) -> Iterator[None]:
