@@ -116,7 +116,7 @@ CONNECT_RETRIES = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=
 def _decide_proxies_once(client: TwilioHttpClient, base_url: str) -> None:
     """Take the proxy (and CA bundle) settings from the environment now, for the one host this client talks to.
 
-    requests reads them again on every call: it walks the whole environment twice per REST call, a fifth of the
+    requests reads them again on every call: it walks the whole environment twice per REST call, about a tenth of the
     call's CPU in a web worker that rings and redirects legs all day. The variables are the same ones
     (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE...), read when the provider is built."""
     session = client.session
