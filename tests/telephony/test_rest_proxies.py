@@ -4,6 +4,7 @@ walk the whole environment again on every call)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,10 +66,18 @@ def test_rest_calls_go_through_the_proxy_the_environment_named_when_the_provider
     assert _Proxy.seen == [f"http://carrier.invalid/sim/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{CALL_SID}.json"]
 
 
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        return probe.getsockname()[1]
+
+
 def test_a_carrier_host_listed_in_no_proxy_is_reached_directly(monkeypatch, proxy):
     monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.setenv("NO_PROXY", "carrier.invalid")
-    provider = _provider()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.2")
+    # Reached directly, a closed port refuses at once (no name to resolve); through the proxy it would answer.
+    provider = TwilioProvider(account_sid=ACCOUNT_SID, auth_token="token",
+                              base_url=f"http://127.0.0.2:{_closed_port()}/sim")
 
     with pytest.raises(TelephonyError):
         provider.redirect_call(CALL_SID, url="http://app.example/ivr/requeue")
