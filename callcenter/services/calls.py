@@ -105,6 +105,7 @@ def open_call(
         data,
         dedupe_key=f"{OPENED_KIND}:{call_sid}",
         occurred_at=occurred_at or utcnow(),
+        new_first=True,
     )
     session.commit()
     return call
@@ -494,8 +495,21 @@ def _dialect_insert(dialect: str) -> Callable[[Table], Any]:
     return insert
 
 
+def _new_call_returned(dialect: str) -> Any:
+    """INSERT INTO calls ... ON CONFLICT (call_sid) DO NOTHING RETURNING the row, loaded as a Call: a new call's
+    record in one round trip instead of a read, an insert and a read again (on PostgreSQL each is a wait for the
+    server). Nothing comes back when the call exists. Built once per dialect."""
+    statement = _NEW_CALL_RETURNED.get(dialect)
+    if statement is None:
+        insert = _dialect_insert(dialect)(Call.__table__).on_conflict_do_nothing(index_elements=["call_sid"])
+        statement = select(Call).from_statement(insert.returning(*Call.__table__.c))
+        _NEW_CALL_RETURNED[dialect] = statement
+    return statement
+
+
 # Built once: the statements run for every callback.
 _INSERTS: dict[tuple[str, str], Any] = {}
+_NEW_CALL_RETURNED: dict[str, Any] = {}
 _CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("call_sid"))
 _OFFER_TO_AGENT = (
     Call.__table__.update().where(Call.__table__.c.call_sid == bindparam("offered_call_sid"))
@@ -524,11 +538,17 @@ def _append(
     dedupe_key: str | None,
     occurred_at: datetime,
     call: Call | None = None,
+    new_first: bool = False,
 ) -> tuple[Call, int | None]:
     """Find (or create) the call and append the event; returns the call and the new event's id (None: a repeat).
 
-    Derivation is deferred to a job keyed by the event, enqueued when the caller commits.
+    `new_first`: the call is most likely new (the carrier's first webhook of a call), so it is inserted, and read
+    back, in one statement; only a repeat (a retried webhook) reads it then. A status callback, nearly always
+    about a known call, reads first. Derivation is deferred to a job keyed by the event, enqueued when the caller
+    commits.
     """
+    if call is None and new_first and new_call is not None:
+        call = session.scalars(_new_call_returned(session.get_bind().dialect.name), new_call()).one_or_none()
     if call is None:
         call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
     if call is None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from callcenter.models import Call, CallEvent
 from callcenter.services import calls, events
@@ -54,6 +54,36 @@ def test_open_call_is_idempotent_on_call_sid(session, published):
     assert again.status == "ringing"
     assert again.started_at == T0 and again.ringing_at == T0
     assert [e.payload["status"] for e in published if e.name == "call.updated"] == ["ringing"]
+
+
+def test_a_new_call_is_written_and_read_back_in_one_statement(session):
+    """The carrier's first webhook of a call waits for one statement on the calls table, not a read, an insert and
+    a read again: on PostgreSQL each is a round trip."""
+    engine, statements = session.get_bind(), []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(" ".join(statement.split()[:3]))
+
+    def stop(_conn) -> None:  # what runs after the commit (the derivation job, inline here) is not the webhook's
+        event.remove(engine, "before_cursor_execute", record)
+
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "commit", stop, once=True)
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0, status="ringing")
+    assert statements == ["INSERT INTO calls", "INSERT INTO call_events"]
+    assert call.id == session.scalar(select(Call.id).where(Call.call_sid == SID))
+    assert (call.direction, call.from_number, call.to_number) == ("inbound", "+14155550123", "+18005550100")
+
+
+def test_a_retried_first_webhook_finds_the_call_its_first_try_recorded(session):
+    first_id = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                               to_number="+18005550100", occurred_at=T0, status="ringing").id
+    session.expunge_all()  # a retry is another request: nothing of the first try in its session
+    again = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                            to_number="+18005550100", occurred_at=T0, status="ringing")
+    assert again.id == first_id
+    assert (_count(session, Call), _count(session, CallEvent)) == (1, 1)
 
 
 def test_callbacks_in_order_fill_every_phase_and_the_duration(session, published):
