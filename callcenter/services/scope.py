@@ -6,12 +6,43 @@ filtering Python lists.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
 
 from callcenter.models import Account, Call, Callback, CallEvent, Contact, Role, Ticket, User
+from callcenter.services import config_cache
 
 
-def _people(user: User):
+@dataclass(frozen=True)
+class Viewer:
+    """What a scope needs of the user looking: who they are, their role and team, whether they are active."""
+
+    id: int
+    role: str
+    team_id: int | None
+    active: bool
+
+
+VIEWERS = "viewers"  # config_cache namespace: any write to a user drops them all, here and in the other processes
+config_cache.watch(User, VIEWERS)
+
+
+def viewer(session: Session, user_id: int) -> Viewer | None:
+    """The user `user_id` as a scope sees them, from process memory (None: no such user). For the screen-pop, which
+    scopes the caller's history for the agent offered the call: loading the agent was a read per pop, on the
+    event loop that also answers webhooks."""
+
+    def load() -> Viewer | None:
+        row = session.execute(select(User.id, User.role, User.team_id, User.active)
+                              .where(User.id == user_id)).one_or_none()
+        return None if row is None else Viewer(*row)
+
+    return config_cache.cache.get(VIEWERS, user_id, load)
+
+
+def _people(user: User | Viewer):
     """The user ids whose work `user` may see: self, or the whole team for a supervisor."""
     if user.role == Role.SUPERVISOR.value and user.team_id is not None:
         return select(User.id).where(User.team_id == user.team_id).scalar_subquery()
@@ -32,7 +63,7 @@ def _named_by_events(people) -> ColumnElement[bool]:
                           CallEvent.data["agent_id"].as_integer().in_(people)).correlate(Call)
 
 
-def _fixed_scope(user: User) -> ColumnElement[bool] | None:
+def _fixed_scope(user: User | Viewer) -> ColumnElement[bool] | None:
     """true() for an admin, false() for a deactivated user; None when the role's own scope applies."""
     if user.role == Role.ADMIN.value:
         return true()
@@ -74,7 +105,7 @@ def assigns_owners(user: User) -> bool:
     return user.role in (Role.SUPERVISOR.value, Role.ADMIN.value) and user.active
 
 
-def calls(user: User) -> ColumnElement[bool]:
+def calls(user: User | Viewer) -> ColumnElement[bool]:
     """Calls taken by, offered to or answered by the visible people (a transferred call stays with both)."""
     if (fixed := _fixed_scope(user)) is not None:
         return fixed

@@ -50,7 +50,7 @@ def contact_card(contact: Contact) -> dict[str, Any]:
     }
 
 
-def _history(session: Session, viewer: User, contact_ids: list[int], e164: str | None,
+def _history(session: Session, viewer: User | scope.Viewer, contact_ids: list[int], e164: str | None,
              exclude_sid: str) -> list[dict[str, Any]]:
     """The caller's last calls that `viewer` may see: their scope's, or ones nobody handled (a missed call)."""
     conditions = []
@@ -151,7 +151,7 @@ def build_screen_pop(
     contact_id: int | None = None,
     card: dict[str, Any] | None = None,
     caller_language: str | None = None,
-    viewer: User | None = None,
+    viewer: User | scope.Viewer | None = None,
 ) -> dict[str, Any]:
     """The pop for one offered call: the call's own facts, the caller's card (`card`, when one was built
     while the caller was in the IVR; else it is built now) and the caller's recent calls that `viewer`, the agent

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import event
+
+from callcenter.extensions import db
 from callcenter.models import Disposition, Ticket, utcnow
 from callcenter.redis_conn import get_redis
-from callcenter.services import calls, contacts, offers
+from callcenter.services import calls, contacts, offers, users
 from callcenter.services.contacts import PhoneInput
 from callcenter.services.screen_pop import build_screen_pop
 
@@ -91,6 +94,57 @@ def test_the_pop_history_shows_only_calls_the_offered_agent_may_see(app, session
     assert {h["call_sid"] for h in seen["south_super"]} == {south_call.call_sid, transferred.call_sid,
                                                             missed.call_sid}
     assert ringing.call_sid not in {h["call_sid"] for item in seen.values() for h in item}
+
+
+def test_the_pop_scopes_the_history_by_the_agents_role_and_team_as_they_are_now(app, session, factory):
+    """The pop keeps who may see what in memory (a read of the agent per pop otherwise): a promotion, or a
+    deactivation, reaches the next pop."""
+    number = "+14155550177"
+    north = factory.user("agent", team="North", username="north")
+    south = factory.user("agent", team="South", username="south")
+    admin = factory.user("admin", username="boss")
+    south_call = factory.call(agent_id=south.id, from_number=number, notes="South's")
+    session.commit()
+    ringing = factory.call(from_number=number)
+    redis_client = get_redis(app)
+    offer = {"call_sid": ringing.call_sid, "queue_id": factory.demo_line()["Sales"].id,
+             "expires_at": "2030-01-01T00:00:00+00:00", "from_number": number}
+
+    def history_seen_by_north() -> set[str]:
+        pop = offers.prepare_offer(session, redis_client, agent_id=north.id, **offer)["pop"]
+        return {h["call_sid"] for h in pop["history"]}
+
+    assert south_call.call_sid not in history_seen_by_north()
+    users.update_user(session, admin, north.id, {"role": "supervisor", "team": "South"})
+    assert south_call.call_sid in history_seen_by_north()
+    users.update_user(session, admin, north.id, {"active": False})
+    assert south_call.call_sid not in history_seen_by_north()
+
+
+def test_a_second_pop_for_an_agent_reads_nothing_of_them(app, session, factory):
+    number = "+14155550166"
+    agent = factory.user("agent", team="North", username="north")
+    session.commit()
+    redis_client = get_redis(app)
+    queue_id = factory.demo_line()["Sales"].id
+    reads: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        reads.append(statement)
+
+    offers.prepare_offer(session, redis_client, agent_id=agent.id, call_sid=factory.call(from_number=number).call_sid,
+                         queue_id=queue_id, expires_at="2030-01-01T00:00:00+00:00", from_number=number)
+    second_sid, agent_id = factory.call(from_number=number).call_sid, agent.id
+    session.expunge_all()  # each offer's pop is built in a session of its own
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        pop = offers.prepare_offer(session, redis_client, agent_id=agent_id, queue_id=queue_id, call_sid=second_sid,
+                                   expires_at="2030-01-01T00:00:00+00:00", from_number=number)["pop"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert pop["history"]  # the first call: the pop did scope a history for the agent
+    loads_of_a_user = [s for s in reads if s.lstrip().startswith("SELECT users.")]
+    assert reads and loads_of_a_user == []
 
 
 def test_a_pop_without_an_agent_lists_no_calls(session, factory):
