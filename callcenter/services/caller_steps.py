@@ -134,23 +134,22 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     decision = ivr_flows.decide(definition, answered, attempt, digits, speech)
     chosen = caller_locale(ivr_flows.chosen_language(decision))
     answered_at = utcnow()
-    call, path = calls.call_with_ivr_path(session, call_sid)
+    call = calls.call_so_far(session, call_sid)
     node = ivr_flows.node_of(definition, answered)
     language = (chosen or (call.language if call is not None else None)) or (
         caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
     step = decision.step if call is not None else None
     # The call's new events, inserted together once the ACD is done: each statement is time the caller waits.
+    # They are all the menu writes: the call's language, queue and contact follow from them by derivation.
     events = [ivr_step_event(call_sid, step, attempt, occurred_at=answered_at)] if step else []
     placed = None
     if isinstance(decision, ivr_flows.RouteToQueue):
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
                               priority_boost=decision.priority_boost, call=call, language=language,
                               caller_language=chosen or (call.language if call is not None else None),
-                              new_step=step, ivr_path=path, events=events)
+                              new_step=step, events=events)
     if call is not None and events:
         calls.record_events(session, call, events)
-    if call is not None and chosen and call.language != chosen:
-        call.language = chosen
     session.commit()
     return MenuChoice(definition, decision, placed, language)
 
@@ -163,18 +162,18 @@ def ivr_step_event(call_sid: str, step: dict[str, Any], attempt: int, *,
 
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
-                 now: float | None = None, call: Call | None = None, language: str | None = None,
+                 now: float | None = None, call: calls.CallSoFar | None = None, language: str | None = None,
                  caller_language: str | None = None, new_step: dict[str, Any] | None = None,
-                 ivr_path: list[dict[str, Any]] | None = None,
                  events: list[calls.NewEvent] | None = None) -> Queued | QueueClosed:
     """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
     caller's `language`); the call's changes are left for the caller to commit, after the ACD's work.
 
-    `call` is the call's record when the step already holds it (saves reading it again); `caller_language` the
-    language the caller chose (routes to agents who speak it), when it is not yet on the record; `new_step` is the
-    menu choice that routes here, not yet in the call's events, shown at the end of the IVR path; `ivr_path` the
-    choices already in its events, when the step has read them with the call; `events` the call's events the
-    caller inserts together, to which the "enqueued" event is added (None: it is recorded here)."""
+    `call` is what the step already read of the call (saves reading it again); `caller_language` the language the
+    caller chose (routes to agents who speak it), when it is not yet among the call's choices; `new_step` is the
+    menu choice that routes here, not yet in the call's events, shown at the end of the IVR path; `events` the
+    call's events the caller inserts together, to which the "enqueued" event is added (None: it is recorded
+    here). The event names the queue and the one contact the caller's number matched: derivation fills them in
+    on the call's record, so the step writes no row but its events."""
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
@@ -182,30 +181,27 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     when = datetime.fromtimestamp(now, UTC)
     if not business_hours.is_open(queue, when):
         return QueueClosed(queue.name, business_hours.opening_message(queue, when, language))
-    given = call is not None and call.call_sid == call_sid
-    call = call if given else calls.get_call(session, call_sid)
+    if call is None or call.call_sid != call_sid:
+        call = calls.call_so_far(session, call_sid)
     if call is None:
         raise NotFound(t('Call %(call_sid)s is not known', call_sid=call_sid), field="CallSid")
-    from_e164 = try_e164(call.from_number)
-    path = list(ivr_path) if ivr_path is not None and given else calls.ivr_path(session, call)
+    path = list(call.ivr_path)
     if new_step and new_step not in path:
         path.append(new_step)
     handle_key = _handle_time_key(queue.id)
     enqueued = routing.enqueue_call(
-        session, r, call_sid=call_sid, queue_id=queue.id, from_number=from_e164, now=now,
+        session, r, call_sid=call_sid, queue_id=queue.id, from_number=try_e164(call.from_number), now=now,
         priority_boost=priority_boost, language=caller_language or call.language,
         payload={"call_sid": call_sid, "ivr_path": path, "queue_name": queue.name}, read_along=[handle_key],
         commit=False,  # the menu step commits its events and the offer together: one transaction
     )
     position = enqueued.position
     estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[handle_key])
-    changes: dict[str, Any] = {"queue_id": queue.id}
-    if enqueued.decision.contact_ids and len(enqueued.decision.contact_ids) == 1:
-        changes["contact_id"] = enqueued.decision.contact_ids[0]
-    calls.update_call(session, call, **changes)
-    joined = calls.NewEvent("enqueued", {"queue_id": queue.id, "priority": enqueued.entry.priority,
-                                         "reasons": list(enqueued.decision.reasons)},
-                            dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
+    matched = enqueued.decision.contact_ids
+    joined = calls.NewEvent(calls.ENQUEUED_KIND, {
+        "queue_id": queue.id, "priority": enqueued.entry.priority, "reasons": list(enqueued.decision.reasons),
+        "contact_id": matched[0] if matched and len(matched) == 1 else None,
+    }, dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
     if events is None:
         calls.record_events(session, call, [joined])
     else:
@@ -471,7 +467,7 @@ def caller_language(session: Session, r: redis.Redis, call_sid: str) -> str | No
         entry = None
     if entry is not None and entry.language:
         return entry.language
-    call = calls.get_call(session, call_sid)
+    call = calls.call_so_far(session, call_sid)
     return call.language if call is not None else None
 
 

@@ -28,7 +28,8 @@ from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from callcenter.models import Call, CallEvent
+from callcenter.i18n_caller import caller_locale
+from callcenter.models import Call, CallEvent, Contact, Queue
 from callcenter.models.base import utcnow
 from callcenter.models.calls import CALL_DIRECTIONS
 from callcenter.services import jobs
@@ -47,9 +48,14 @@ OPENED_KIND = "opened"
 IVR_KIND = "ivr"
 HOLD_KIND = "hold"
 UNHOLD_KIND = "unhold"
+ENQUEUED_KIND = "enqueued"
+# Columns the first "enqueued" event names (the queue the IVR chose, the one contact the caller's number matched),
+# filled in by derivation only while empty: an agent's link to another contact, a merge, or a transfer to another
+# queue is kept. The menu webhook leaves them to derivation instead of updating the call's row itself.
+FILL_IN_COLUMNS: dict[str, type[Queue] | type[Contact]] = {"queue_id": Queue, "contact_id": Contact}
 # Other phases: the first event of the kind sets the column.
 PHASE_COLUMNS = {
-    "enqueued": "enqueued_at",
+    ENQUEUED_KIND: "enqueued_at",
     "offered": "offered_at",
     "agent_answered": "agent_answered_at",
     "wrap_up_started": "wrap_up_started_at",
@@ -170,7 +176,7 @@ class NewEvent:
     occurred_at: datetime | None = None
 
 
-def record_events(session: Session, call: Call, events: Sequence[NewEvent]) -> int:
+def record_events(session: Session, call: Call | CallSoFar, events: Sequence[NewEvent]) -> int:
     """Append several phase events in one statement (a webhook that logs two facts waits for one insert, not two);
     returns how many were new (the others' `dedupe_key` was already recorded). Not committed, like
     `record_event`."""
@@ -230,13 +236,36 @@ def call_events(session: Session, call: Call) -> list[CallEvent]:
     )
 
 
-def call_with_ivr_path(session: Session, call_sid: str) -> tuple[Call | None, list[dict[str, Any]]]:
-    """The record for a CallSid and the caller's menu choices so far, in one round trip: the menu webhook needs
-    both before it can queue the caller, and every statement there is time the caller waits."""
-    rows = session.execute(_CALL_WITH_IVR_PATH, {"call_sid": call_sid}).all()
+@dataclass(frozen=True)
+class CallSoFar:
+    """What the menu webhook needs of a call, read as plain columns (no ORM object): its id, the caller's number,
+    the locale they chose in the IVR (from the menu choices themselves, ahead of the derived column), and those
+    choices so far."""
+
+    id: int
+    call_sid: str
+    from_number: str | None
+    language: str | None
+    ivr_path: list[dict[str, Any]]
+
+
+def call_so_far(session: Session, call_sid: str) -> CallSoFar | None:
+    """A call's id, number, chosen locale and IVR path in one round trip (None: unknown CallSid); every statement
+    in the menu webhook is time the caller waits."""
+    rows = _core_connection(session).execute(_CALL_WITH_IVR_PATH, {"call_sid": call_sid}).all()
     if not rows:
-        return None, []
-    return rows[0][0], [dict(data) for _, data in rows if data is not None]
+        return None
+    call_id, from_number, language, _ = rows[0]
+    path = [dict(data) for *_, data in rows if data is not None]
+    return CallSoFar(call_id, call_sid, from_number, chosen_locale(path) or language, path)
+
+
+def chosen_locale(ivr_steps: Iterable[Mapping[str, Any]]) -> str | None:
+    """The product locale of the last language the caller chose in the IVR (a step with `language`), if any."""
+    chosen = None
+    for step in ivr_steps:
+        chosen = caller_locale(step.get("language")) or chosen
+    return chosen
 
 
 def ivr_path(session: Session, call: Call) -> list[dict[str, Any]]:
@@ -281,8 +310,10 @@ def derive_calls(session: Session, call_ids: Iterable[int]) -> list[Call]:
         )
         for call_id, kind, occurred_at, data in rows:
             logged.setdefault(call_id, []).append(LoggedEvent(kind, occurred_at, data or {}))
+        derived_values = {call.id: derive(logged.get(call.id, [])) for call in records}
+        _forget_missing_rows(session, records, derived_values)
         for call in records:
-            _apply_derivation(session, call, logged.get(call.id, []))
+            _apply_derivation(session, call, derived_values[call.id], logged.get(call.id, []))
             publish_after_commit(session, "call.updated", key=f"call.updated:{call.call_sid}", call_id=call.id,
                                  call_sid=call.call_sid, status=call.status)
         session.flush()
@@ -342,6 +373,12 @@ def derive(events_: Iterable[LoggedEvent]) -> dict[str, Any]:
     ivr_steps = [e.data for e in ordered if e.kind == IVR_KIND]
     if ivr_steps:
         values["ivr_path"] = ivr_steps
+        if language := chosen_locale(ivr_steps):
+            values["language"] = language
+    enqueued = next((e for e in ordered if e.kind == ENQUEUED_KIND), None)
+    for column in FILL_IN_COLUMNS if enqueued is not None else ():
+        if enqueued.data.get(column) is not None:
+            values[column] = enqueued.data[column]
     holds = [e for e in ordered if e.kind in (HOLD_KIND, UNHOLD_KIND)]
     if holds:
         values["hold_seconds"] = _hold_seconds(holds, values.get("ended_at"))
@@ -518,7 +555,7 @@ _OFFER_TO_AGENT = (
 # Its SET clause is the parameters' columns (and updated_at): one compiled statement per set of columns.
 _UPDATE_CALL = Call.__table__.update().where(Call.__table__.c.id == bindparam("call_row"))
 _CALL_WITH_IVR_PATH = (
-    select(Call, CallEvent.data)
+    select(Call.id, Call.from_number, Call.language, CallEvent.data)
     .outerjoin(CallEvent, (CallEvent.call_id == Call.id) & (CallEvent.kind == IVR_KIND))
     .where(Call.call_sid == bindparam("call_sid"))
     .order_by(CallEvent.occurred_at, CallEvent.id)
@@ -586,8 +623,24 @@ def _logged_events(session: Session, call_id: int) -> list[LoggedEvent]:
     return [LoggedEvent(kind, occurred_at, data or {}) for kind, occurred_at, data in rows]
 
 
-def _apply_derivation(session: Session, call: Call, logged: list[LoggedEvent]) -> None:
-    for column, value in derive(logged).items():
+def _forget_missing_rows(session: Session, records: Sequence[Call], derived: dict[int, dict[str, Any]]) -> None:
+    """Drop a queue or contact to fill in that no longer exists (merged or deleted since the event named it): the
+    derivation's write would fail on the foreign key, and with it the derivation of every call of the batch."""
+    for column, model in FILL_IN_COLUMNS.items():
+        filling = [derived[call.id] for call in records
+                   if getattr(call, column) is None and derived[call.id].get(column) is not None]
+        if not filling:
+            continue
+        existing = set(session.scalars(select(model.id).where(model.id.in_({values[column] for values in filling}))))
+        for values in filling:
+            if values[column] not in existing:
+                del values[column]
+
+
+def _apply_derivation(session: Session, call: Call, derived: dict[str, Any], logged: list[LoggedEvent]) -> None:
+    for column, value in derived.items():
+        if column in FILL_IN_COLUMNS and getattr(call, column) is not None:
+            continue
         if getattr(call, column) != value:
             setattr(call, column, value)
     if call.parent_id is None:

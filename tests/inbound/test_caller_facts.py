@@ -3,34 +3,18 @@ menu, not when they choose or when an agent is offered the call."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
-from callcenter.extensions import db
 from callcenter.models import Ticket
 from callcenter.services import acd, offers, routing
 from tests.inbound.conftest import NUMBER
 from tests.realtime.conftest import received
 from tests.support.servers import wait_until
+from tests.support.sql import webhook_statements
 
 VIP = "+14155550122"
 
 
-def _statements_during(action) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return seen
-
-
 def test_joining_the_queue_reads_nothing_from_the_crm_when_the_greeting_learnt_the_caller(
-        session, factory, sim_carrier, redis_client, line):
+        session, factory, sim_carrier, redis_client, line, monkeypatch):
     vip = factory.contact(phones=(VIP,), first_name="Vip", vip=True)
     session.add(Ticket(subject="Down again", priority="urgent", contact_id=vip.id))
     session.commit()
@@ -38,8 +22,8 @@ def test_joining_the_queue_reads_nothing_from_the_crm_when_the_greeting_learnt_t
     caller.wait_for_say("For sales")
     assert redis_client.exists(f"cc:call:{caller.sid}:caller_facts")
 
-    statements = _statements_during(lambda: (caller.press("1"), wait_until(
-        lambda: acd.get_entry(redis_client, caller.sid) is not None, message="caller queued")))
+    statements = webhook_statements(lambda: (caller.press("1"), wait_until(
+        lambda: acd.get_entry(redis_client, caller.sid) is not None, message="caller queued")), monkeypatch)
 
     crm_reads = [s for s in statements if any(t in s for t in ("contact_phones", "contacts", "accounts", "tickets"))]
     assert crm_reads == []
@@ -65,7 +49,7 @@ def test_a_caller_whose_facts_were_not_learnt_yet_is_still_placed_by_the_crm(
 
 
 def test_the_pop_of_a_call_offered_at_once_is_built_from_the_card_learnt_at_the_greeting(
-        session, factory, console, sim_carrier, redis_client, line):
+        session, factory, console, sim_carrier, redis_client, line, monkeypatch):
     alice = factory.user(skills={"sales": 5}, username="alice")
     vip = factory.contact(phones=(VIP,), first_name="Vip", last_name="Person", vip=True)
     session.add(Ticket(subject="Down again", priority="urgent", contact_id=vip.id))
@@ -80,7 +64,7 @@ def test_the_pop_of_a_call_offered_at_once_is_built_from_the_card_learnt_at_the_
         caller.press("1")
         wait_until(lambda: offers_seen.extend(received(sock, "offer")) or offers_seen, message="offer")
 
-    statements = _statements_during(choose_and_get_offer)
+    statements = webhook_statements(choose_and_get_offer, monkeypatch)
 
     assert [s for s in statements if any(t in s for t in ("contact_phones", "contacts", "tickets"))] == []
     pop = offers_seen[0]["pop"]

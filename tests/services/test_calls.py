@@ -230,3 +230,58 @@ def test_rolled_back_work_publishes_nothing(session, published):
     session.rollback()
     assert published == []
     assert _count(session, CallEvent) == 1
+
+
+def _enqueued(sid: str, queue_id: int, contact_id: int | None, seconds: int = 4) -> calls.NewEvent:
+    return calls.NewEvent("enqueued", {"queue_id": queue_id, "contact_id": contact_id}, dedupe_key=f"enqueued:{sid}",
+                          occurred_at=T0 + timedelta(seconds=seconds))
+
+
+def _opened(session, sid: str) -> Call:
+    return calls.open_call(session, call_sid=sid, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0)
+
+
+def test_the_enqueued_event_files_the_queue_and_contact_but_never_over_an_agents_link(session, factory):
+    queue = factory.demo_line()["Sales"]
+    matched, picked = factory.contact(first_name="Matched"), factory.contact(first_name="Picked")
+    plain, linked = _opened(session, SID), _opened(session, "CA" + "2" * 32)
+    linked.contact_id = picked.id  # an agent linked the call before its derivation ran
+    session.commit()
+
+    calls.record_events(session, plain, [_enqueued(plain.call_sid, queue.id, matched.id)])
+    calls.record_events(session, linked, [_enqueued(linked.call_sid, queue.id, matched.id)])
+    session.commit()  # derived (inline in the suite)
+
+    session.expire_all()
+    assert (plain.queue_id, plain.contact_id) == (queue.id, matched.id)
+    assert (linked.queue_id, linked.contact_id) == (queue.id, picked.id)
+
+
+def test_a_contact_gone_before_derivation_is_not_filed_and_the_batch_still_derives(session, factory):
+    queue = factory.demo_line()["Sales"]
+    gone, kept = factory.contact(first_name="Merged away"), factory.contact(first_name="Kept")
+    first, second = _opened(session, SID), _opened(session, "CA" + "2" * 32)
+    calls.record_events(session, first, [_enqueued(first.call_sid, queue.id, gone.id)])
+    calls.record_events(session, second, [_enqueued(second.call_sid, queue.id, kept.id)])
+    session.flush()
+    session.delete(gone)
+    session.flush()  # the calls are not derived yet: their events commit with the delete
+
+    derived = calls.derive_calls(session, [first.id, second.id])
+
+    assert [(c.queue_id, c.contact_id) for c in derived] == [(queue.id, None), (queue.id, kept.id)]
+
+
+def test_the_language_chosen_in_the_menu_is_read_from_the_choices_before_derivation(session):
+    call = _opened(session, SID)
+    chose = calls.NewEvent("ivr", {"node": "lang", "input": "2", "language": "zh-CN"}, dedupe_key=f"ivr:{SID}:lang",
+                           occurred_at=T0 + timedelta(seconds=3))
+    calls.record_events(session, call, [chose])
+
+    so_far = calls.call_so_far(session, SID)  # in the menu's own transaction, the record not derived yet
+    assert (so_far.id, so_far.language, so_far.ivr_path) == (call.id, "zh_Hans", [chose.data])
+    session.commit()
+    session.expire_all()
+    assert call.language == "zh_Hans"
+    assert calls.call_so_far(session, "CA" + "9" * 32) is None
