@@ -79,8 +79,9 @@ class PageSchema(ma.Schema):
 
 
 def _account_value(value: Decimal | None) -> None:
-    """An account's value fits `accounts.value` (Numeric(14, 2)) and is not negative."""
-    if value is not None and not 0 <= value < 10 ** 12:
+    """An account's value fits `accounts.value` (Numeric(14, 2)) and is not negative. A tiny negative number is
+    rounded to the two places before it is checked: its sign, kept on the zero ("-0.00"), still refuses it."""
+    if value is not None and (value.is_signed() or not value < 10 ** 12):
         raise ma.ValidationError("An account's value is between 0 and 999,999,999,999.99.")
 
 

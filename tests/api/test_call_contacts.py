@@ -120,6 +120,9 @@ def test_an_accounts_value_feeds_the_value_score(client, session, factory, beare
     patched = client.patch(f"/api/v1/accounts/{account_id}", json={"value": 100000}, headers=headers)
     assert patched.get_json()["value"] == 100000.0
     assert_error(client.patch(f"/api/v1/accounts/{account_id}", json={"value": -1}, headers=headers), 422, "value")
+    # So small a negative that it rounds to "-0.00" at two places: still negative (the API fuzzer found it).
+    assert_error(client.post("/api/v1/accounts", json={"name": "Tiny", "value": -2.2250738585072014e-308},
+                             headers=headers), 422, "value")
     rfm.compute_all(session)
     session.expire_all()
     assert rfm.cards_of(session, [contact.id])[contact.id]["value"] == 5
