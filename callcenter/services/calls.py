@@ -26,7 +26,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from callcenter.i18n_caller import caller_locale
 from callcenter.models import Call, CallEvent, Contact, Queue
@@ -212,15 +211,6 @@ def _event_row(call_id: int, call_sid: str, event: NewEvent, now: datetime) -> d
         raise ValidationFailed(t('An event kind is 1 to 40 characters'), field="kind")
     return {"call_id": call_id, "call_sid": call_sid, "kind": event.kind, "occurred_at": event.occurred_at or now,
             "recorded_at": now, "dedupe_key": event.dedupe_key, "data": dict(event.data)}
-
-
-def update_call(session: Session, call: Call, **values: Any) -> None:
-    """Set columns of a loaded call with one UPDATE, and on the object as if loaded so: the ORM's flush of a dirty
-    call cost a webhook a millisecond over the statement's own time. Not committed; for plain values the
-    model's checks have nothing to say about (ids, codes already validated)."""
-    _core_connection(session).execute(_UPDATE_CALL, {**values, "call_row": call.id})
-    for key, value in values.items():
-        set_committed_value(call, key, value)
 
 
 def get_call(session: Session, call_sid: str) -> Call | None:
@@ -552,8 +542,6 @@ _OFFER_TO_AGENT = (
     Call.__table__.update().where(Call.__table__.c.call_sid == bindparam("offered_call_sid"))
     .values(agent_id=bindparam("offered_agent_id")).returning(Call.__table__.c.id)
 )
-# Its SET clause is the parameters' columns (and updated_at): one compiled statement per set of columns.
-_UPDATE_CALL = Call.__table__.update().where(Call.__table__.c.id == bindparam("call_row"))
 _CALL_WITH_IVR_PATH = (
     select(Call.id, Call.from_number, Call.language, CallEvent.data)
     .outerjoin(CallEvent, (CallEvent.call_id == Call.id) & (CallEvent.kind == IVR_KIND))
