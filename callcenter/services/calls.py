@@ -366,9 +366,9 @@ def derive(events_: Iterable[LoggedEvent]) -> dict[str, Any]:
         if language := chosen_locale(ivr_steps):
             values["language"] = language
     enqueued = next((e for e in ordered if e.kind == ENQUEUED_KIND), None)
-    for column in FILL_IN_COLUMNS if enqueued is not None else ():
-        if enqueued.data.get(column) is not None:
-            values[column] = enqueued.data[column]
+    if enqueued is not None:
+        values.update({column: enqueued.data[column] for column in FILL_IN_COLUMNS
+                       if enqueued.data.get(column) is not None})
     holds = [e for e in ordered if e.kind in (HOLD_KIND, UNHOLD_KIND)]
     if holds:
         values["hold_seconds"] = _hold_seconds(holds, values.get("ended_at"))
