@@ -41,6 +41,7 @@ from callcenter.services.events import publish
 from callcenter.services.interactions import ORPHANS
 from callcenter.services.messages import t
 from callcenter.services.phones import display, try_e164
+from callcenter.services.priority import CallerFacts
 
 DEFAULT_HANDLE_SECONDS = 180  # until the queue has handled calls today
 HANDLE_TIME_CACHE_SECONDS = 30
@@ -82,6 +83,7 @@ def learn_caller(session: Session, r: redis.Redis, call_sid: str, region: str = 
     if call is not None:
         routing.learn_caller(session, r, call_sid, try_e164(call.from_number), call.started_at or call.created_at)
         offers.remember_caller_card(session, r, call_sid, call.from_number, region)
+        remember_call(r, call)
 
 
 def flow_definition(session: Session, to_number: str, region: str = "US") -> dict[str, Any] | None:
@@ -134,7 +136,8 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     decision = ivr_flows.decide(definition, answered, attempt, digits, speech)
     chosen = caller_locale(ivr_flows.chosen_language(decision))
     answered_at = utcnow()
-    call = calls.call_so_far(session, call_sid)
+    so_far = _walk_so_far(session, r, call_sid, decision.step, attempt, answered_at)
+    call = so_far.call
     node = ivr_flows.node_of(definition, answered)
     language = (chosen or (call.language if call is not None else None)) or (
         caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
@@ -147,7 +150,7 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
         placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
                               priority_boost=decision.priority_boost, call=call, language=language,
                               caller_language=chosen or (call.language if call is not None else None),
-                              new_step=step, events=events)
+                              new_step=step, events=events, facts=so_far.facts)
     if call is not None and events:
         calls.record_events(session, call, events)
     session.commit()
@@ -157,14 +160,88 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
 def ivr_step_event(call_sid: str, step: dict[str, Any], attempt: int, *,
                    occurred_at: datetime | None = None) -> calls.NewEvent:
     """A menu choice for the call's IVR path (a retried webhook adds nothing)."""
-    return calls.NewEvent("ivr", step, occurred_at=occurred_at,
-                          dedupe_key=f"ivr:{call_sid}:{step.get('node')}:{attempt}:{step.get('via')}")
+    return calls.NewEvent(calls.IVR_KIND, step, occurred_at=occurred_at,
+                          dedupe_key=f"ivr:{call_sid}:{_step_name(step, attempt)}")
+
+
+def _step_name(step: dict[str, Any], attempt: int) -> str:
+    """What makes a menu answer one step of the walk: a retried webhook gives the same name."""
+    return f"{step.get('node')}:{attempt}:{step.get('via')}"
+
+
+# --- The caller's walk through the menus, kept in Redis -----------------------------------------------------------
+#
+# A hash per call: its id, number and language (put there by the greeting's job, learn_caller) and one field per menu
+# answer. It is the call's events as the menu steps need them, so that answering a menu reads no row: every
+# statement is time the caller waits, and on PostgreSQL a round trip that waits its turn on a busy web worker.
+# The events stay the record; the walk is what the steps read while it has the call's id, else they read the events.
+
+_WALK_ID, _WALK_FROM, _WALK_LANGUAGE = "id", "from", "language"
+_WALK_STEP = "step:"  # the prefix of a menu answer's field
+
+
+def _walk_key(call_sid: str) -> str:
+    return f"cc:call:{call_sid}:walk"
+
+
+def remember_call(r: redis.Redis, call: Call) -> None:
+    """Put the call's id, number and language in its walk, where the menu steps to come read them."""
+    key = _walk_key(call.call_sid)
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(key, mapping={_WALK_ID: call.id, _WALK_FROM: call.from_number or "", _WALK_LANGUAGE: call.language or ""})
+    pipe.expire(key, routing.CALLER_FACTS_SECONDS)
+    pipe.execute()
+
+
+@dataclass(frozen=True)
+class SoFar:
+    """A menu step's view of its call: the call (None: unknown) and the caller facts learnt at the greeting (None:
+    not read, or not learnt yet)."""
+
+    call: calls.CallSoFar | None
+    facts: CallerFacts | None = None
+
+
+def _walk_so_far(session: Session, r: redis.Redis, call_sid: str, step: dict[str, Any] | None, attempt: int,
+                 answered_at: datetime) -> SoFar:
+    """The call as its menu step needs it, and `step` (the answer being handled) added to its walk, in one Redis
+    round trip that also reads the caller facts a queue needs. The call's IVR path is the steps before this one.
+
+    From the call's events when the walk has no id: the greeting's job has not run yet, the key expired, or Redis
+    is down (a step taken while Redis is down is in the events only; the walk, if it survives, misses it)."""
+    key = _walk_key(call_sid)
+    this_step = _WALK_STEP + _step_name(step, attempt) if step else None
+    try:
+        pipe = r.pipeline(transaction=False)
+        if this_step:
+            pipe.hset(key, this_step, json.dumps({"at": answered_at.timestamp(), "step": step}))
+            pipe.expire(key, routing.CALLER_FACTS_SECONDS)
+        pipe.hgetall(key)
+        pipe.get(routing.caller_facts_key(call_sid))
+        *_, walk, raw_facts = pipe.execute()
+    except redis.RedisError:
+        return SoFar(calls.call_so_far(session, call_sid))
+    fields = {_text(name): _text(value) for name, value in walk.items()}
+    facts = routing.stored_caller_facts(raw_facts)
+    if not fields.get(_WALK_ID, "").isdigit():
+        return SoFar(calls.call_so_far(session, call_sid), facts)
+    taken = sorted((json.loads(value) for name, value in fields.items()
+                    if name.startswith(_WALK_STEP) and name != this_step), key=lambda answer: answer["at"])
+    path = [dict(answer["step"]) for answer in taken]
+    call = calls.CallSoFar(int(fields[_WALK_ID]), call_sid, fields.get(_WALK_FROM) or None,
+                           calls.chosen_locale(path) or fields.get(_WALK_LANGUAGE) or None, path)
+    return SoFar(call, facts)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name: str, priority_boost: int = 0,
                  now: float | None = None, call: calls.CallSoFar | None = None, language: str | None = None,
                  caller_language: str | None = None, new_step: dict[str, Any] | None = None,
-                 events: list[calls.NewEvent] | None = None) -> Queued | QueueClosed:
+                 events: list[calls.NewEvent] | None = None,
+                 facts: CallerFacts | None = None) -> Queued | QueueClosed:
     """Put the caller in the queue the IVR chose (closed queues answer with their next opening, said in the
     caller's `language`); the call's changes are left for the caller to commit, after the ACD's work.
 
@@ -172,8 +249,9 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
     caller chose (routes to agents who speak it), when it is not yet among the call's choices; `new_step` is the
     menu choice that routes here, not yet in the call's events, shown at the end of the IVR path; `events` the
     call's events the caller inserts together, to which the "enqueued" event is added (None: it is recorded
-    here). The event names the queue and the one contact the caller's number matched: derivation fills them in
-    on the call's record, so the step writes no row but its events."""
+    here); `facts` the caller facts when the step read them already. The event names the queue and the one
+    contact the caller's number matched: derivation fills them in on the call's record, so the step writes no row
+    but its events."""
     now = time.time() if now is None else now
     queue = queues.queue_named(session, queue_name)
     if queue is None or not queue.active:
@@ -194,6 +272,7 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
         priority_boost=priority_boost, language=caller_language or call.language,
         payload={"call_sid": call_sid, "ivr_path": path, "queue_name": queue.name}, read_along=[handle_key],
         commit=False,  # the menu step commits its events and the offer together: one transaction
+        facts=facts,
     )
     position = enqueued.position
     estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[handle_key])

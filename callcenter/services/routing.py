@@ -165,8 +165,19 @@ config_cache.watch(Skill, config_cache.SKILLS)
 CALLER_FACTS_SECONDS = 3600  # a call's CRM facts are kept this long for its (re)queueing
 
 
-def _facts_key(call_sid: str) -> str:
+def caller_facts_key(call_sid: str) -> str:
+    """Where learn_caller keeps a call's caller facts (a step that reads Redis anyway may read them along)."""
     return f"cc:call:{call_sid}:caller_facts"
+
+
+def stored_caller_facts(raw: bytes | str | None) -> CallerFacts | None:
+    """The caller facts as learn_caller stored them (None: not stored, or unreadable: work them out again)."""
+    if raw is None:
+        return None
+    try:
+        return CallerFacts.from_json(json.loads(raw))
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def learn_caller(session: Session, r: redis.Redis, call_sid: str, from_number: str | None,
@@ -176,20 +187,15 @@ def learn_caller(session: Session, r: redis.Redis, call_sid: str, from_number: s
     Started by a job when the call is greeted, so that by the time the caller has chosen from the menu, joining
     the queue needs no CRM query. `from_number` is E.164 (None: anonymous)."""
     facts = caller_facts(session, from_number, now=now, exclude_call_sid=call_sid)
-    r.set(_facts_key(call_sid), json.dumps(facts.to_json()), ex=CALLER_FACTS_SECONDS)
+    r.set(caller_facts_key(call_sid), json.dumps(facts.to_json()), ex=CALLER_FACTS_SECONDS)
     return facts
 
 
 def known_caller_facts(session: Session, r: redis.Redis, call_sid: str, from_number: str | None,
                        now: datetime) -> CallerFacts:
     """The call's caller facts as learnt at the greeting, or worked out now when that job has not run yet."""
-    try:
-        raw = r.get(_facts_key(call_sid))
-        if raw is not None:
-            return CallerFacts.from_json(json.loads(raw))
-    except (ValueError, TypeError, AttributeError):
-        pass  # unreadable: work them out again
-    return learn_caller(session, r, call_sid, from_number, now)
+    facts = stored_caller_facts(r.get(caller_facts_key(call_sid)))
+    return facts if facts is not None else learn_caller(session, r, call_sid, from_number, now)
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,7 @@ def enqueue_call(
     language: str | None = None,
     read_along: Sequence[str] = (),
     commit: bool = True,
+    facts: CallerFacts | None = None,
 ) -> Enqueued:
     """Put a caller in a queue with their CRM priority and sticky agent, then offer at once if someone is free.
 
@@ -227,7 +234,8 @@ def enqueue_call(
     caller's chosen language (locale "zh_Hans" or tag "zh-CN"): it adds the `language:` skill requirement and
     goes to the pop as `caller_language`. `read_along`: Redis keys the caller needs too, read in the same round
     trip as the entry (their values in `Enqueued.read_along`). `commit=False`: the offers made at once wait for the
-    caller's commit (their events and jobs with it). Idempotent on `call_sid`.
+    caller's commit (their events and jobs with it). `facts`: the caller facts when the caller has read them
+    already (None: read here, or worked out). Idempotent on `call_sid`.
     """
     now = _now(now)
     locale = caller_locale(language)
@@ -243,7 +251,7 @@ def enqueue_call(
     config = _config_of(queue)  # stored by the enqueue script where Redis's copy differs
     when = datetime.fromtimestamp(now, UTC)
     if contact_ids is None:
-        facts = known_caller_facts(session, r, call_sid, from_number, when)
+        facts = facts or known_caller_facts(session, r, call_sid, from_number, when)
         decision, sticky = priority_from_facts(queue, facts), facts.last_agent_id
     else:
         decision = compute_priority(session, queue, from_number=from_number, contact_ids=contact_ids, now=when,
