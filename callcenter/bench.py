@@ -15,8 +15,9 @@ trip (the `echo` event on /agent). Before the callers start, an unloaded phase s
 
 Each agent acknowledges its pops, answers its softphone, talks, and is available again after a short wrap-up;
 each caller dials, picks Sales in the IVR, waits, talks, and hangs up. Also printed: carrier errors (webhook
-timeouts, 11200) apart from the bench's own errors, calls completed, each product process's peak RSS, threads and
-CPU (read from /proc), and the harness's own CPU use (it shares the cores with the product).
+timeouts, 11200) apart from the bench's own errors, calls completed, each product process's peak RSS (through the
+calls and every console leaving at once, after them), threads and CPU (read from /proc), and the harness's own CPU
+use (it shares the cores with the product).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ FLOW_ORDER = ("/ivr/voice", "/ivr/menu", "/ivr/wait", "/ivr/status")  # then the
 # product's latency (or a carrier error when it times out), not a caller that failed, so the caller waits well
 # beyond it.
 HANGUP_SECONDS = 60
+DISCONNECT_SETTLE_SECONDS = 2.0  # for the web workers to handle every console's disconnect
 CONNECT_CONCURRENCY = 16  # logins hash passwords on the server: not all 500 at once
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -838,10 +840,13 @@ def _run(calls: int, agents: int, talk_seconds: float, speed: float, arrival_sec
         delays_after = sampler.run_delays()
         processes.check()
         pinger.close()
+        lag = list(agents_harness.loop_lag)
+        # Every console leaves at once (a network blip does that to a floor): each web worker handles its
+        # disconnects together, and the processes' peak memory is measured through them.
+        agents_harness.close()
+        time.sleep(DISCONNECT_SETTLE_SECONDS)
         sampler.close()
         sampler.sample()
-        lag = list(agents_harness.loop_lag)
-        agents_harness.close()
 
         server_side = _server_side(root / "access.log", access_from)
         figures = _figures(

@@ -57,7 +57,10 @@ def init_app(app: Flask) -> None:
     app.extensions["callcenter.redis"] = connect(app.config["REDIS_URL"])
 
 
-MAX_CONNECTIONS = 400  # per process; hundreds of greenlets (requests, socket events) may each hold one
+# Per process. Hundreds of greenlets (requests, socket events) may each want one at once; beyond this they wait
+# for one. Each connection costs about 50 KB of the process's memory for as long as it lives: at 400, every
+# console of a web worker leaving at once (250 disconnect handlers) opened 250 and kept them, 12 MB.
+MAX_CONNECTIONS = 64
 POOL_WAIT_SECONDS = 2.0
 
 
