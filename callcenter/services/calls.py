@@ -190,16 +190,24 @@ def record_events(session: Session, call: Call | CallSoFar, events: Sequence[New
 
 
 def record_offer(session: Session, call_sid: str, agent_id: int) -> bool:
-    """The call now names the agent it is offered to, and its "offered" phase is logged (a repeat adds nothing):
-    an UPDATE ... RETURNING and an insert, without loading the record first, for the pop waits on them. False when
-    the call is unknown. Not committed."""
-    call_id = _core_connection(session).execute(
-        _OFFER_TO_AGENT, {"offered_call_sid": call_sid, "offered_agent_id": agent_id}).scalar_one_or_none()
+    """The call now names the agent it is offered to, and its "offered" phase is logged (a repeat adds nothing),
+    without loading the record first, for the pop waits on them: on PostgreSQL one statement (the update and the
+    insert as data-modifying CTEs), on SQLite an UPDATE ... RETURNING and an insert. False when the call is
+    unknown. Not committed."""
+    offered = NewEvent("offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
+    row = _event_row(0, call_sid, offered, utcnow())
+    connection = _core_connection(session)
+    if connection.dialect.name == "postgresql":
+        values = {"offered_call_sid": call_sid, "offered_agent_id": agent_id,
+                  **{f"offered_{name}": value for name, value in row.items() if name != "call_id"}}
+        call_id, added = connection.execute(_OFFER_LOGGED_AT_ONCE, values).one()
+    else:
+        call_id = connection.execute(
+            _OFFER_TO_AGENT, {"offered_call_sid": call_sid, "offered_agent_id": agent_id}).scalar_one_or_none()
+        added = None if call_id is None else _insert_ignoring_conflict(
+            session, CallEvent.__table__, row | {"call_id": call_id}, "dedupe_key")
     if call_id is None:
         return False
-    offered = NewEvent("offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
-    added = _insert_ignoring_conflict(session, CallEvent.__table__, _event_row(call_id, call_sid, offered, utcnow()),
-                                      "dedupe_key")
     if added is not None:
         _derive_later(session, call_id)
     return True
@@ -542,6 +550,32 @@ _OFFER_TO_AGENT = (
     Call.__table__.update().where(Call.__table__.c.call_sid == bindparam("offered_call_sid"))
     .values(agent_id=bindparam("offered_agent_id")).returning(Call.__table__.c.id)
 )
+
+def _offer_logged_at_once() -> Any:
+    """PostgreSQL: `_OFFER_TO_AGENT` and the "offered" event's insert in one round trip, returning (the call's id,
+    or NULL when it is unknown; the new event's id, or NULL when it was logged before)."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    calls_table, events = Call.__table__, CallEvent.__table__
+    # Column defaults on update are not applied inside a CTE: the row's updated_at is given, like the event's times.
+    offered = (
+        calls_table.update().where(calls_table.c.call_sid == bindparam("offered_call_sid"))
+        .values(agent_id=bindparam("offered_agent_id"), updated_at=bindparam("offered_recorded_at"))
+        .returning(calls_table.c.id).cte("offered")
+    )
+    columns = ["call_sid", "kind", "occurred_at", "recorded_at", "dedupe_key", "data"]
+    parameters = [bindparam(f"offered_{name}", type_=events.c[name].type) for name in columns]
+    logged = (
+        insert(events)
+        .from_select(["call_id", *columns], select(offered.c.id, *parameters))
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(events.c.id)
+        .cte("logged")
+    )
+    return select(select(offered.c.id).scalar_subquery(), select(logged.c.id).scalar_subquery())
+
+
+_OFFER_LOGGED_AT_ONCE = _offer_logged_at_once()
 _CALL_WITH_IVR_PATH = (
     select(Call.id, Call.from_number, Call.language, CallEvent.data)
     .outerjoin(CallEvent, (CallEvent.call_id == Call.id) & (CallEvent.kind == IVR_KIND))

@@ -222,6 +222,27 @@ def test_an_offer_names_the_agent_on_the_call_and_is_logged_once(session, factor
     assert [e.data for e in calls.call_events(session, call) if e.kind == "offered"] == [{"agent_id": agent.id}]
 
 
+def test_an_offer_is_one_round_trip_on_postgresql(session, factory):
+    """The pop waits for the offer to be recorded: PostgreSQL updates the call and logs the event in one statement
+    (SQLite, which has no data-modifying CTE, in two, without a network between them)."""
+    agent = factory.user()
+    calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123", to_number="+18005550100",
+                    occurred_at=T0)
+    session.flush()
+    statements: list[str] = []
+    bind = session.connection().engine
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        assert calls.record_offer(session, SID, agent.id)
+    finally:
+        event.remove(bind, "before_cursor_execute", record)
+    assert len(statements) == (1 if bind.dialect.name == "postgresql" else 2)
+
+
 def test_rolled_back_work_publishes_nothing(session, published):
     call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
                            to_number="+18005550100")
