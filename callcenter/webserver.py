@@ -55,8 +55,9 @@ def keep_large_blocks_out_of_the_heap() -> None:
     """Fix glibc's threshold for mapping a large block by itself, which it otherwise raises to the size of every
     larger block freed (up to 32 MiB).
 
-    A login's Argon2 verification takes 19 MiB. Its first one was mapped and unmapped, and raised the threshold;
-    later ones came from the hashing thread's heap, which kept the 19 MiB after they were freed: a web worker
+    A login's Argon2 verification takes 19 MiB. The process's first hash (at import, on the main thread) was mapped
+    and unmapped, and raised the threshold; the logins' verifications then came from the hashing thread's heap,
+    which kept the 19 MiB after they were freed: a web worker
     stayed 19-20 MB larger for the rest of its life (193 MB instead of 174 in a bench run; measured alone, 40
     logins in a gevent process left 19.2 MB behind, 0.2 MB with the threshold fixed). Elsewhere than glibc,
     nothing changes."""

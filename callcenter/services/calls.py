@@ -551,9 +551,10 @@ _OFFER_TO_AGENT = (
     .values(agent_id=bindparam("offered_agent_id")).returning(Call.__table__.c.id)
 )
 
+
 def _offer_logged_at_once() -> Any:
-    """PostgreSQL: `_OFFER_TO_AGENT` and the "offered" event's insert in one round trip, returning (the call's id,
-    or NULL when it is unknown; the new event's id, or NULL when it was logged before)."""
+    """PostgreSQL: `_OFFER_TO_AGENT`'s update and the "offered" event's insert in one round trip, returning (the
+    call's id, or NULL when it is unknown; the new event's id, or NULL when it was logged before)."""
     from sqlalchemy.dialects.postgresql import insert
 
     calls_table, events = Call.__table__, CallEvent.__table__
