@@ -10,6 +10,7 @@ same scope is per thread there.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -178,7 +179,7 @@ def _transaction_settings(engine: Engine) -> None:
             parameters["ms"] = str(max(1, int(_budget_left(60.0) * 1000)))
             calls += ["set_config('lock_timeout', %(ms)s, true)", "set_config('statement_timeout', %(ms)s, true)"]
         # Without a budget's round trip to join, wait for the first write: a read-only transaction commits nothing.
-        if _asynchronous_commit.get() and (budgeted or _is_write(statement)):
+        if _asynchronous_commit.get() and (budgeted or _is_write(statement) or _writes_in_a_cte(statement)):
             calls.append("set_config('synchronous_commit', 'off', true)")
         if calls:
             cursor.execute("SELECT " + ", ".join(calls), parameters)
@@ -203,6 +204,14 @@ _HOLDS_WRITE_LOCK = "callcenter.sqlite_write_lock"
 
 def _is_write(statement: str) -> bool:
     return statement.lstrip()[:8].upper().startswith(_WRITE_VERBS)
+
+
+_DATA_MODIFYING_CTE = re.compile(r"\bAS\s*\(\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+def _writes_in_a_cte(statement: str) -> bool:
+    """A WITH statement whose CTEs write (PostgreSQL's data-modifying CTEs: the offer's one statement)."""
+    return statement.lstrip()[:4].upper() == "WITH" and _DATA_MODIFYING_CTE.search(statement) is not None
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:

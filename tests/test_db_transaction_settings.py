@@ -66,6 +66,20 @@ def test_without_a_budget_a_transaction_pays_the_round_trip_only_once_it_writes(
     assert len(sent) == 3  # our three statements; the set_config went with the write, not through the events
 
 
+def test_a_write_in_a_with_statement_commits_asynchronously_too(engine):
+    """PostgreSQL's data-modifying CTEs write (the offer is recorded in one): a transaction whose first write is
+    one gets its settings before it, as any other write does; a WITH that only reads does not."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_offered (n int)")  # lives as long as the connection
+    with asynchronous_commit(), engine.begin() as connection:
+        connection.exec_driver_sql("WITH counted AS (SELECT count(*) AS n FROM cc_offered) SELECT n FROM counted")
+        reading = _settings(connection)
+        connection.exec_driver_sql("WITH added AS (INSERT INTO cc_offered VALUES (1) RETURNING n) SELECT n FROM added")
+        writing = _settings(connection)
+
+    assert reading == ("on", "0", "0") and writing == ("off", "0", "0")
+
+
 def test_asynchronous_commit_can_be_turned_off_for_a_block(engine):
     with asynchronous_commit(False), engine.begin() as connection:
         assert _settings(connection) == ("on", "0", "0")
