@@ -10,11 +10,10 @@ same scope is per thread there.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from callcenter.services import storable  # noqa: F401  (registers the check of every flush)
+from callcenter.services.round_trips import ENDS_TRANSACTION
 from callcenter.settings import gevent_patched
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ _wait_deadline: ContextVar[float | None] = ContextVar("callcenter_db_wait_deadli
 # Whether transactions begun now may commit without waiting for PostgreSQL to flush their WAL (see
 # asynchronous_commit).
 _asynchronous_commit: ContextVar[bool] = ContextVar("callcenter_db_asynchronous_commit", default=False)
-_SETTINGS_APPLIED = "callcenter.transaction_settings_applied"
 _SQLITE_BUSY_MS = "callcenter.sqlite_busy_timeout_ms"
 
 
@@ -117,7 +116,7 @@ def make_engine(url: str, pool_size: int = 10, application_name: str = "callcent
     engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size,
                            connect_args={"application_name": application_name})
     _ping_idle_connections(engine)
-    _transaction_settings(engine)
+    _begin_with_the_first_statement(engine)
     return engine
 
 
@@ -163,34 +162,88 @@ def _busy_timeout_within_budget(engine: Engine) -> None:
             conn.info[_SQLITE_BUSY_MS] = wanted
 
 
-def _transaction_settings(engine: Engine) -> None:
-    """PostgreSQL: a transaction begun within a budget gets lock and statement timeouts of what is left of it, and
-    one begun in `asynchronous_commit` does not wait for its WAL at commit; both in the one round trip before its
-    first statement (set_config(..., true) is SET LOCAL: it ends with the transaction, so the pooled connection
-    goes back to waiting as long as needed, and to durable commits)."""
+def _begin_with_the_first_statement(engine: Engine) -> None:
+    """PostgreSQL: a transaction's BEGIN, its settings and its first statement go to the server in one round trip.
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _apply(conn, cursor, statement: str, *_args) -> None:
-        if conn.info.get(_SETTINGS_APPLIED):
-            return
-        calls, parameters = [], {}
-        budgeted = _wait_deadline.get() is not None
-        if budgeted:
-            parameters["ms"] = str(max(1, int(_budget_left(60.0) * 1000)))
-            calls += ["set_config('lock_timeout', %(ms)s, true)", "set_config('statement_timeout', %(ms)s, true)"]
-        # Without a budget's round trip to join, wait for the first write: a read-only transaction commits nothing.
-        if _asynchronous_commit.get() and (budgeted or _is_write(statement) or _writes_in_a_cte(statement)):
-            calls.append("set_config('synchronous_commit', 'off', true)")
-        if calls:
-            cursor.execute("SELECT " + ", ".join(calls), parameters)
-            conn.info[_SETTINGS_APPLIED] = True
+    psycopg sends BEGIN alone before a transaction's first statement, and the settings went alone after it: three
+    round trips before the first row, each a wait for a turn on a busy web process's event loop, where a webhook
+    that only appends an event needs one. So the driver's connections are in autocommit mode, and the first
+    statement of each of SQLAlchemy's transactions is sent as one simple-protocol message, "BEGIN; SELECT
+    set_config(...); <statement>" with its parameters bound by psycopg's client-side binding (ClientCursor);
+    PostgreSQL keeps the transaction open after the message, and COMMIT or ROLLBACK end it as before. Later
+    statements keep server-side binding and psycopg's prepared statements.
 
-    def _transaction_ended(conn) -> None:
-        conn.info.pop(_SETTINGS_APPLIED, None)
+    The settings: a transaction begun within a budget gets lock and statement timeouts of what is left of it; one
+    begun in `asynchronous_commit` does not wait for its WAL at commit. set_config(..., true) is SET LOCAL: it ends
+    with the transaction, so the pooled connection goes back to waiting as long as needed, and to durable commits.
+    A server-side cursor (yield_per) or an executemany cannot carry them: those get the opening in a round trip of
+    its own. SQLAlchemy's AUTOCOMMIT isolation level, and any other it sets, are left to psycopg as they were.
+    A statement run with `round_trips.ending_the_transaction` carries its COMMIT too."""
+    import psycopg
 
-    event.listen(engine, "commit", _transaction_ended)
-    event.listen(engine, "rollback", _transaction_ended)
-    event.listen(engine.pool, "reset", lambda _dbapi, record, _state: record.info.pop(_SETTINGS_APPLIED, None))
+    idle = psycopg.pq.TransactionStatus.IDLE
+
+    @event.listens_for(engine.pool, "connect")
+    def _driver_autocommit(dbapi_connection, _record) -> None:
+        dbapi_connection.autocommit = True
+
+    @event.listens_for(engine.pool, "checkout")
+    def _back_to_driver_autocommit(dbapi_connection, _record, _proxy) -> None:
+        if not dbapi_connection.autocommit and dbapi_connection.info.transaction_status == idle:
+            dbapi_connection.autocommit = True  # SQLAlchemy reset an isolation level it had set at checkin
+
+    def _opening(cursor, context) -> str | None:
+        """What goes before the statement: "BEGIN; <settings>; " when it begins a transaction, "" within one; None
+        when the driver manages the connection's transactions (an isolation level SQLAlchemy set)."""
+        dbapi_connection = cursor.connection
+        if not dbapi_connection.autocommit or context.execution_options.get("isolation_level") == "AUTOCOMMIT":
+            return None
+        if dbapi_connection.info.transaction_status != idle:
+            return ""
+        calls = _settings_calls()
+        return "BEGIN; " + (f"SELECT {', '.join(calls)}; " if calls else "")
+
+    def _in_one_message(cursor, bound: Callable[[], str], context) -> bool:
+        """Send the statement with its opening and, when it ends its transaction, its COMMIT; False: leave it to
+        the driver (nothing to add, or a server-side cursor, whose DECLARE needs the transaction first)."""
+        opening = _opening(cursor, context)
+        ending = "; COMMIT" if context.execution_options.get(ENDS_TRANSACTION) else ""
+        if opening is None or not (opening or ending):
+            return False
+        if type(cursor) is not psycopg.Cursor:
+            if opening:
+                cursor.connection.execute(opening, prepare=False)
+            return False
+        cursor.execute(opening + bound() + ending, prepare=False)
+        for _ in range(opening.count(";")):
+            cursor.nextset()  # to the statement's own result, past BEGIN's and the settings'
+        return True
+
+    @event.listens_for(engine, "do_execute")
+    def _execute(cursor, statement: str, parameters, context) -> bool:
+        return _in_one_message(
+            cursor, lambda: psycopg.ClientCursor(cursor.connection).mogrify(statement, parameters), context)
+
+    @event.listens_for(engine, "do_execute_no_params")
+    def _execute_no_params(cursor, statement: str, context) -> bool:
+        return _in_one_message(cursor, lambda: statement, context)
+
+    @event.listens_for(engine, "do_executemany")
+    def _executemany(cursor, _statement: str, _parameters, context) -> None:
+        opening = _opening(cursor, context)
+        if opening:
+            cursor.connection.execute(opening, prepare=False)
+
+
+def _settings_calls() -> list[str]:
+    """The set_config calls a transaction begun now gets (literals: the values are ours, never a caller's)."""
+    calls = []
+    if _wait_deadline.get() is not None:
+        ms = max(1, int(_budget_left(60.0) * 1000))
+        calls += [f"set_config('lock_timeout', '{ms}', true)", f"set_config('statement_timeout', '{ms}', true)"]
+    if _asynchronous_commit.get():
+        calls.append("set_config('synchronous_commit', 'off', true)")
+    return calls
 
 
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -204,14 +257,6 @@ _HOLDS_WRITE_LOCK = "callcenter.sqlite_write_lock"
 
 def _is_write(statement: str) -> bool:
     return statement.lstrip()[:8].upper().startswith(_WRITE_VERBS)
-
-
-_DATA_MODIFYING_CTE = re.compile(r"\bAS\s*\(\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
-
-
-def _writes_in_a_cte(statement: str) -> bool:
-    """A WITH statement whose CTEs write (PostgreSQL's data-modifying CTEs: the offer's one statement)."""
-    return statement.lstrip()[:4].upper() == "WITH" and _DATA_MODIFYING_CTE.search(statement) is not None
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:

@@ -3,6 +3,7 @@ timeouts) and asynchronous commits, in one round trip, ending with the transacti
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -11,6 +12,7 @@ from callcenter import create_app, offer_reactions
 from callcenter.db import Database, asynchronous_commit, make_engine, wait_budget
 from callcenter.services import offers
 from ivr.guard import fail_safe
+from tests.support.sql import RoundTrips
 
 
 @pytest.fixture
@@ -53,31 +55,81 @@ def test_a_webhook_transaction_gets_its_budget_and_asynchronous_commit_together(
     assert 2.5 <= float(lock_timeout.removesuffix("ms")) / 1000 <= 3.0  # what was left of the 3 s budget, as ms
 
 
-def test_without_a_budget_a_transaction_pays_the_round_trip_only_once_it_writes(engine):
-    """A read-only transaction commits nothing: it sends no set_config; its first write is preceded by one."""
-    sent: list[str] = []
-    sa.event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
-    with asynchronous_commit(), engine.begin() as connection:
-        reading = _settings(connection)
-        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_written (n int)")
-        writing = _settings(connection)
-
-    assert reading == ("on", "0", "0") and writing == ("off", "0", "0")
-    assert len(sent) == 3  # our three statements; the set_config went with the write, not through the events
-
-
-def test_a_write_in_a_with_statement_commits_asynchronously_too(engine):
-    """PostgreSQL's data-modifying CTEs write (the offer is recorded in one): a transaction whose first write is
-    one gets its settings before it, as any other write does; a WITH that only reads does not."""
+def test_a_transaction_of_one_insert_is_two_round_trips_with_its_begin_and_settings(engine):
+    """BEGIN, the budget's and asynchronous commit's settings and the insert are one message; COMMIT the other.
+    psycopg alone made four: BEGIN, the settings, the insert, COMMIT."""
     with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_offered (n int)")  # lives as long as the connection
-    with asynchronous_commit(), engine.begin() as connection:
-        connection.exec_driver_sql("WITH counted AS (SELECT count(*) AS n FROM cc_offered) SELECT n FROM counted")
-        reading = _settings(connection)
-        connection.exec_driver_sql("WITH added AS (INSERT INTO cc_offered VALUES (1) RETURNING n) SELECT n FROM added")
-        writing = _settings(connection)
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_events (n int PRIMARY KEY, note text)")
 
-    assert reading == ("on", "0", "0") and writing == ("off", "0", "0")
+    with RoundTrips(engine) as trips, wait_budget(3.0), asynchronous_commit(), engine.begin() as connection:
+        inserted = connection.execute(
+            sa.text("INSERT INTO cc_events VALUES (:n, :note) ON CONFLICT DO NOTHING RETURNING n, note"),
+            {"n": 1, "note": "100% it's 'quoted' %s"}).all()
+    with engine.connect() as connection:
+        settings_after = _settings(connection)
+        kept = connection.exec_driver_sql("SELECT n, note FROM cc_events").all()
+
+    assert trips.count == 2
+    assert inserted == kept == [(1, "100% it's 'quoted' %s")]  # bound client-side, quoted by psycopg
+    assert settings_after == ("on", "0", "0")  # SET LOCAL: they ended with the transaction
+
+
+def test_the_first_statement_carries_the_settings_whether_it_reads_or_writes(engine):
+    """A read-only transaction commits nothing, yet its settings cost no round trip now: they go with its BEGIN."""
+    with RoundTrips(engine) as trips, asynchronous_commit(), engine.begin() as connection:
+        reading = _settings(connection)
+    with RoundTrips(engine) as plain, engine.begin() as connection:
+        outside = _settings(connection)
+
+    assert reading == ("off", "0", "0") and trips.count == 2  # BEGIN, settings and the SELECT; COMMIT
+    assert outside == ("on", "0", "0") and plain.count == 2
+
+
+def test_a_failed_first_statement_rolls_its_transaction_back_and_the_connection_serves_on(engine):
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_unique (n int PRIMARY KEY)")
+        connection.exec_driver_sql("INSERT INTO cc_unique VALUES (1)")
+
+    with pytest.raises(sa.exc.IntegrityError), asynchronous_commit(), engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO cc_unique VALUES (:n)"), {"n": 1})
+    with engine.connect() as connection:
+        connection.execute(sa.text("INSERT INTO cc_unique VALUES (:n)"), {"n": 2})
+        connection.execute(sa.text("INSERT INTO cc_unique VALUES (:n)"), {"n": 3})
+        connection.rollback()
+        after_rollback = connection.exec_driver_sql("SELECT n FROM cc_unique ORDER BY n").scalars().all()
+
+    assert after_rollback == [1]  # the rolled-back transaction's first statement went with its BEGIN, and back
+
+
+def test_an_executemany_or_a_server_side_cursor_begins_its_transaction_too(engine):
+    """Neither can carry the opening in its own message: it goes just before them, and they stay in the
+    transaction (a rollback undoes an executemany; a server-side cursor's DECLARE needs one)."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_many (n int)")
+
+    with engine.connect() as connection:
+        connection.exec_driver_sql("INSERT INTO cc_many VALUES (%(n)s)", [{"n": 1}, {"n": 2}, {"n": 3}])
+        connection.rollback()
+        connection.exec_driver_sql("INSERT INTO cc_many VALUES (%(n)s)", [{"n": 4}, {"n": 5}])
+        connection.commit()
+        with asynchronous_commit():
+            streamed = connection.execution_options(yield_per=1).exec_driver_sql(
+                "SELECT n, current_setting('synchronous_commit') FROM cc_many ORDER BY n").all()
+        connection.rollback()
+
+    assert streamed == [(4, "off"), (5, "off")]
+
+
+def test_autocommit_isolation_is_left_to_the_driver(engine):
+    """SQLAlchemy's AUTOCOMMIT isolation level: no transaction is opened around its statements."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE cc_autocommitted (n int)")
+        left_open = connection.connection.dbapi_connection.info.transaction_status
+
+    assert left_open == psycopg.pq.TransactionStatus.IDLE  # each statement its own transaction
+    with engine.begin() as connection:  # the same pooled connection opens its own transactions again
+        assert connection.exec_driver_sql("SELECT now() = statement_timestamp()").scalar_one() is True
+        assert connection.exec_driver_sql("SELECT now() = statement_timestamp()").scalar_one() is False
 
 
 def test_asynchronous_commit_can_be_turned_off_for_a_block(engine):

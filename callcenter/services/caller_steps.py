@@ -152,8 +152,9 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
                               caller_language=chosen or (call.language if call is not None else None),
                               new_step=step, events=events, facts=so_far.facts)
     if call is not None and events:
-        calls.record_events(session, call, events)
-    session.commit()
+        calls.record_events(session, call, events, commit=True)  # the insert carries the COMMIT
+    else:
+        session.commit()
     return MenuChoice(definition, decision, placed, language)
 
 

@@ -36,6 +36,7 @@ from callcenter.services.errors import ValidationFailed
 from callcenter.services.events import publish_after_commit
 from callcenter.services.messages import t
 from callcenter.services.phones import try_e164
+from callcenter.services.round_trips import ending_the_transaction
 
 TERMINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 # A call only moves forward: a later-arriving earlier status never moves it back.
@@ -111,8 +112,8 @@ def open_call(
         dedupe_key=f"{OPENED_KIND}:{call_sid}",
         occurred_at=occurred_at or utcnow(),
         new_first=True,
+        commit=True,
     )
-    session.commit()
     return call
 
 
@@ -141,9 +142,8 @@ def apply_status_callback(
         data,
         dedupe_key=f"{STATUS_KIND}:{call_sid}:{status}:{sequence}",
         occurred_at=occurred_at,
+        commit=commit,
     )
-    if commit:
-        session.commit()
     return call
 
 
@@ -175,42 +175,47 @@ class NewEvent:
     occurred_at: datetime | None = None
 
 
-def record_events(session: Session, call: Call | CallSoFar, events: Sequence[NewEvent]) -> int:
+def record_events(session: Session, call: Call | CallSoFar, events: Sequence[NewEvent], *,
+                  commit: bool = False) -> int:
     """Append several phase events in one statement (a webhook that logs two facts waits for one insert, not two);
     returns how many were new (the others' `dedupe_key` was already recorded). Not committed, like
-    `record_event`."""
+    `record_event`, unless `commit`: the insert is then the transaction's last statement and carries its COMMIT."""
     now = utcnow()
     rows = [_event_row(call.id, call.call_sid, event, now) for event in events]
     if not rows:
         return 0
-    added = len(_insert_all_ignoring_conflict(session, CallEvent.__table__, rows, "dedupe_key"))
+    added = len(_insert_all_ignoring_conflict(session, CallEvent.__table__, rows, "dedupe_key",
+                                              ends_transaction=commit))
     if added:
         _derive_later(session, call.id)
+    if commit:
+        session.commit()
     return added
 
 
-def record_offer(session: Session, call_sid: str, agent_id: int) -> bool:
+def record_offer(session: Session, call_sid: str, agent_id: int, *, commit: bool = False) -> bool:
     """The call now names the agent it is offered to, and its "offered" phase is logged (a repeat adds nothing),
     without loading the record first, for the pop waits on them: on PostgreSQL one statement (the update and the
     insert as data-modifying CTEs), on SQLite an UPDATE ... RETURNING and an insert. False when the call is
-    unknown. Not committed."""
+    unknown. Not committed unless `commit` (on PostgreSQL the statement then carries the COMMIT)."""
     offered = NewEvent("offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
     row = _event_row(0, call_sid, offered, utcnow())
     connection = _core_connection(session)
     if connection.dialect.name == "postgresql":
         values = {"offered_call_sid": call_sid, "offered_agent_id": agent_id,
                   **{f"offered_{name}": value for name, value in row.items() if name != "call_id"}}
-        call_id, added = connection.execute(_OFFER_LOGGED_AT_ONCE, values).one()
+        call_id, added = connection.execute(_OFFER_LOGGED_AT_ONCE, values,
+                                            execution_options=ending_the_transaction(commit)).one()
     else:
         call_id = connection.execute(
             _OFFER_TO_AGENT, {"offered_call_sid": call_sid, "offered_agent_id": agent_id}).scalar_one_or_none()
         added = None if call_id is None else _insert_ignoring_conflict(
             session, CallEvent.__table__, row | {"call_id": call_id}, "dedupe_key")
-    if call_id is None:
-        return False
     if added is not None:
         _derive_later(session, call_id)
-    return True
+    if commit:
+        session.commit()
+    return call_id is not None
 
 
 def _event_row(call_id: int, call_sid: str, event: NewEvent, now: datetime) -> dict[str, Any]:
@@ -479,13 +484,16 @@ def _new_call_values(call_sid: str, direction: str, from_number: str, to_number:
     }
 
 
-def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any], unique_column: str) -> int | None:
+def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any], unique_column: str, *,
+                              ends_transaction: bool = False) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the unique value already exists.
 
     Waits for a concurrent uncommitted insert of the same value instead of failing, on both backends.
+    `ends_transaction`: the caller commits right after it (round_trips.ending_the_transaction).
     """
     statement = _ignoring_conflict(session.get_bind().dialect.name, table, unique_column)
-    return _core_connection(session).execute(statement, values).scalar_one_or_none()
+    return _core_connection(session).execute(
+        statement, values, execution_options=ending_the_transaction(ends_transaction)).scalar_one_or_none()
 
 
 def _ignoring_conflict(dialect: str, table: Table, unique_column: str) -> Any:
@@ -499,17 +507,23 @@ def _ignoring_conflict(dialect: str, table: Table, unique_column: str) -> Any:
 
 
 def _insert_all_ignoring_conflict(session: Session, table: Table, rows: list[dict[str, Any]],
-                                  unique_column: str) -> list[int]:
+                                  unique_column: str, *, ends_transaction: bool = False) -> list[int]:
     """One INSERT ... VALUES (..), (..) ON CONFLICT DO NOTHING; the new rows' ids.
 
     The statement is `_insert_ignoring_conflict`'s, given the rows as executemany parameters: SQLAlchemy's
     "insertmanyvalues" sends them as one multi-row INSERT, and the statement stays compiled in its cache (rows
     written into `.values()` made a new statement, compiled again, at every webhook)."""
     if len(rows) == 1:
-        added = _insert_ignoring_conflict(session, table, rows[0], unique_column)
+        added = _insert_ignoring_conflict(session, table, rows[0], unique_column, ends_transaction=ends_transaction)
         return [] if added is None else [added]
     statement = _ignoring_conflict(session.get_bind().dialect.name, table, unique_column)
-    return list(_core_connection(session).execute(statement, rows).scalars())
+    # SQLAlchemy sends a long list in several INSERTs (pages of 1,000 rows at most): only one may carry the COMMIT.
+    ends = ends_transaction and len(rows) <= ROWS_IN_ONE_INSERT
+    return list(_core_connection(session).execute(statement, rows,
+                                                  execution_options=ending_the_transaction(ends)).scalars())
+
+
+ROWS_IN_ONE_INSERT = 100  # well within one page of SQLAlchemy's "insertmanyvalues", whatever the columns
 
 
 def _core_connection(session: Session) -> Connection:
@@ -599,13 +613,14 @@ def _append(
     occurred_at: datetime,
     call: Call | None = None,
     new_first: bool = False,
+    commit: bool = False,
 ) -> tuple[Call, int | None]:
     """Find (or create) the call and append the event; returns the call and the new event's id (None: a repeat).
 
     `new_first`: the call is most likely new (the carrier's first webhook of a call), so it is inserted, and read
     back, in one statement; only a repeat (a retried webhook) reads it then. A status callback, nearly always
     about a known call, reads first. Derivation is deferred to a job keyed by the event, enqueued when the caller
-    commits.
+    commits. `commit`: the event's insert is the transaction's last statement, and carries its COMMIT.
     """
     if call is None and new_first and new_call is not None:
         call = session.scalars(_new_call_returned(session.get_bind().dialect.name), new_call()).one_or_none()
@@ -618,9 +633,12 @@ def _append(
         call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
         assert call is not None  # inserted above, or by a concurrent request that has committed
     event_values = _event_row(call.id, call_sid, NewEvent(kind, data, dedupe_key, occurred_at), utcnow())
-    event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key")
+    event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key",
+                                         ends_transaction=commit)
     if event_id is not None:
         _derive_later(session, call.id)
+    if commit:
+        session.commit()
     return call, event_id
 
 

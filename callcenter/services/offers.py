@@ -115,9 +115,9 @@ def prepare_offer(
         "pop": pop,
     }
     # Before the pop goes out: the console asks for the caller's record at once, and role scope lets the agent
-    # read it because the call now names them. The "offered" phase is one insert (a job derives it).
-    if calls.record_offer(session, payload.get("call_sid", call_sid), agent_id):
-        session.commit()
+    # read it because the call now names them. The "offered" phase is one insert (a job derives it), which
+    # carries the COMMIT.
+    calls.record_offer(session, payload.get("call_sid", call_sid), agent_id, commit=True)
     pipe = r.pipeline()
     pipe.set(offer_key(call_sid), json.dumps(offer), ex=OFFER_TTL_SECONDS)
     pipe.zadd(ACK_DUE, {_member(agent_id, call_sid): now + ack_seconds})
