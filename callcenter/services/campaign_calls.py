@@ -67,7 +67,12 @@ class Step:
 
 
 def _attempt(session: Session, attempt_id: int | None, call_sid: str) -> tuple[DialAttempt, CampaignContact] | None:
+    """The attempt a webhook's (signed) URL names, if `call_sid` is its call. The carrier can call back before the
+    dialer has stored the CallSid its REST request returned: the first webhook then attaches it, as the dialer
+    would (no commit)."""
     attempt = session.get(DialAttempt, attempt_id) if attempt_id is not None else None
+    if attempt is not None and attempt.call_sid is None and attempt.allowed:
+        dialing_gate.attach_call(session, attempt.id, call_sid)
     if attempt is None or attempt.call_sid != call_sid or attempt.campaign_contact_id is None:
         return None
     lead = session.get(CampaignContact, attempt.campaign_contact_id)

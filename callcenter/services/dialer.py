@@ -101,14 +101,32 @@ def pacing_key(campaign_id: int) -> str:
     return f"cc:dialer:{campaign_id}:pacing"
 
 
+def _landed_key(call_sid: str) -> str:
+    return f"cc:dialer:landed:{call_sid}"
+
+
+# The carrier may answer (and a machine be detected) before the dialer gets round to counting the call it placed:
+# a call that landed already is not counted again. Atomic against call_landed's marker-then-remove.
+_COUNT_UNLESS_LANDED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 def call_in_flight(r: redis.Redis, campaign_id: int, call_sid: str, now: float) -> None:
-    """A placed call rings (or waits for an agent): it holds one of the lines the pacing counts."""
-    r.zadd(in_flight_key(campaign_id), {call_sid: now})
+    """A placed call rings (or waits for an agent): it holds one of the lines the pacing counts, unless it has
+    landed already."""
+    r.eval(_COUNT_UNLESS_LANDED, 2, in_flight_key(campaign_id), _landed_key(call_sid), repr(now), call_sid)
 
 
 def call_landed(r: redis.Redis, campaign_id: int, call_sid: str) -> None:
-    """The call is with an agent, with a machine, or over: its line is free for pacing."""
-    r.zrem(in_flight_key(campaign_id), call_sid)
+    """The call is with an agent, with a machine, or over: its line is free for pacing. The mark outlives the
+    longest a call is counted, so a late call_in_flight for it counts nothing."""
+    with r.pipeline() as pipe:
+        pipe.set(_landed_key(call_sid), 1, ex=DEFAULT_RING_TIMEOUT_SECONDS + IN_FLIGHT_GRACE_SECONDS)
+        pipe.zrem(in_flight_key(campaign_id), call_sid)
+        pipe.execute()
 
 
 def lines_in_flight(r: redis.Redis, campaign_id: int, now: float,

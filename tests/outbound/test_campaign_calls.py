@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from callcenter.extensions import db
 from callcenter.models import DialAttempt, Queue, QueueSkill
 from callcenter.redis_conn import get_redis
 from callcenter.services import acd, agent_state, calls, campaign_calls, dialer, dialing_gate, leads
@@ -163,6 +165,39 @@ def test_a_status_callback_for_a_call_of_another_attempt_decides_nothing(session
 
     session.refresh(attempt)
     assert attempt.outcome is None and session.get(type(lead), lead.id).status == leads.DIALING
+
+
+class AnsweredByAMachineAtOnce(RecordingProvider):
+    """The carrier's answer webhook arrives (in a process of its own) before place_call has returned."""
+
+    def __init__(self, r) -> None:
+        super().__init__()
+        self.r, self.steps = r, []
+
+    def place_call(self, to, from_, **options):
+        info = super().place_call(to, from_, **options)
+        attempt_id = int(options["url"].rsplit("attempt=", 1)[1])
+        with Session(db.engine) as webhook:
+            self.steps.append(campaign_calls.answered(webhook, self.r, call_sid=info.sid, attempt_id=attempt_id,
+                                                      answered_by="machine_end_beep", now=time.time()))
+        return info
+
+
+def test_an_answer_that_comes_before_the_dialer_stored_the_call_is_still_the_attempts(session, r, outbound,
+                                                                                      factory):
+    campaign = _campaign(outbound, factory, voicemail_drop_text="Call us back")
+    provider = AnsweredByAMachineAtOnce(r)
+
+    lead, attempt = _placed(session, r, outbound, campaign, provider)
+
+    [step] = provider.steps
+    assert (step.kind, step.text) == ("message", "Call us back")  # the drop, not a silent hang-up
+    session.refresh(attempt)
+    assert (attempt.outcome, attempt.answered_by, attempt.call_sid) == ("machine", "machine_end_beep",
+                                                                        "CA" + "1".rjust(32, "0"))
+    session.refresh(lead)
+    assert (lead.last_result, lead.status) == (leads.MACHINE, leads.PENDING)  # back in line
+    assert dialer.lines_in_flight(r, campaign.id, NOW.timestamp()) == 0  # its line was freed before it was counted
 
 
 def test_the_dialer_job_runs_every_running_campaign_once_at_a_time(app, session, r, outbound, factory, provider,

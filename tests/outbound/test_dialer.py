@@ -87,6 +87,18 @@ def test_progressive_places_one_line_per_idle_agent_minus_lines_in_flight(sessio
     assert dialer.lines_in_flight(r, campaign.id, NOW.timestamp()) == 2
 
 
+def test_a_call_that_landed_before_the_dialer_counted_it_holds_no_line(r):
+    # The carrier answered (a machine) and the webhook freed the line before the dialer, busy committing, got
+    # round to counting it: counted now, it would hold a line until it aged out.
+    dialer.call_landed(r, 7, "CAlandedfirst")
+    dialer.call_in_flight(r, 7, "CAlandedfirst", NOW.timestamp())
+    dialer.call_in_flight(r, 7, "CAstillringing", NOW.timestamp())
+
+    assert dialer.lines_in_flight(r, 7, NOW.timestamp()) == 1
+    dialer.call_landed(r, 7, "CAstillringing")
+    assert dialer.lines_in_flight(r, 7, NOW.timestamp()) == 0
+
+
 def test_a_fixed_pacing_policy_dials_its_ratio_per_idle_agent(session, r, outbound, factory):
     agents = [factory.user() for _ in range(3)]
     campaign = outbound.campaign(mode="predictive", agents=agents, dial_ratio=2.0)
