@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from callcenter.services import acd, agent_state, calls, queues, routing, scope
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
-from callcenter.services.screen_pop import build_screen_pop, caller_card
+from callcenter.services.screen_pop import EARLIER_CALLS, build_screen_pop, caller_card, has_earlier_calls
 
 ACK_DUE = "cc:offers:ack_due"  # sorted set "agent_id:call_sid" -> ack deadline (epoch seconds)
 OFFER_TTL_SECONDS = 3600
@@ -32,8 +32,10 @@ def _card_key(call_sid: str) -> str:
 
 def remember_caller_card(session: Session, r: redis.Redis, call_sid: str, from_number: str, region: str = "US",
                          now: float | None = None) -> dict[str, Any]:
-    """Build the caller's card for the pop while they are in the IVR, so the offer needs no CRM query."""
+    """Build the caller's card for the pop while they are in the IVR, so the offer needs no CRM query (nor, for a
+    first-time caller, a history query)."""
     card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region)
+    card[EARLIER_CALLS] = has_earlier_calls(session, card, call_sid)
     built_at = time.time() if now is None else now
     r.set(_card_key(call_sid), json.dumps({"built_at": built_at, "card": card}), ex=CARD_TTL_SECONDS)
     return card

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from callcenter.models import Call, Contact, Ticket, User
@@ -29,6 +29,8 @@ from callcenter.services.contacts import contacts_for_number
 from callcenter.services.phones import display, time_zones, try_e164
 
 HISTORY_LENGTH = 5
+# Set on a card built ahead of the offer (services.offers): False when the caller had no other call then.
+EARLIER_CALLS = "earlier_calls"
 OPEN_TICKET_STATUSES = ("new", "open", "pending")
 
 
@@ -50,20 +52,35 @@ def contact_card(contact: Contact) -> dict[str, Any]:
     }
 
 
-def _history(session: Session, viewer: User | scope.Viewer, contact_ids: list[int], e164: str | None,
-             exclude_sid: str) -> list[dict[str, Any]]:
-    """The caller's last calls that `viewer` may see: their scope's, or ones nobody handled (a missed call)."""
+def _callers_calls(contact_ids: list[int], e164: str | None, exclude_sid: str) -> ColumnElement[bool] | None:
+    """The caller's other calls (by their contacts or their number; a call's transfer legs are not calls of
+    their own); None when nothing identifies the caller."""
     conditions = []
     if contact_ids:
         conditions.append(Call.contact_id.in_(contact_ids))
     if e164:
         conditions.append(Call.from_number == e164)
     if not conditions:
+        return None
+    return and_(or_(*conditions), Call.call_sid != exclude_sid, Call.parent_id.is_(None))
+
+
+def has_earlier_calls(session: Session, card: dict[str, Any], exclude_sid: str) -> bool:
+    """Whether the caller of `card` has any call on record but `exclude_sid`, whoever handled it. Asked when the
+    card is built in the IVR, so that a first-time caller's pop needs no history query."""
+    callers_calls = _callers_calls(card_contact_ids(card), card.get("e164"), exclude_sid)
+    return callers_calls is not None and session.scalar(select(Call.id).where(callers_calls).limit(1)) is not None
+
+
+def _history(session: Session, viewer: User | scope.Viewer, contact_ids: list[int], e164: str | None,
+             exclude_sid: str) -> list[dict[str, Any]]:
+    """The caller's last calls that `viewer` may see: their scope's, or ones nobody handled (a missed call)."""
+    callers_calls = _callers_calls(contact_ids, e164, exclude_sid)
+    if callers_calls is None:
         return []
     calls = session.scalars(
         select(Call)
-        .where(or_(*conditions), Call.call_sid != exclude_sid, Call.parent_id.is_(None),
-               or_(scope.calls(viewer), Call.agent_id.is_(None)))
+        .where(callers_calls, or_(scope.calls(viewer), Call.agent_id.is_(None)))
         # Many-to-one: joined into the one query (selectin loads were three more round trips for a known caller).
         .options(joinedload(Call.agent), joinedload(Call.queue), joinedload(Call.disposition))
         .order_by(Call.created_at.desc(), Call.id.desc())
@@ -159,9 +176,11 @@ def build_screen_pop(
     the IVR ("zh_Hans", "en"; None when unknown)."""
     if card is None:
         card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region, contact_id=contact_id)
-    contacts = [card["contact"]] if card.get("contact") else card.get("candidates") or []
+    card = dict(card)
+    first_call = card.pop(EARLIER_CALLS, None) is False
     e164 = card.get("e164", try_e164(from_number, region))
-    history = [] if viewer is None else _history(session, viewer, [c["id"] for c in contacts], e164, call_sid)
+    history = [] if viewer is None or first_call else _history(session, viewer, card_contact_ids(card), e164,
+                                                                  call_sid)
     suggested = knowledge_base.suggested_articles(session, queue_name=queue_name,
                                                   ticket_categories=ticket_categories(card.get("open_tickets") or []))
     return {
@@ -174,6 +193,12 @@ def build_screen_pop(
         "history": history,
         "suggested_articles": suggested,
     }
+
+
+def card_contact_ids(card: dict[str, Any]) -> list[int]:
+    """The contacts a caller's card matched: its contact, or its candidates."""
+    contacts = [card["contact"]] if card.get("contact") else card.get("candidates") or []
+    return [c["id"] for c in contacts]
 
 
 def ticket_categories(open_tickets: list[dict[str, Any]]) -> list[str]:

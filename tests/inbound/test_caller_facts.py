@@ -3,6 +3,8 @@ menu, not when they choose or when an agent is offered the call."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from callcenter.models import Ticket
 from callcenter.services import acd, offers, routing
 from tests.inbound.conftest import NUMBER
@@ -89,3 +91,31 @@ def test_a_card_learnt_too_long_before_the_offer_is_built_again(session, factory
 
     assert fresh["pop"]["open_tickets"] == []
     assert [t["subject"] for t in late["pop"]["open_tickets"]] == ["Opened while waiting"]
+
+
+def test_a_first_time_callers_pop_reads_no_history_and_a_known_callers_shows_it(session, factory, redis_client,
+                                                                                   line, monkeypatch):
+    """Whether the caller has other calls is learnt with the card, in the IVR: a first-time caller's pop has no
+    history to read on the offer's path."""
+    agent = factory.user(skills={"sales": 5})
+    first_timer = factory.call(from_number="+14155550177")
+    factory.call(from_number=VIP, created_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # missed: anyone may see it
+    again = factory.call(from_number=VIP)
+    offers.remember_caller_card(session, redis_client, first_timer.call_sid, first_timer.from_number, now=1000.0)
+    offers.remember_caller_card(session, redis_client, again.call_sid, again.from_number, now=1000.0)
+
+    def offer(call):
+        return offers.prepare_offer(session, redis_client, agent_id=agent.id, call_sid=call.call_sid,
+                                    queue_id=line["Sales"].id, expires_at="2030-01-01T00:00:00+00:00",
+                                    from_number=call.from_number, now=1001.0)
+
+    first_pop = webhook_statements(lambda: offer(first_timer), monkeypatch)
+    known_pop = webhook_statements(lambda: offer(again), monkeypatch)
+
+    history_reads = [[s for s in statements if "FROM calls" in s and "ORDER BY" in s]
+                     for statements in (first_pop, known_pop)]
+    assert [len(reads) for reads in history_reads] == [0, 1]
+    assert offers.stored_offer(redis_client, first_timer.call_sid)["pop"]["history"] == []
+    known = offers.stored_offer(redis_client, again.call_sid)["pop"]
+    assert [h["at"][:10] for h in known["history"]] == ["2026-11-02"]
+    assert "earlier_calls" not in known  # a fact for the builder, not for the console
