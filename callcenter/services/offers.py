@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.services import acd, agent_state, calls, queues, routing, scope
+from callcenter.services import acd, agent_state, calls, queues, routing
 from callcenter.services.errors import Conflict
 from callcenter.services.events import publish
 from callcenter.services.screen_pop import EARLIER_CALLS, build_screen_pop, caller_card, has_earlier_calls
@@ -103,7 +103,7 @@ def prepare_offer(
         contact_id=contact_id if callback else None,
         card=None if callback else _fresh_card(kept[_card_key(call_sid)], now),
         caller_language=payload.get("caller_language") or (entry.language if entry else None),
-        viewer=scope.viewer(session, agent_id),
+        viewer_id=agent_id,
     )
     if payload.get("campaign"):  # a person the dialer called: which campaign and lead, the list's own fields
         pop["campaign"] = payload["campaign"]

@@ -168,19 +168,20 @@ def build_screen_pop(
     contact_id: int | None = None,
     card: dict[str, Any] | None = None,
     caller_language: str | None = None,
-    viewer: User | scope.Viewer | None = None,
+    viewer_id: int | None = None,
 ) -> dict[str, Any]:
     """The pop for one offered call: the call's own facts, the caller's card (`card`, when one was built
-    while the caller was in the IVR; else it is built now) and the caller's recent calls that `viewer`, the agent
-    offered the call, may see (none without a viewer). `caller_language` is the locale the caller chose in
-    the IVR ("zh_Hans", "en"; None when unknown)."""
+    while the caller was in the IVR; else it is built now) and the caller's recent calls that the user `viewer_id`,
+    the agent offered the call, may see (none without a viewer, who is loaded only when the card does not say the
+    caller has no other call). `caller_language` is the locale the caller chose in the IVR ("zh_Hans", "en"; None
+    when unknown)."""
     if card is None:
         card = caller_card(session, call_sid=call_sid, from_number=from_number, region=region, contact_id=contact_id)
     card = dict(card)
     first_call = card.pop(EARLIER_CALLS, None) is False
     e164 = card.get("e164", try_e164(from_number, region))
-    history = [] if viewer is None or first_call else _history(session, viewer, card_contact_ids(card), e164,
-                                                                  call_sid)
+    viewer = None if viewer_id is None or first_call else scope.viewer(session, viewer_id)
+    history = [] if viewer is None else _history(session, viewer, card_contact_ids(card), e164, call_sid)
     suggested = knowledge_base.suggested_articles(session, queue_name=queue_name,
                                                   ticket_categories=ticket_categories(card.get("open_tickets") or []))
     return {

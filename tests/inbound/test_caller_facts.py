@@ -96,7 +96,7 @@ def test_a_card_learnt_too_long_before_the_offer_is_built_again(session, factory
 def test_a_first_time_callers_pop_reads_no_history_and_a_known_callers_shows_it(session, factory, redis_client,
                                                                                    line, monkeypatch):
     """Whether the caller has other calls is learnt with the card, in the IVR: a first-time caller's pop has no
-    history to read on the offer's path."""
+    history to read on the offer's path, nor the agent's scope to load."""
     agent = factory.user(skills={"sales": 5})
     first_timer = factory.call(from_number="+14155550177")
     factory.call(from_number=VIP, created_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # missed: anyone may see it
@@ -115,6 +115,7 @@ def test_a_first_time_callers_pop_reads_no_history_and_a_known_callers_shows_it(
     history_reads = [[s for s in statements if "FROM calls" in s and "ORDER BY" in s]
                      for statements in (first_pop, known_pop)]
     assert [len(reads) for reads in history_reads] == [0, 1]
+    assert [s for s in first_pop if "FROM users" in s] == []  # nor the agent, whose scope the history needs
     assert offers.stored_offer(redis_client, first_timer.call_sid)["pop"]["history"] == []
     known = offers.stored_offer(redis_client, again.call_sid)["pop"]
     assert [h["at"][:10] for h in known["history"]] == ["2026-11-02"]

@@ -28,7 +28,7 @@ def test_known_caller_on_a_second_number_typed_in_another_format(session, factor
 
     pop = build_screen_pop(session, call_sid="CAnew", from_number="+16285550111", queue_name="Support",
                            ivr_path=[{"node": "main", "input": "2", "via": "dtmf"}], waited_seconds=12.34,
-                           viewer=agent)
+                           viewer_id=agent.id)
 
     assert pop["contact"]["name"] == "Dana Lee"
     assert pop["contact"]["vip"] is True and pop["vip"] is True  # VIP through the account
