@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import uuid
+from datetime import datetime
 
 from flask import Response, current_app, request
 from sqlalchemy.exc import OperationalError
@@ -23,6 +24,7 @@ from ivr.params import whole_number
 log = logging.getLogger(__name__)
 
 REPLAY_JOB = "workers.calls.apply_status_callback"
+RECORDING_REPLAY_JOB = "workers.calls.apply_recording_status"
 
 
 def _no_content() -> Response:
@@ -49,15 +51,7 @@ def status() -> Response:
         if calls.normalise_status(request.form.get("CallStatus")) in calls.TERMINAL_STATUSES:
             caller_steps.call_ended(db.session, get_redis(), call.call_sid, call=call)
     except OperationalError as exc:
-        db.session.rollback()
-        log.warning("status callback for %s: database busy (%s); applying it in a job", request.form.get("CallSid"),
-                    str(exc.orig).splitlines()[0] if exc.orig else exc)
-        # RQ job ids take letters, digits, '_' and '-' only; the carrier's idempotency token names this delivery.
-        token = re.sub(r"[^A-Za-z0-9_-]", "", request.headers.get("I-Twilio-Idempotency-Token", "")) or \
-            uuid.uuid4().hex
-        call_sid = re.sub(r"[^A-Za-z0-9]", "", request.form.get("CallSid", ""))
-        enqueue(current_app, [Deferred(REPLAY_JOB, (json.dumps(request.form.to_dict()), received_at.isoformat()),
-                                       key=f"status-replay-{call_sid}-{token}")])
+        _apply_in_a_job(REPLAY_JOB, "status-replay", "CallSid", received_at, exc)
     return _no_content()
 
 
@@ -65,6 +59,26 @@ def status() -> Response:
 @fail_safe(_no_content)
 @twilio_signed
 def recording_status() -> Response:
-    """A recording status callback: keep the recording's status, duration and media URL (once, in any order)."""
-    recordings.apply_status_callback(db.session, request.form)
+    """A recording status callback: keep the recording's status, duration and media URL (once, in any order).
+    Like /ivr/status, it is handed to a job when the database cannot take it now: the carrier never sends it
+    again, and without it the recording would stay "in-progress" with no media."""
+    received_at = utcnow()
+    try:
+        recordings.apply_status_callback(db.session, request.form, now=received_at)
+    except OperationalError as exc:
+        _apply_in_a_job(RECORDING_REPLAY_JOB, "recording-replay", "RecordingSid", received_at, exc)
     return _no_content()
+
+
+def _apply_in_a_job(job: str, key_prefix: str, sid_param: str, received_at: datetime,
+                    error: OperationalError) -> None:
+    """The database was locked or unreachable past the webhook's wait budget: `job` applies this callback later,
+    retried until the database answers (keyed by the delivery, so a job enqueued twice runs once)."""
+    db.session.rollback()
+    log.warning("%s %s: database busy (%s); applying it in a job", request.path, request.form.get(sid_param),
+                str(error.orig).splitlines()[0] if error.orig else error)
+    # RQ job ids take letters, digits, '_' and '-' only; the carrier's idempotency token names this delivery.
+    token = re.sub(r"[^A-Za-z0-9_-]", "", request.headers.get("I-Twilio-Idempotency-Token", "")) or uuid.uuid4().hex
+    sid = re.sub(r"[^A-Za-z0-9]", "", request.form.get(sid_param, ""))
+    enqueue(current_app, [Deferred(job, (json.dumps(request.form.to_dict()), received_at.isoformat()),
+                                   key=f"{key_prefix}-{sid}-{token}")])

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from callcenter.db import asynchronous_commit
 from callcenter.jobs import claim, gathered
 from callcenter.redis_conn import get_redis
-from callcenter.services import call_control, caller_steps, calls
+from callcenter.services import call_control, caller_steps, calls, recordings
 from callcenter.telephony import get_provider
 from workers.jobs import job_session
 
@@ -75,6 +75,13 @@ def learn_caller(call_sid: str) -> None:
     screen-pop."""
     with job_session() as session:
         caller_steps.learn_caller(session, get_redis(), call_sid, current_app.config["DEFAULT_REGION"])
+
+
+def apply_recording_status(params_json: str, received_at: str) -> None:
+    """A recording status callback the webhook could not store (the database was locked or down), kept as the
+    webhook would have (a repeat, or an older status, changes nothing)."""
+    with job_session() as session:
+        recordings.apply_status_callback(session, json.loads(params_json), now=datetime.fromisoformat(received_at))
 
 
 def apply_status_callback(params_json: str, received_at: str) -> None:

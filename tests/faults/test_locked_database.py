@@ -9,6 +9,7 @@ difficulties" and a hang-up), for ever on PostgreSQL; Twilio gives up after 15 s
 from __future__ import annotations
 
 import sqlite3
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import func, select
 
+from callcenter.models import Recording
 from callcenter.services import acd, calls
 from callcenter.telephony.twiml import TECHNICAL_DIFFICULTIES
 from ivr import guard
@@ -25,15 +28,16 @@ from tests.support.jobs import run_queued_jobs
 from tests.support.servers import wait_until
 
 DANA = "+14155550100"
+RECORDING_SID = "RE" + "4" * 32
 CARRIER_BUDGET_SECONDS = 15.0
 # What we promise: the budget a statement may wait (3 s) plus the rest of the webhook, far inside the carrier's.
 ANSWER_WITHIN_SECONDS = guard.WEBHOOK_DB_WAIT_SECONDS + 2.0
 
 
 @contextmanager
-def write_lock(database_url: str) -> Iterator[None]:
+def write_lock(database_url: str, tables: tuple[str, ...] = ("calls",)) -> Iterator[None]:
     """Another connection holds the database's write lock: SQLite's (BEGIN IMMEDIATE), or on PostgreSQL an
-    EXCLUSIVE lock on the calls table (reads go on, every write to it waits)."""
+    EXCLUSIVE lock on `tables` (reads go on, every write to them waits)."""
     if database_url.startswith("sqlite"):
         holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=5)
         holder.execute("BEGIN IMMEDIATE")
@@ -46,7 +50,7 @@ def write_lock(database_url: str) -> Iterator[None]:
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as holder:
-            holder.exec_driver_sql("LOCK TABLE calls IN EXCLUSIVE MODE")
+            holder.exec_driver_sql(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
             try:
                 yield
             finally:
@@ -155,6 +159,35 @@ def test_a_status_callback_that_meets_a_locked_database_is_applied_once_it_is_fr
     statuses = [e.data.get("CallStatus") for e in calls.call_events(session, record) if e.kind == "status"]
     assert statuses.count("completed") == 1
     assert record.status == "completed" and acd.position(redis_client, caller.sid) is None
+
+
+def test_a_recording_callback_that_meets_a_locked_database_is_kept_once_it_is_free(
+        jobs_on_a_queue, short_budget, app, database_url, session, sim_carrier, client, factory):
+    call = factory.call()
+    media = f"https://api.twilio.com/2010-04-01/Accounts/{sim_carrier.account_sid}/Recordings/{RECORDING_SID}"
+    params = {"AccountSid": sim_carrier.account_sid, "CallSid": call.call_sid, "RecordingSid": RECORDING_SID,
+              "RecordingStatus": "completed", "RecordingDuration": "42", "RecordingUrl": media}
+    signature = sim_carrier.validator.compute_signature("http://localhost/ivr/recording/status", params)
+
+    def deliver():
+        return client.post("/ivr/recording/status", data=params, headers={"X-Twilio-Signature": signature})
+
+    with write_lock(database_url, tables=("calls", "recordings")):
+        started = time.monotonic()
+        answered = deliver()
+        assert answered.status_code == 204 and time.monotonic() - started < ANSWER_WITHIN_SECONDS
+
+    session.expire_all()
+    assert session.scalar(select(Recording)) is None  # not kept yet: the carrier will not send it again
+    run_queued_jobs(app)
+
+    session.expire_all()
+    [kept] = session.scalars(select(Recording)).all()
+    assert (kept.call_sid, kept.status, kept.duration_seconds, kept.media_url) == (call.call_sid, "completed", 42,
+                                                                                   media)
+    assert deliver().status_code == 204  # delivered again, now that the database is free: still one recording
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Recording)) == 1
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
