@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
+from base64 import b64encode
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -38,20 +39,46 @@ def with_query(url: str, params: dict[str, str]) -> str:
 
 
 class HttpTransport:
-    """Webhooks over real HTTP with requests, with Twilio's timeout."""
+    """Webhooks over real HTTP, a new connection for each as Twilio opens them, with Twilio's timeout.
+
+    On the standard library's http.client: requests built a session for every webhook, a millisecond of CPU
+    (four times the rest of the send) spent under the GIL of a process that also runs the calls, and, in the
+    bench, inside the latency measured."""
 
     def __init__(self, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
 
     def send(self, method: str, url: str, params: dict[str, str], headers: dict[str, str]) -> WebhookResponse:
+        parts = urlsplit(url)
+        headers = {**headers, "Connection": "close"}
+        if parts.username is not None:  # Twilio sends a URL's credentials as HTTP basic auth
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + b64encode(credentials.encode()).decode()
+        body = None
+        if method != "GET":
+            body = urlencode(params)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(parts.hostname or "", parts.port, timeout=self.timeout)
         try:
-            if method == "GET":
-                response = requests.get(url, headers=headers, timeout=self.timeout)
-            else:
-                response = requests.post(url, data=params, headers=headers, timeout=self.timeout)
-        except requests.RequestException as exc:
+            connection.request(method, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
+                               headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException) as exc:
             return WebhookResponse(0, "", error=f"{type(exc).__name__}: {exc}")
-        return WebhookResponse(response.status_code, response.text, response.headers.get("Content-Type", ""))
+        finally:
+            connection.close()
+        content_type = response.getheader("Content-Type") or ""
+        return WebhookResponse(response.status, _text(raw, response.headers.get_content_charset()), content_type)
+
+
+def _text(raw: bytes, charset: str | None) -> str:
+    """The body as text, in the charset it declares (TwiML is UTF-8 when it declares none)."""
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
 
 
 class WsgiTransport:
