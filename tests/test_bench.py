@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from callcenter.bench import _run_delay_seconds, run_inbound
+from callcenter.bench import _descendants, _descendants_by_scan, _run_delay_seconds, run_inbound
 
 
 def _finite_positive(value) -> bool:
@@ -101,3 +101,22 @@ def test_the_time_a_process_waited_for_a_cpu_comes_from_the_scheduler():
             process.wait()
     assert sum(waits) > 0.3, waits  # about 1.5 s in all: one core's worth of demand had none
     assert _run_delay_seconds(busy[0].pid) == 0.0  # gone
+
+
+def test_a_process_trees_members_are_its_children_and_theirs():
+    """The bench finds gunicorn's workers and RQ's work horses below their parents: children of any thread, and
+    grandchildren; the kernel's children lists and a scan of /proc agree."""
+    tree = subprocess.Popen(["bash", "-c", "sleep 30 & (sleep 30 & wait) & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(_descendants_by_scan(tree.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        found = sorted(_descendants(tree.pid))
+        assert len(found) == 3  # two sleeps and the subshell between one of them and bash
+        assert found == sorted(_descendants_by_scan(tree.pid))
+    finally:
+        for pid in _descendants_by_scan(tree.pid):
+            os.kill(pid, 9)
+        tree.kill()
+        tree.wait()
+    assert _descendants(tree.pid) == []  # gone
