@@ -298,19 +298,30 @@ end
 """
 
 _ENQUEUE = """
--- ARGV: entry_id, queue_id, score, enqueued_at, callback_lock ('' for none), the queue's config document ('' to
--- leave Redis's as it is), a routing-trace record for a new entry ('' for none), then field/value pairs.
--- The config and the trace ride along so that joining a queue is one round trip, not three.
+-- KEYS: keys the caller reads along (their values end the answer). ARGV: entry_id, queue_id, score, enqueued_at,
+-- callback_lock ('' for none), the queue's config document ('' to leave Redis's as it is), a routing-trace record
+-- for a new entry ('' for none), then field/value pairs.
+-- The config and the trace ride along so that joining a queue is one round trip, not three. The answer: 'ok',
+-- 'ok:none-free' (no agent available: a reserve attempt would find nobody, and an agent freed from now on sees
+-- this entry), 'exists' (a retried webhook) or 'duplicate:<holder>', then what the caller answers with (the
+-- entry, its rank, the queue's figures) and the KEYS' values.
 local sid, q, score, t, lock, cfg, trace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local function answer(status)
+  local out = {status, redis.call('HGETALL', call_key(sid)), redis.call('ZRANK', queue_key(q), sid),
+               redis.call('ZCARD', queue_key(q)), redis.call('ZCARD', entries_key(q)),
+               redis.call('ZRANGE', entries_key(q), 0, 0, 'WITHSCORES')}
+  for i = 1, #KEYS do out[6 + i] = redis.call('GET', KEYS[i]) end
+  return out
+end
 if present(cfg) and redis.call('GET', 'cc:queuecfg:' .. q) ~= cfg then
   redis.call('SET', 'cc:queuecfg:' .. q, cfg)
   redis.call('SADD', 'cc:queues', q)
 end
 local call = call_key(sid)
-if redis.call('EXISTS', call) == 1 then return 'exists' end
+if redis.call('EXISTS', call) == 1 then return answer('exists') end
 if present(lock) then
   local holder = redis.call('GET', lock)
-  if holder then return 'duplicate:' .. holder end
+  if holder then return {'duplicate:' .. holder} end
   redis.call('SET', lock, sid)
 end
 redis.call('HSET', call, 'status', 'waiting', 'queue_id', q, 'score', score, 'enqueued_at', t,
@@ -320,7 +331,8 @@ redis.call('ZADD', queue_key(q), score, sid)
 refresh_head(q)
 redis.call('ZADD', entries_key(q), t, sid)
 if present(trace) then append_trace(trace) end
-return 'ok'
+if redis.call('ZCARD', AVAILABLE) == 0 then return answer('ok:none-free') end
+return answer('ok')
 """
 
 _RESERVE_NEXT = """
@@ -828,11 +840,16 @@ _registered: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref
 
 def _run(r: redis.Redis, name: str, *args: Any) -> Any:
     """Run one of our scripts (EVALSHA, loading it on first use) and decode a text answer."""
+    return _run_with_keys(r, name, (), *args)
+
+
+def _run_with_keys(r: redis.Redis, name: str, keys: Sequence[str], *args: Any) -> Any:
+    """`_run`, with the KEYS the script reads besides its own."""
     scripts = _registered.get(r)
     if scripts is None:
         scripts = {key: r.register_script(_PRELUDE + body) for key, body in _SCRIPT_SOURCES.items()}
         _registered[r] = scripts
-    result = scripts[name](args=[_arg(a) for a in args])
+    result = scripts[name](keys=list(keys), args=[_arg(a) for a in args])
     return _text(result) if isinstance(result, bytes) else result
 
 
@@ -948,7 +965,30 @@ def _hash(r: redis.Redis, key: str) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in r.hgetall(key).items()}
 
 
-def enqueue(
+@dataclass(frozen=True)
+class Joined:
+    """What joining a queue did, and what the caller answers with, read in the same round trip.
+
+    `created`: False when the entry was there already (a retried webhook). `anyone_free`: whether any agent was
+    available as it joined (False: no reserve attempt can offer it now). As they stood right after the join,
+    before any offer: `entry`; `position`, 1-based among the waiting (None when not waiting in this queue);
+    `stats`, the queue's figures (its longest wait counted to `enqueued_at`); and `read_along`, the values of the
+    keys the caller asked for."""
+
+    created: bool
+    anyone_free: bool
+    entry: QueueEntry | None = None
+    position: int | None = None
+    stats: QueueStats | None = None
+    read_along: dict[str, Any] = field(default_factory=dict)
+
+
+def enqueue(r: redis.Redis, **entry: Any) -> bool:
+    """Add an entry to a queue (`join`'s arguments); False when it is already there."""
+    return join(r, **entry).created
+
+
+def join(
     r: redis.Redis,
     *,
     entry_id: str,
@@ -966,12 +1006,14 @@ def enqueue(
     language: str | None = None,
     config: QueueConfig | None = None,
     trace: dict[str, Any] | None = None,
-) -> bool:
-    """Add an entry to a queue; False when it is already there (webhooks are retried, this is idempotent).
+    read_along: Sequence[str] = (),
+) -> Joined:
+    """Add an entry to a queue; not `created` when it is already there (webhooks are retried, this is idempotent).
 
     With `callback_phone` the entry is a callback: at most one open callback per number and queue (Conflict).
     `config`: the queue's routing settings, stored first where Redis's copy differs (what `reserve_next` reads);
-    `trace`: the routing-trace record of the decision, appended to TRACE_LOG when the entry is new.
+    `trace`: the routing-trace record of the decision, appended to TRACE_LOG when the entry is new; `read_along`:
+    Redis keys whose values the caller needs too (in `Joined.read_along`).
     """
     pairs: list[Any] = ["priority", int(priority)]
     optional = {
@@ -989,15 +1031,24 @@ def enqueue(
         if value is not None:
             pairs += [name, value]
     lock = callback_lock_key(queue_id, callback_phone) if callback_phone else ""
-    answer = _run(
-        r, "enqueue", entry_id, queue_id, priority_score(priority, enqueued_at), enqueued_at, lock,
+    status, *reading = _run_with_keys(
+        r, "enqueue", read_along, entry_id, queue_id, priority_score(priority, enqueued_at), enqueued_at, lock,
         config_document(config) if config is not None else "", json.dumps(trace) if trace is not None else "", *pairs
     )
-    if answer.startswith("duplicate:"):
+    status = _text(status)
+    if status.startswith("duplicate:"):
         raise Conflict(t('%(callback_phone)s already has an open callback in this queue (%(value)s)',
-                         callback_phone=callback_phone, value=answer[10:]),
+                         callback_phone=callback_phone, value=status[10:]),
                        field="phone")
-    return answer == "ok"
+    raw, rank, waiting, in_queue, oldest, *values = reading
+    fields = {_text(k): _text(v) for k, v in zip(raw[::2], raw[1::2], strict=True)}
+    entry = QueueEntry.from_hash(entry_id, fields) if fields else None
+    return Joined(
+        created=status.startswith("ok"), anyone_free=status == "ok", entry=entry,
+        position=None if rank is None or entry is None or entry.queue_id != queue_id else rank + 1,
+        stats=_queue_stats_of(queue_id, enqueued_at, waiting, in_queue,
+                              list(zip(oldest[::2], oldest[1::2], strict=True))),
+        read_along=dict(zip(read_along, values, strict=True)))
 
 
 def get_entry(r: redis.Redis, entry_id: str) -> QueueEntry | None:

@@ -258,7 +258,7 @@ def enqueue_call(
                                     exclude_call_sid=call_sid)
         sticky = last_agent_for(session, decision.contact_ids, from_number, exclude_call_sid=call_sid)
     priority = decision.priority + priority_boost
-    created = acd.enqueue(
+    joined = acd.join(
         r,
         entry_id=call_sid,
         queue_id=queue_id,
@@ -273,6 +273,7 @@ def enqueue_call(
         reasons=decision.reasons,
         language=locale,
         config=config,
+        read_along=read_along,
         trace=routing_trace.queued_record(
             call_sid=call_sid, queue_id=queue_id, queue_name=queue.name, at=now, priority=priority,
             base_priority=int(queue.base_priority or 0), boost=priority_boost,
@@ -281,15 +282,21 @@ def enqueue_call(
             required={**config.skills, **{k: max(v, config.skills.get(k, 0)) for k, v in required.items()}},
             language=locale, ivr_path=payload.get("ivr_path"), requeued=bool(payload.get("requeued"))),
     )
+    created = joined.created
     offers: list[Offer] = []
     if created:
         routing_trace.flush_later(session)
-        offers = dispatch(session, r, now, [queue_id], configured=True, until_offered=call_sid, announce=False,
-                          commit=commit)
-    # One round trip for the answer (entry, position, what the caller reads along) and the queue's new figures.
-    entry, position, stats, read = acd.entry_position_and_stats(r, call_sid, queue_id, now if created else None,
-                                                                read_along)
-    if stats is not None:
+        if joined.anyone_free:
+            offers = dispatch(session, r, now, [queue_id], configured=True, until_offered=call_sid, announce=False,
+                              commit=commit)
+        elif commit:  # as dispatch would have, finding nobody free
+            session.commit()
+    # The answer (entry, position, what the caller reads along) and the queue's new figures came with the join;
+    # offers made since change them, and cost one more round trip.
+    entry, position, stats, read = joined.entry, joined.position, joined.stats, joined.read_along
+    if offers:
+        entry, position, stats, read = acd.entry_position_and_stats(r, call_sid, queue_id, now, read_along)
+    if created and stats is not None:
         _announce_queue(stats)
     if entry is None:  # ended by a concurrent finish_call between the two steps
         raise Conflict(t('Call %(call_sid)s left the queue', call_sid=call_sid), field="call_sid")

@@ -329,6 +329,38 @@ def test_a_new_caller_offered_at_once_ends_the_search(session, acd_redis, make_q
     assert len(attempts) == 1
 
 
+def test_a_caller_who_joins_while_nobody_is_free_costs_no_reserve_attempt_and_goes_to_the_next_free_agent(
+        session, acd_redis, make_queue, make_agent, monkeypatch, events):
+    """The enqueue script says whether anyone was available as the caller joined: when nobody was (the whole
+    floor busy, or not yet logged in), a reserve attempt would find nobody, and is not made; and what the caller
+    answers with (their place, the queue's figures) came back with the join, so joining is one round trip. The
+    caller waits in line, and the first agent freed takes them."""
+    r = acd_redis
+    queue = make_queue()
+    busy = make_agent(T0 - 30)
+    assert [o.agent_id for o in enqueue(session, r, "CAfirst", queue, T0 - 20).offers] == [busy]
+    routing.accept_offer(session, r, busy, "CAfirst", T0 - 19)
+    enqueue(session, r, "CAsecond", queue, T0 - 10)
+    attempts, reads = [], []
+    real = acd.reserve_next
+    monkeypatch.setattr(acd, "reserve_next", lambda *args: attempts.append(args) or real(*args))
+    monkeypatch.setattr(acd, "entry_position_and_stats", lambda *args: reads.append(args))
+    r.set("cc:test:estimate", "42")
+
+    result = enqueue(session, r, "CA1", queue, T0, read_along=["cc:test:estimate"])
+
+    assert (result.created, result.offers, result.position, attempts, reads) == (True, [], 2, [], [])
+    assert result.read_along == {"cc:test:estimate": b"42"}
+    assert events.named("queue.changed")[-1] == {"queue_id": queue.id, "waiting": 2, "in_queue": 2,
+                                                 "longest_wait": 10.0}
+    assert [e["call_sid"] for e in events.named("offer.created")] == ["CAfirst"]
+    assert acd.get_entry(r, "CA1").status == "waiting"
+    freed = make_agent(T0 + 5)
+    assert [(o.call_sid, o.agent_id) for o in routing.dispatch(session, r, T0 + 5, [queue.id])] == [
+        ("CAsecond", freed)]
+    assert [e["call_sid"] for e in events.named("offer.created")] == ["CAfirst", "CAsecond"]
+
+
 def test_an_offer_made_as_the_caller_joins_waits_for_the_callers_commit(session, acd_redis, make_queue, make_agent,
                                                                        events):
     """With commit=False the menu webhook's events and the offer commit together: one transaction, and the pop
