@@ -62,6 +62,7 @@ PING_INTERVAL = 0.25
 # Between the greeting and the key press of an unloaded round. A real caller hears the menu for several seconds;
 # the product uses them (a job learns the caller), and this much is enough for an idle worker.
 LISTENING_SECONDS = 0.3  # the bare route, a few times a second through the run
+PAUSED_PING = "/ping after a pause"  # the unloaded bare route sent LISTENING_SECONDS after the last request
 ECHO_INTERVAL = 0.2  # one agent's console (in turn) sends a Socket.IO echo this often
 SAMPLE_INTERVAL = 0.5  # the product processes' /proc figures
 UNLOADED_ROUNDS = 50  # of /ping, /ivr/voice, /ivr/menu, /ivr/status: 200 requests
@@ -487,6 +488,12 @@ def _unloaded_phase(carrier, base: str, pinger: Pinger, rounds: int, results: Re
         send(action.group(1).replace("&amp;", "&"), {**call, "CallStatus": "in-progress", "Digits": "1"})
         send(f"{base}/ivr/status", {**call, "CallStatus": "completed", "CallDuration": "5", "Duration": "1",
                                     "SequenceNumber": "0", "CallbackSource": "call-progress-events"})
+        # The bare route again, after the pause the menu answer comes after: a process idle that long meets its
+        # next request with cold caches, whatever the request.
+        time.sleep(LISTENING_SECONDS)
+        sample = pinger.once()
+        if sample is not None:
+            latencies[PAUSED_PING].append(sample.latency)
         time.sleep(0.02)  # idle between rounds: one request at a time, never a burst
     return latencies
 
@@ -1010,6 +1017,7 @@ def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, ech
     bare = _ms(pings)
     socket_echo = _ms(echoes)
     unloaded_bare = _ms(unloaded.get("/ping", []))
+    unloaded_paused = _ms(unloaded.get(PAUSED_PING, []))
     during, after = _pop_latencies(pops, log)
     cores = os.cpu_count() or 1
     (ticks_before, ticks_after), (machine_before, machine_after) = ticks, machine
@@ -1045,6 +1053,9 @@ def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, ech
             "bare_route": unloaded_bare,
             **{path: _with_ratio(_ms(unloaded.get(path, [])), unloaded_bare) for path in UNLOADED_PATHS},
             "socket_echo": _ms(unloaded_echoes),
+            "bare_route_after_pause": unloaded_paused,
+            "menu_over_paused_bare_route": _ratio(_ms(unloaded.get("/ivr/menu", []))["p50"],
+                                                  unloaded_paused["p50"]),
         },
         "socket_echo_ms": socket_echo,
         "screen_pop_ms": _with_ratio(_ms(during + after), socket_echo),
@@ -1101,6 +1112,9 @@ def _report(figures: dict[str, Any], errors: list[str], carrier_errors) -> str:
         _line("bare route GET /ping", unloaded["bare_route"]),
         *(_line(path, unloaded[path]) for path in UNLOADED_PATHS),
         _line("socket echo", unloaded["socket_echo"], "round trips"),
+        _line("bare route, paused", unloaded["bare_route_after_pause"],
+              f"sent {LISTENING_SECONDS} s after the last request, as the menu answer is"),
+        f"    /ivr/menu p50 over the paused bare route's: {_x(unloaded['menu_over_paused_bare_route'])}",
         "  under load, during the calls (ratio: over the bare route's, sent the same way through the run)",
         _line("bare route GET /ping", figures["bare_route_ms"]),
         *(_line(path, values) for path, values in figures["webhooks_ms"].items()),

@@ -60,6 +60,11 @@ def test_prints_each_latency_with_its_ratio_to_a_bare_yardstick_from_the_same_ru
     for path in ("/ivr/voice", "/ivr/menu", "/ivr/status"):
         assert unloaded[path]["count"] == 20, path
         assert unloaded[path]["ratio"] == round(unloaded[path]["p50"] / unloaded["bare_route"]["p50"], 2)
+    # The bare route once more per round, after the pause the menu answer comes after, and the menu over it.
+    paused = unloaded["bare_route_after_pause"]
+    assert paused["count"] == 20 and _finite_positive(paused["p50"])
+    assert unloaded["menu_over_paused_bare_route"] == round(unloaded["/ivr/menu"]["p50"] / paused["p50"], 2)
+    assert "bare route, paused" in report and "over the paused bare route's" in report
 
     # Each product process (found by PID, children included), from /proc.
     processes = figures["processes"]
