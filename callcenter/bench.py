@@ -1018,6 +1018,7 @@ def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, ech
     socket_echo = _ms(echoes)
     unloaded_bare = _ms(unloaded.get("/ping", []))
     unloaded_paused = _ms(unloaded.get(PAUSED_PING, []))
+    unloaded_paths = {path: _with_ratio(_ms(unloaded.get(path, [])), unloaded_bare) for path in UNLOADED_PATHS}
     during, after = _pop_latencies(pops, log)
     cores = os.cpu_count() or 1
     (ticks_before, ticks_after), (machine_before, machine_after) = ticks, machine
@@ -1051,11 +1052,10 @@ def _figures(*, calls, agents, elapsed, peak, carrier, results, pops, pings, ech
         "all_webhooks_ms": _with_ratio(_ms([r.latency for r in log]), bare),
         "unloaded": {
             "bare_route": unloaded_bare,
-            **{path: _with_ratio(_ms(unloaded.get(path, [])), unloaded_bare) for path in UNLOADED_PATHS},
+            **unloaded_paths,
             "socket_echo": _ms(unloaded_echoes),
             "bare_route_after_pause": unloaded_paused,
-            "menu_over_paused_bare_route": _ratio(_ms(unloaded.get("/ivr/menu", []))["p50"],
-                                                  unloaded_paused["p50"]),
+            "menu_over_paused_bare_route": _ratio(unloaded_paths["/ivr/menu"]["p50"], unloaded_paused["p50"]),
         },
         "socket_echo_ms": socket_echo,
         "screen_pop_ms": _with_ratio(_ms(during + after), socket_echo),
