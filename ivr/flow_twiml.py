@@ -207,7 +207,7 @@ def wait_announcement(position: int | None, estimated_wait_seconds: int | None,
         parts.append(_said(NEXT_IN_LINE, language) if position == 1
                      else _said(NUMBER_IN_LINE, language, position=position))
     if estimated_wait_seconds is not None:
-        minutes = max(1, round(estimated_wait_seconds / 60))
+        minutes = _announced_minutes(estimated_wait_seconds)
         if estimated_wait_seconds < 60:
             parts.append(_said(WAIT_UNDER_A_MINUTE, language))
         elif minutes == 1:
@@ -215,6 +215,18 @@ def wait_announcement(position: int | None, estimated_wait_seconds: int | None,
         else:
             parts.append(_said(WAIT_MINUTES, language, minutes=minutes))
     return _sentences(language, *parts)
+
+
+def _announced_minutes(estimated_wait_seconds: int) -> int:
+    return max(1, round(estimated_wait_seconds / 60))
+
+
+def announced_wait(estimated_wait_seconds: int | None) -> int | None:
+    """The estimate as the announcement says it (under a minute, or whole minutes), in seconds: turns that sound
+    the same get the same document."""
+    if estimated_wait_seconds is None:
+        return None
+    return 0 if estimated_wait_seconds < 60 else _announced_minutes(estimated_wait_seconds) * 60
 
 
 def waiting(wait_url: str, callback_choice_url: str, *, position: int | None, estimated_wait_seconds: int | None,

@@ -177,7 +177,12 @@ def _busy_retry_url() -> str | None:
 
 def twiml_response(twiml: VoiceResponse, status: int = 200) -> Response:
     """A VoiceResponse as the text/xml document the carrier expects."""
-    return Response(twiml.to_xml(), status=status, mimetype="text/xml")
+    return xml_response(twiml.to_xml(), status)
+
+
+def xml_response(document: str, status: int = 200) -> Response:
+    """A TwiML document already built (VoiceResponse.to_xml) as the carrier's text/xml answer."""
+    return Response(document, status=status, mimetype="text/xml")
 
 
 def _discard_session() -> None:

@@ -120,6 +120,22 @@ def test_waiting_without_music_pauses_and_next_in_line_wording():
     assert verbs(quiet) == ["Pause", "Redirect"]
 
 
+def test_estimates_that_sound_the_same_share_one_announced_wait():
+    # The wait turn's document is built once per announced wait (ivr.caller): every estimate must say what its
+    # announced wait says, and estimates that are said differently must stay apart.
+    said: dict[int | None, str] = {}
+    for seconds in [None, *range(-5, 4000)]:
+        announced = flow_twiml.announced_wait(seconds)
+        for language in ("en-US", "zh-CN"):
+            assert flow_twiml.wait_announcement(2, seconds, language) == \
+                flow_twiml.wait_announcement(2, announced, language)
+        said.setdefault(announced, flow_twiml.wait_announcement(2, seconds))
+    assert len(set(said.values())) == len(said)  # one text per announced wait
+    assert flow_twiml.announced_wait(None) is None
+    assert flow_twiml.announced_wait(59) == 0 and flow_twiml.announced_wait(89) == 60
+    assert flow_twiml.announced_wait(90) == 120
+
+
 def test_star_is_a_callback_request_other_keys_resume():
     assert flow_twiml.is_callback_request("*") and not flow_twiml.is_callback_request("1")
     root = parse(flow_twiml.resume_wait("https://cc/w"))
