@@ -9,13 +9,15 @@ flush (callcenter/services/storable.py). A DataError that still reaches a handle
 from __future__ import annotations
 
 import logging
+from itertools import chain
 from typing import Any
 
 from flask import Flask, Request, Response, request
 from sqlalchemy.exc import DataError
+from werkzeug.datastructures import MultiDict
 
 from callcenter.extensions import db
-from callcenter.services.storable import find_problem
+from callcenter.services.storable import find_problem, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,12 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 def request_problem(req: Request) -> tuple[str, str] | None:
     """(field, reason) for the first value of the request the database could not store, or None."""
+    with_form = req.mimetype in FORM_TYPES and not _is_api(req.path)  # the API takes JSON only (a 415 says so)
+    fields = [req.args, req.form] if with_form else [req.args]
+    if not req.view_args and not req.is_json and text_problem(_joined(*fields)) is None:
+        return None  # all checked as one text; a value found wrong is looked for below, to name its field
     sources: list[tuple[str, Any]] = [("", req.view_args or {}), ("", req.args.to_dict(flat=False))]
-    if req.mimetype in FORM_TYPES and not _is_api(req.path):  # the API takes JSON only, and says so with a 415
+    if with_form:
         sources.append(("", req.form.to_dict(flat=False)))
     if req.is_json:
         sources.append(("", req.get_json(silent=True)))
@@ -41,6 +47,11 @@ def request_problem(req: Request) -> tuple[str, str] | None:
             name = field.rsplit(".", 1)[0] if field.rsplit(".", 1)[-1].isdigit() and "." in field else field
             return name, reason
     return None
+
+
+def _joined(*fields: MultiDict[str, str]) -> str:
+    """Every name and value of `fields` in one string: NUL or a lone surrogate in any of them is in it."""
+    return "".join(chain.from_iterable(chain.from_iterable(each.items(multi=True) for each in fields)))
 
 
 def _is_api(path: str) -> bool:
