@@ -90,7 +90,7 @@ class CallEvent(Base):
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the derivation sweep's window
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

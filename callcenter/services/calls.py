@@ -325,7 +325,7 @@ def derive_calls(session: Session, call_ids: Iterable[int]) -> list[Call]:
     return derived
 
 
-# The sweep (`lagging_call_ids`): events of the last quarter hour, once the usual derivation had time to run.
+# The sweep (`lagging_call_ids`): events recorded in the last quarter hour, once the usual derivation had time to run.
 SWEEP_WINDOW_SECONDS = 15 * 60
 SWEEP_SETTLE_SECONDS = 30
 SWEEP_LIMIT = 1000
@@ -334,13 +334,14 @@ SWEEP_LIMIT = 1000
 def lagging_call_ids(session: Session, now: datetime | None = None, *, window_seconds: float = SWEEP_WINDOW_SECONDS,
                      settle_seconds: float = SWEEP_SETTLE_SECONDS, limit: int = SWEEP_LIMIT) -> list[int]:
     """Calls with an event recorded after their record last changed: their derivation was lost (a job that never
-    reached Redis, or a derivation committed asynchronously that a PostgreSQL crash took back). Only events of
-    the last `window_seconds` (by the indexed `occurred_at`) and older than `settle_seconds` (the usual job has run
-    by then); a derivation sets `updated_at` before it reads the events, so a derived call stops matching."""
+    reached Redis, or a derivation committed asynchronously that a PostgreSQL crash took back). Only events
+    recorded in the last `window_seconds` and more than `settle_seconds` ago (the usual job has run by then),
+    whenever they happened: a late or replayed callback's event is recorded now with the carrier's older time. A
+    derivation sets `updated_at` before it reads the events, so a derived call stops matching."""
     now = now or utcnow()
     rows = session.scalars(
         select(CallEvent.call_id).join(Call, Call.id == CallEvent.call_id)
-        .where(CallEvent.occurred_at >= now - timedelta(seconds=window_seconds),
+        .where(CallEvent.recorded_at >= now - timedelta(seconds=window_seconds),
                CallEvent.recorded_at < now - timedelta(seconds=settle_seconds),
                CallEvent.recorded_at > Call.updated_at)
         .distinct().order_by(CallEvent.call_id).limit(limit)

@@ -61,6 +61,23 @@ def test_a_call_whose_derivation_was_lost_is_derived_again_by_the_sweep(app, ses
     assert calls.lagging_call_ids(session) == []  # derived: the next sweep leaves it alone
 
 
+def test_the_sweep_finds_a_late_callback_whose_event_happened_long_before_it_was_recorded(app, session):
+    late = _call_that_ended(session, "CAlate")
+    get_redis(app).flushall()  # its derivation job is lost
+    # The hang-up reached us two minutes ago, replayed by the carrier with its own time, two hours before.
+    now = utcnow()
+    session.execute(sa.update(CallEvent).where(CallEvent.call_id == late.id)
+                    .values(recorded_at=now - timedelta(minutes=2), occurred_at=now - timedelta(hours=2)))
+    session.execute(sa.update(Call).where(Call.id == late.id).values(updated_at=now - timedelta(minutes=3)))
+    session.commit()
+
+    assert calls.lagging_call_ids(session) == [late.id]
+    call_jobs.derive_lagging_calls()
+
+    assert _status(session, late) == "completed"
+    assert calls.lagging_call_ids(session) == []
+
+
 def test_the_sweep_leaves_calls_whose_derivation_ran_or_may_still_run(app, session):
     derived = _call_that_ended(session, "CAderived")
     call_jobs.derive_calls(derived.id)  # what the worker does
