@@ -1,13 +1,17 @@
 """The agent's softphone legs: answered, rung back after a drop, progress callbacks, conference events.
 
 Each view checks the carrier's signature, calls one step of services.agent_legs (handing it the provider and the
-carrier's URLs) and answers TwiML built by callcenter.telephony.twiml.
+carrier's URLs) and answers TwiML built by callcenter.telephony.twiml. The answer's carrier requests (bringing the
+customer in) run once the softphone has its TwiML (callcenter.background).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, current_app, request
 
+from callcenter.background import beside_the_request
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import agent_legs, call_control
@@ -41,14 +45,21 @@ def agent_answer() -> Response:
     agent_id = whole_number(request.args.get("agent"))
     if agent_id is None:
         return twiml_response(twiml.call_unavailable())
+    entry_id = request.args.get("entry", "")
     try:
-        name = agent_legs.answer(
-            db.session, get_redis(), get_provider(), agent_id=agent_id, entry_id=request.args.get("entry", ""),
-            agent_leg_sid=request.form.get("CallSid", ""), caller_id=links.caller_id(),
-            webhook_url=links.webhook_url, join_twiml=links.join_twiml)
+        link = agent_legs.answer(db.session, get_redis(), agent_id=agent_id, entry_id=entry_id,
+                                 agent_leg_sid=request.form.get("CallSid", ""))
     except Conflict:
         return twiml_response(twiml.call_unavailable())
-    return _in_conference(name)
+    beside_the_request(_bring_customer_in, link, agent_id, entry_id, links.caller_id(),
+                       what=f"bringing the customer of {entry_id} into its conference")
+    return _in_conference(link["conference_name"])
+
+
+def _bring_customer_in(link: dict[str, Any], agent_id: int, entry_id: str, caller_id: str) -> None:
+    agent_legs.bring_customer_in(db.session, get_redis(), get_provider(), link, agent_id=agent_id,
+                                 entry_id=entry_id, caller_id=caller_id, webhook_url=links.webhook_url,
+                                 join_twiml=links.join_twiml)
 
 
 @bp.post("/agent/rejoin")

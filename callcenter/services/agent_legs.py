@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call
 from callcenter.services import (
     acd,
     agent_state,
@@ -114,40 +113,48 @@ def cancel_ringing(r: redis.Redis, provider: Provider, entry_id: str) -> None:
 # --- Answered ---------------------------------------------------------------------------------------------------
 
 
-def answer(session: Session, r: redis.Redis, provider: Provider, *, agent_id: int, entry_id: str,
-           agent_leg_sid: str, caller_id: str, webhook_url: WebhookUrl,
-           join_twiml: Callable[[str, bool], str]) -> str:
-    """The agent picked up: bring the customer into the interaction's conference; returns its name.
+def answer(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, agent_leg_sid: str) -> dict[str, Any]:
+    """The agent picked up: the call is theirs; returns the interaction (its conference's name, the customer's leg).
+    Conflict when the offer ended meanwhile (nothing changes then).
 
-    A booked callback's customer is dialled into it by a job (at most once, whatever happens to the job); a
-    caller waiting on the line is redirected into it. Conflict when the offer ended meanwhile (nothing is dialed
-    or moved then)."""
-    link, call = _answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid)
+    The customer is brought into the conference by `bring_customer_in`, which the edge runs once the agent's
+    softphone has its answer: the carrier's REST requests there (on Twilio a few hundred milliseconds each) kept
+    the agent listening to silence, and their failure cannot change what the softphone is told."""
+    return _answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid)
+
+
+def bring_customer_in(session: Session, r: redis.Redis, provider: Provider, link: dict[str, Any], *, agent_id: int,
+                      entry_id: str, caller_id: str, webhook_url: WebhookUrl,
+                      join_twiml: Callable[[str, bool], str]) -> None:
+    """The customer of an answered interaction (`link`, from `answer`) joins the agent in its conference.
+
+    A caller waiting on the line is redirected into it (and recorded when the queue's policy says so); a booked
+    callback's customer is dialled into it by a job (at most once, whatever happens to the job), queued when the
+    answer committed. TelephonyError when the carrier refuses."""
     name = link["conference_name"]
     if not link.get("callback_phone"):
         provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
         recordings.record_if_policy(session, provider, customer_sid=link["caller_sid"], agent_id=agent_id,
-                                    queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"),
-                                    call=call)
+                                    queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"))
     elif not link.get("callback_id"):
         # A callback entry with no callbacks row behind it (every booking path writes one): dialled here.
         customer = provider.add_participant(
             name, from_=caller_id, to=link["callback_phone"], label="customer", end_conference_on_exit=True,
             status_callback=webhook_url("/status"), status_callback_events=LEG_EVENTS)
         callbacks.callback_dialed(r, entry_id, customer.call_sid)
-    # Otherwise a booked callback: its dial is a job (services.callbacks.dial), queued once this answer committed.
-    return name
 
 
 def agent_answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, agent_leg_sid: str,
                    now: float | None = None) -> dict[str, Any]:
     """The agent picked up: they get the call (Conflict when the offer ended meanwhile); returns the interaction."""
-    return _answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid, now=now)[0]
+    return _answered(session, r, agent_id=agent_id, entry_id=entry_id, agent_leg_sid=agent_leg_sid, now=now)
 
 
 def _answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str, agent_leg_sid: str,
-              now: float | None = None) -> tuple[dict[str, Any], Call | None]:
-    """`agent_answered`, and the caller's call record it read (the recording policy needs it next)."""
+              now: float | None = None) -> dict[str, Any]:
+    """`agent_answered`. The call's record names the agent and logs the answer in one statement, which carries
+    the COMMIT unless a callback's dial or a campaign's lead is written after it: one database round trip
+    where reading the record, inserting the event and updating the record took three."""
     now = time.time() if now is None else now
     entry = routing.accept_offer(session, r, agent_id, entry_id, now)
     caller_sid = _caller_sid(entry_id)
@@ -155,21 +162,20 @@ def _answered(session: Session, r: redis.Redis, *, agent_id: int, entry_id: str,
         r, entry_id, conference_name=conference_name(caller_sid), caller_sid=caller_sid, agent_sid=agent_leg_sid,
         agent_id=agent_id, queue_id=entry.queue_id,
         callback_phone=entry.payload.get("phone") if entry.callback else None)
-    call = calls.get_call(session, caller_sid)
-    if call is not None:
-        call.agent_id = agent_id
-        calls.record_event(session, call, "agent_answered", {"agent_id": agent_id, "agent_sid": agent_leg_sid},
-                           dedupe_key=f"agent_answered:{entry_id}")
-    if entry.callback and entry.payload.get("callback_id"):
+    dialing = bool(entry.callback and entry.payload.get("callback_id"))
+    campaign = bool(entry.payload.get("campaign"))
+    queue_stats.publish_today_later(session, entry.queue_id)
+    calls.record_answer(session, caller_sid, agent_id, agent_leg_sid, dedupe_key=f"agent_answered:{entry_id}",
+                        commit=not (dialing or campaign))
+    if dialing:
         callbacks.start_dialing(session, r, entry_id, int(entry.payload["callback_id"]), agent_id)
         data = interaction(r, entry_id) or {}  # it may name the callback being dialled now
-    if entry.payload.get("campaign"):  # a person the dialer called: the lead is this agent's now
+    if campaign:  # a person the dialer called: the lead is this agent's now
         campaign_calls.bridged(session, r, entry, agent_id, now)
-    queue_stats.publish_today_later(session, entry.queue_id)
     session.commit()
     publish("agent.call", agent_id=agent_id, call_sid=entry_id, status="connected", **{
         k: v for k, v in data.items() if k in ("conference_name", "caller_sid", "agent_sid")})
-    return data, call
+    return data
 
 
 # --- Dropped, rung back, hung up --------------------------------------------------------------------------------

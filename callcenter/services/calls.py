@@ -195,20 +195,34 @@ def record_events(session: Session, call: Call | CallSoFar, events: Sequence[New
 
 def record_offer(session: Session, call_sid: str, agent_id: int, *, commit: bool = False) -> bool:
     """The call now names the agent it is offered to, and its "offered" phase is logged (a repeat adds nothing),
-    without loading the record first, for the pop waits on them: on PostgreSQL one statement (the update and the
-    insert as data-modifying CTEs), on SQLite an UPDATE ... RETURNING and an insert. False when the call is
+    without loading the record first, for the pop waits on them (`_assign_and_log`). False when the call is
     unknown. Not committed unless `commit` (on PostgreSQL the statement then carries the COMMIT)."""
     offered = NewEvent("offered", {"agent_id": agent_id}, dedupe_key=f"offered:{call_sid}:{agent_id}")
-    row = _event_row(0, call_sid, offered, utcnow())
+    return _assign_and_log(session, call_sid, agent_id, offered, commit=commit)
+
+
+def record_answer(session: Session, call_sid: str, agent_id: int, agent_leg_sid: str, *, dedupe_key: str,
+                  commit: bool = False) -> bool:
+    """The agent answered the call: it names them, and its "agent_answered" phase is logged (a repeat adds
+    nothing) without loading the record first, for the agent's softphone waits on the answer webhook
+    (`_assign_and_log`). False when the call is unknown. Not committed unless `commit`."""
+    answered = NewEvent("agent_answered", {"agent_id": agent_id, "agent_sid": agent_leg_sid}, dedupe_key=dedupe_key)
+    return _assign_and_log(session, call_sid, agent_id, answered, commit=commit)
+
+
+def _assign_and_log(session: Session, call_sid: str, agent_id: int, event: NewEvent, *, commit: bool) -> bool:
+    """Set the call's agent and append `event`: on PostgreSQL one statement (the update and the insert as
+    data-modifying CTEs, carrying the COMMIT when `commit`), on SQLite an UPDATE ... RETURNING and an insert."""
+    row = _event_row(0, call_sid, event, utcnow())
     connection = _core_connection(session)
     if connection.dialect.name == "postgresql":
-        values = {"offered_call_sid": call_sid, "offered_agent_id": agent_id,
-                  **{f"offered_{name}": value for name, value in row.items() if name != "call_id"}}
-        call_id, added = connection.execute(_OFFER_LOGGED_AT_ONCE, values,
+        values = {"assigned_call_sid": call_sid, "assigned_agent_id": agent_id,
+                  **{f"assigned_{name}": value for name, value in row.items() if name != "call_id"}}
+        call_id, added = connection.execute(_AGENT_ASSIGNED_AND_LOGGED, values,
                                             execution_options=ending_the_transaction(commit)).one()
     else:
         call_id = connection.execute(
-            _OFFER_TO_AGENT, {"offered_call_sid": call_sid, "offered_agent_id": agent_id}).scalar_one_or_none()
+            _ASSIGN_AGENT, {"assigned_call_sid": call_sid, "assigned_agent_id": agent_id}).scalar_one_or_none()
         added = None if call_id is None else _insert_ignoring_conflict(
             session, CallEvent.__table__, row | {"call_id": call_id}, "dedupe_key")
     if added is not None:
@@ -561,37 +575,37 @@ def _new_call_returned(dialect: str) -> Any:
 _INSERTS: dict[tuple[str, str], Any] = {}
 _NEW_CALL_RETURNED: dict[str, Any] = {}
 _CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("call_sid"))
-_OFFER_TO_AGENT = (
-    Call.__table__.update().where(Call.__table__.c.call_sid == bindparam("offered_call_sid"))
-    .values(agent_id=bindparam("offered_agent_id")).returning(Call.__table__.c.id)
+_ASSIGN_AGENT = (
+    Call.__table__.update().where(Call.__table__.c.call_sid == bindparam("assigned_call_sid"))
+    .values(agent_id=bindparam("assigned_agent_id")).returning(Call.__table__.c.id)
 )
 
 
-def _offer_logged_at_once() -> Any:
-    """PostgreSQL: `_OFFER_TO_AGENT`'s update and the "offered" event's insert in one round trip, returning (the
-    call's id, or NULL when it is unknown; the new event's id, or NULL when it was logged before)."""
+def _agent_assigned_and_logged() -> Any:
+    """PostgreSQL: `_ASSIGN_AGENT`'s update and an event's insert in one round trip, returning (the call's id, or
+    NULL when it is unknown; the new event's id, or NULL when it was logged before)."""
     from sqlalchemy.dialects.postgresql import insert
 
     calls_table, events = Call.__table__, CallEvent.__table__
     # Column defaults on update are not applied inside a CTE: the row's updated_at is given, like the event's times.
-    offered = (
-        calls_table.update().where(calls_table.c.call_sid == bindparam("offered_call_sid"))
-        .values(agent_id=bindparam("offered_agent_id"), updated_at=bindparam("offered_recorded_at"))
-        .returning(calls_table.c.id).cte("offered")
+    assigned = (
+        calls_table.update().where(calls_table.c.call_sid == bindparam("assigned_call_sid"))
+        .values(agent_id=bindparam("assigned_agent_id"), updated_at=bindparam("assigned_recorded_at"))
+        .returning(calls_table.c.id).cte("assigned")
     )
     columns = ["call_sid", "kind", "occurred_at", "recorded_at", "dedupe_key", "data"]
-    parameters = [bindparam(f"offered_{name}", type_=events.c[name].type) for name in columns]
+    parameters = [bindparam(f"assigned_{name}", type_=events.c[name].type) for name in columns]
     logged = (
         insert(events)
-        .from_select(["call_id", *columns], select(offered.c.id, *parameters))
+        .from_select(["call_id", *columns], select(assigned.c.id, *parameters))
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(events.c.id)
         .cte("logged")
     )
-    return select(select(offered.c.id).scalar_subquery(), select(logged.c.id).scalar_subquery())
+    return select(select(assigned.c.id).scalar_subquery(), select(logged.c.id).scalar_subquery())
 
 
-_OFFER_LOGGED_AT_ONCE = _offer_logged_at_once()
+_AGENT_ASSIGNED_AND_LOGGED = _agent_assigned_and_logged()
 _CALL_WITH_IVR_PATH = (
     select(Call.id, Call.from_number, Call.language, CallEvent.data)
     .outerjoin(CallEvent, (CallEvent.call_id == Call.id) & (CallEvent.kind == IVR_KIND))
