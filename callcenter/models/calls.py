@@ -67,6 +67,8 @@ class Call(TimestampMixin, Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     recording_sid: Mapped[str | None] = mapped_column(String(64))
     recording_url: Mapped[str | None] = mapped_column(String(500))
+    # When a derivation last read the call's events (None: never): the sweep finds the events recorded after it.
+    derived_at: Mapped[datetime | None]
     # The outbound campaign that placed this call (None for inbound and click-to-call).
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.i18n_caller import caller_locale
@@ -316,7 +316,9 @@ def derive_calls(session: Session, call_ids: Iterable[int]) -> list[Call]:
         # Lock before reading the events, with a write: on PostgreSQL it is a row lock like FOR UPDATE; SQLite
         # ignores FOR UPDATE, but a transaction that starts by writing holds the database's write lock, so no
         # append commits between our read of the events and our write of what follows from them.
-        session.execute(update(Call).where(Call.id.in_(batch)).values(updated_at=utcnow()))
+        # It also stamps when the derivation read the events: the sweep compares their recording with that time.
+        started = utcnow()
+        session.execute(update(Call).where(Call.id.in_(batch)).values(updated_at=started, derived_at=started))
         records = session.scalars(
             select(Call).where(Call.id.in_(batch)).order_by(Call.id).execution_options(populate_existing=True)
         ).all()
@@ -347,17 +349,20 @@ SWEEP_LIMIT = 1000
 
 def lagging_call_ids(session: Session, now: datetime | None = None, *, window_seconds: float = SWEEP_WINDOW_SECONDS,
                      settle_seconds: float = SWEEP_SETTLE_SECONDS, limit: int = SWEEP_LIMIT) -> list[int]:
-    """Calls with an event recorded after their record last changed: their derivation was lost (a job that never
-    reached Redis, or a derivation committed asynchronously that a PostgreSQL crash took back). Only events
-    recorded in the last `window_seconds` and more than `settle_seconds` ago (the usual job has run by then),
-    whenever they happened: a late or replayed callback's event is recorded now with the carrier's older time. A
-    derivation sets `updated_at` before it reads the events, so a derived call stops matching."""
+    """Calls with an event recorded after their last derivation (or never derived): their derivation was lost (a
+    job that never reached Redis, or a derivation committed asynchronously that a PostgreSQL crash took back). Only
+    events recorded in the last `window_seconds` and more than `settle_seconds` ago (the usual job has run by then),
+    whenever they happened: a late or replayed callback's event is recorded now with the carrier's older time.
+
+    A derivation stamps `derived_at` before it reads the events, so a derived call stops matching. Nothing else
+    sets it: an offer or an answer changes the record in the statement that logs its event, and the record's
+    `updated_at` said nothing about whether that event was derived."""
     now = now or utcnow()
     rows = session.scalars(
         select(CallEvent.call_id).join(Call, Call.id == CallEvent.call_id)
         .where(CallEvent.recorded_at >= now - timedelta(seconds=window_seconds),
                CallEvent.recorded_at < now - timedelta(seconds=settle_seconds),
-               CallEvent.recorded_at > Call.updated_at)
+               or_(Call.derived_at.is_(None), CallEvent.recorded_at > Call.derived_at))
         .distinct().order_by(CallEvent.call_id).limit(limit)
     )
     return list(rows)

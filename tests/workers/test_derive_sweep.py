@@ -35,12 +35,14 @@ def _call_that_ended(session, call_sid: str) -> Call:
     return call
 
 
-def _as_if_minutes_ago(session, call: Call, *, events: int, record: int) -> None:
-    """Move the call's events and its record's last change back in time (the sweep looks at settled events)."""
+def _as_if_minutes_ago(session, call: Call, *, events: int, derived: int | None) -> None:
+    """Move the call's events and its last derivation (None: never derived) back in time (the sweep looks at
+    settled events)."""
     now = utcnow()
     session.execute(sa.update(CallEvent).where(CallEvent.call_id == call.id)
                     .values(recorded_at=now - timedelta(minutes=events), occurred_at=now - timedelta(minutes=events)))
-    session.execute(sa.update(Call).where(Call.id == call.id).values(updated_at=now - timedelta(minutes=record)))
+    session.execute(sa.update(Call).where(Call.id == call.id)
+                    .values(derived_at=None if derived is None else now - timedelta(minutes=derived)))
     session.commit()
 
 
@@ -52,7 +54,7 @@ def _status(session, call: Call) -> str:
 def test_a_call_whose_derivation_was_lost_is_derived_again_by_the_sweep(app, session):
     lost = _call_that_ended(session, "CAlost")
     get_redis(app).flushall()  # the derivation job is lost with Redis's data
-    _as_if_minutes_ago(session, lost, events=2, record=3)
+    _as_if_minutes_ago(session, lost, events=2, derived=None)
     assert _status(session, lost) == "queued"  # nothing derived the hang-up
 
     call_jobs.derive_lagging_calls()
@@ -68,7 +70,7 @@ def test_the_sweep_finds_a_late_callback_whose_event_happened_long_before_it_was
     now = utcnow()
     session.execute(sa.update(CallEvent).where(CallEvent.call_id == late.id)
                     .values(recorded_at=now - timedelta(minutes=2), occurred_at=now - timedelta(hours=2)))
-    session.execute(sa.update(Call).where(Call.id == late.id).values(updated_at=now - timedelta(minutes=3)))
+    session.execute(sa.update(Call).where(Call.id == late.id).values(derived_at=now - timedelta(minutes=3)))
     session.commit()
 
     assert calls.lagging_call_ids(session) == [late.id]
@@ -78,10 +80,32 @@ def test_the_sweep_finds_a_late_callback_whose_event_happened_long_before_it_was
     assert calls.lagging_call_ids(session) == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_sweep_finds_an_offer_whose_derivation_was_lost(database_url, app, session, factory):
+    """An offer names the agent on the record in the statement that logs it: the record has changed since the
+    event was recorded, yet the event's derivation may have been lost."""
+    offered = _call_that_ended(session, "CAoffered")
+    call_jobs.derive_calls(offered.id)
+    _as_if_minutes_ago(session, offered, events=5, derived=4)
+    assert calls.record_offer(session, "CAoffered", factory.user().id, commit=True)
+    get_redis(app).flushall()  # the offer's derivation job is lost
+    # Two minutes have passed since the offer: the usual job would have run.
+    session.execute(sa.update(CallEvent).where(CallEvent.call_id == offered.id, CallEvent.kind == "offered")
+                    .values(recorded_at=utcnow() - timedelta(minutes=2)))
+    session.commit()
+
+    assert calls.lagging_call_ids(session) == [offered.id]
+    call_jobs.derive_lagging_calls()
+
+    session.expire_all()
+    assert session.get(Call, offered.id).offered_at is not None
+    assert calls.lagging_call_ids(session) == []
+
+
 def test_the_sweep_leaves_calls_whose_derivation_ran_or_may_still_run(app, session):
     derived = _call_that_ended(session, "CAderived")
     call_jobs.derive_calls(derived.id)  # what the worker does
-    _as_if_minutes_ago(session, derived, events=2, record=2)
+    _as_if_minutes_ago(session, derived, events=2, derived=2)
     recent = _call_that_ended(session, "CArecent")  # its job is queued; the sweep gives it time
 
     assert calls.lagging_call_ids(session) == []
