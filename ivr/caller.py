@@ -13,13 +13,14 @@ from typing import Any
 
 from flask import Response, current_app, request
 
+from callcenter.background import beside_the_request
 from callcenter.extensions import db
 from callcenter.redis_conn import get_redis
 from callcenter.services import caller_steps, ivr_flows, recordings
 from callcenter.services.errors import Conflict
 from callcenter.services.tickets import TicketPolicy
-from callcenter.telephony import twiml
-from callcenter.telephony.links import webhook_url
+from callcenter.telephony import get_provider, twiml
+from callcenter.telephony.links import join_twiml, webhook_url
 from ivr import bp, flow_twiml
 from ivr.guard import fail_safe, twilio_signed, twiml_response, xml_response
 from ivr.params import whole_number
@@ -145,12 +146,22 @@ def wait() -> Response:
     """One turn of the waiting loop: position and estimated wait, hold music, * for a callback."""
     call_sid = request.form.get("CallSid", "")
     status = caller_steps.wait_turn(db.session, get_redis(), call_sid)
+    if status.conference_name:  # an agent answered and the redirect into their conference did not reach the call
+        if status.agent_id is not None:
+            beside_the_request(_record_if_policy, call_sid, status.agent_id, status.queue_id,
+                               what=f"starting the recording of {call_sid}")
+        return xml_response(join_twiml(status.conference_name, True))
     speech = _speech(_definition(), status.language)
     if not status.waiting:
         return twiml_response(flow_twiml.hangup(**speech))
     if status.over_max_wait:
         return twiml_response(flow_twiml.max_wait_reached(webhook_url("/voicemail"), **speech))
     return _waiting(status.position, status.estimated_wait_seconds, speech)
+
+
+def _record_if_policy(call_sid: str, agent_id: int, queue_id: int | None) -> None:
+    recordings.record_if_policy(db.session, get_provider(), customer_sid=call_sid, agent_id=agent_id,
+                                queue_id=queue_id, status_callback=webhook_url("/recording/status"))
 
 
 @bp.post("/wait/choice")

@@ -130,10 +130,18 @@ def bring_customer_in(session: Session, r: redis.Redis, provider: Provider, link
 
     A caller waiting on the line is redirected into it (and recorded when the queue's policy says so); a booked
     callback's customer is dialled into it by a job (at most once, whatever happens to the job), queued when the
-    answer committed. TelephonyError when the carrier refuses."""
+    answer committed. TelephonyError when the carrier refuses the dial.
+
+    A refused redirect is logged: the caller is still in the wait loop, and their next wait turn joins them to the
+    conference (`caller_steps.answered_conference`) and starts the recording then."""
     name = link["conference_name"]
     if not link.get("callback_phone"):
-        provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
+        try:
+            provider.redirect_call(link["caller_sid"], twiml=join_twiml(name, True))
+        except TelephonyError as exc:
+            log.warning("could not redirect caller %s into %s (%s): their next wait turn joins it",
+                        link["caller_sid"], name, exc.message)
+            return
         recordings.record_if_policy(session, provider, customer_sid=link["caller_sid"], agent_id=agent_id,
                                     queue_id=link.get("queue_id"), status_callback=webhook_url("/recording/status"))
     elif not link.get("callback_id"):

@@ -27,6 +27,7 @@ from callcenter.services import (
     callbacks,
     calls,
     contacts,
+    interactions,
     ivr_flows,
     jobs,
     offers,
@@ -335,6 +336,9 @@ class WaitStatus:
     over_max_wait: bool = False
     queue_id: int | None = None
     language: str | None = None  # the caller's chosen locale, for the announcements
+    # An agent answered the caller: the conference the caller joins now (see `answered_conference`).
+    conference_name: str | None = None
+    agent_id: int | None = None
 
 
 def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> WaitStatus:
@@ -342,6 +346,10 @@ def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | No
     entry = acd.get_entry(r, call_sid)
     if entry is None:
         return WaitStatus(False)
+    answered = answered_conference(r, call_sid) if entry.status == "connected" else None
+    if answered is not None:
+        return WaitStatus(False, queue_id=answered.get("queue_id"), conference_name=answered["conference_name"],
+                          agent_id=answered.get("agent_id"))
     queue = queues.queue_snapshot(session, entry.queue_id)
     handle_key = _handle_time_key(entry.queue_id)
     _, position, _, read = acd.entry_position_and_stats(r, call_sid, entry.queue_id, None, [handle_key])
@@ -355,6 +363,17 @@ def wait_status(session: Session, r: redis.Redis, call_sid: str, now: float | No
         queue_id=entry.queue_id,
         language=entry.language,
     )
+
+
+def answered_conference(r: redis.Redis, call_sid: str) -> dict[str, Any] | None:
+    """The live interaction of a caller an agent has answered (their entry is `connected`), when the caller is
+    still in the wait loop: the agent's answer redirects the caller's call into the conference, and the carrier
+    refused it, or the caller's wait turn crossed it. The wait turn used to play the hold music again, turn after
+    turn, while the agent waited for the caller in the conference."""
+    joined = interactions.interaction(r, call_sid)
+    if joined is None or not joined.get("conference_name") or joined.get("callback_phone"):
+        return None
+    return joined
 
 
 def wait_turn(session: Session, r: redis.Redis, call_sid: str, now: float | None = None) -> WaitStatus:

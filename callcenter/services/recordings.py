@@ -98,6 +98,10 @@ def record_if_policy(session: Session, provider: Provider, *, customer_sid: str,
                        campaign_id=call.campaign_id if call is not None else None)
     if policy != "all":
         return None
+    running = session.scalar(select(Recording).where(
+        Recording.call_sid == customer_sid, Recording.trigger == "all", Recording.status.in_(RUNNING)))
+    if running is not None:  # the leg's recording runs already: the caller came in twice (a redirect and a wait
+        return running       # turn both joined them), or a second agent took the call
     try:
         started = provider.start_recording(customer_sid, status_callback=status_callback)
     except TelephonyError as exc:
