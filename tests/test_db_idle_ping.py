@@ -55,3 +55,17 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_anyone_uses_it
     assert replacement != dropped
     assert pings[0].closed  # the dropped connection: its ping failed, so nobody's statement did
     assert not pings[-1].closed
+
+
+def test_the_pool_hands_out_the_connection_used_last(postgres_server):
+    """Last in, first out: a webhook's statement goes to the backend that has just run, not to the one idle
+    longest (each pooled connection in turn left every backend cold between two uses)."""
+    engine = make_engine(postgres_server.url(), pool_size=3)
+    try:
+        held = [engine.connect() for _ in range(3)]
+        pids = [connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for connection in held]
+        for connection in held:
+            connection.close()  # back to the pool in order: the last one returned is pids[-1]
+        assert [_backend_pid(engine) for _ in range(3)] == [pids[-1]] * 3
+    finally:
+        engine.dispose()
