@@ -115,9 +115,9 @@ def make_engine(url: str, pool_size: int = 10, application_name: str = "callcent
         return engine
     # Last in, first out: a request gets the connection used most recently, whose server process has just run.
     # Handed out in turn (SQLAlchemy's default), each of a web process's 20 pooled connections sat idle for
-    # seconds between two uses, and the webhook's one statement took 0.3 ms longer on its cold backend (the
-    # benchmark's unloaded menu, 500 consoles connected). The connections a quiet hour leaves unused are checked
-    # when next used (PING_AFTER_IDLE_SECONDS).
+    # seconds between two uses, and the menu webhook's one statement took 0.1-0.2 ms longer on its cold backend
+    # (the benchmark's unloaded phase, 500 consoles connected). The connections a quiet hour leaves unused are
+    # checked when next used (PING_AFTER_IDLE_SECONDS).
     engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_use_lifo=True,
                            connect_args={"application_name": application_name})
     _ping_idle_connections(engine)
