@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from callcenter.services import agent_state, calls
 from callcenter.services.interactions import agent_identity, conference_name
-from tests.inbound.conftest import NUMBER
-from tests.inbound.test_inbound_calls import _available, _wait_for_event
+from tests.inbound.test_inbound_calls import _answer, _available, _dana_with_a_technical_problem, _wait_for_event
 from tests.support.servers import wait_until
 
 DANA = "+14155550100"
@@ -27,15 +26,9 @@ def test_a_supervisor_finds_their_agents_call_and_reads_its_story(app, session, 
     softphone = sim_carrier.client(agent_identity(alice.id))
     sock = _available(console, alice)
 
-    caller = sim_carrier.dial(DANA, NUMBER)
-    caller.wait_for_say("For sales, press 1")
-    caller.press("2")
-    caller.wait_for_say("If something is not working")
-    caller.press("1")
+    caller = _dana_with_a_technical_problem(sim_carrier)
     [offer] = _wait_for_event(sock, "offer")
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    softphone.wait_for_incoming()
-    agent_leg = softphone.accept()
+    agent_leg = _answer(sock, softphone, offer)
     wait_until(lambda: len(getattr(sim_carrier.conference(conference_name(caller.sid)), "participants", {}) or {})
                == 2, message="caller and agent bridged")
     caller.hangup()

@@ -22,6 +22,23 @@ def _available(console, user):
     return sock
 
 
+def _dana_with_a_technical_problem(sim_carrier):
+    """Dana calls the line and chooses support (2), then "something is not working" (1): queued in Support."""
+    caller = sim_carrier.dial(DANA, NUMBER)
+    caller.wait_for_say("For sales, press 1")
+    caller.press("2")
+    caller.wait_for_say("If something is not working")
+    caller.press("1")
+    return caller
+
+
+def _answer(sock, softphone, offer):
+    """The agent's console acknowledges the pop, and their softphone takes the ring it lets through."""
+    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
+    softphone.wait_for_incoming()
+    return softphone.accept()
+
+
 def _wait_for_event(sock, name, timeout=10.0, namespace=None):
     found: list = []
     namespace = namespace or ("/supervisor" if name in ("queue", "snapshot", "alert") else "/agent")
@@ -42,11 +59,7 @@ def test_caller_picks_support_and_is_bridged_to_the_agent_who_saw_the_pop(
     softphone = sim_carrier.client(agent_identity(alice.id))
     sock = _available(console, alice)
 
-    caller = sim_carrier.dial(DANA, NUMBER)
-    caller.wait_for_say("For sales, press 1")
-    caller.press("2")
-    caller.wait_for_say("If something is not working")
-    caller.press("1")
+    caller = _dana_with_a_technical_problem(sim_carrier)
 
     [offer] = _wait_for_event(sock, "offer")
     pop = offer["pop"]
@@ -57,9 +70,7 @@ def test_caller_picks_support_and_is_bridged_to_the_agent_who_saw_the_pop(
     # Nothing rings before the console has shown the pop.
     assert softphone.incoming == []
 
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    softphone.wait_for_incoming()
-    agent_leg = softphone.accept()
+    agent_leg = _answer(sock, softphone, offer)
 
     room = conference_name(caller.sid)
     wait_until(lambda: len(getattr(sim_carrier.conference(room), "participants", {}) or {}) == 2,
@@ -132,9 +143,7 @@ def test_star_while_waiting_books_a_callback_that_keeps_the_place(session, facto
     [offer] = _wait_for_event(sock, "offer")
     assert offer["call_sid"] == f"cb-{first.sid}" and offer["callback"] is True
     assert offer["pop"]["from"] == "+14155550111"
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    softphone.wait_for_incoming()
-    softphone.accept()
+    _answer(sock, softphone, offer)
     room = conference_name(first.sid)
     wait_until(lambda: len(getattr(sim_carrier.conference(room), "participants", {}) or {}) == 2,
                message="agent and called-back customer in the conference")
@@ -233,9 +242,7 @@ def test_a_booked_callback_joins_its_queue_when_due_and_dials_the_customer(
 
     [offer] = _wait_for_event(sock, "offer")
     assert offer["callback"] is True and offer["pop"]["contact"]["name"] == "Dana Lee"
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    softphone.wait_for_incoming()
-    softphone.accept()
+    _answer(sock, softphone, offer)
     leg = wait_until(lambda: next((c for c in sim_carrier.calls.values() if c.to == customer and c.answered), None),
                      message="the customer answered the callback")
     sim_carrier.handle(leg.sid).hangup()

@@ -11,7 +11,7 @@ from callcenter.models import AuditEntry, Recording, Ticket, TicketEvent
 from callcenter.services import auth as auth_service
 from callcenter.services.interactions import agent_identity, conference_name
 from tests.inbound.conftest import NUMBER
-from tests.inbound.test_inbound_calls import DANA, _available, _wait_for_event
+from tests.inbound.test_inbound_calls import DANA, _answer, _available, _dana_with_a_technical_problem, _wait_for_event
 from tests.support.servers import wait_until
 
 
@@ -35,17 +35,11 @@ def test_a_recorded_queue_asks_consent_records_the_call_and_stores_the_callback_
     softphone = sim_carrier.client(agent_identity(alice.id))
     sock = _available(console, alice)
 
-    caller = sim_carrier.dial(DANA, NUMBER)
-    caller.wait_for_say("For sales, press 1")
-    caller.press("2")
-    caller.wait_for_say("If something is not working")
-    caller.press("1")
+    caller = _dana_with_a_technical_problem(sim_carrier)
     caller.wait_for_say("This call may be recorded")
 
     [offer] = _wait_for_event(sock, "offer")
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    softphone.wait_for_incoming()
-    softphone.accept()
+    _answer(sock, softphone, offer)
     wait_until(lambda: len(getattr(sim_carrier.conference(conference_name(caller.sid)), "participants", {}) or {})
                == 2, message="caller and agent in the conference")
     recording = wait_until(lambda: _recording(session), message="the recording started on the agent's answer")

@@ -10,8 +10,7 @@ from callcenter.models import Recording
 from callcenter.services.interactions import agent_identity, conference_name
 from callcenter.telephony.base import TelephonyError
 from callcenter.telephony.twilio_provider import TwilioProvider
-from tests.inbound.conftest import NUMBER
-from tests.inbound.test_inbound_calls import DANA, _available, _wait_for_event
+from tests.inbound.test_inbound_calls import _answer, _available, _dana_with_a_technical_problem, _wait_for_event
 from tests.support.servers import wait_until
 
 
@@ -30,15 +29,9 @@ def test_a_caller_whose_redirect_was_refused_joins_the_agent_at_the_next_wait_tu
     softphone = sim_carrier.client(agent_identity(alice.id))
     sock = _available(console, alice)
 
-    caller = sim_carrier.dial(DANA, NUMBER)
-    caller.wait_for_say("For sales, press 1")
-    caller.press("2")
-    caller.wait_for_say("If something is not working")
-    caller.press("1")
+    caller = _dana_with_a_technical_problem(sim_carrier)
     [offer] = _wait_for_event(sock, "offer")
-    sock.emit("offer_ack", {"call_sid": offer["call_sid"]}, namespace="/agent", callback=True)
-    softphone.wait_for_incoming()
-    softphone.accept()
+    _answer(sock, softphone, offer)
 
     wait_until(lambda: refused == [caller.sid], message="the carrier refused the redirect")
     wait_until(lambda: len(getattr(sim_carrier.conference(conference_name(caller.sid)), "participants", {}) or {})
