@@ -297,20 +297,20 @@ local function release(sid, now, mode)
 end
 """
 
-_ENQUEUE = """
--- KEYS: keys the caller reads along (their values end the answer). ARGV: entry_id, queue_id, score, enqueued_at,
--- callback_lock ('' for none), the queue's config document ('' to leave Redis's as it is), a routing-trace record
--- for a new entry ('' for none), then field/value pairs.
+_JOIN_BODY = """
+-- Joining a queue, shared by the scripts that put a caller in one. Their head sets: sid, q, score, t, lock,
+-- cfg, trace, `fields` (field/value pairs of the entry), `reads_from` (the first of the KEYS read along) and
+-- `extra` (what the head adds at the end of the answer).
 -- The config and the trace ride along so that joining a queue is one round trip, not three. The answer: 'ok',
 -- 'ok:none-free' (no agent available: a reserve attempt would find nobody, and an agent freed from now on sees
 -- this entry), 'exists' (a retried webhook) or 'duplicate:<holder>', then what the caller answers with (the
--- entry, its rank, the queue's figures) and the KEYS' values.
-local sid, q, score, t, lock, cfg, trace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+-- entry, its rank, the queue's figures), the values of the KEYS read along, and `extra`.
 local function answer(status)
   local out = {status, redis.call('HGETALL', call_key(sid)), redis.call('ZRANK', queue_key(q), sid),
                redis.call('ZCARD', queue_key(q)), redis.call('ZCARD', entries_key(q)),
                redis.call('ZRANGE', entries_key(q), 0, 0, 'WITHSCORES')}
-  for i = 1, #KEYS do out[6 + i] = redis.call('GET', KEYS[i]) end
+  for i = reads_from, #KEYS do table.insert(out, redis.call('GET', KEYS[i])) end
+  for _, value in ipairs(extra) do table.insert(out, value) end
   return out
 end
 if present(cfg) and redis.call('GET', 'cc:queuecfg:' .. q) ~= cfg then
@@ -326,7 +326,7 @@ if present(lock) then
 end
 redis.call('HSET', call, 'status', 'waiting', 'queue_id', q, 'score', score, 'enqueued_at', t,
            'callback_lock', lock)
-for i = 8, #ARGV, 2 do redis.call('HSET', call, ARGV[i], ARGV[i + 1]) end
+for i = 1, #fields, 2 do redis.call('HSET', call, fields[i], fields[i + 1]) end
 redis.call('ZADD', queue_key(q), score, sid)
 refresh_head(q)
 redis.call('ZADD', entries_key(q), t, sid)
@@ -334,6 +334,135 @@ if present(trace) then append_trace(trace) end
 if redis.call('ZCARD', AVAILABLE) == 0 then return answer('ok:none-free') end
 return answer('ok')
 """
+
+_ENQUEUE = """
+-- KEYS: keys the caller reads along (their values end the answer). ARGV: entry_id, queue_id, score, enqueued_at,
+-- callback_lock ('' for none), the queue's config document ('' to leave Redis's as it is), a routing-trace record
+-- for a new entry ('' for none), then field/value pairs.
+local sid, q, score, t, lock, cfg, trace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local fields, reads_from, extra = {}, 1, {}
+for i = 8, #ARGV do table.insert(fields, ARGV[i]) end
+""" + _JOIN_BODY
+
+_JOIN_FROM_WALK = """
+-- A menu step that routes the caller, in one round trip: the step joins the call's walk (services.caller_steps),
+-- and the caller joins the queue with what the walk and the caller facts say. The priority is the queue's base
+-- (with the route's boost) plus the weight of every rule the facts hold; the sticky agent and the contact come
+-- from the facts, the IVR path and the caller's language from the walk.
+-- KEYS: the walk, the caller facts, then keys the caller reads along. ARGV: entry_id, queue_id, enqueued_at, its
+-- milliseconds, the config document, the step's walk field, its walk value ('' for no step), the walk's lifetime,
+-- the base priority, the rule weights ([[rule, weight], ...] in the order reasons are listed), the sticky wait,
+-- the language skills ({locale: skill id}), the queue's skills, the payload and the trace record (JSON objects
+-- without the fields decided here, which are added), the priority limit and weight (acd.priority_score).
+-- The answer is {'fallback'} when the walk has no call id (its greeting's job has not run), the facts are
+-- missing, or the walk was written before its fields were; nothing is joined then. Else the join's answer, then
+-- the call's id, number and language (its walk's, or the last chosen before this step), and the priority,
+-- reasons and contact ids.
+local walk_key, facts_key = KEYS[1], KEYS[2]
+local sid, q, t, t_ms, cfg = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local step_field, step_value, walk_seconds = ARGV[6], ARGV[7], ARGV[8]
+local base, weights, sticky_wait = tonumber(ARGV[9]), cjson.decode(ARGV[10]), tonumber(ARGV[11])
+local language_skills, queue_skills = cjson.decode(ARGV[12]), cjson.decode(ARGV[13])
+local payload, trace_record = ARGV[14], ARGV[15]
+local limit, weight = tonumber(ARGV[16]), tonumber(ARGV[17])
+local lock, reads_from = '', 3
+if present(step_field) then
+  redis.call('HSET', walk_key, step_field, step_value)
+  redis.call('EXPIRE', walk_key, walk_seconds)
+end
+local walk = {}
+local raw = redis.call('HGETALL', walk_key)
+for i = 1, #raw, 2 do walk[raw[i]] = raw[i + 1] end
+local raw_facts = redis.call('GET', facts_key)
+if not (walk.id and string.match(walk.id, '^%d+$')) or walk.e164 == nil or walk.locale == nil or not raw_facts then
+  return {'fallback'}
+end
+local decoded, facts = pcall(cjson.decode, raw_facts)
+if not decoded or type(facts) ~= 'table' then return {'fallback'} end
+local function known(v) return v ~= nil and v ~= cjson.null end
+
+-- The steps before this one, in the order taken; the path adds this one unless it is there already. A step's
+-- own JSON is taken as written (its "step" comes last): decoding and encoding again would round its numbers.
+local taken, this_step = {}, nil
+for name, value in pairs(walk) do
+  if string.sub(name, 1, 5) == 'step:' then
+    local ok, answered = pcall(cjson.decode, value)
+    local starts = string.find(value, '"step": ', 1, true)
+    if not ok or type(answered) ~= 'table' or answered.key == nil or not starts then return {'fallback'} end
+    answered.json = string.sub(value, starts + 8, -2)
+    if name == step_field then this_step = answered else table.insert(taken, answered) end
+  end
+end
+table.sort(taken, function(a, b) return a.at < b.at end)
+local path, locale = {}, nil
+for _, answered in ipairs(taken) do
+  table.insert(path, answered.json)
+  if known(answered.locale) and answered.locale ~= '' then locale = answered.locale end
+end
+local call_language = locale or walk.language
+if this_step then
+  local repeated = false
+  for _, answered in ipairs(taken) do repeated = repeated or answered.key == this_step.key end
+  if not repeated then table.insert(path, this_step.json) end
+  if known(this_step.locale) and this_step.locale ~= '' then locale = this_step.locale end
+end
+if not locale and walk.locale ~= '' then locale = walk.locale end
+local ivr_path = '[' .. table.concat(path, ',') .. ']'
+
+local holds = {}
+if type(facts.holds) == 'table' then for _, rule in ipairs(facts.holds) do holds[rule] = true end end
+local priority, reasons, added = base, {}, {}
+for _, pair in ipairs(weights) do
+  if holds[pair[1]] then
+    priority = priority + pair[2]
+    table.insert(reasons, pair[1])
+    added[pair[1]] = pair[2]
+  end
+end
+local contact_ids = type(facts.contact_ids) == 'table' and facts.contact_ids or {}
+local sticky = known(facts.last_agent_id) and facts.last_agent_id or nil
+local required, required_any = {}, false
+local language_skill = locale and language_skills[locale]
+if language_skill then required[tostring(language_skill)] = 1; required_any = true end
+for skill, level in pairs(required) do
+  if not queue_skills[skill] or queue_skills[skill] < level then queue_skills[skill] = level end
+end
+local clamped = math.max(-limit, math.min(limit, priority))
+local score = string.format('%.0f', -clamped * weight + t_ms)
+
+-- A JSON object the caller wrote, with these fields added (ours: no number of theirs is rounded).
+local function with_fields(document, added)
+  local out = {}
+  for _, pair in ipairs(added) do table.insert(out, cjson.encode(pair[1]) .. ': ' .. pair[2]) end
+  return string.sub(document, 1, -2) .. (string.match(document, '^{%s*}$') and '' or ', ') ..
+         table.concat(out, ', ') .. '}'
+end
+local function json_or_null(v) if v == nil then return 'null' end return cjson.encode(v) end
+-- cjson writes an empty table as {}; these lists and maps are written by hand when they are.
+local function json_object(map, any) if not any then return '{}' end return cjson.encode(map) end
+local fields = {'priority', priority}
+if walk.e164 ~= '' then table.insert(fields, 'from'); table.insert(fields, walk.e164) end
+if contact_ids[1] then table.insert(fields, 'contact_id'); table.insert(fields, contact_ids[1]) end
+if required_any then table.insert(fields, 'skills'); table.insert(fields, cjson.encode(required)) end
+table.insert(fields, 'payload')
+table.insert(fields, with_fields(payload, {{'ivr_path', ivr_path}, {'caller_language', json_or_null(locale)}}))
+if sticky then
+  table.insert(fields, 'sticky_agent_id'); table.insert(fields, sticky)
+  table.insert(fields, 'sticky_until'); table.insert(fields, string.format('%.17g', tonumber(t) + sticky_wait))
+end
+if #reasons > 0 then table.insert(fields, 'reasons'); table.insert(fields, cjson.encode(reasons)) end
+if locale then table.insert(fields, 'language'); table.insert(fields, locale) end
+local trace = ''
+if present(trace_record) then
+  local any_skill = next(queue_skills) ~= nil
+  trace = with_fields(trace_record, {
+    {'priority', string.format('%d', priority)}, {'reasons', json_object(added, #reasons > 0)},
+    {'sticky_agent_id', json_or_null(sticky)}, {'sticky_wait_seconds', sticky and sticky_wait or 0},
+    {'required', json_object(queue_skills, any_skill)}, {'language', json_or_null(locale)},
+    {'ivr_path', ivr_path}})
+end
+local extra = {walk.id, walk.from or '', call_language or '', priority, reasons, contact_ids}
+""" + _JOIN_BODY
 
 _RESERVE_NEXT = """
 -- ARGV: now, scan, queue_id... ; reserves the best (call, agent) pair across the queues, or returns false.
@@ -821,6 +950,7 @@ return cjson.encode(result)
 
 _SCRIPT_SOURCES = {
     "enqueue": _ENQUEUE,
+    "join_from_walk": _JOIN_FROM_WALK,
     "reserve_next": _RESERVE_NEXT,
     "accept": _ACCEPT,
     "accept_reading": _ACCEPT_READING,
@@ -1040,6 +1170,12 @@ def join(
         raise Conflict(t('%(callback_phone)s already has an open callback in this queue (%(value)s)',
                          callback_phone=callback_phone, value=status[10:]),
                        field="phone")
+    return _joined(status, reading, entry_id, queue_id, enqueued_at, read_along)
+
+
+def _joined(status: str, reading: Sequence[Any], entry_id: str, queue_id: int, enqueued_at: float,
+            read_along: Sequence[str]) -> Joined:
+    """The join script's answer after its status: the entry, its rank, the queue's figures, the keys read along."""
     raw, rank, waiting, in_queue, oldest, *values = reading
     fields = {_text(k): _text(v) for k, v in zip(raw[::2], raw[1::2], strict=True)}
     entry = QueueEntry.from_hash(entry_id, fields) if fields else None
@@ -1049,6 +1185,63 @@ def join(
         stats=_queue_stats_of(queue_id, enqueued_at, waiting, in_queue,
                               list(zip(oldest[::2], oldest[1::2], strict=True))),
         read_along=dict(zip(read_along, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class WalkJoined:
+    """What `join_from_walk` found in the call's walk and facts, and what joining did (`joined`)."""
+
+    joined: Joined
+    call_id: int
+    from_number: str | None  # as the walk has it
+    call_language: str | None  # the walk's, or the last the caller chose before this step
+    priority: int
+    reasons: tuple[str, ...]
+    contact_ids: tuple[int, ...]
+
+
+def join_from_walk(
+    r: redis.Redis,
+    *,
+    walk_key: str,
+    facts_key: str,
+    entry_id: str,
+    queue_id: int,
+    enqueued_at: float,
+    step_field: str | None,
+    step_value: str,
+    walk_seconds: int,
+    base_priority: int,
+    rule_weights: Sequence[tuple[str, int]],
+    sticky_wait_seconds: int,
+    language_skills: dict[str, int],
+    config: QueueConfig,
+    payload: dict[str, Any],
+    trace: dict[str, Any] | None,
+    read_along: Sequence[str] = (),
+) -> WalkJoined | None:
+    """A menu step that routes the caller, joined in one round trip with what the call's walk and caller facts
+    say (see _JOIN_FROM_WALK); None when they cannot say it yet, and nothing was joined: join as `join` does.
+
+    The walk's fields are services.caller_steps'; `step_value` is written as caller_steps writes a step, its
+    "step" last. `rule_weights`: the queue's non-zero weights in the order reasons are listed; `payload` and
+    `trace` the entry's payload and routing-trace record without the fields decided here (the IVR path, the
+    caller's language; the priority, reasons, sticky agent, skills required and language)."""
+    answer = _run_with_keys(
+        r, "join_from_walk", [walk_key, facts_key, *read_along], entry_id, queue_id, enqueued_at,
+        round(enqueued_at * 1000), config_document(config), step_field or "", step_value, walk_seconds,
+        int(base_priority), json.dumps([[rule, int(weight)] for rule, weight in rule_weights]),
+        int(sticky_wait_seconds), json.dumps(language_skills),
+        json.dumps({str(k): int(v) for k, v in config.skills.items()}), json.dumps(payload),
+        json.dumps(trace) if trace is not None else "", PRIORITY_LIMIT, PRIORITY_WEIGHT)
+    status = _text(answer[0])
+    if status == "fallback":
+        return None
+    count = 6 + len(read_along)  # the join's answer: status, entry, rank, figures, keys read along
+    call_id, from_number, language, priority, reasons, contact_ids = answer[count:]
+    joined = _joined(status, answer[1:count], entry_id, queue_id, enqueued_at, read_along)
+    return WalkJoined(joined, int(call_id), _text(from_number) or None, _text(language) or None, int(priority),
+                      tuple(_text(reason) for reason in reasons), tuple(int(i) for i in contact_ids))
 
 
 def get_entry(r: redis.Redis, entry_id: str) -> QueueEntry | None:

@@ -9,6 +9,7 @@ the caller asked for it is services.callbacks.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,8 @@ from callcenter.services.interactions import ORPHANS
 from callcenter.services.messages import t
 from callcenter.services.phones import display, try_e164
 from callcenter.services.priority import CallerFacts
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HANDLE_SECONDS = 180  # until the queue has handled calls today
 HANDLE_TIME_CACHE_SECONDS = 30
@@ -137,21 +140,27 @@ def menu_choice(session: Session, r: redis.Redis, *, call_sid: str, to_number: s
     decision = ivr_flows.decide(definition, answered, attempt, digits, speech)
     chosen = caller_locale(ivr_flows.chosen_language(decision))
     answered_at = utcnow()
-    so_far = _walk_so_far(session, r, call_sid, decision.step, attempt, answered_at)
-    call = so_far.call
     node = ivr_flows.node_of(definition, answered)
-    language = (chosen or (call.language if call is not None else None)) or (
-        caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None)
-    step = decision.step if call is not None else None
+    node_locale = caller_locale(ivr_flows.node_speech(definition, node)[0]) if node is not None else None
     # The call's new events, inserted together once the ACD is done: each statement is time the caller waits.
     # They are all the menu writes: the call's language, queue and contact follow from them by derivation.
-    events = [ivr_step_event(call_sid, step, attempt, occurred_at=answered_at)] if step else []
-    placed = None
-    if isinstance(decision, ivr_flows.RouteToQueue):
-        placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
-                              priority_boost=decision.priority_boost, call=call, language=language,
-                              caller_language=chosen or (call.language if call is not None else None),
-                              new_step=step, events=events, facts=so_far.facts)
+    events: list[calls.NewEvent] = []
+    routed = _route_with_the_walk(session, r, call_sid, decision, attempt, answered_at, events)
+    if routed is not None:
+        call, placed = routed
+        language = chosen or call.language or node_locale
+    else:
+        so_far = _walk_so_far(session, r, call_sid, decision.step, attempt, answered_at)
+        call = so_far.call
+        language = (chosen or (call.language if call is not None else None)) or node_locale
+        step = decision.step if call is not None else None
+        events += [ivr_step_event(call_sid, step, attempt, occurred_at=answered_at)] if step else []
+        placed = None
+        if isinstance(decision, ivr_flows.RouteToQueue):
+            placed = queue_caller(session, r, call_sid=call_sid, queue_name=decision.queue_name,
+                                  priority_boost=decision.priority_boost, call=call, language=language,
+                                  caller_language=chosen or (call.language if call is not None else None),
+                                  new_step=step, events=events, facts=so_far.facts)
     if call is not None and events:
         calls.record_events(session, call, events, commit=True)  # the insert carries the COMMIT
     else:
@@ -178,7 +187,7 @@ def _step_name(step: dict[str, Any], attempt: int) -> str:
 # statement is time the caller waits, and on PostgreSQL a round trip that waits its turn on a busy web worker.
 # The events stay the record; the walk is what the steps read while it has the call's id, else they read the events.
 
-_WALK_ID, _WALK_FROM, _WALK_LANGUAGE = "id", "from", "language"
+_WALK_ID, _WALK_FROM, _WALK_LANGUAGE, _WALK_E164, _WALK_LOCALE = "id", "from", "language", "e164", "locale"
 _WALK_STEP = "step:"  # the prefix of a menu answer's field
 
 
@@ -187,10 +196,13 @@ def _walk_key(call_sid: str) -> str:
 
 
 def remember_call(r: redis.Redis, call: Call) -> None:
-    """Put the call's id, number and language in its walk, where the menu steps to come read them."""
+    """Put the call's id, number and language in its walk, where the menu steps to come read them (the number
+    as E.164 and the language as a locale too, for the ACD's script: acd.join_from_walk)."""
     key = _walk_key(call.call_sid)
     pipe = r.pipeline(transaction=False)
-    pipe.hset(key, mapping={_WALK_ID: call.id, _WALK_FROM: call.from_number or "", _WALK_LANGUAGE: call.language or ""})
+    pipe.hset(key, mapping={_WALK_ID: call.id, _WALK_FROM: call.from_number or "", _WALK_LANGUAGE: call.language or "",
+                            _WALK_E164: try_e164(call.from_number) or "",
+                            _WALK_LOCALE: caller_locale(call.language) or ""})
     pipe.expire(key, routing.CALLER_FACTS_SECONDS)
     pipe.execute()
 
@@ -212,11 +224,11 @@ def _walk_so_far(session: Session, r: redis.Redis, call_sid: str, step: dict[str
     From the call's events when the walk has no id: the greeting's job has not run yet, the key expired, or Redis
     is down (a step taken while Redis is down is in the events only; the walk, if it survives, misses it)."""
     key = _walk_key(call_sid)
-    this_step = _WALK_STEP + _step_name(step, attempt) if step else None
+    this_step = _walk_field(step, attempt)
     try:
         pipe = r.pipeline(transaction=False)
-        if this_step:
-            pipe.hset(key, this_step, json.dumps({"at": answered_at.timestamp(), "step": step}))
+        if this_step and step:
+            pipe.hset(key, this_step, _walk_answer(step, answered_at))
             pipe.expire(key, routing.CALLER_FACTS_SECONDS)
         pipe.hgetall(key)
         pipe.get(routing.caller_facts_key(call_sid))
@@ -233,6 +245,55 @@ def _walk_so_far(session: Session, r: redis.Redis, call_sid: str, step: dict[str
     call = calls.CallSoFar(int(fields[_WALK_ID]), call_sid, fields.get(_WALK_FROM) or None,
                            calls.chosen_locale(path) or fields.get(_WALK_LANGUAGE) or None, path)
     return SoFar(call, facts)
+
+
+def _walk_field(step: dict[str, Any] | None, attempt: int) -> str | None:
+    """The walk's field of a menu answer (None: no step)."""
+    return _WALK_STEP + _step_name(step, attempt) if step else None
+
+
+def _walk_answer(step: dict[str, Any], answered_at: datetime) -> str:
+    """A menu answer as the walk keeps it: when, the step, and for acd.join_from_walk the step's identity and
+    the locale it chose. "step" comes last: the script takes the step's JSON as written."""
+    return json.dumps({"at": answered_at.timestamp(), "key": json.dumps(step, sort_keys=True),
+                       "locale": calls.chosen_locale([step]) or "", "step": step})
+
+
+def _route_with_the_walk(session: Session, r: redis.Redis, call_sid: str, decision: ivr_flows.Decision,
+                         attempt: int, answered_at: datetime, events: list[calls.NewEvent]
+                         ) -> tuple[calls.CallSoFar, Queued] | None:
+    """A menu answer that routes the caller to an open queue, in one Redis round trip: the step joins the walk
+    and the caller the queue, with what the walk and the caller facts say (routing.enqueue_from_walk); its
+    events are added to `events`. The call as the step knows it, with no IVR path: the steps no longer read it.
+
+    None when the answer routes nowhere, the queue is closed (its message is said in the caller's language,
+    read from the walk first), or the walk and facts cannot say it yet (the greeting's job has not run), or Redis
+    failed: the step reads the walk, then joins, as it did before."""
+    if not isinstance(decision, ivr_flows.RouteToQueue):
+        return None
+    queue = queues.queue_named(session, decision.queue_name)
+    if queue is None or not queue.active or not business_hours.is_open(queue, answered_at):
+        return None
+    handle_key = _handle_time_key(queue.id)
+    step = decision.step
+    try:
+        routed = routing.enqueue_from_walk(
+            session, r, call_sid=call_sid, queue=queue, walk_key=_walk_key(call_sid),
+            step_field=_walk_field(step, attempt), step_value=_walk_answer(step, answered_at) if step else "",
+            walk_seconds=routing.CALLER_FACTS_SECONDS, payload={"call_sid": call_sid, "queue_name": queue.name},
+            now=answered_at.timestamp(), priority_boost=decision.priority_boost, read_along=[handle_key],
+            commit=False)  # the menu step commits its events and the offer together: one transaction
+    except redis.RedisError:
+        log.warning("call %s: joining %s with its walk failed; joining as before", call_sid, queue.name,
+                    exc_info=True)
+        return None
+    if routed is None:
+        return None
+    walked, enqueued = routed
+    call = calls.CallSoFar(walked.call_id, call_sid, walked.from_number, walked.call_language, [])
+    if step:
+        events.append(ivr_step_event(call_sid, step, attempt, occurred_at=answered_at))
+    return call, _queued(session, r, call_sid, queue, enqueued, answered_at, events)
 
 
 def _text(value: bytes | str) -> str:
@@ -276,17 +337,25 @@ def queue_caller(session: Session, r: redis.Redis, *, call_sid: str, queue_name:
         commit=False,  # the menu step commits its events and the offer together: one transaction
         facts=facts,
     )
+    if events is None:
+        events = []
+        queued = _queued(session, r, call_sid, queue, enqueued, when, events)
+        calls.record_events(session, call, events)
+        return queued
+    return _queued(session, r, call_sid, queue, enqueued, when, events)
+
+
+def _queued(session: Session, r: redis.Redis, call_sid: str, queue: queues.QueueSnapshot,
+            enqueued: routing.Enqueued, when: datetime, events: list[calls.NewEvent]) -> Queued:
+    """Where the caller now waits, and the "enqueued" event added to `events`: it names the queue and the one
+    contact the caller's number matched."""
     position = enqueued.position
-    estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[handle_key])
+    estimate = estimated_wait(session, r, queue.id, position, cached=enqueued.read_along[_handle_time_key(queue.id)])
     matched = enqueued.decision.contact_ids
-    joined = calls.NewEvent(calls.ENQUEUED_KIND, {
+    events.append(calls.NewEvent(calls.ENQUEUED_KIND, {
         "queue_id": queue.id, "priority": enqueued.entry.priority, "reasons": list(enqueued.decision.reasons),
         "contact_id": matched[0] if matched and len(matched) == 1 else None,
-    }, dedupe_key=f"enqueued:{call_sid}", occurred_at=when)
-    if events is None:
-        calls.record_events(session, call, [joined])
-    else:
-        events.append(joined)
+    }, dedupe_key=f"enqueued:{call_sid}", occurred_at=when))
     return Queued(queue.id, queue.name, position, estimate)
 
 

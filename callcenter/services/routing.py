@@ -43,6 +43,7 @@ from callcenter.services.events import publish, publish_after_commit
 from callcenter.services.messages import t
 from callcenter.services.phones import to_e164
 from callcenter.services.priority import (
+    RULES,
     CallerFacts,
     PriorityDecision,
     caller_facts,
@@ -50,6 +51,7 @@ from callcenter.services.priority import (
     last_agent_for,
     priority_from_facts,
     rule_weight,
+    segment_rules,
 )
 
 
@@ -282,6 +284,62 @@ def enqueue_call(
             required={**config.skills, **{k: max(v, config.skills.get(k, 0)) for k, v in required.items()}},
             language=locale, ivr_path=payload.get("ivr_path"), requeued=bool(payload.get("requeued"))),
     )
+    return _placed(session, r, joined, decision, call_sid=call_sid, queue_id=queue_id, now=now,
+                   read_along=read_along, commit=commit)
+
+
+def enqueue_from_walk(
+    session: Session,
+    r: redis.Redis,
+    *,
+    call_sid: str,
+    queue: queues.QueueSnapshot,
+    walk_key: str,
+    step_field: str | None,
+    step_value: str,
+    walk_seconds: int,
+    payload: dict[str, Any],
+    now: float,
+    priority_boost: int = 0,
+    read_along: Sequence[str] = (),
+    commit: bool = True,
+) -> tuple[acd.WalkJoined, Enqueued] | None:
+    """`enqueue_call` for a menu step, in one round trip: the step joins the call's walk (services.caller_steps)
+    and the caller joins `queue` with what the walk and the caller facts learnt at the greeting say: the same
+    priority, sticky agent, contact, language and IVR path. None, having joined nothing, while they cannot say it
+    (the greeting's job has not run): the step reads them, then calls `enqueue_call`."""
+    config = _config_of(queue)
+    rules = (*RULES, *segment_rules(queue))
+    walked = acd.join_from_walk(
+        r, walk_key=walk_key, facts_key=caller_facts_key(call_sid), entry_id=call_sid, queue_id=queue.id,
+        enqueued_at=now, step_field=step_field, step_value=step_value, walk_seconds=walk_seconds,
+        base_priority=int(queue.base_priority or 0) + priority_boost,
+        rule_weights=[(rule, weight) for rule in rules if (weight := rule_weight(queue, rule))],
+        sticky_wait_seconds=config.sticky_agent_wait_seconds, language_skills=language_skill_ids(session),
+        config=config, payload=payload, trace=_trace_without_decision(routing_trace.queued_record(
+            call_sid=call_sid, queue_id=queue.id, queue_name=queue.name, at=now, priority=0,
+            base_priority=int(queue.base_priority or 0), boost=priority_boost, reasons={}, sticky_agent_id=None,
+            sticky_wait_seconds=0, required={}, language=None, ivr_path=None)),
+        read_along=read_along)
+    if walked is None:
+        return None
+    decision = PriorityDecision(walked.priority - priority_boost, walked.reasons, walked.contact_ids)
+    return walked, _placed(session, r, walked.joined, decision, call_sid=call_sid, queue_id=queue.id, now=now,
+                           read_along=read_along, commit=commit)
+
+
+# The routing-trace fields join_from_walk decides (from the walk and the facts) and adds to the record.
+_DECIDED_IN_REDIS = ("priority", "reasons", "sticky_agent_id", "sticky_wait_seconds", "required", "language",
+                     "ivr_path")
+
+
+def _trace_without_decision(record: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in record.items() if name not in _DECIDED_IN_REDIS}
+
+
+def _placed(session: Session, r: redis.Redis, joined: acd.Joined, decision: PriorityDecision, *, call_sid: str,
+            queue_id: int, now: float, read_along: Sequence[str], commit: bool) -> Enqueued:
+    """After a caller joined a queue: the offer made at once if someone is free, the queue's new figures."""
     created = joined.created
     offers: list[Offer] = []
     if created:
