@@ -76,13 +76,16 @@ def test_an_unanswered_preview_call_puts_the_lead_back(app, session, factory, ou
     agent_state.login(session, r, agent.id)
     session.commit()
     softphone = sim_carrier.client(agent_identity(agent.id))
-    sim_carrier.phone(lead.phone_e164, answer="busy", ring_seconds=0.5)
+    # The lead's phone rings until it is declined, after the agent has accepted: with a fixed ring (it was 0.5 s)
+    # a slow machine saw the busy lead end the agent's leg before the softphone was looked at.
+    lead_phone = sim_carrier.answering_phone(lead.phone_e164)
 
     dialer.reserve_preview(session, campaign, agent, utcnow())
     dialer.dial_preview(session, r, get_provider(app), agent=agent, lead_id=lead.id, now=utcnow(),
                         urls=links.webhook_url, settings=settings_from_app())
     softphone.wait_for_incoming()
     softphone.accept()
+    assert lead_phone.wait_for_incoming().reject()  # declined: busy
 
     wait_until(lambda: _attempt(session, lead.id).outcome == "busy", message="busy outcome")
     session.refresh(lead)
