@@ -57,6 +57,19 @@ def test_twilio_documented_test_vector():
     assert not provider.validate_webhook(url, params, "")
 
 
+def test_a_signature_over_either_form_of_the_url_is_accepted_whichever_form_arrives():
+    """The URL as received is checked first (one HMAC); the library's two forms, with and without the port, after
+    it: a proxy may add or drop the default port between what Twilio signed and what the server sees."""
+    provider = TwilioProvider(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+    params = voice_params()
+    forms = ["https://cc.example.com/ivr/voice", "https://cc.example.com:443/ivr/voice"]
+    for signed in forms:
+        for received in forms:
+            assert provider.validate_webhook(received, params, sign(signed, params)), (signed, received)
+    assert not provider.validate_webhook(forms[0], params, sign("https://cc.example.com/ivr/menu", params))
+    assert not provider.validate_webhook(forms[1], params, sign(forms[0], params, token="another-token"))
+
+
 def test_signed_voice_request_opens_the_call_and_greets(client, rows, factory):
     factory.demo_line()
     params = voice_params()
