@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from callcenter.i18n_caller import caller_locale
 from callcenter.models import Call, CallEvent, Contact, Queue
@@ -184,13 +184,29 @@ def record_events(session: Session, call: Call | CallSoFar, events: Sequence[New
     rows = [_event_row(call.id, call.call_sid, event, now) for event in events]
     if not rows:
         return 0
-    added = len(_insert_all_ignoring_conflict(session, CallEvent.__table__, rows, "dedupe_key",
-                                              ends_transaction=commit))
+    if commit and _holds_nothing(session):
+        # The events are the whole transaction (the menu's): on a connection of their own they skip the session's
+        # unit of work, whose checkout and commit around the one insert were 0.34 ms of the menu's server time.
+        # The session's commit below still hands on what the transaction deferred (the derivation job).
+        with session.get_bind().connect() as connection:
+            added = len(_insert_all_ignoring_conflict(connection, CallEvent.__table__, rows, "dedupe_key",
+                                                      ends_transaction=True))
+            connection.commit()
+    else:
+        added = len(_insert_all_ignoring_conflict(_core_connection(session), CallEvent.__table__, rows,
+                                                  "dedupe_key", ends_transaction=commit))
     if added:
         _derive_later(session, call.id)
     if commit:
         session.commit()
     return added
+
+
+def _holds_nothing(session: Session | scoped_session[Session]) -> bool:
+    """Whether the session has begun no transaction and has nothing to flush: a statement committed on its own
+    then is all its transaction would have been."""
+    current = session() if isinstance(session, scoped_session) else session
+    return not current.in_transaction() and not (current.new or current.dirty or current.deleted)
 
 
 def record_offer(session: Session, call_sid: str, agent_id: int, *, commit: bool = False) -> bool:
@@ -224,7 +240,7 @@ def _assign_and_log(session: Session, call_sid: str, agent_id: int, event: NewEv
         call_id = connection.execute(
             _ASSIGN_AGENT, {"assigned_call_sid": call_sid, "assigned_agent_id": agent_id}).scalar_one_or_none()
         added = None if call_id is None else _insert_ignoring_conflict(
-            session, CallEvent.__table__, row | {"call_id": call_id}, "dedupe_key")
+            connection, CallEvent.__table__, row | {"call_id": call_id}, "dedupe_key")
     if added is not None:
         _derive_later(session, call_id)
     if commit:
@@ -504,15 +520,16 @@ def _new_call_values(call_sid: str, direction: str, from_number: str, to_number:
     }
 
 
-def _insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any], unique_column: str, *,
+def _insert_ignoring_conflict(connection: Connection, table: Table, values: dict[str, Any], unique_column: str, *,
                               ends_transaction: bool = False) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the unique value already exists.
+    """INSERT ... ON CONFLICT DO NOTHING on `connection` (a session's: `_core_connection`); the new row's id, or
+    None when the unique value already exists.
 
     Waits for a concurrent uncommitted insert of the same value instead of failing, on both backends.
     `ends_transaction`: the caller commits right after it (round_trips.ending_the_transaction).
     """
-    statement = _ignoring_conflict(session.get_bind().dialect.name, table, unique_column)
-    return _core_connection(session).execute(
+    statement = _ignoring_conflict(connection.dialect.name, table, unique_column)
+    return connection.execute(
         statement, values, execution_options=ending_the_transaction(ends_transaction)).scalar_one_or_none()
 
 
@@ -526,7 +543,7 @@ def _ignoring_conflict(dialect: str, table: Table, unique_column: str) -> Any:
     return statement
 
 
-def _insert_all_ignoring_conflict(session: Session, table: Table, rows: list[dict[str, Any]],
+def _insert_all_ignoring_conflict(connection: Connection, table: Table, rows: list[dict[str, Any]],
                                   unique_column: str, *, ends_transaction: bool = False) -> list[int]:
     """One INSERT ... VALUES (..), (..) ON CONFLICT DO NOTHING; the new rows' ids.
 
@@ -534,13 +551,13 @@ def _insert_all_ignoring_conflict(session: Session, table: Table, rows: list[dic
     "insertmanyvalues" sends them as one multi-row INSERT, and the statement stays compiled in its cache (rows
     written into `.values()` made a new statement, compiled again, at every webhook)."""
     if len(rows) == 1:
-        added = _insert_ignoring_conflict(session, table, rows[0], unique_column, ends_transaction=ends_transaction)
+        added = _insert_ignoring_conflict(connection, table, rows[0], unique_column,
+                                          ends_transaction=ends_transaction)
         return [] if added is None else [added]
-    statement = _ignoring_conflict(session.get_bind().dialect.name, table, unique_column)
+    statement = _ignoring_conflict(connection.dialect.name, table, unique_column)
     # SQLAlchemy sends a long list in several INSERTs (pages of 1,000 rows at most): only one may carry the COMMIT.
     ends = ends_transaction and len(rows) <= ROWS_IN_ONE_INSERT
-    return list(_core_connection(session).execute(statement, rows,
-                                                  execution_options=ending_the_transaction(ends)).scalars())
+    return list(connection.execute(statement, rows, execution_options=ending_the_transaction(ends)).scalars())
 
 
 ROWS_IN_ONE_INSERT = 100  # well within one page of SQLAlchemy's "insertmanyvalues", whatever the columns
@@ -649,11 +666,11 @@ def _append(
     if call is None:
         if new_call is None:
             raise ValidationFailed(t('No call %(call_sid)s', call_sid=call_sid), field="call_sid")
-        _insert_ignoring_conflict(session, Call.__table__, new_call(), "call_sid")
+        _insert_ignoring_conflict(_core_connection(session), Call.__table__, new_call(), "call_sid")
         call = session.scalars(_CALL_BY_SID, {"call_sid": call_sid}).one_or_none()
         assert call is not None  # inserted above, or by a concurrent request that has committed
     event_values = _event_row(call.id, call_sid, NewEvent(kind, data, dedupe_key, occurred_at), utcnow())
-    event_id = _insert_ignoring_conflict(session, CallEvent.__table__, event_values, "dedupe_key",
+    event_id = _insert_ignoring_conflict(_core_connection(session), CallEvent.__table__, event_values, "dedupe_key",
                                          ends_transaction=commit)
     if event_id is not None:
         _derive_later(session, call.id)

@@ -207,6 +207,51 @@ def test_events_appended_together_keep_their_data_and_skip_repeats(session, publ
         calls.record_events(session, call, [calls.NewEvent("", {})])
 
 
+def _menu_events(sid: str) -> list[calls.NewEvent]:
+    return [calls.NewEvent("ivr", {"node": "main", "input": "1"}, dedupe_key=f"ivr:{sid}",
+                           occurred_at=T0 + timedelta(seconds=3)),
+            calls.NewEvent("enqueued", {"queue_id": 4}, dedupe_key=f"enqueued:{sid}",
+                           occurred_at=T0 + timedelta(seconds=4))]
+
+
+def test_events_that_are_the_whole_transaction_are_committed_and_derived_as_any(session):
+    """The menu's case: the session has begun nothing, so the events go on a connection of their own (without
+    the session's unit of work), and the session's commit still hands on their derivation."""
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0)
+    so_far = calls.CallSoFar(call.id, SID, "+14155550123", None, [])  # what the menu knows from the call's walk
+    session.commit()
+    assert not session().in_transaction()
+
+    assert calls.record_events(session, so_far, _menu_events(SID), commit=True) == 2
+    assert calls.record_events(session, so_far, _menu_events(SID), commit=True) == 0  # a retried webhook
+
+    session.expire_all()
+    assert [e.kind for e in calls.call_events(session, call)] == ["opened", "ivr", "enqueued"]
+    assert call.ivr_path == [{"node": "main", "input": "1"}]  # the derivation was handed on and ran
+    assert call.enqueued_at == T0 + timedelta(seconds=4)
+
+
+def test_events_committed_after_a_pending_change_commit_with_it_or_not_at_all(session):
+    """A session with work of its own keeps the events in its transaction: they commit together, and a change
+    that cannot be written takes the events back with it."""
+    call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
+                           to_number="+18005550100", occurred_at=T0)
+    session.commit()
+    so_far = calls.CallSoFar(call.id, SID, "+14155550123", None, [])
+
+    call.notes = "asked for Ana"
+    assert calls.record_events(session, so_far, _menu_events(SID)[:1], commit=True) == 1
+    session.expire_all()
+    assert (call.notes, [e.kind for e in calls.call_events(session, call)]) == ("asked for Ana", ["opened", "ivr"])
+
+    session.add(Call(call_sid=SID, direction="inbound"))  # the same CallSid again: cannot be written
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError, whichever the database
+        calls.record_events(session, so_far, _menu_events(SID)[1:], commit=True)
+    session.rollback()
+    assert [e.kind for e in calls.call_events(session, call)] == ["opened", "ivr"]
+
+
 def test_an_offer_names_the_agent_on_the_call_and_is_logged_once(session, factory):
     agent = factory.user()
     call = calls.open_call(session, call_sid=SID, direction="inbound", from_number="+14155550123",
