@@ -18,17 +18,24 @@ from workers.jobs import job_session
 
 log = logging.getLogger(__name__)
 
-# Calls derived per transaction by a gathering run. A run usually takes a few; after a stall it takes hundreds, and
-# on SQLite a transaction holds the write lock every webhook's insert waits for from its first statement: ten keep
-# each hold near what deriving a single call took (p99 about 40 ms in the bench, 60 ms at most).
+# Calls derived per transaction by a gathering run (a run usually takes a few; after a stall it takes hundreds). A
+# derivation locks its calls before it reads their events and holds them until it commits (calls.derive_calls).
+# - PostgreSQL locks the calls' rows: one call a transaction, so a webhook updating a call (the pop's offer, the
+#   agent's answer) waits for that call's derivation at most, never for nine others'. With ten, the bench's
+#   webhooks waited on such a lock 4-6 times a run (2.6-8.2 ms); with one, not once over 2 ms.
+# - SQLite has one write lock for the whole database, which a transaction holds from its first statement and every
+#   webhook's insert waits for: ten keep each hold near what deriving a single call took (p99 about 40 ms in the
+#   bench, 60 ms at most), and one a transaction measured no better there.
 GATHERED_PER_TRANSACTION = 10
+GATHERED_PER_TRANSACTION_ON = {"postgresql": 1}
 
 
 def derive_calls(*call_ids: int | str) -> None:
     """Re-derive calls' status and phase times from all their events (idempotent: a second run changes nothing).
 
-    On RQ the run takes every call gathered since the last one (`callcenter.jobs.gathered`), ten to a
-    transaction: a floor's calls are a few runs a second, not a run per callback. Called with ids (run inline,
+    On RQ the run takes every call gathered since the last one (`callcenter.jobs.gathered`), one to a transaction
+    on PostgreSQL and ten on SQLite (GATHERED_PER_TRANSACTION): a floor's calls are a few runs a second, not a
+    run per callback. Called with ids (run inline,
     or by hand), it derives those; without Redis the derivation still runs, as it needs only the database.
 
     Its commits do not wait for the disk (PostgreSQL): a derivation holds its calls' rows locked until it
@@ -58,8 +65,9 @@ def derive_lagging_calls() -> None:
 
 
 def _derive_in_batches(session: Session, call_ids: list[int]) -> None:
-    for start in range(0, len(call_ids), GATHERED_PER_TRANSACTION):
-        calls.derive_calls(session, call_ids[start:start + GATHERED_PER_TRANSACTION])
+    size = GATHERED_PER_TRANSACTION_ON.get(session.get_bind().dialect.name, GATHERED_PER_TRANSACTION)
+    for start in range(0, len(call_ids), size):
+        calls.derive_calls(session, call_ids[start:start + size])
 
 
 def end_abandoned_customer(conference_name: str) -> None:

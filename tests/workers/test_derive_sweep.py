@@ -1,5 +1,7 @@
 """Deriving a call again when its derivation was lost: a job that never reached a worker, or a derivation
-committed asynchronously that a PostgreSQL crash took back. The ticker enqueues the sweep once a minute."""
+committed asynchronously that a PostgreSQL crash took back. The ticker enqueues the sweep once a minute.
+
+And how long a derivation run keeps its calls locked from the webhooks that update them."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from rq import Queue
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from callcenter import create_app
@@ -152,3 +155,45 @@ def test_the_ticker_enqueues_the_sweep_once_a_minute(app):
     ticker.tick(app, now + ticker.DERIVE_SWEEP_INTERVAL_SECONDS + 1)
 
     assert (first, sweeps()) == (1, 2)
+
+
+# Long enough for an unlocked row on a busy machine, far shorter than a test's patience.
+LOCK_WAIT_MS = 2000
+
+
+def _offer_to(call_id: int, agent_id: int) -> str:
+    """What the pop's offer does to a call's row, from a connection of its own: "updated", or "waited" when the
+    row stayed locked past LOCK_WAIT_MS."""
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
+        try:
+            connection.execute(sa.update(Call).where(Call.id == call_id).values(agent_id=agent_id))
+        except OperationalError:
+            return "waited"
+        finally:
+            connection.rollback()
+    return "updated"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_call_already_derived_is_not_locked_while_the_run_derives_the_others(database_url, app, session, factory,
+                                                                               monkeypatch):
+    """A derivation locks its calls before reading their events, until it commits. On PostgreSQL (row locks) a
+    run commits each call on its own: a webhook updating a call whose derivation is done (the pop's offer, the
+    agent's answer) does not wait for the rest of the run."""
+    agent = factory.user(username="ann")
+    first, _, last = (_call_that_ended(session, f"CAlock{n}").id for n in range(3))
+    derive = calls.derive
+    offers: list[str] = []
+
+    def derive_and_offer_the_first_while_deriving_the_last(events):
+        if any(event.data.get("CallSid") == "CAlock2" for event in events):
+            offers.append(_offer_to(first, agent.id))
+        return derive(events)
+
+    monkeypatch.setattr(calls, "derive", derive_and_offer_the_first_while_deriving_the_last)
+    call_jobs.derive_calls()  # as RQ runs it: the three calls their commits gathered
+
+    assert offers == ["updated"]
+    session.expire_all()
+    assert [session.get(Call, call_id).status for call_id in (first, last)] == ["completed", "completed"]
