@@ -36,8 +36,8 @@ def derive_calls(*call_ids: int | str) -> None:
 
     On RQ the run takes every call gathered since the last one (`callcenter.jobs.gathered`), one to a transaction
     on PostgreSQL and ten on SQLite (GATHERED_PER_TRANSACTION): a floor's calls are a few runs a second, not a
-    run per callback. Called with ids (run inline,
-    or by hand), it derives those; without Redis the derivation still runs, as it needs only the database.
+    run per callback. Called with ids (run inline, or by hand), it derives those; without Redis the derivation
+    still runs, as it needs only the database.
 
     Its commits do not wait for the disk (PostgreSQL): a derivation holds its calls' rows locked until it
     commits, and webhooks that update those calls (the menu's queue, the pop's agent) waited behind commits a
