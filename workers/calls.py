@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # derivation locks its calls before it reads their events and holds them until it commits (calls.derive_calls).
 # - PostgreSQL locks the calls' rows: one call a transaction, so a webhook updating a call (the pop's offer, the
 #   agent's answer) waits for that call's derivation at most, never for nine others'. With ten, the bench's
-#   webhooks waited on such a lock 4-6 times a run (2.6-8.2 ms); with one, not once over 2 ms. The worker's extra
+#   webhooks waited on such a lock 2-11 times a run (2.2-18.8 ms); with one, not once over 2 ms. The worker's extra
 #   commits cost it 2% of a core at 500 agents (16% instead of 14%).
 # - SQLite has one write lock for the whole database, which a transaction holds from its first statement and every
 #   webhook's insert waits for: ten keep each hold near what deriving a single call took (p99 about 40 ms in the
